@@ -1,0 +1,77 @@
+"""Installs the ``zato`` package and command; builds ext/ with Cython when a compiler is present.
+
+Only measured hot loops are compiled (see ext/). Each has a pure-Python twin under zato/ and
+zato.accel picks one at import time. Cythonizing whole ordinary modules would make them slower,
+so do not add modules here without a benchmark in bench/ that shows the gain.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from setuptools import find_packages, setup
+from setuptools.command.build_ext import build_ext
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+# Kept in one place: zato.accel.EXTENSIONS maps each compiled module to its twin
+from zato.accel import EXTENSIONS  # noqa: E402
+
+
+def ext_modules():
+    if os.environ.get('ZATO_PURE_PYTHON', '') not in ('', '0'):
+        return []
+    try:
+        from Cython.Build import cythonize
+    except ImportError:
+        print('zato: Cython not found, installing the pure-Python twins only', file=sys.stderr)
+        return []
+
+    from setuptools import Extension
+    extensions = []
+    for compiled in EXTENSIONS:
+        name = compiled.rsplit('.', 1)[-1]
+        if not os.path.exists(f'ext/{name}.pyx'):
+            continue
+        extensions.append(Extension(compiled, [f'ext/{name}.pyx'], extra_compile_args=['-O3']))
+    return cythonize(extensions, language_level=3, compiler_directives={
+        'boundscheck': False, 'wraparound': False, 'cdivision': True})
+
+
+class OptionalBuildExt(build_ext):
+    """A missing compiler leaves the twins in charge instead of failing the install."""
+
+    def run(self):
+        try:
+            super().run()
+        except Exception as e:  # noqa: BLE001 - any build failure means: use the twins
+            print(f'zato: could not build the Cython modules ({e}); using the pure-Python twins', file=sys.stderr)
+
+    def build_extension(self, ext):
+        try:
+            super().build_extension(ext)
+        except Exception as e:  # noqa: BLE001
+            print(f'zato: could not build {ext.name} ({e}); using its pure-Python twin', file=sys.stderr)
+
+
+setup(
+    name='zato',
+    version='4.0.0.dev0',
+    description='API-integration platform and backend application server',
+    python_requires='>=3.11',
+    packages=find_packages(include=['zato', 'zato.*']),
+    include_package_data=True,
+    package_data={'zato.odb': ['migrations/*.mako', 'migrations/*.py', 'migrations/versions/*.py']},
+    ext_modules=ext_modules(),
+    cmdclass={'build_ext': OptionalBuildExt},
+    install_requires=[
+        'gevent>=24', 'gunicorn>=22', 'orjson>=3.9', 'fastjsonschema>=2.19', 'wsaccel>=0.6',
+        'SQLAlchemy>=2.0', 'alembic>=1.13', 'psycopg2-binary>=2.9', 'cryptography>=42',
+        'argon2-cffi>=23', 'pyotp>=2.9', 'PyJWT>=2.8',
+    ],
+    extras_require={
+        'test': ['pytest>=8', 'hypothesis>=6', 'h11>=0.14', 'requests>=2.31'],
+    },
+    entry_points={'console_scripts': ['zato = zato.cli.main:main']},
+)

@@ -1,0 +1,114 @@
+"""ODB models: every definition the cluster shares. Schema changes go through Alembic
+(zato/odb/migrations); tests/odb checks that the migrations and these models agree."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Cluster(Base):
+    __tablename__ = 'cluster'
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    # Bumped on every config change; a worker that finds it ahead of what it has seen reloads
+    # everything, which covers a bus message it may have missed.
+    config_version: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Server(Base):
+    __tablename__ = 'server'
+    __table_args__ = (UniqueConstraint('cluster_id', 'name'),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    cluster_id: Mapped[int] = mapped_column(ForeignKey('cluster.id', ondelete='CASCADE'))
+    name: Mapped[str] = mapped_column(String(200))
+    host: Mapped[str] = mapped_column(String(200))
+    port: Mapped[int] = mapped_column(Integer)
+    last_join: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    up_status: Mapped[str] = mapped_column(String(20), default='down')
+
+
+class DeployedCode(Base):
+    """One hot-deployed module: its file name, source and hash. A redeploy replaces it in place."""
+    __tablename__ = 'deployed_code'
+    __table_args__ = (UniqueConstraint('cluster_id', 'file_name'),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    cluster_id: Mapped[int] = mapped_column(ForeignKey('cluster.id', ondelete='CASCADE'))
+    file_name: Mapped[str] = mapped_column(String(400))
+    source: Mapped[str] = mapped_column(Text)
+    source_hash: Mapped[str] = mapped_column(String(64))
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    deployed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    deployed_by: Mapped[str] = mapped_column(String(200), default='')
+
+
+class Service(Base):
+    __tablename__ = 'service'
+    __table_args__ = (UniqueConstraint('cluster_id', 'name'),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    cluster_id: Mapped[int] = mapped_column(ForeignKey('cluster.id', ondelete='CASCADE'))
+    name: Mapped[str] = mapped_column(String(400))
+    impl_name: Mapped[str] = mapped_column(String(400))
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    is_internal: Mapped[bool] = mapped_column(Boolean, default=False)
+    slow_threshold: Mapped[int] = mapped_column(Integer, default=99999)
+    code_id: Mapped[int | None] = mapped_column(ForeignKey('deployed_code.id', ondelete='SET NULL'), nullable=True)
+    opaque: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class SecurityDef(Base):
+    """A security definition. Secrets are stored hashed (argon2id) or, where the plain value
+    must be recovered, encrypted with the environment's key; never in clear."""
+    __tablename__ = 'sec_def'
+    __table_args__ = (UniqueConstraint('cluster_id', 'name'),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    cluster_id: Mapped[int] = mapped_column(ForeignKey('cluster.id', ondelete='CASCADE'))
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(40))
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    is_internal: Mapped[bool] = mapped_column(Boolean, default=False)
+    username: Mapped[str] = mapped_column(String(200), default='')
+    password_hash: Mapped[str] = mapped_column(String(400), default='')
+    realm: Mapped[str] = mapped_column(String(200), default='Zato')
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    opaque: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class ChannelREST(Base):
+    """A REST channel: a URL path (with optional {param} patterns) and method bound to a service."""
+    __tablename__ = 'channel_rest'
+    __table_args__ = (UniqueConstraint('cluster_id', 'name'),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    cluster_id: Mapped[int] = mapped_column(ForeignKey('cluster.id', ondelete='CASCADE'))
+    name: Mapped[str] = mapped_column(String(200))
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    is_internal: Mapped[bool] = mapped_column(Boolean, default=False)
+    url_path: Mapped[str] = mapped_column(String(2000))
+    method: Mapped[str] = mapped_column(String(20), default='')
+    data_format: Mapped[str] = mapped_column(String(20), default='json')
+    service_name: Mapped[str] = mapped_column(String(400))
+    security_id: Mapped[int | None] = mapped_column(ForeignKey('sec_def.id', ondelete='SET NULL'), nullable=True)
+    merge_url_params_req: Mapped[bool] = mapped_column(Boolean, default=True)
+    url_params_pri: Mapped[str] = mapped_column(String(20), default='qs-over-path')
+    params_pri: Mapped[str] = mapped_column(String(40), default='channel-params-over-msg')
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    opaque: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

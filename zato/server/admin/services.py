@@ -1,0 +1,273 @@
+"""Internal services behind the admin API (/zato/admin/...), named as in Zato 3.1."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from zato.errors import BadRequest, Conflict, DeploymentError, NotFound
+from zato.odb.models import ChannelREST, SecurityDef, Service as ServiceRow
+from zato.server.hot_deploy import deploy_source
+from zato.server.router import RouteError, validate_url_path
+from zato.service.base import Service
+
+DATA_FORMATS = ('json', '')
+URL_PARAMS_PRI = ('qs-over-path', 'path-over-qs')
+PARAMS_PRI = ('channel-params-over-msg', 'msg-over-channel-params')
+METHODS = ('', 'GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS')
+
+
+class AdminService(Service):
+    """Base of admin services: a JSON object in, a helper to read typed fields."""
+
+    zato_dont_import = True
+
+    def input_dict(self) -> dict[str, Any]:
+        payload = self.request.payload
+        if payload is None or payload == b'':
+            payload = {}
+        if not isinstance(payload, dict):
+            raise BadRequest('Expected a JSON object')
+        return {**payload, **self.request.channel_params}
+
+    @staticmethod
+    def field(data: dict[str, Any], name: str, kind: type | tuple[type, ...], required: bool = True,
+              default: Any = None) -> Any:
+        if name not in data or data[name] is None:
+            if required:
+                raise BadRequest(f'Missing input `{name}`')
+            return default
+        value = data[name]
+        if kind is bool and not isinstance(value, bool):
+            raise BadRequest(f'Invalid input `{name}`: expected true or false')
+        if kind is int and isinstance(value, str) and value.isdigit():
+            value = int(value)
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise BadRequest(f'Invalid input `{name}`: expected {getattr(kind, "__name__", kind)}')
+        return value
+
+
+class Ping(Service):
+    """Health check for load balancers: GET /zato/ping."""
+    name = 'zato.ping'
+
+    def handle(self) -> None:
+        self.response.payload = {'pong': 'zato'}
+
+
+class InvokeService(AdminService):
+    """Invokes any service by name: {"name": ..., "payload": ..., "async": false}."""
+    name = 'zato.service.invoke'
+
+    def handle(self) -> None:
+        data = self.input_dict()
+        name = self.field(data, 'name', str)
+        if name not in self.server.store:
+            raise NotFound(f'Service `{name}` not found')
+        payload = data.get('payload')
+        if self.field(data, 'async', bool, required=False, default=False):
+            self.response.payload = {'cid': self.invoke_async(name, payload)}
+            return
+        output = self.server.invoker.invoke(name, payload, cid=self.cid)
+        self.response.payload = output if isinstance(output, (dict, list)) else {'response': output}
+
+
+class GetServiceList(AdminService):
+    name = 'zato.service.get-list'
+
+    def handle(self) -> None:
+        store = self.server.store
+        self.response.payload = [
+            {'name': name, 'impl_name': cls.impl_name, 'file_name': store.file_of.get(name, ''),
+             'is_internal': name.startswith('zato.')}
+            for name, cls in sorted(store.services.items())]
+
+
+class GetService(AdminService):
+    name = 'zato.service.get'
+
+    def handle(self) -> None:
+        name = self.request.channel_params.get('name') or self.input_dict().get('name')
+        store = self.server.store
+        if not name or name not in store:
+            raise NotFound(f'Service `{name}` not found')
+        cls = store.services[name]
+        self.response.payload = {'name': name, 'impl_name': cls.impl_name, 'file_name': store.file_of.get(name, ''),
+                                 'is_internal': name.startswith('zato.'),
+                                 'http_verbs': sorted(cls._verbs), 'has_simple_io': cls._sio is not None}
+
+
+class HotDeploy(AdminService):
+    """Deploys a module: {"file_name": "my_api.py", "source": "..."}."""
+    name = 'zato.hot-deploy.create'
+
+    def handle(self) -> None:
+        data = self.input_dict()
+        file_name = os.path.basename(self.field(data, 'file_name', str))
+        source = self.field(data, 'source', str)
+        who = self.channel.security.username if self.channel.security else 'admin'
+        try:
+            self.response.payload = deploy_source(self.server, file_name, source, deployed_by=who)
+        except DeploymentError as e:
+            raise BadRequest(str(e)) from None
+
+
+def channel_to_dict(row: ChannelREST, sec_name: str | None) -> dict[str, Any]:
+    return {'id': row.id, 'name': row.name, 'is_active': row.is_active, 'url_path': row.url_path,
+            'method': row.method, 'data_format': row.data_format, 'service': row.service_name,
+            'security': sec_name, 'merge_url_params_req': row.merge_url_params_req,
+            'url_params_pri': row.url_params_pri, 'params_pri': row.params_pri}
+
+
+class _ChannelBase(AdminService):
+    zato_dont_import = True
+
+    def _sec_name(self, session: Any, sec_id: int | None) -> str | None:
+        if sec_id is None:
+            return None
+        sec = session.get(SecurityDef, sec_id)
+        return sec.name if sec else None
+
+    def _get_row(self, session: Any) -> ChannelREST:
+        raw_id = self.request.channel_params.get('id', self.input_dict().get('id'))
+        try:
+            chan_id = int(raw_id)
+        except (TypeError, ValueError):
+            raise BadRequest('Invalid input `id`: expected an integer') from None
+        row = session.get(ChannelREST, chan_id)
+        if row is None or row.cluster_id != self.server.cluster_id or row.is_internal:
+            raise NotFound(f'REST channel {chan_id} not found')
+        return row
+
+    def _apply(self, session: Any, row: ChannelREST, data: dict[str, Any], creating: bool) -> None:
+        f = self.field
+        row.name = f(data, 'name', str, creating, row.name)
+        if not row.name or len(row.name) > 200:
+            raise BadRequest('Invalid input `name`: expected 1 to 200 characters')
+        url_path = f(data, 'url_path', str, creating, row.url_path)
+        try:
+            validate_url_path(url_path)
+        except RouteError as e:
+            raise BadRequest(f'Invalid input `url_path`: {e}') from None
+        row.url_path = url_path
+        service = f(data, 'service', str, creating, row.service_name)
+        if service != row.service_name and not self._service_exists(session, service):
+            raise BadRequest(f'Invalid input `service`: service `{service}` is not deployed')
+        row.service_name = service
+        method = f(data, 'method', str, False, row.method or '').upper()
+        if method not in METHODS:
+            raise BadRequest(f'Invalid input `method`: expected one of {", ".join(m for m in METHODS if m)} or empty')
+        row.method = method
+        data_format = f(data, 'data_format', str, False, row.data_format if not creating else 'json')
+        if data_format not in DATA_FORMATS:
+            raise BadRequest('Invalid input `data_format`: expected `json` or empty')
+        row.data_format = data_format
+        row.is_active = f(data, 'is_active', bool, False, True if creating else row.is_active)
+        row.merge_url_params_req = f(data, 'merge_url_params_req', bool, False,
+                                     True if creating else row.merge_url_params_req)
+        pri = f(data, 'url_params_pri', str, False, row.url_params_pri or 'qs-over-path')
+        if pri not in URL_PARAMS_PRI:
+            raise BadRequest(f'Invalid input `url_params_pri`: expected one of {", ".join(URL_PARAMS_PRI)}')
+        row.url_params_pri = pri
+        pri = f(data, 'params_pri', str, False, row.params_pri or 'channel-params-over-msg')
+        if pri not in PARAMS_PRI:
+            raise BadRequest(f'Invalid input `params_pri`: expected one of {", ".join(PARAMS_PRI)}')
+        row.params_pri = pri
+        if 'security' in data:
+            sec_name = data['security']
+            if sec_name in (None, ''):
+                row.security_id = None
+            else:
+                sec = session.scalars(select(SecurityDef).where(SecurityDef.cluster_id == self.server.cluster_id,
+                                                                SecurityDef.name == sec_name)).one_or_none()
+                if sec is None or sec.is_internal:
+                    raise BadRequest(f'Invalid input `security`: no security definition named `{sec_name}`')
+                row.security_id = sec.id
+        self._check_route_free(session, row)
+
+    def _service_exists(self, session: Any, name: str) -> bool:
+        if name in self.server.store:
+            return True
+        return session.scalars(select(ServiceRow.id).where(ServiceRow.cluster_id == self.server.cluster_id,
+                                                           ServiceRow.name == name)).first() is not None
+
+    def _check_route_free(self, session: Any, row: ChannelREST) -> None:
+        if row.url_path.startswith('/zato/'):
+            raise BadRequest('Invalid input `url_path`: paths under /zato/ are reserved')
+        clash = session.scalars(select(ChannelREST).where(
+            ChannelREST.cluster_id == self.server.cluster_id, ChannelREST.url_path == row.url_path,
+            ChannelREST.method == row.method, ChannelREST.id != (row.id or -1))).first()
+        if clash is not None:
+            raise Conflict(f'Channel `{clash.name}` already serves {row.method or "any method"} on `{row.url_path}`')
+
+    def _commit(self, session: Any, row: ChannelREST, action: str) -> None:
+        try:
+            session.flush()
+        except IntegrityError:
+            session.rollback()
+            raise Conflict(f'A REST channel named `{row.name}` already exists') from None
+        self.server.commit_change(session, 'channel', row.id, action=action)
+
+
+class CreateChannel(_ChannelBase):
+    name = 'zato.channel.rest.create'
+
+    def handle(self) -> None:
+        data = self.input_dict()
+        with self.server.Session() as session:
+            row = ChannelREST(cluster_id=self.server.cluster_id, is_internal=False, version=1, opaque={},
+                              url_path='/', service_name='', method='', data_format='json',
+                              url_params_pri='qs-over-path', params_pri='channel-params-over-msg')
+            self._apply(session, row, data, creating=True)
+            session.add(row)
+            self._commit(session, row, 'create')
+            self.response.status_code = 201
+            self.response.payload = channel_to_dict(row, self._sec_name(session, row.security_id))
+
+
+class EditChannel(_ChannelBase):
+    name = 'zato.channel.rest.edit'
+
+    def handle(self) -> None:
+        data = self.input_dict()
+        with self.server.Session() as session:
+            row = self._get_row(session)
+            self._apply(session, row, data, creating=False)
+            row.version += 1
+            self._commit(session, row, 'edit')
+            self.response.payload = channel_to_dict(row, self._sec_name(session, row.security_id))
+
+
+class DeleteChannel(_ChannelBase):
+    name = 'zato.channel.rest.delete'
+
+    def handle(self) -> None:
+        with self.server.Session() as session:
+            row = self._get_row(session)
+            chan_id = row.id
+            session.delete(row)
+            self.server.commit_change(session, 'channel', chan_id, action='delete')
+            self.response.payload = {'id': chan_id, 'deleted': True}
+
+
+class GetChannel(_ChannelBase):
+    name = 'zato.channel.rest.get'
+
+    def handle(self) -> None:
+        with self.server.Session() as session:
+            row = self._get_row(session)
+            self.response.payload = channel_to_dict(row, self._sec_name(session, row.security_id))
+
+
+class GetChannelList(_ChannelBase):
+    name = 'zato.channel.rest.get-list'
+
+    def handle(self) -> None:
+        with self.server.Session() as session:
+            rows = session.scalars(select(ChannelREST).where(ChannelREST.cluster_id == self.server.cluster_id,
+                                                             ChannelREST.is_internal.is_(False))
+                                   .order_by(ChannelREST.name)).all()
+            self.response.payload = [channel_to_dict(row, self._sec_name(session, row.security_id)) for row in rows]

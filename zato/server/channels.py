@@ -1,0 +1,67 @@
+"""In-memory channel and security configuration that workers serve from (never the ODB)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from zato.service.channel import CHANNEL, ChannelInfo
+
+
+class ChannelConfig:
+    """One REST channel as the request path needs it."""
+
+    __slots__ = ('id', 'name', 'is_active', 'is_internal', 'url_path', 'method', 'data_format', 'service_name',
+                 'security_id', 'merge_url_params_req', 'url_params_pri', 'params_pri', 'version', 'info')
+
+    def __init__(self, *, id: int | None, name: str, url_path: str, service_name: str, method: str = '',
+                 data_format: str = 'json', is_active: bool = True, is_internal: bool = False,
+                 security_id: int | None = None, merge_url_params_req: bool = True,
+                 url_params_pri: str = 'qs-over-path', params_pri: str = 'channel-params-over-msg',
+                 version: int = 1) -> None:
+        self.id = id
+        self.name = name
+        self.url_path = url_path
+        self.service_name = service_name
+        self.method = (method or '').upper()
+        self.data_format = data_format or ''
+        self.is_active = is_active
+        self.is_internal = is_internal
+        self.security_id = security_id
+        self.merge_url_params_req = merge_url_params_req
+        self.url_params_pri = url_params_pri
+        self.params_pri = params_pri
+        self.version = version
+        self.info = ChannelInfo(id, name, CHANNEL.HTTP, self.data_format, is_internal)
+
+    @classmethod
+    def from_model(cls, row: Any) -> ChannelConfig:
+        return cls(id=row.id, name=row.name, url_path=row.url_path, service_name=row.service_name,
+                   method=row.method, data_format=row.data_format, is_active=row.is_active,
+                   is_internal=row.is_internal, security_id=row.security_id,
+                   merge_url_params_req=row.merge_url_params_req, url_params_pri=row.url_params_pri,
+                   params_pri=row.params_pri, version=row.version)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.__slots__ if name != 'info'}
+
+
+class SecurityConfig:
+    """One security definition as the request path needs it (the hash, never a clear secret)."""
+
+    __slots__ = ('id', 'name', 'kind', 'is_active', 'username', 'password_hash', 'realm', 'version')
+
+    def __init__(self, *, id: int, name: str, kind: str, username: str, password_hash: str, realm: str = 'Zato',
+                 is_active: bool = True, version: int = 1) -> None:
+        self.id = id
+        self.name = name
+        self.kind = kind
+        self.is_active = is_active
+        self.username = username
+        self.password_hash = password_hash
+        self.realm = realm
+        self.version = version
+
+    @classmethod
+    def from_model(cls, row: Any) -> SecurityConfig:
+        return cls(id=row.id, name=row.name, kind=row.kind, username=row.username, password_hash=row.password_hash,
+                   realm=row.realm, is_active=row.is_active, version=row.version)

@@ -1,0 +1,165 @@
+"""From a parsed HTTP request to response bytes: routing, security, body decoding, the service,
+and the one place where exceptions become responses."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
+
+import orjson
+
+from zato import accel
+from zato.errors import ClientError, ServiceNotFound
+from zato.security.basic_auth import parse_basic_auth
+from zato.server.router import Router
+from zato.service.channel import SecurityInfo
+from zato.service.invoker import Invoker, new_cid
+from zato.service.reqresp import HTTPInfo, Request
+
+if TYPE_CHECKING:
+    from zato.server.runtime import Runtime
+
+http1 = accel.load('zato.proto.http1')
+serialize_response = http1.serialize_response
+
+logger = logging.getLogger('zato.dispatcher')
+
+JSON = 'application/json'
+TEXT = 'text/plain; charset=utf-8'
+_dumps = orjson.dumps
+_loads = orjson.loads
+_OPT_NON_STR_KEYS = orjson.OPT_NON_STR_KEYS
+
+
+def error_body(cid: str, details: Any) -> bytes:
+    return _dumps({'result': 'ZATO_ERROR', 'cid': cid, 'details': details})
+
+
+class Dispatcher:
+    """One per worker; reads the runtime's current router and config on every request."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.invoker: Invoker = runtime.invoker
+
+    def error(self, cid: str, status: int, details: Any, keep_alive: bool, head: bool = False,
+              headers: dict[str, str] | None = None) -> bytes:
+        out = [('X-Zato-CID', cid), ('Content-Type', JSON)]
+        if headers:
+            out.extend(headers.items())
+        return serialize_response(status, out, error_body(cid, details), keep_alive, head)
+
+    def dispatch(self, req: Any, peer: str) -> bytes:
+        cid = new_cid()
+        keep_alive = req.keep_alive
+        method = req.method
+        head = method == 'HEAD'
+        try:
+            return self._dispatch(req, cid, method, keep_alive, head, peer)
+        except ClientError as e:
+            return self.error(cid, e.status, e.details, keep_alive, head, e.headers)
+        except ServiceNotFound as e:
+            logger.warning('%s, cid `%s`', e, cid)
+            return self.error(cid, 404, str(e), keep_alive, head)
+        except Exception:
+            logger.exception('Error while handling %s %s, cid `%s`', method, req.path, cid)
+            return self.error(cid, 500, f'Internal server error; the server log has the details under cid {cid}',
+                              keep_alive, head)
+
+    def _dispatch(self, req: Any, cid: str, method: str, keep_alive: bool, head: bool, peer: str) -> bytes:
+        runtime = self.runtime
+        path = req.path
+        if '%' in path:
+            try:
+                path = unquote(path, errors='strict')
+            except UnicodeDecodeError:
+                return self.error(cid, 400, 'Invalid percent-encoding in URL path', keep_alive, head)
+
+        matched = runtime.router.match(path)
+        if matched is None:
+            return self.error(cid, 404, f'URL not found `{path}`', keep_alive, head)
+        methods, path_params = matched
+        chan = Router.pick(methods, method)
+        if chan is None:
+            allowed = ', '.join(sorted(m for m in methods if m)) or 'none'
+            return self.error(cid, 405, f'Method {method} not allowed', keep_alive, head, {'Allow': allowed})
+        if not chan.is_active:
+            return self.error(cid, 404, f'URL not found `{path}`', keep_alive, head)
+
+        channel_info = chan.info
+        if chan.security_id is not None:
+            channel_info = self._authenticate(chan, req.headers)
+
+        cls = runtime.store.get(chan.service_name)
+
+        body = req.body
+        payload: Any = None
+        if body:
+            if chan.data_format == 'json':
+                try:
+                    payload = _loads(body)
+                except orjson.JSONDecodeError as e:
+                    return self.error(cid, 400, f'Invalid JSON in request body: {e}', keep_alive, head)
+            else:
+                payload = body
+
+        params: dict[str, Any]
+        if chan.merge_url_params_req:
+            query = req.query
+            if query:
+                http_info = HTTPInfo(method, path, query, req.headers, path_params, body)
+                if chan.url_params_pri == 'qs-over-path':
+                    params = {**path_params, **http_info.GET}
+                else:
+                    params = {**http_info.GET, **path_params}
+            else:
+                http_info = HTTPInfo(method, path, query, req.headers, path_params, body)
+                params = path_params
+        else:
+            http_info = HTTPInfo(method, path, req.query, req.headers, path_params, body)
+            params = {}
+
+        request = Request(payload, body, http_info, params)
+        svc = self.invoker.run(cls, cid, channel_info, request, method)
+        response = svc.response
+        out = self.invoker.output_of(svc)
+
+        content_type = response.content_type
+        if isinstance(out, (dict, list)):
+            data = _dumps(out, option=_OPT_NON_STR_KEYS)
+            content_type = content_type or JSON
+        elif isinstance(out, bytes):
+            data = out
+        elif isinstance(out, str):
+            data = out.encode('utf-8')
+            if content_type is None:
+                content_type = JSON if chan.data_format == 'json' and out else TEXT
+        elif out is None:
+            data = b''
+        else:
+            data = _dumps(out, option=_OPT_NON_STR_KEYS)
+            content_type = content_type or JSON
+
+        headers = [('X-Zato-CID', cid), ('Content-Type', content_type or TEXT)]
+        if response.headers:
+            headers.extend(response.headers.items())
+        return serialize_response(response.status_code, headers, data, keep_alive, head)
+
+    def _authenticate(self, chan: Any, headers: dict[str, str]) -> Any:
+        from zato.errors import Unauthorized
+        sec = self.runtime.security.get(chan.security_id)
+        if sec is None or not sec.is_active:
+            # A channel whose definition is gone or off lets nobody in
+            raise Unauthorized('Invalid credentials', {'WWW-Authenticate': 'Basic realm="Zato"'})
+        challenge = {'WWW-Authenticate': f'Basic realm="{sec.realm}"'}
+        creds = parse_basic_auth(headers.get('authorization'))
+        if creds is None:
+            raise Unauthorized('Invalid credentials', challenge)
+        username, password = creds
+        if not self.runtime.credentials.check(sec.id, sec.version, username, password, sec.username,
+                                              sec.password_hash):
+            raise Unauthorized('Invalid credentials', challenge)
+        info = chan.info
+        return type(info)(info.id, info.name, info.type, info.data_format, info.is_internal,
+                          SecurityInfo(sec.id, sec.name, sec.kind, username))

@@ -1,0 +1,138 @@
+"""Hot-deploy: a service module dropped into the pickup directory (or sent with `zato deploy`)
+is checked by importing it, stored in the ODB with its source and hash, and loaded by every
+worker of every server through the cluster bus. A module that fails to import is reported and
+the previous version keeps serving."""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import hashlib
+import logging
+import os
+from typing import TYPE_CHECKING
+
+import gevent
+from sqlalchemy import delete, select
+
+from zato.errors import DeploymentError
+from zato.odb.models import DeployedCode, Service as ServiceRow, utcnow
+from zato.server.store import ServiceStore
+
+if TYPE_CHECKING:
+    from zato.server.runtime import Runtime
+
+logger = logging.getLogger('zato.hot_deploy')
+
+
+def source_hash(source: str) -> str:
+    return hashlib.sha256(source.encode('utf-8')).hexdigest()
+
+
+def deploy_source(runtime: Runtime, file_name: str, source: str, deployed_by: str = '') -> dict:
+    """Deploys one module to the whole cluster; raises DeploymentError with a one-line reason."""
+    if len(source.encode('utf-8')) > 5 * 1024 * 1024:
+        raise DeploymentError(f'{file_name}: larger than 5 MiB')
+    # Import it in a scratch store first: a broken module never reaches the ODB
+    _module, classes = ServiceStore().load_module(file_name, source)
+    in_use = {name: other for name, other in runtime.store.file_of.items() if other != file_name}
+    for cls in classes:
+        if cls.name in in_use:
+            raise DeploymentError(f'{file_name}: service `{cls.name}` is already deployed from {in_use[cls.name]}')
+
+    digest = source_hash(source)
+    with runtime.Session() as session:
+        code = session.scalars(select(DeployedCode).where(DeployedCode.cluster_id == runtime.cluster_id,
+                                                          DeployedCode.file_name == file_name)).one_or_none()
+        if code is not None and code.source_hash == digest:
+            return {'file_name': file_name, 'version': code.version, 'services': [c.name for c in classes],
+                    'changed': False}
+        if code is None:
+            code = DeployedCode(cluster_id=runtime.cluster_id, file_name=file_name, version=0)
+            session.add(code)
+        code.source = source
+        code.source_hash = digest
+        code.version += 1
+        code.deployed_at = utcnow()
+        code.deployed_by = deployed_by
+        session.flush()
+
+        names = [cls.name for cls in classes]
+        session.execute(delete(ServiceRow).where(ServiceRow.code_id == code.id, ServiceRow.name.not_in(names)))
+        existing = {row.name: row for row in session.scalars(
+            select(ServiceRow).where(ServiceRow.cluster_id == runtime.cluster_id, ServiceRow.name.in_(names)))}
+        for cls in classes:
+            row = existing.get(cls.name)
+            if row is None:
+                row = ServiceRow(cluster_id=runtime.cluster_id, name=cls.name, opaque={})
+                session.add(row)
+            row.impl_name = cls.impl_name
+            row.code_id = code.id
+            row.is_active = True
+        version = code.version
+        code_id = code.id
+        runtime.commit_change(session, 'code', code_id, file_name=file_name)
+    logger.info('Deployed %s (version %s): %s', file_name, version, ', '.join(names) or 'no services')
+    return {'file_name': file_name, 'version': version, 'services': names, 'changed': True}
+
+
+class PickupWatcher:
+    """Watches the pickup directory. Every worker runs one, but only the holder of an flock on
+    run/pickup.lock scans, so exactly one process per environment deploys each file; if the
+    holder dies, the lock is released and another worker takes over."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.pickup_dir = runtime.config.path('hot_deploy', 'pickup_dir')
+        self.interval = runtime.config.get('hot_deploy', 'poll_interval')
+        self.lock_path = os.path.join(runtime.env_dir, 'run', 'pickup.lock')
+        self.seen: dict[str, tuple[int, int]] = {}
+        self.failed: dict[str, str] = {}
+
+    def _acquire(self) -> int:
+        os.makedirs(os.path.dirname(self.lock_path), exist_ok=True)
+        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return fd
+            except OSError as e:
+                if e.errno not in (errno.EAGAIN, errno.EACCES):
+                    raise
+            gevent.sleep(1.0)
+
+    def run(self) -> None:
+        self._acquire()  # held until the process exits
+        logger.info('Watching %s for service modules', self.pickup_dir)
+        os.makedirs(self.pickup_dir, exist_ok=True)
+        while True:
+            try:
+                self.scan()
+            except Exception:
+                logger.exception('Scanning %s failed', self.pickup_dir)
+            gevent.sleep(self.interval)
+
+    def scan(self) -> None:
+        for entry in os.scandir(self.pickup_dir):
+            if not entry.name.endswith('.py') or not entry.is_file():
+                continue
+            st = entry.stat()
+            stamp = (st.st_mtime_ns, st.st_size)
+            if self.seen.get(entry.name) == stamp:
+                continue
+            try:
+                with open(entry.path, encoding='utf-8') as f:
+                    source = f.read()
+            except (OSError, UnicodeDecodeError) as e:
+                logger.error('Could not read %s: %s', entry.path, e)
+                self.seen[entry.name] = stamp
+                continue
+            if entry.stat().st_mtime_ns != st.st_mtime_ns:
+                continue  # still being written; look again next round
+            self.seen[entry.name] = stamp
+            try:
+                deploy_source(self.runtime, entry.name, source, deployed_by='pickup')
+                self.failed.pop(entry.name, None)
+            except DeploymentError as e:
+                self.failed[entry.name] = str(e)
+                logger.error('Hot-deploy of %s failed, the previous version keeps serving: %s', entry.path, e)

@@ -1,0 +1,32 @@
+"""Built-in HTTP channels every server has: the health check and the admin API."""
+
+from __future__ import annotations
+
+from zato.server.channels import ChannelConfig
+
+ADMIN_PREFIX = '/zato/admin'
+
+# url path, method, service
+_ADMIN = (
+    ('/zato/admin/invoke', 'POST', 'zato.service.invoke'),
+    ('/zato/admin/services', 'GET', 'zato.service.get-list'),
+    ('/zato/admin/services/{name}', 'GET', 'zato.service.get'),
+    ('/zato/admin/deploy', 'POST', 'zato.hot-deploy.create'),
+    ('/zato/admin/channels/rest', 'GET', 'zato.channel.rest.get-list'),
+    ('/zato/admin/channels/rest', 'POST', 'zato.channel.rest.create'),
+    ('/zato/admin/channels/rest/{id}', 'GET', 'zato.channel.rest.get'),
+    ('/zato/admin/channels/rest/{id}', 'PUT', 'zato.channel.rest.edit'),
+    ('/zato/admin/channels/rest/{id}', 'DELETE', 'zato.channel.rest.delete'),
+)
+
+
+def internal_channels(admin_sec_id: int | None) -> list[ChannelConfig]:
+    channels = [ChannelConfig(id=None, name='zato.ping', url_path='/zato/ping', service_name='zato.ping',
+                              is_internal=True)]
+    if admin_sec_id is None:
+        # Without its credential the admin API is not served at all, rather than served open
+        return channels
+    for url_path, method, service in _ADMIN:
+        channels.append(ChannelConfig(id=None, name=f'{service}.{method.lower()}', url_path=url_path, method=method,
+                                      service_name=service, is_internal=True, security_id=admin_sec_id))
+    return channels

@@ -1,0 +1,200 @@
+"""The runtime of one worker process: config, ODB, bus, services, channels; kept current by the
+cluster bus so the request path only ever reads memory."""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+import gevent
+from gevent.lock import RLock
+from sqlalchemy import select, update
+
+from zato.bus.factory import make_bus
+from zato.odb.engine import make_engine, make_session_factory, make_url
+from zato.odb.models import ChannelREST, Cluster, DeployedCode, SecurityDef
+from zato.security.basic_auth import CredentialCache
+from zato.security.secrets_file import Crypto, read_secrets
+from zato.server import settings
+from zato.server.channels import ChannelConfig, SecurityConfig
+from zato.server.internal_routes import internal_channels
+from zato.server.router import Router
+from zato.server.store import ServiceStore
+from zato.service.invoker import ASYNC_SUBJECT, Invoker
+
+logger = logging.getLogger('zato.runtime')
+
+CONFIG_SUBJECT = 'config.changed'
+ADMIN_SEC_NAME = 'admin.invoke'
+
+
+def odb_settings(config: settings.ServerConfig, secrets: dict[str, str], crypto: Crypto) -> dict[str, Any]:
+    odb = config.section('odb')
+    if secrets.get('odb_password'):
+        odb['password'] = crypto.decrypt(secrets['odb_password'])
+    return odb
+
+
+def bus_settings(config: settings.ServerConfig, odb: dict[str, Any]) -> dict[str, Any]:
+    backend = config.get('bus', 'backend')
+    if backend == 'local':
+        return {'backend': 'local', 'run_dir': os.path.join(config.env_dir, 'run', 'bus')}
+    url = make_url(odb, config.env_dir)
+    dsn = url.set(drivername='postgresql').render_as_string(hide_password=False)
+    return {'backend': 'postgresql', 'dsn': dsn}
+
+
+class Runtime:
+    """Everything one worker serves from."""
+
+    def __init__(self, env_dir: str, server_name: str = 'server1') -> None:
+        self.env_dir = os.path.abspath(env_dir)
+        self.server_name = server_name
+        self.config = settings.load(self.env_dir)
+        secrets = read_secrets(self.env_dir)
+        self.crypto = Crypto(secrets['secret_key'])
+        self.odb_config = odb_settings(self.config, secrets, self.crypto)
+        if self.odb_config['engine'] == 'postgresql':
+            from zato.odb.gevent_psycopg import install
+            install()
+        self.engine = make_engine(make_url(self.odb_config, self.env_dir), self.config.get('odb', 'pool_size'))
+        self.Session = make_session_factory(self.engine)
+        self.cluster_name = self.config.get('main', 'cluster_name')
+
+        self.store = ServiceStore()
+        self.invoker = Invoker(self.store, self)
+        self.credentials = CredentialCache()
+        self.security: dict[int, SecurityConfig] = {}
+        self.channels: dict[int, ChannelConfig] = {}
+        self.router: Router[ChannelConfig] = Router([])
+        self.code_versions: dict[str, int] = {}
+        self.admin_sec_id: int | None = None
+        self.bus = make_bus(bus_settings(self.config, self.odb_config))
+        self.seen_version = 0
+        self._lock = RLock()
+        self._greenlets: list[gevent.Greenlet] = []
+        self.cluster_id = 0
+
+    # Start-up
+
+    def start(self, watch_pickup: bool = True) -> None:
+        from zato.server.admin import services as admin_services
+        with self.Session() as session:
+            cluster = session.scalars(select(Cluster).where(Cluster.name == self.cluster_name)).one_or_none()
+            if cluster is None:
+                raise RuntimeError(f'Cluster `{self.cluster_name}` not found in the ODB')
+            self.cluster_id = cluster.id
+        self.store.add_internal(admin_services)
+        self.bus.subscribe(CONFIG_SUBJECT, self.on_config_changed)
+        self.bus.subscribe(ASYNC_SUBJECT, self.invoker.on_async_message)
+        self.bus.subscribe('bus.reconnected', lambda _msg: self.reload_all())
+        # Subscribe before loading, so no change made meanwhile is missed
+        self.bus.start()
+        self.reload_all()
+        self._greenlets.append(gevent.spawn(self._check_config_version))
+        if watch_pickup:
+            from zato.server.hot_deploy import PickupWatcher
+            self._greenlets.append(gevent.spawn(PickupWatcher(self).run))
+
+    def stop(self) -> None:
+        for g in self._greenlets:
+            g.kill(block=False)
+        self.bus.stop()
+        self.engine.dispose()
+
+    # Loading config
+
+    def reload_all(self) -> None:
+        with self._lock, self.Session() as session:
+            self.seen_version = session.scalar(select(Cluster.config_version).where(Cluster.id == self.cluster_id)) or 0
+            codes = session.scalars(select(DeployedCode).where(DeployedCode.cluster_id == self.cluster_id)).all()
+            for code in codes:
+                self._apply_code(code)
+            for gone in set(self.code_versions) - {code.file_name for code in codes}:
+                self.store.remove_file(gone)
+                self.code_versions.pop(gone, None)
+
+            sec_defs = session.scalars(select(SecurityDef).where(SecurityDef.cluster_id == self.cluster_id)).all()
+            self.security = {row.id: SecurityConfig.from_model(row) for row in sec_defs}
+            self.admin_sec_id = next((row.id for row in sec_defs if row.name == ADMIN_SEC_NAME), None)
+
+            rows = session.scalars(select(ChannelREST).where(ChannelREST.cluster_id == self.cluster_id)).all()
+            self.channels = {row.id: ChannelConfig.from_model(row) for row in rows}
+            self._rebuild_router()
+
+    def _apply_code(self, code: DeployedCode) -> None:
+        if self.code_versions.get(code.file_name) == code.version:
+            return
+        try:
+            self.store.deploy(code.file_name, code.source)
+        except Exception as e:
+            # The previous version, if any, keeps serving
+            logger.error('Could not deploy %s (version %s): %s', code.file_name, code.version, e)
+        self.code_versions[code.file_name] = code.version
+
+    def _rebuild_router(self) -> None:
+        routes = [(c.url_path, c.method, c) for c in internal_channels(self.admin_sec_id)]
+        routes.extend((c.url_path, c.method, c) for c in self.channels.values())
+        try:
+            self.router = Router(routes)
+        except ValueError:
+            logger.exception('Could not rebuild the router; keeping the previous one')
+
+    # Changes through the bus
+
+    def on_config_changed(self, msg: dict[str, Any]) -> None:
+        with self._lock:
+            version = msg.get('config_version', 0)
+            if version > self.seen_version + 1:
+                # A gap: some message never arrived, so reload everything rather than guess
+                self.reload_all()
+                return
+            self.seen_version = max(self.seen_version, version)
+            kind, obj_id = msg['kind'], msg['id']
+            with self.Session() as session:
+                if kind == 'code':
+                    code = session.get(DeployedCode, obj_id)
+                    if code is None:
+                        self.store.remove_file(msg['file_name'])
+                        self.code_versions.pop(msg['file_name'], None)
+                    else:
+                        self._apply_code(code)
+                elif kind == 'channel':
+                    row = session.get(ChannelREST, obj_id)
+                    if row is None:
+                        self.channels.pop(obj_id, None)
+                    else:
+                        self.channels[obj_id] = ChannelConfig.from_model(row)
+                    self._rebuild_router()
+                elif kind == 'security':
+                    row = session.get(SecurityDef, obj_id)
+                    if row is None:
+                        self.security.pop(obj_id, None)
+                    else:
+                        self.security[obj_id] = SecurityConfig.from_model(row)
+                else:
+                    logger.warning('Unknown config kind in bus message: %s', msg)
+
+    def commit_change(self, session: Any, kind: str, obj_id: int, **extra: Any) -> None:
+        """Commits an ODB change and tells every worker of the cluster to reload that object."""
+        session.execute(update(Cluster).where(Cluster.id == self.cluster_id)
+                        .values(config_version=Cluster.config_version + 1))
+        version = session.scalar(select(Cluster.config_version).where(Cluster.id == self.cluster_id))
+        session.commit()
+        self.bus.publish(CONFIG_SUBJECT, {'kind': kind, 'id': obj_id, 'config_version': version, **extra})
+
+    def _check_config_version(self) -> None:
+        interval = self.config.get('misc', 'config_check_interval')
+        while True:
+            gevent.sleep(interval)
+            try:
+                with self.Session() as session:
+                    current = session.scalar(select(Cluster.config_version).where(Cluster.id == self.cluster_id)) or 0
+                if current > self.seen_version:
+                    gevent.sleep(interval / 2)  # let an in-flight bus message land first
+                    if current > self.seen_version:
+                        logger.info('Config version %s is ahead of %s; reloading', current, self.seen_version)
+                        self.reload_all()
+            except Exception:
+                logger.exception('Config version check failed')

@@ -1,0 +1,10 @@
+"""What service modules import: ``from zato.server.service import Service`` (Zato 3.1's path)."""
+
+from zato.errors import BadRequest, Forbidden, MethodNotAllowed, NotFound, TooManyRequests, Unauthorized
+from zato.service.base import Service
+from zato.service.sio_types import (AsIs, Bool, Boolean, Date, DateTime, Dict, Float, Int, Integer, List, Nested,
+                                    Opaque, Text, Unicode)
+
+__all__ = ['Service', 'AsIs', 'Bool', 'Boolean', 'Date', 'DateTime', 'Dict', 'Float', 'Int', 'Integer', 'List',
+           'Nested', 'Opaque', 'Text', 'Unicode', 'BadRequest', 'Forbidden', 'MethodNotAllowed', 'NotFound',
+           'TooManyRequests', 'Unauthorized']

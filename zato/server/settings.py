@@ -1,0 +1,163 @@
+"""Every server setting, declared once: section, key, environment variable, default, validator,
+and a one-line doc. server.conf is read through these; docs/settings.md is generated from them
+(``python -m zato.server.settings``)."""
+
+from __future__ import annotations
+
+import configparser
+import os
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from zato.errors import ConfigError
+
+
+def _bool(value: str) -> bool:
+    low = value.strip().lower()
+    if low in ('1', 'true', 'yes', 'on'):
+        return True
+    if low in ('0', 'false', 'no', 'off'):
+        return False
+    raise ValueError('expected true or false')
+
+
+def _pos_int(value: str) -> int:
+    number = int(value.strip())
+    if number < 1:
+        raise ValueError('expected a whole number of at least 1')
+    return number
+
+
+def _port(value: str) -> int:
+    number = int(value.strip())
+    if not 1 <= number <= 65535:
+        raise ValueError('expected a port number from 1 to 65535')
+    return number
+
+
+def _pos_float(value: str) -> float:
+    number = float(value.strip())
+    if not number > 0:
+        raise ValueError('expected a positive number')
+    return number
+
+
+def _choice(*allowed: str) -> Callable[[str], str]:
+    def check(value: str) -> str:
+        value = value.strip()
+        if value not in allowed:
+            raise ValueError(f'expected one of: {", ".join(allowed)}')
+        return value
+    return check
+
+
+def _str(value: str) -> str:
+    return value.strip()
+
+
+@dataclass(frozen=True)
+class Setting:
+    section: str
+    key: str
+    default: str
+    parse: Callable[[str], Any]
+    doc: str
+
+    @property
+    def env(self) -> str:
+        return f'ZATO_{self.section.upper()}_{self.key.upper()}'
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting('main', 'cluster_name', 'quickstart', _str, 'Name of the cluster this environment belongs to.'),
+    Setting('main', 'host', '127.0.0.1', _str, 'Address the servers listen on; 0.0.0.0 behind a load balancer.'),
+    Setting('main', 'base_port', '17010', _port, 'Port of the first server; server N listens on base_port + N - 1.'),
+    Setting('main', 'servers', '1', _pos_int, 'How many servers `zato start` runs from this environment.'),
+    Setting('main', 'workers', '2', _pos_int, 'gevent worker processes per server.'),
+    Setting('main', 'worker_connections', '1000', _pos_int, 'Connections one worker serves at once; more wait in the backlog.'),
+    Setting('main', 'graceful_timeout', '30', _pos_int, 'Seconds in-flight requests get to finish after SIGTERM.'),
+    Setting('odb', 'engine', 'sqlite', _choice('sqlite', 'postgresql'), 'ODB type.'),
+    Setting('odb', 'db_path', 'data/odb.sqlite3', _str, 'SQLite file, relative to the environment.'),
+    Setting('odb', 'host', '127.0.0.1', _str, 'PostgreSQL host.'),
+    Setting('odb', 'port', '5432', _port, 'PostgreSQL port.'),
+    Setting('odb', 'db_name', 'zato', _str, 'PostgreSQL database.'),
+    Setting('odb', 'username', '', _str, 'PostgreSQL user.'),
+    Setting('odb', 'pool_size', '5', _pos_int, 'ODB connections per worker.'),
+    Setting('bus', 'backend', 'local', _choice('local', 'postgresql'), 'Cluster bus: local (one host) or postgresql (LISTEN/NOTIFY).'),
+    Setting('http', 'max_body', '10485760', _pos_int, 'Largest request body in bytes (413 above).'),
+    Setting('http', 'max_request_line', '8192', _pos_int, 'Longest request line in bytes (414 above).'),
+    Setting('http', 'max_header_bytes', '16384', _pos_int, 'Largest header block in bytes (431 above).'),
+    Setting('http', 'max_header_count', '100', _pos_int, 'Most header fields in a request (431 above).'),
+    Setting('http', 'header_timeout', '10', _pos_float, 'Seconds a client has to send a complete request head (408 after).'),
+    Setting('http', 'keepalive_timeout', '75', _pos_float, 'Seconds an idle keep-alive connection is kept open.'),
+    Setting('http', 'max_requests_per_connection', '10000', _pos_int, 'Requests served on one connection before it is closed.'),
+    Setting('hot_deploy', 'pickup_dir', 'pickup/incoming/services', _str, 'Directory watched for service modules.'),
+    Setting('hot_deploy', 'poll_interval', '0.25', _pos_float, 'Seconds between scans of the pickup directory.'),
+    Setting('misc', 'return_json_schema_errors', 'false', _bool, 'Default for services: say what failed JSON Schema validation.'),
+    Setting('misc', 'config_check_interval', '5', _pos_float, 'Seconds between checks that no bus message was missed.'),
+)
+
+
+class ServerConfig:
+    """Parsed, validated server.conf of one environment: ``config.get('http', 'max_body')``."""
+
+    def __init__(self, env_dir: str, values: dict[tuple[str, str], Any], raw: configparser.ConfigParser) -> None:
+        self.env_dir = env_dir
+        self._values = values
+        self.raw = raw
+
+    def get(self, section: str, key: str) -> Any:
+        return self._values[(section, key)]
+
+    def section(self, name: str) -> dict[str, Any]:
+        return {key: value for (sec, key), value in self._values.items() if sec == name}
+
+    def path(self, section: str, key: str) -> str:
+        value = self.get(section, key)
+        return value if os.path.isabs(value) else os.path.join(self.env_dir, value)
+
+
+def conf_path(env_dir: str) -> str:
+    return os.path.join(env_dir, 'config', 'repo', 'server.conf')
+
+
+def load(env_dir: str, environ: dict[str, str] | None = None) -> ServerConfig:
+    """Reads and validates server.conf; environment variables (ZATO_SECTION_KEY) override it.
+
+    Raises ConfigError with a one-line message naming the file, section, key and reason.
+    """
+    environ = os.environ if environ is None else environ
+    path = conf_path(env_dir)
+    if not os.path.isfile(path):
+        raise ConfigError(f'{env_dir} is not a Zato environment: {path} not found')
+    raw = configparser.ConfigParser(interpolation=None)
+    try:
+        with open(path, encoding='utf-8') as f:
+            raw.read_file(f)
+    except (configparser.Error, UnicodeDecodeError) as e:
+        raise ConfigError(f'{path}: cannot parse: {str(e).splitlines()[0]}') from None
+    values: dict[tuple[str, str], Any] = {}
+    for s in SETTINGS:
+        text = environ.get(s.env)
+        source = f'environment variable {s.env}'
+        if text is None:
+            text = raw.get(s.section, s.key, fallback=s.default)
+            source = f'{path} [{s.section}] {s.key}'
+        try:
+            values[(s.section, s.key)] = s.parse(text)
+        except ValueError as e:
+            raise ConfigError(f'{source}: invalid value `{text}`: {e}') from None
+    return ServerConfig(os.path.abspath(env_dir), values, raw)
+
+
+def render_docs() -> str:
+    lines = ['# Server settings', '', 'Generated from `zato/server/settings.py`. Each can be set in',
+             '`config/repo/server.conf` or overridden by its environment variable.', '',
+             '| section | key | environment variable | default | what it does |', '|---|---|---|---|---|']
+    for s in SETTINGS:
+        lines.append(f'| {s.section} | {s.key} | `{s.env}` | `{s.default}` | {s.doc} |')
+    return '\n'.join(lines) + '\n'
+
+
+if __name__ == '__main__':
+    print(render_docs(), end='')

@@ -1,0 +1,74 @@
+"""Our gunicorn worker class: gunicorn's gevent worker, serving our own connection handler
+instead of WSGI."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+
+import gevent
+from gevent.pool import Pool
+from gevent.server import StreamServer
+from gunicorn.workers.ggevent import GeventWorker
+
+logger = logging.getLogger('zato.worker')
+
+
+class ZatoWorker(GeventWorker):
+    """Loads the runtime after the fork (each worker is a full, independent runtime)."""
+
+    runtime = None
+    handler = None
+
+    def load_wsgi(self) -> None:
+        from zato.server.connection import ConnectionHandler
+        from zato.server.dispatcher import Dispatcher
+        from zato.server.logs import setup_logging
+        from zato.server.runtime import Runtime
+
+        env_dir = self.app.env_dir
+        setup_logging(env_dir, self.app.server_name)
+        self.runtime = Runtime(env_dir, self.app.server_name)
+        self.runtime.start()
+        self.handler = ConnectionHandler(Dispatcher(self.runtime), self.runtime.config)
+        self.wsgi = None
+        logger.info('Worker %s of %s ready', os.getpid(), self.app.server_name)
+
+    def handle(self, listener, client, addr) -> None:  # noqa: ANN001 - gunicorn's signature
+        self.handler.handle(client, addr)
+
+    def run(self) -> None:
+        servers = []
+        for sock in self.sockets:
+            sock.setblocking(1)
+            server = StreamServer(sock, handle=lambda client, addr, _s=sock: self.handle(_s, client, addr),
+                                  spawn=Pool(self.worker_connections))
+            if self.cfg.workers > 1:
+                server.max_accept = 1  # spread new connections across workers
+            server.start()
+            servers.append(server)
+
+        while self.alive:
+            self.notify()
+            gevent.sleep(1.0)
+
+        # Graceful stop: no new connections, idle keep-alive ones closed, in-flight requests finish
+        for server in servers:
+            server.close()
+        self.handler.close_idle()
+        started = time.monotonic()
+        while time.monotonic() - started <= self.cfg.graceful_timeout:
+            if all(server.pool.free_count() == server.pool.size for server in servers):
+                break
+            self.notify()
+            self.handler.close_idle()
+            gevent.sleep(0.1)
+        else:
+            logger.warning('Graceful timeout reached (pid %s); closing remaining connections', os.getpid())
+            for server in servers:
+                server.stop(timeout=1)
+        try:
+            self.runtime.stop()
+        except Exception:
+            logger.exception('Error while stopping the runtime')

@@ -1,0 +1,109 @@
+"""The ``Service`` base class: what a user subclasses and implements ``handle()`` on."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from zato.service.channel import ChannelInfo
+from zato.service.reqresp import Request, Response
+
+if TYPE_CHECKING:
+    from zato.service.sio import CompiledSIO
+
+HOOKS = ('accept', 'before_handle', 'after_handle', 'finalize_handle', 'validate_input', 'validate_output')
+HTTP_VERBS = ('GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS')
+
+
+class Service:
+    """Subclass it and implement ``handle()``, or per-verb ``handle_GET``, ``handle_POST`` ...
+
+    A new instance serves each invocation. During ``handle`` the instance has ``self.request``,
+    ``self.response``, ``self.cid``, ``self.logger``, ``self.channel`` and ``self.name``, and can
+    call other services with ``self.invoke`` and ``self.invoke_async``.
+
+    Optional hooks, called in this order: ``accept`` (return False to refuse with 400),
+    ``before_handle``, ``validate_input``, the handler, ``validate_output``, ``after_handle``,
+    ``finalize_handle``. Exceptions in before/after/finalize hooks are logged, not raised.
+    """
+
+    # Set by the class, or derived from module and class name at deploy time
+    name: ClassVar[str] = ''
+    impl_name: ClassVar[str] = ''
+    schema: ClassVar[str | None] = None
+
+    # Filled in at deploy time by the service store
+    _sio: ClassVar[CompiledSIO | None] = None
+    _hooks: ClassVar[frozenset[str]] = frozenset()
+    _verbs: ClassVar[frozenset[str]] = frozenset()
+    _logger: ClassVar[logging.Logger] = logging.getLogger('zato.service')
+
+    # Set per invocation
+    cid: str
+    request: Request
+    response: Response
+    channel: ChannelInfo
+    server: Any
+    environ: dict[str, Any]
+
+    @property
+    def logger(self) -> logging.Logger:
+        return self._logger
+
+    @property
+    def chan(self) -> ChannelInfo:
+        return self.channel
+
+    # Hooks: the base versions are never called; the store records which ones a class overrides
+    def accept(self) -> bool:
+        return True
+
+    def before_handle(self) -> None:
+        pass
+
+    def validate_input(self) -> None:
+        pass
+
+    def handle(self) -> None:
+        pass
+
+    def validate_output(self) -> None:
+        pass
+
+    def after_handle(self) -> None:
+        pass
+
+    def finalize_handle(self) -> None:
+        pass
+
+    # Invoking other services
+    def invoke(self, name: str, payload: Any = None, *, timeout: float | None = None,
+               raise_timeout: bool = True, **kwargs: Any) -> Any:
+        """Invokes another service in this process and returns its response payload.
+
+        With ``timeout`` (seconds) the call raises zato.errors.InvocationTimeout when it runs
+        longer, or returns None if ``raise_timeout`` is False.
+        """
+        return self.server.invoker.invoke(name, payload, cid=kwargs.get('cid') or self.cid, timeout=timeout,
+                                          raise_timeout=raise_timeout, caller=self.name)
+
+    def invoke_async(self, name: str, payload: Any = None, *, cid: str | None = None) -> str:
+        """Runs a service on any one worker of the cluster, in the background; returns its CID."""
+        return self.server.invoker.invoke_async(name, payload, cid=cid)
+
+    # Deploy-time class hooks
+    @classmethod
+    def before_add_to_store(cls, logger: logging.Logger) -> bool:
+        return True
+
+    @classmethod
+    def after_add_to_store(cls, logger: logging.Logger) -> None:
+        pass
+
+
+def overridden_hooks(cls: type[Service]) -> frozenset[str]:
+    return frozenset(hook for hook in HOOKS if getattr(cls, hook) is not getattr(Service, hook))
+
+
+def verb_handlers(cls: type[Service]) -> frozenset[str]:
+    return frozenset(verb for verb in HTTP_VERBS if callable(getattr(cls, f'handle_{verb}', None)))
