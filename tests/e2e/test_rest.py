@@ -1,0 +1,136 @@
+"""A real quickstart environment: services deployed through the pickup directory and the CLI,
+REST channels through the admin API, called with a real HTTP client."""
+
+from __future__ import annotations
+
+import time
+
+import requests
+
+from tests.e2e.harness import zato
+
+HELLO_V1 = '''
+from zato.server.service import Service
+
+class Hello(Service):
+    def handle(self):
+        self.response.payload = {'version': 1, 'name': self.name}
+'''
+
+HELLO_V2 = HELLO_V1.replace("'version': 1", "'version': 2")
+
+BROKEN = HELLO_V1 + '\ndef broken(:\n'
+
+
+def test_ping_answers_for_load_balancers(env):
+    r = requests.get(env.url + '/zato/ping', timeout=5)
+    assert r.status_code == 200
+    assert r.json() == {'pong': 'zato'}
+    assert len(r.headers['X-Zato-CID']) == 24
+
+
+def test_a_file_dropped_into_pickup_is_served_within_two_seconds(env):
+    env.drop('e2e_hello.py', HELLO_V1)
+    dropped = time.monotonic()
+    env.wait_for(lambda: 'e2e-hello.hello' in [s['name'] for s in env.admin.call('GET', '/zato/admin/services')])
+    assert time.monotonic() - dropped < 2.0
+    env.channel('e2e-hello', '/e2e/hello', 'e2e-hello.hello')
+    env.wait_for(lambda: env.fresh_get(env.url + '/e2e/hello').status_code == 200, timeout=1.0)
+    r = env.fresh_get(env.url + '/e2e/hello')
+    assert r.json() == {'version': 1, 'name': 'e2e-hello.hello'}
+    assert r.headers['Content-Type'] == 'application/json'
+
+
+def test_a_redeploy_replaces_the_service_in_place_on_every_worker(env):
+    env.drop('e2e_redeploy.py', HELLO_V1)
+    env.wait_for(lambda: 'e2e-redeploy.hello' in [s['name'] for s in env.admin.call('GET', '/zato/admin/services')])
+    env.channel('e2e-redeploy', '/e2e/redeploy', 'e2e-redeploy.hello')
+    env.wait_for(lambda: env.fresh_get(env.url + '/e2e/redeploy').status_code == 200)
+    env.drop('e2e_redeploy.py', HELLO_V2)
+    # Every request over a new connection, so both workers are asked
+    env.wait_for(lambda: all(env.fresh_get(env.url + '/e2e/redeploy').json()['version'] == 2 for _ in range(10)),
+                 timeout=2.0)
+
+
+def test_a_module_that_fails_to_import_is_reported_and_the_previous_version_keeps_serving(env):
+    env.drop('e2e_broken.py', HELLO_V1)
+    env.wait_for(lambda: 'e2e-broken.hello' in [s['name'] for s in env.admin.call('GET', '/zato/admin/services')])
+    env.channel('e2e-broken', '/e2e/broken', 'e2e-broken.hello')
+    env.wait_for(lambda: env.fresh_get(env.url + '/e2e/broken').status_code == 200)
+    env.drop('e2e_broken.py', BROKEN)
+    env.wait_for(lambda: 'e2e_broken.py, line 8: SyntaxError' in env.log())
+    for _ in range(6):
+        r = env.fresh_get(env.url + '/e2e/broken')
+        assert r.status_code == 200 and r.json()['version'] == 1
+
+
+def test_zato_deploy_deploys_a_file_and_reports_a_broken_one_in_one_line(env, tmp_path):
+    good = tmp_path / 'e2e_cli.py'
+    good.write_text(HELLO_V1)
+    out = zato('deploy', str(good), env.path)
+    assert 'Deployed e2e_cli.py (version 1): e2e-cli.hello' in out.stdout
+    bad = tmp_path / 'e2e_cli_bad.py'
+    bad.write_text('import no_such_module_here\n')
+    out = zato('deploy', str(bad), env.path, check=False)
+    assert out.returncode == 1
+    assert out.stderr.strip().count('\n') == 0
+    assert "e2e_cli_bad.py, line 1: ModuleNotFoundError: No module named 'no_such_module_here'" in out.stderr
+    assert 'Traceback' not in out.stderr
+
+
+def test_a_channel_created_edited_and_deleted_through_the_admin_api_is_served_within_one_second(env):
+    env.drop('e2e_chan.py', HELLO_V1)
+    env.wait_for(lambda: 'e2e-chan.hello' in [s['name'] for s in env.admin.call('GET', '/zato/admin/services')])
+    created = env.channel('e2e-chan', '/e2e/chan/v1', 'e2e-chan.hello')
+    took = env.wait_for(lambda: all(env.fresh_get(env.url + '/e2e/chan/v1').status_code == 200 for _ in range(6)))
+    assert took < 1.0
+
+    env.admin.call('PUT', f'/zato/admin/channels/rest/{created["id"]}', {'url_path': '/e2e/chan/v2'})
+    took = env.wait_for(lambda: all(env.fresh_get(env.url + '/e2e/chan/v2').status_code == 200
+                                    and env.fresh_get(env.url + '/e2e/chan/v1').status_code == 404
+                                    for _ in range(4)))
+    assert took < 1.0
+
+    env.admin.call('DELETE', f'/zato/admin/channels/rest/{created["id"]}')
+    took = env.wait_for(lambda: all(env.fresh_get(env.url + '/e2e/chan/v2').status_code == 404 for _ in range(6)))
+    assert took < 1.0
+
+
+def test_bad_admin_input_gets_a_clear_4xx_and_never_a_traceback(env):
+    from zato.cli.client import AdminCallError
+    cases = [
+        ({'name': 'x', 'url_path': 'no-slash', 'service': 'zato.ping'}, 400, 'url_path'),
+        ({'name': 'x', 'url_path': '/x', 'service': 'no.such.service'}, 400, 'not deployed'),
+        ({'url_path': '/x', 'service': 'zato.ping'}, 400, 'Missing input `name`'),
+        ({'name': 'x', 'url_path': '/x', 'service': 'zato.ping', 'is_active': 'yes'}, 400, 'is_active'),
+        ({'name': 'x', 'url_path': '/zato/x', 'service': 'zato.ping'}, 400, 'reserved'),
+    ]
+    for payload, status, text in cases:
+        try:
+            env.admin.call('POST', '/zato/admin/channels/rest', payload)
+        except AdminCallError as e:
+            assert e.status == status, (payload, e)
+            assert text in str(e.details), (payload, e.details)
+        else:
+            raise AssertionError(f'accepted {payload}')
+
+    env.channel('e2e-dup', '/e2e/dup', 'zato.ping')
+    for payload in ({'name': 'e2e-dup', 'url_path': '/e2e/dup2', 'service': 'zato.ping'},
+                    {'name': 'e2e-dup2', 'url_path': '/e2e/dup', 'service': 'zato.ping'}):
+        try:
+            env.admin.call('POST', '/zato/admin/channels/rest', payload)
+        except AdminCallError as e:
+            assert e.status == 409
+        else:
+            raise AssertionError('duplicate accepted')
+
+
+def test_the_admin_api_needs_the_admin_credential(env):
+    r = requests.get(env.url + '/zato/admin/services', timeout=5)
+    assert r.status_code == 401
+    assert r.headers['WWW-Authenticate'].startswith('Basic realm=')
+    assert r.json()['result'] == 'ZATO_ERROR'
+    r = requests.get(env.url + '/zato/admin/services', auth=('admin.invoke', 'wrong'), timeout=5)
+    assert r.status_code == 401
+    r = requests.get(env.url + '/zato/admin/services', auth=('nobody', 'wrong'), timeout=5)
+    assert r.status_code == 401
