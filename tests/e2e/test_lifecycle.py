@@ -1,0 +1,105 @@
+"""Starting, stopping and checking an environment with the CLI, as a user would."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+
+import pytest
+import requests
+
+from tests.e2e.harness import Env, zato
+
+SLOW = '''
+import gevent
+from zato.server.service import Service
+
+class Slow(Service):
+    def handle(self):
+        gevent.sleep(2)
+        self.response.payload = {'finished': True}
+'''
+
+
+@pytest.fixture
+def own_env(tmp_path):
+    e = Env(str(tmp_path / 'env'), workers=1)
+    yield e
+    e.stop()
+
+
+def test_sigterm_lets_an_in_flight_request_finish_and_refuses_new_ones(own_env):
+    env = own_env
+    env.start()
+    env.drop('lifecycle.py', SLOW)
+    env.wait_for(lambda: 'lifecycle.slow' in [s['name'] for s in env.admin.call('GET', '/zato/admin/services')])
+    env.channel('slow', '/slow', 'lifecycle.slow')
+    env.wait_for(lambda: env.fresh_get(env.url + '/zato/ping').status_code == 200)
+    time.sleep(0.3)
+
+    result = {}
+
+    def call() -> None:
+        r = requests.get(env.url + '/slow', timeout=10)
+        result['status'], result['body'] = r.status_code, r.json()
+
+    t = threading.Thread(target=call)
+    t.start()
+    time.sleep(0.5)
+    out = zato('stop', env.path)
+    t.join()
+    assert result == {'status': 200, 'body': {'finished': True}}
+    assert 'server1 stopped' in out.stdout
+    with pytest.raises(requests.ConnectionError):
+        requests.get(env.url + '/zato/ping', timeout=2)
+
+
+def test_info_check_config_and_a_second_start(own_env):
+    env = own_env
+    out = zato('check-config', env.path)
+    assert out.stdout.startswith('OK:')
+    env.start()
+    data = json.loads(zato('info', env.path, '--format', 'json').stdout)
+    assert data['servers'][0]['running'] and data['servers'][0]['answers_ping']
+    out = zato('start', env.path, check=False)
+    assert out.returncode == 1 and 'already running' in out.stderr and 'Traceback' not in out.stderr
+
+
+def test_the_cli_reports_bad_arguments_and_broken_config_in_one_line(tmp_path, own_env):
+    out = zato('quickstart', 'create', str(tmp_path / 'x'), '--odb', 'oracle', check=False)
+    assert out.returncode == 2 and out.stderr.count('\n') == 1 and 'invalid choice' in out.stderr
+
+    out = zato('start', str(tmp_path / 'nowhere'), check=False)
+    assert out.returncode == 1 and 'is not a Zato environment' in out.stderr
+
+    out = zato('quickstart', 'create', own_env.path, check=False)
+    assert out.returncode == 1 and 'not an empty directory' in out.stderr
+
+    conf = os.path.join(own_env.path, 'config', 'repo', 'server.conf')
+    with open(conf, encoding='utf-8') as f:
+        text = f.read()
+    with open(conf, 'w', encoding='utf-8') as f:
+        f.write(text.replace('workers = 1', 'workers = many'))
+    out = zato('check-config', own_env.path, check=False)
+    assert out.returncode == 1
+    assert out.stderr.count('\n') == 1
+    assert '[main] workers: invalid value `many`' in out.stderr
+    assert 'Traceback' not in out.stderr
+
+    with open(conf, 'w', encoding='utf-8') as f:
+        f.write('[main\nbroken')
+    out = zato('start', own_env.path, check=False)
+    assert out.returncode == 1 and 'cannot parse' in out.stderr and out.stderr.count('\n') == 1
+
+
+def test_the_quickstart_admin_password_is_random_and_shown_once(tmp_path):
+    first = Env(str(tmp_path / 'a'))
+    second = Env(str(tmp_path / 'b'))
+    pw1 = [line for line in first.create_output.splitlines() if 'password' in line][0].split()[3]
+    pw2 = [line for line in second.create_output.splitlines() if 'password' in line][0].split()[3]
+    assert pw1 != pw2 and len(pw1) >= 24
+    secrets = open(os.path.join(first.path, 'config', 'repo', 'secrets.conf'), encoding='utf-8').read()
+    assert pw1 not in secrets
+    assert oct(os.stat(os.path.join(first.path, 'config', 'repo', 'secrets.conf')).st_mode & 0o777) == '0o600'

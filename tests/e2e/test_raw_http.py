@@ -1,0 +1,143 @@
+"""The server over raw sockets: framing, pipelining, limits and timeouts as RELIABILITY.md asks."""
+
+from __future__ import annotations
+
+import socket
+import time
+
+import pytest
+
+
+def connect(env) -> socket.socket:
+    s = socket.create_connection(('127.0.0.1', env.base_port), timeout=5)
+    return s
+
+
+def read_responses(s: socket.socket, count: int, timeout: float = 5.0) -> list[tuple[int, dict, bytes]]:
+    """Reads `count` responses framed by Content-Length."""
+    s.settimeout(timeout)
+    buf = b''
+    out = []
+    while len(out) < count:
+        while b'\r\n\r\n' not in buf:
+            chunk = s.recv(65536)
+            if not chunk:
+                raise ConnectionError(f'closed after {len(out)} responses; buffer {buf!r}')
+            buf += chunk
+        head, _, buf = buf.partition(b'\r\n\r\n')
+        lines = head.decode('latin-1').split('\r\n')
+        status = int(lines[0].split(' ')[1])
+        headers = {k.lower(): v.strip() for k, _, v in (line.partition(':') for line in lines[1:])}
+        if status == 100:
+            out.append((status, headers, b''))
+            continue
+        length = int(headers.get('content-length', '0'))
+        while len(buf) < length:
+            chunk = s.recv(65536)
+            if not chunk:
+                raise ConnectionError('closed mid-body')
+            buf += chunk
+        out.append((status, headers, buf[:length]))
+        buf = buf[length:]
+    return out
+
+
+def is_closed(s: socket.socket, timeout: float = 3.0) -> bool:
+    s.settimeout(timeout)
+    try:
+        return s.recv(1) == b''
+    except ConnectionResetError:
+        return True
+    except socket.timeout:
+        return False
+
+
+PING = b'GET /zato/ping HTTP/1.1\r\nHost: x\r\n\r\n'
+
+
+def test_pipelined_requests_are_answered_in_order(env):
+    with connect(env) as s:
+        s.sendall(PING + b'GET /nope HTTP/1.1\r\nHost: x\r\n\r\n' + PING)
+        statuses = [r[0] for r in read_responses(s, 3)]
+    assert statuses == [200, 404, 200]
+
+
+def test_keep_alive_serves_many_requests_on_one_connection(env):
+    with connect(env) as s:
+        for _ in range(20):
+            s.sendall(PING)
+            assert read_responses(s, 1)[0][0] == 200
+
+
+def test_a_chunked_request_body_is_decoded(env):
+    body = b'{"n": 21}'
+    req = (b'POST /zato/admin/invoke HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n'
+           + b'%x\r\n' % 4 + body[:4] + b'\r\n' + b'%x\r\n' % (len(body) - 4) + body[4:] + b'\r\n0\r\n\r\n')
+    with connect(env) as s:
+        s.sendall(req)
+        status, headers, _ = read_responses(s, 1)[0]
+    # Reached the admin channel with a decoded body: refused for lack of credentials, not for framing
+    assert status == 401
+
+
+def test_expect_100_continue_gets_an_interim_response_before_the_body(env):
+    with connect(env) as s:
+        s.sendall(b'POST /zato/ping HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\n')
+        assert read_responses(s, 1)[0][0] == 100
+        s.sendall(b'{}')
+        assert read_responses(s, 1)[0][0] == 200
+
+
+@pytest.mark.parametrize('request_bytes, status', [
+    (b'GET /zato/ping HTTP/1.1\r\nHost: x\r\nContent-Length: +5\r\n\r\nhello', 400),
+    (b'GET /zato/ping HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!', 400),
+    (b'GET /zato/ping HTTP/1.1\r\nHost : x\r\n\r\n', 400),
+    (b'GET /zato/ping HTTP/1.1\r\n\r\n', 400),
+    (b'GET /zato/ping HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n', 400),
+    (b'GET /zato/ping HTTP/1.1\r\nHost: x\r\nX: a\r\n b\r\n\r\n', 400),
+    (b'GET  /zato/ping HTTP/1.1\r\nHost: x\r\n\r\n', 400),
+    (b'POST /zato/ping HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n', 400),
+    (b'POST /zato/ping HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0x5\r\nhello\r\n0\r\n\r\n', 400),
+    (b'GET /zato/ping HTTP/2.0\r\nHost: x\r\n\r\n', 505),
+    (b'GET /' + b'a' * 9000 + b' HTTP/1.1\r\nHost: x\r\n\r\n', 414),
+    (b'GET /zato/ping HTTP/1.1\r\nHost: x\r\n' + b''.join(b'X-%d: 1\r\n' % i for i in range(150)) + b'\r\n', 431),
+    (b'POST /zato/ping HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999\r\n\r\n', 413),
+])
+def test_a_framing_error_gets_its_status_and_the_connection_is_closed(env, request_bytes, status):
+    with connect(env) as s:
+        s.sendall(request_bytes + PING)
+        got, headers, body = read_responses(s, 1)[0]
+        assert got == status
+        assert headers['connection'] == 'close'
+        assert b'ZATO_ERROR' in body
+        # Never resynchronised: the ping smuggled behind the bad request is not answered
+        assert is_closed(s)
+
+
+def test_a_client_that_never_finishes_its_head_gets_408_after_the_header_timeout(env):
+    # The e2e environment runs with ZATO_HTTP_HEADER_TIMEOUT=2
+    with connect(env) as s:
+        started = time.monotonic()
+        s.sendall(b'GET /zato/ping HTTP/1.1\r\nHost: x\r\n')
+        for _ in range(4):
+            time.sleep(0.3)
+            s.sendall(b'X-Slow: 1\r\n')  # trickling bytes does not extend the deadline
+        status = read_responses(s, 1, timeout=6)[0][0]
+        assert status == 408
+        assert 1.5 < time.monotonic() - started < 4.5
+        assert is_closed(s)
+
+
+def test_connection_close_from_the_client_is_honoured(env):
+    with connect(env) as s:
+        s.sendall(b'GET /zato/ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')
+        status, headers, _ = read_responses(s, 1)[0]
+        assert status == 200 and headers['connection'] == 'close'
+        assert is_closed(s)
+
+
+def test_http_1_0_without_keep_alive_is_closed_after_the_response(env):
+    with connect(env) as s:
+        s.sendall(b'GET /zato/ping HTTP/1.0\r\n\r\n')
+        assert read_responses(s, 1)[0][0] == 200
+        assert is_closed(s)
