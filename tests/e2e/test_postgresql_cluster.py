@@ -1,0 +1,78 @@
+"""Two servers sharing a PostgreSQL ODB and the PostgreSQL cluster bus."""
+
+from __future__ import annotations
+
+import secrets
+
+import psycopg2
+import pytest
+
+from tests.e2e.harness import Env
+
+pytestmark = pytest.mark.postgresql
+
+HELLO = '''
+from zato.server.service import Service
+
+class Hello(Service):
+    def handle(self):
+        self.response.payload = {'version': %d}
+'''
+
+
+def admin_conn():
+    conn = psycopg2.connect(host='127.0.0.1', port=5432, user='postgres', dbname='postgres', connect_timeout=3)
+    conn.autocommit = True
+    return conn
+
+
+@pytest.fixture(scope='module')
+def cluster(tmp_path_factory):
+    try:
+        conn = admin_conn()
+    except psycopg2.OperationalError as e:
+        pytest.fail(f'PostgreSQL is not reachable at 127.0.0.1:5432 ({e}); scripts/test.sh starts it')
+    db = f'zato_e2e_{secrets.token_hex(4)}'
+    with conn.cursor() as cur:
+        cur.execute(f'CREATE DATABASE {db}')
+    env = Env(str(tmp_path_factory.mktemp('pg') / 'env'), '--odb', 'postgresql', '--odb-user', 'postgres',
+              '--odb-db-name', db, servers=2, workers=2)
+    env.start()
+    yield env
+    env.stop()
+    with conn.cursor() as cur:
+        cur.execute(f'DROP DATABASE IF EXISTS {db} WITH (FORCE)')
+    conn.close()
+
+
+def test_the_environment_uses_postgresql_for_the_odb_and_the_bus(cluster):
+    text = open(f'{cluster.path}/config/repo/server.conf', encoding='utf-8').read()
+    assert 'engine = postgresql' in text and 'backend = postgresql' in text
+
+
+def test_a_module_dropped_into_pickup_is_served_by_every_worker_of_both_servers(cluster):
+    cluster.drop('pg_hello.py', HELLO % 1)
+    cluster.wait_for(lambda: all('pg-hello.hello' in [s['name'] for s in admin.call('GET', '/zato/admin/services')]
+                                 for admin in cluster.admins), timeout=2.0)
+    cluster.channel('pg-hello', '/pg/hello', 'pg-hello.hello')
+    took = cluster.wait_for(lambda: all(cluster.fresh_get(url + '/pg/hello').json() == {'version': 1}
+                                        for url in cluster.urls for _ in range(4)))
+    assert took < 1.0
+
+    cluster.drop('pg_hello.py', HELLO % 2)
+    cluster.wait_for(lambda: all(cluster.fresh_get(url + '/pg/hello').json() == {'version': 2}
+                                 for url in cluster.urls for _ in range(4)), timeout=2.0)
+
+
+def test_a_channel_edited_through_one_server_is_served_by_the_other_within_one_second(cluster):
+    cluster.drop('pg_edit.py', HELLO % 7)
+    cluster.wait_for(lambda: 'pg-edit.hello' in [s['name'] for s in cluster.admins[1].call('GET',
+                                                                                            '/zato/admin/services')])
+    created = cluster.admins[1].call('POST', '/zato/admin/channels/rest',
+                                     {'name': 'pg-edit', 'url_path': '/pg/edit/a', 'service': 'pg-edit.hello'})
+    cluster.wait_for(lambda: cluster.fresh_get(cluster.urls[0] + '/pg/edit/a').status_code == 200)
+    cluster.admins[0].call('PUT', f'/zato/admin/channels/rest/{created["id"]}', {'url_path': '/pg/edit/b'})
+    took = cluster.wait_for(lambda: all(cluster.fresh_get(url + '/pg/edit/b').status_code == 200
+                                        and cluster.fresh_get(url + '/pg/edit/a').status_code == 404
+                                        for url in cluster.urls for _ in range(3)))
+    assert took < 1.0
