@@ -7,6 +7,7 @@ import secrets
 import psycopg2
 import pytest
 
+from tests import pg
 from tests.e2e.harness import Env
 
 pytestmark = pytest.mark.postgresql
@@ -21,7 +22,7 @@ class Hello(Service):
 
 
 def admin_conn():
-    conn = psycopg2.connect(host='127.0.0.1', port=5432, user='postgres', dbname='postgres', connect_timeout=3)
+    conn = psycopg2.connect(**pg.connect_kwargs())
     conn.autocommit = True
     return conn
 
@@ -35,8 +36,9 @@ def cluster(tmp_path_factory):
     db = f'zato_e2e_{secrets.token_hex(4)}'
     with conn.cursor() as cur:
         cur.execute(f'CREATE DATABASE {db}')
-    env = Env(str(tmp_path_factory.mktemp('pg') / 'env'), '--odb', 'postgresql', '--odb-user', 'postgres',
-              '--odb-db-name', db, servers=2, workers=2)
+    env = Env(str(tmp_path_factory.mktemp('pg') / 'env'), '--odb', 'postgresql', '--odb-host', pg.HOST,
+              '--odb-port', str(pg.PORT), '--odb-user', pg.USER, '--odb-db-name', db, servers=2, workers=2,
+              env={'ZATO_ODB_PASSWORD': pg.PASSWORD})
     env.start()
     yield env
     env.stop()

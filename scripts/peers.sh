@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs (if missing) and starts the real servers the tests talk to. Idempotent.
+# Exports nothing; prints the settings the tests read (ZATO_TEST_PG_*).
+set -euo pipefail
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+apt_install() {
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+# PostgreSQL: the ODB and cluster bus of multi-server environments
+if ! command -v pg_ctlcluster >/dev/null; then
+  echo "peers: installing PostgreSQL"
+  apt_install postgresql
+fi
+if ! pg_isready -q -h 127.0.0.1 -p 5432; then
+  echo "peers: starting PostgreSQL"
+  as_root pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | sort -V | tail -1)" main start
+  for _ in $(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done
+fi
+# A role for the tests, with a password so it works under Debian's default md5/scram rules too
+if ! PGPASSWORD=zato_test psql -h 127.0.0.1 -U zato_test -d postgres -tAc 'select 1' >/dev/null 2>&1; then
+  as_root su postgres -c "psql -q -c \"DO \\\$\\\$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'zato_test') THEN CREATE ROLE zato_test LOGIN SUPERUSER PASSWORD 'zato_test'; ELSE ALTER ROLE zato_test LOGIN SUPERUSER PASSWORD 'zato_test'; END IF; END \\\$\\\$;\""
+fi
+PGPASSWORD=zato_test psql -h 127.0.0.1 -U zato_test -d postgres -tAc 'select 1' >/dev/null
+echo "peers: PostgreSQL ready at 127.0.0.1:5432 (user zato_test)"
