@@ -1,0 +1,79 @@
+"""Every docs page's example runs: each ```python block that starts with `# docs-example: FILE`
+is deployed through the admin API, and the `<!-- docs-test: {...} -->` comment before it says
+which channels to create and which calls to make, with the status and body to expect."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+
+import pytest
+import requests
+
+from tests.e2e.harness import ROOT, zato
+from zato.cli.client import AdminCallError
+
+DOCS = os.path.join(ROOT, 'docs')
+BLOCK = re.compile(r'(?:<!-- docs-test: (?P<spec>\{.*?\}) -->\s*\n)?```python\n# docs-example: (?P<file>\S+)\n'
+                   r'(?P<code>.*?)```', re.S)
+
+
+def examples() -> list[tuple[str, str, str, dict]]:
+    found = []
+    for name in sorted(os.listdir(DOCS)):
+        if name.endswith('.md'):
+            with open(os.path.join(DOCS, name), encoding='utf-8') as f:
+                text = f.read()
+            for m in BLOCK.finditer(text):
+                spec = json.loads(m.group('spec')) if m.group('spec') else {}
+                found.append((name, m.group('file'), m.group('code'), spec))
+    return found
+
+
+EXAMPLES = examples()
+
+
+def test_every_feature_page_has_a_runnable_example():
+    pages = {page for page, *_ in EXAMPLES}
+    for page in ('getting-started.md', 'services.md', 'simpleio.md', 'rest-channels.md', 'hot-deploy.md',
+                 'admin-api.md'):
+        assert page in pages, f'{page} has no docs-example block'
+
+
+@pytest.mark.parametrize('page, file_name, code, spec', EXAMPLES, ids=[f'{p}:{f}' for p, f, *_ in EXAMPLES])
+def test_a_docs_example_deploys_and_answers_as_documented(env, page, file_name, code, spec):
+    result = env.admin.call('POST', '/zato/admin/deploy', {'file_name': file_name, 'source': code})
+    services = result['services']
+    for chan in spec.get('channels', []):
+        try:
+            env.channel(**chan)
+        except AdminCallError as e:
+            assert e.status == 409  # created by an earlier run in this session
+    for call in spec.get('admin', []):
+        try:
+            out = env.admin.call(call['method'], call['path'], call.get('body'))
+            status = 201 if call['method'] == 'POST' and call['path'].endswith('/channels/rest') else 200
+        except AdminCallError as e:
+            out, status = e.details, e.status
+        if status == 409:
+            continue
+        assert status == call['status'], (page, call, out)
+        if 'json' in call:
+            assert out == call['json'], (page, call)
+    for call in spec.get('calls', []):
+        def answered() -> bool:
+            r = requests.request(call['method'], env.url + call['path'], json=call.get('body'), timeout=10)
+            return r.status_code == call['status'] and ('json' not in call or r.json() == call['json'])
+        env.wait_for(answered, timeout=3.0)
+    if spec.get('invoke'):
+        for inv in spec['invoke']:
+            out = zato('service', 'invoke', env.path, inv['name'], '--payload', json.dumps(inv.get('payload')))
+            assert json.loads(out.stdout) == inv['json'], (page, inv)
+    assert isinstance(services, list)
+
+
+def test_the_settings_page_is_generated_from_the_declared_settings():
+    from zato.server.settings import render_docs
+    with open(os.path.join(DOCS, 'settings.md'), encoding='utf-8') as f:
+        assert f.read() == render_docs(), 'run: python -m zato.server.settings > docs/settings.md'
