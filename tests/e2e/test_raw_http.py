@@ -110,6 +110,7 @@ def test_a_framing_error_gets_its_status_and_the_connection_is_closed(env, reque
         assert got == status
         assert headers['connection'] == 'close'
         assert b'ZATO_ERROR' in body
+        assert len(headers['x-zato-cid']) == 24
         # Never resynchronised: the ping smuggled behind the bad request is not answered
         assert is_closed(s)
 

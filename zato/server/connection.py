@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import gevent
 
 from zato import accel
+from zato.service.invoker import new_cid
 
 if TYPE_CHECKING:
     from zato.server.dispatcher import Dispatcher
@@ -52,7 +53,7 @@ class ConnectionHandler:
                 pass
 
     def error_bytes(self, status: int, reason: str) -> bytes:
-        return self.dispatcher.error('-', status, reason, keep_alive=False)
+        return self.dispatcher.error(new_cid(), status, reason, keep_alive=False)
 
     def handle(self, client: socket.socket, addr: Any) -> None:
         try:

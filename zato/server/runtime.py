@@ -3,8 +3,10 @@ cluster bus so the request path only ever reads memory."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
+import tempfile
 from typing import Any
 
 import gevent
@@ -39,7 +41,12 @@ def odb_settings(config: settings.ServerConfig, secrets: dict[str, str], crypto:
 def bus_settings(config: settings.ServerConfig, odb: dict[str, Any]) -> dict[str, Any]:
     backend = config.get('bus', 'backend')
     if backend == 'local':
-        return {'backend': 'local', 'run_dir': os.path.join(config.env_dir, 'run', 'bus')}
+        run_dir = os.path.join(config.env_dir, 'run', 'bus')
+        if len(os.fsencode(run_dir)) > 60:
+            # UNIX socket paths hold at most 107 bytes; a deep environment gets a short private dir
+            digest = hashlib.sha256(os.fsencode(config.env_dir)).hexdigest()[:16]
+            run_dir = os.path.join(tempfile.gettempdir(), f'zato-bus-{os.getuid()}-{digest}')
+        return {'backend': 'local', 'run_dir': run_dir}
     url = make_url(odb, config.env_dir)
     dsn = url.set(drivername='postgresql').render_as_string(hide_password=False)
     return {'backend': 'postgresql', 'dsn': dsn}
