@@ -21,9 +21,12 @@ import gevent
 import orjson
 import pytest
 
+from tests import pg
+
 REPO = Path(__file__).resolve().parents[2]
 
-PG_ADMIN = {'host': '127.0.0.1', 'port': 5432, 'dbname': 'postgres', 'user': 'postgres'}
+PG_ADMIN = pg.connect_kwargs()
+PG_ADMIN.pop('connect_timeout')
 PG_TEST_DB = 'zato_test_bus'
 
 # Runs in each member process (python -c). It mirrors what a gevent worker does: patch first.
@@ -249,19 +252,20 @@ def stop_later() -> Iterator[Callable[[Any], Any]]:
 
 @pytest.fixture(scope='session')
 def pg_dsn() -> Iterator[str]:
-    """A fresh database for the bus, dropped after the session; skips if PostgreSQL is down."""
-    psycopg2 = pytest.importorskip('psycopg2')
+    """A fresh database for the bus, dropped after the session; fails if PostgreSQL is down
+    (scripts/peers.sh starts it: the tests run against the real server, never without it)."""
+    import psycopg2
     try:
         admin = psycopg2.connect(connect_timeout=3, **PG_ADMIN)
     except psycopg2.OperationalError as e:
-        pytest.skip(f'PostgreSQL is not reachable at {PG_ADMIN["host"]}:{PG_ADMIN["port"]} as {PG_ADMIN["user"]}: {e}')
+        pytest.fail(f'PostgreSQL is not reachable at {PG_ADMIN["host"]}:{PG_ADMIN["port"]} as {PG_ADMIN["user"]}: {e}')
 
     admin.autocommit = True
     with admin.cursor() as cur:
         cur.execute(f'DROP DATABASE IF EXISTS {PG_TEST_DB} WITH (FORCE)')
         cur.execute(f'CREATE DATABASE {PG_TEST_DB}')
     try:
-        yield f'host={PG_ADMIN["host"]} port={PG_ADMIN["port"]} dbname={PG_TEST_DB} user={PG_ADMIN["user"]}'
+        yield ' '.join(f'{k}={v}' for k, v in {**PG_ADMIN, 'dbname': PG_TEST_DB}.items())
     finally:
         with admin.cursor() as cur:
             cur.execute(f'DROP DATABASE IF EXISTS {PG_TEST_DB} WITH (FORCE)')
