@@ -81,3 +81,12 @@ def test_names_starting_with_zato_are_reserved_for_internal_services():
     with pytest.raises(DeploymentError, match='reserved'):
         ServiceStore().deploy('store_z.py', 'from zato.server.service import Service\n'
                                             'class A(Service):\n    name = "zato.mine"\n')
+
+
+def test_a_broken_simpleio_declaration_is_refused_at_deploy_time_naming_file_service_and_typo():
+    source = ('from zato.server.service import Service\nclass A(Service):\n'
+              '    class SimpleIO:\n        input_requried = "a",\n')
+    with pytest.raises(DeploymentError) as e:
+        ServiceStore().deploy('store_sio.py', source)
+    assert str(e.value).startswith('store_sio.py: store-sio.a: unknown SimpleIO attribute `input_requried`')
+    assert 'did you mean `input_required`' in str(e.value)

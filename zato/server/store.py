@@ -51,7 +51,7 @@ def prepare_class(cls: type[Service], module_name: str) -> None:
     try:
         cls._sio = compile_sio(cls.__dict__.get('SimpleIO', getattr(cls, 'SimpleIO', None)), cls.name)
     except SIODefinitionError as e:
-        raise DeploymentError(f'{cls.name}: SimpleIO: {e}') from None
+        raise DeploymentError(str(e)) from None  # the message names the service already
     cls._hooks = overridden_hooks(cls)
     cls._verbs = verb_handlers(cls)
     cls._logger = logging.getLogger(cls.name)
@@ -105,7 +105,10 @@ class ServiceStore:
             raise DeploymentError(describe_import_error(file_name, e)) from None
         classes = services_in(module)
         for cls in classes:
-            prepare_class(cls, module_name)
+            try:
+                prepare_class(cls, module_name)
+            except DeploymentError as e:
+                raise DeploymentError(f'{file_name}: {e}') from None
             if not cls.before_add_to_store(logger):
                 classes = [c for c in classes if c is not cls]
         self._check_conflicts(file_name, classes)
