@@ -6,7 +6,7 @@ import hashlib
 import logging
 import secrets
 import time
-from typing import Iterator
+from collections.abc import Iterator
 
 import gevent
 import pytest

@@ -62,7 +62,7 @@ def test_a_docs_example_deploys_and_answers_as_documented(env, page, file_name, 
         if 'json' in call:
             assert out == call['json'], (page, call)
     for call in spec.get('calls', []):
-        def answered() -> bool:
+        def answered(call=call) -> bool:
             r = requests.request(call['method'], env.url + call['path'], json=call.get('body'), timeout=10)
             return r.status_code == call['status'] and ('json' not in call or r.json() == call['json'])
         env.wait_for(answered, timeout=3.0)

@@ -48,7 +48,7 @@ def is_closed(s: socket.socket, timeout: float = 3.0) -> bool:
         return s.recv(1) == b''
     except ConnectionResetError:
         return True
-    except socket.timeout:
+    except TimeoutError:
         return False
 
 

@@ -12,7 +12,8 @@ import os
 from abc import ABC, abstractmethod
 import secrets
 import socket
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 import gevent
 import orjson

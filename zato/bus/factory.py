@@ -6,7 +6,8 @@ Backends are imported on first use, so a server on the `local` bus needs no Post
 from __future__ import annotations
 
 import importlib
-from typing import Any, Mapping
+from typing import Any
+from collections.abc import Mapping
 
 from zato.bus.base import Bus
 

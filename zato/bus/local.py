@@ -256,7 +256,7 @@ class LocalBus(Bus):
                         return _Outcome.FULL
                     try:
                         gsocket.wait_write(sock.fileno(), timeout=remaining)
-                    except socket.timeout:
+                    except TimeoutError:
                         return _Outcome.FULL
                 except OSError as e:
                     return self._failed(path, e)

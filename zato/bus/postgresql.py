@@ -18,10 +18,10 @@ published in between is lost to this instance.
 from __future__ import annotations
 
 import logging
-import socket
 import time
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator
+from typing import Any
+from collections.abc import Callable, Iterator
 
 import gevent
 import gevent.lock
@@ -232,7 +232,7 @@ class PostgreSQLBus(Bus):
             if not conn.notifies:
                 try:
                     wait_read(conn.fileno(), timeout=self.poll_interval)
-                except socket.timeout:
+                except TimeoutError:
                     pass
                 else:
                     conn.poll()

@@ -46,7 +46,7 @@ def read_pid(env_dir: str, name: str) -> int | None:
 
 def client_host(config: settings.ServerConfig) -> str:
     host = config.get('main', 'host')
-    return '127.0.0.1' if host in ('0.0.0.0', '', '::') else host
+    return '127.0.0.1' if host in ('0.0.0.0', '', '::') else host  # noqa: S104 - connect locally
 
 
 def ping(host: str, port: int, timeout: float = 2.0) -> bool:
@@ -111,7 +111,7 @@ def start(env_dir: str, foreground: bool = False, wait: float = 60.0) -> list[di
         started.append({'server': name, 'url': f'http://{client_host(config)}:{port}', 'port': port, 'pid': proc.pid})
 
     deadline = time.monotonic() + wait
-    for info, proc in zip(started, procs):
+    for info, proc in zip(started, procs, strict=True):
         while not ping(client_host(config), info['port'], timeout=1.0):
             if proc.poll() is not None:
                 raise ZatoError(f'{info["server"]} exited during start-up (code {proc.returncode}); '
@@ -141,7 +141,7 @@ def stop(env_dir: str, timeout: float | None = None) -> list[str]:
     timeout = timeout if timeout is not None else config.get('main', 'graceful_timeout') + 5
     stopped = []
     pids = {name: read_pid(env_dir, name) for name in server_names(config)}
-    for name, pid in pids.items():
+    for pid in pids.values():
         if pid:
             os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout

@@ -9,6 +9,7 @@ import sys
 from gunicorn.app.base import BaseApplication
 
 from zato.server import settings
+from datetime import UTC
 
 
 def server_port(config: settings.ServerConfig, server_name: str) -> int:
@@ -47,7 +48,7 @@ class ZatoApplication(BaseApplication):
 
 def register_server(env_dir: str, server_name: str) -> None:
     """Records this server in the ODB, so the cluster knows who is up."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from sqlalchemy import select
 
@@ -70,7 +71,7 @@ def register_server(env_dir: str, server_name: str) -> None:
                 session.add(row)
             row.host = config.get('main', 'host')
             row.port = server_port(config, server_name)
-            row.last_join = datetime.now(timezone.utc)
+            row.last_join = datetime.now(UTC)
             row.up_status = 'running'
             session.commit()
     finally:

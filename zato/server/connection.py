@@ -102,7 +102,7 @@ class ConnectionHandler:
             client.settimeout(wait)
             try:
                 data = recv(65536)
-            except socket.timeout:
+            except TimeoutError:
                 if pending:
                     sendall(self.error_bytes(408, 'Request not received in time'))
                 return

@@ -135,7 +135,7 @@ class Runtime:
             return
         try:
             self.store.deploy(code.file_name, code.source)
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 - whatever a user's module raises, the old version stays
             # The previous version, if any, keeps serving
             logger.error('Could not deploy %s (version %s): %s', code.file_name, code.version, e)
         self.code_versions[code.file_name] = code.version

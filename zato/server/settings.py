@@ -7,7 +7,8 @@ from __future__ import annotations
 import configparser
 import os
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 from zato.errors import ConfigError
 

@@ -7,7 +7,7 @@ import logging
 import sys
 import traceback
 from types import ModuleType
-from typing import Iterable
+from collections.abc import Iterable
 
 from zato.errors import DeploymentError, ServiceNotFound
 from zato.service.base import Service, overridden_hooks, verb_handlers
@@ -101,7 +101,7 @@ class ServiceStore:
         try:
             code = compile(source, file_name, 'exec')
             exec(code, module.__dict__)  # noqa: S102 - deploying user code is the point
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 - any import failure of user code is reported, not raised
             raise DeploymentError(describe_import_error(file_name, e)) from None
         classes = services_in(module)
         for cls in classes:

@@ -173,9 +173,8 @@ class Int(Type):
                 return int(value)
             if _int_re.fullmatch(value):
                 return int(value)
-        elif isinstance(value, int) and not isinstance(value, bool):
-            return int(value)
-        elif isinstance(value, str) and _int_re.fullmatch(value):  # a str subclass
+        elif (isinstance(value, int) and not isinstance(value, bool)) or (
+                isinstance(value, str) and _int_re.fullmatch(value)):  # the latter: a str subclass
             return int(value)
         raise ValueError('expected an integer')
 
