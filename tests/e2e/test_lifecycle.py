@@ -103,3 +103,25 @@ def test_the_quickstart_admin_password_is_random_and_shown_once(tmp_path):
     secrets = open(os.path.join(first.path, 'config', 'repo', 'secrets.conf'), encoding='utf-8').read()
     assert pw1 not in secrets
     assert oct(os.stat(os.path.join(first.path, 'config', 'repo', 'secrets.conf')).st_mode & 0o777) == '0o600'
+
+
+def test_start_in_the_foreground_stops_gracefully_on_sigterm(own_env):
+    import signal
+    import subprocess
+    import sys
+
+    from tests.e2e.harness import ROOT
+    env = own_env
+    proc = subprocess.Popen([sys.executable, '-m', 'zato.cli.main', 'start', env.path, '--fg'], cwd=ROOT,
+                            env={**os.environ, 'PYTHONPATH': ROOT}, stdout=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()
+        assert 'server1 listening on' in line
+        assert requests.get(env.url + '/zato/ping', timeout=5).status_code == 200
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+        with pytest.raises(requests.ConnectionError):
+            requests.get(env.url + '/zato/ping', timeout=2)
+    finally:
+        if proc.poll() is None:
+            proc.kill()

@@ -124,14 +124,17 @@ def start(env_dir: str, foreground: bool = False, wait: float = 60.0) -> list[di
     if foreground:
         for info in started:
             print(f'{info["server"]} listening on {info["url"]}', flush=True)
-        try:
+
+        def forward(signum: int, _frame: Any) -> None:
+            # SIGTERM (a container stop) and Ctrl-C both become a graceful stop of every server
             for proc in procs:
-                proc.wait()
-        except KeyboardInterrupt:
-            for proc in procs:
-                proc.send_signal(signal.SIGTERM)
-            for proc in procs:
-                proc.wait()
+                if proc.poll() is None:
+                    proc.send_signal(signal.SIGTERM)
+
+        signal.signal(signal.SIGTERM, forward)
+        signal.signal(signal.SIGINT, forward)
+        for proc in procs:
+            proc.wait()
     return started
 
 
