@@ -30,9 +30,13 @@ def test_a_compiled_module_exposes_the_same_public_names_as_its_twin(compiled, t
         pytest.fail(f'{compiled} is not built; run scripts/setup.sh (it needs gcc and Cython)')
     slow = importlib.import_module(twin)
     def public(module):
+        if hasattr(module, '__all__'):
+            return set(module.__all__)
         return {n for n in dir(module) if not n.startswith('_') and n != 'annotations'
                 and not isinstance(getattr(module, n), type(importlib))}
     assert public(slow) <= public(fast)
+    for name in public(slow):
+        assert hasattr(fast, name), name
 
 
 def test_zato_pure_python_forces_the_twin(monkeypatch):
