@@ -9,6 +9,10 @@ scripts/peers.sh
 export ZATO_TEST_PG_USER=zato_test ZATO_TEST_PG_PASSWORD=zato_test
 py=.venv/bin/python
 
+echo "== lint: ruff and mypy"
+.venv/bin/ruff check zato tests
+.venv/bin/mypy
+
 echo "== tests, compiled modules"
 $py -m pytest -q "$@"
 echo "== tests, pure-Python twins (ZATO_PURE_PYTHON=1)"

@@ -294,8 +294,9 @@ class LocalBus(Bus):
                 os.link(source, link)
                 jobs.append((path, _POINTER + os.path.basename(link).encode(), link))
         except BaseException:
-            for _, _, link in jobs:
-                _remove(link)
+            for _, _, made in jobs:
+                if made is not None:
+                    _remove(made)
             raise
         finally:
             _remove(source)

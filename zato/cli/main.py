@@ -102,8 +102,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
 
     if args.command == 'info':
-        from zato.cli.process import info
-        data = info(args.path)
+        from zato.cli.process import info as env_info
+        data = env_info(args.path)
         if args.format == 'json':
             out(data)
         else:

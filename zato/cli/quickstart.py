@@ -40,7 +40,7 @@ def create(path: str, *, odb: str = 'sqlite', odb_host: str = '127.0.0.1', odb_p
         os.makedirs(os.path.join(path, d), exist_ok=True)
     os.chmod(os.path.join(path, 'config', 'repo'), 0o700)
 
-    values = {s.section: {} for s in SETTINGS}
+    values: dict[str, dict[str, str]] = {s.section: {} for s in SETTINGS}
     for s in SETTINGS:
         values[s.section][s.key] = s.default
     values['main'].update(cluster_name=cluster_name, host=host, base_port=str(base_port), servers=str(servers),

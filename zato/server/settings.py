@@ -8,7 +8,7 @@ import configparser
 import os
 from dataclasses import dataclass
 from typing import Any
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from zato.errors import ConfigError
 
@@ -122,12 +122,12 @@ def conf_path(env_dir: str) -> str:
     return os.path.join(env_dir, 'config', 'repo', 'server.conf')
 
 
-def load(env_dir: str, environ: dict[str, str] | None = None) -> ServerConfig:
+def load(env_dir: str, environ: Mapping[str, str] | None = None) -> ServerConfig:
     """Reads and validates server.conf; environment variables (ZATO_SECTION_KEY) override it.
 
     Raises ConfigError with a one-line message naming the file, section, key and reason.
     """
-    environ = os.environ if environ is None else environ
+    env: Mapping[str, str] = os.environ if environ is None else environ
     path = conf_path(env_dir)
     if not os.path.isfile(path):
         raise ConfigError(f'{env_dir} is not a Zato environment: {path} not found')
@@ -139,7 +139,7 @@ def load(env_dir: str, environ: dict[str, str] | None = None) -> ServerConfig:
         raise ConfigError(f'{path}: cannot parse: {str(e).splitlines()[0]}') from None
     values: dict[tuple[str, str], Any] = {}
     for s in SETTINGS:
-        text = environ.get(s.env)
+        text = env.get(s.env)
         source = f'environment variable {s.env}'
         if text is None:
             text = raw.get(s.section, s.key, fallback=s.default)

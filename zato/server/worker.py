@@ -7,10 +7,16 @@ import logging
 import os
 import time
 
+from typing import TYPE_CHECKING
+
 import gevent
 from gevent.pool import Pool
 from gevent.server import StreamServer
 from gunicorn.workers.ggevent import GeventWorker
+
+if TYPE_CHECKING:
+    from zato.server.connection import ConnectionHandler
+    from zato.server.runtime import Runtime
 
 logger = logging.getLogger('zato.worker')
 
@@ -18,8 +24,8 @@ logger = logging.getLogger('zato.worker')
 class ZatoWorker(GeventWorker):
     """Loads the runtime after the fork (each worker is a full, independent runtime)."""
 
-    runtime = None
-    handler = None
+    runtime: Runtime
+    handler: ConnectionHandler
 
     def load_wsgi(self) -> None:
         from zato.server.connection import ConnectionHandler

@@ -134,7 +134,7 @@ class _ChannelBase(AdminService):
     def _get_row(self, session: Any) -> ChannelREST:
         raw_id = self.request.channel_params.get('id', self.input_dict().get('id'))
         try:
-            chan_id = int(raw_id)
+            chan_id = int(str(raw_id))
         except (TypeError, ValueError):
             raise BadRequest('Invalid input `id`: expected an integer') from None
         row = session.get(ChannelREST, chan_id)
