@@ -122,17 +122,17 @@ def start(env_dir: str, foreground: bool = False, wait: float = 60.0) -> list[di
             time.sleep(0.2)
 
     if foreground:
-        for info in started:
-            print(f'{info["server"]} listening on {info["url"]}', flush=True)
-
         def forward(signum: int, _frame: Any) -> None:
             # SIGTERM (a container stop) and Ctrl-C both become a graceful stop of every server
             for proc in procs:
                 if proc.poll() is None:
                     proc.send_signal(signal.SIGTERM)
 
+        # Installed before saying we are up, so a stop right after that is graceful too
         signal.signal(signal.SIGTERM, forward)
         signal.signal(signal.SIGINT, forward)
+        for info in started:
+            print(f'{info["server"]} listening on {info["url"]}', flush=True)
         for proc in procs:
             proc.wait()
     return started
