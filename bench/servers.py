@@ -1,0 +1,371 @@
+"""The servers bench/rest.py measures: how each one is started, found, inspected and stopped.
+
+Every server runs in its own session (process group), pinned to one CPU with ``taskset``, so
+that ``stop`` can always take down the whole tree, whatever state it is in. ``worker_pid`` is
+the process that serves requests: the only child of a gunicorn master, or the uvicorn process
+itself (uvicorn without ``--workers`` serves in-process).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from typing import Any
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BENCH = os.path.join(REPO, 'bench')
+PEERS = os.path.join(BENCH, 'peers')
+PYTHON = sys.executable
+COMPILED_PARSER = 'zato/cy/http1.'  # a path fragment of the compiled parser in /proc/PID/maps
+
+
+class ServerError(RuntimeError):
+    pass
+
+
+# ################################################################################################
+# /proc helpers
+
+def children_of(pid: int) -> list[int]:
+    out = []
+    for name in os.listdir('/proc'):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f'/proc/{name}/stat', encoding='ascii', errors='replace') as f:
+                stat = f.read()
+        except OSError:
+            continue
+        # The command name is in parentheses and may hold spaces; ppid is the 2nd field after it
+        fields = stat[stat.rfind(')') + 2:].split()
+        if int(fields[1]) == pid:
+            out.append(int(name))
+    return sorted(out)
+
+
+def memory_kib(pid: int) -> dict[str, int]:
+    """VmRSS, VmHWM (peak RSS) and Pss of a process, in KiB.
+
+    Pss charges pages shared with the master (forked copy-on-write) pro rata, so it is what one
+    more worker costs; RSS counts them in full.
+    """
+    out = {}
+    for path, keys in ((f'/proc/{pid}/status', ('VmRSS', 'VmHWM')), (f'/proc/{pid}/smaps_rollup', ('Pss',))):
+        try:
+            with open(path, encoding='ascii') as f:
+                for line in f:
+                    key, _, value = line.partition(':')
+                    if key in keys:
+                        out[key] = int(value.split()[0])
+        except OSError:
+            pass
+    return out
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far."""
+    with open(f'/proc/{pid}/stat', encoding='ascii', errors='replace') as f:
+        fields = f.read().rsplit(')', 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')
+
+
+def maps_contain(pid: int, fragment: str) -> bool:
+    with open(f'/proc/{pid}/maps', encoding='ascii', errors='replace') as f:
+        return any(fragment in line for line in f)
+
+
+def port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(('127.0.0.1', port))
+        except OSError:
+            return False
+    return True
+
+
+def http_call(url: str, method: str = 'GET', body: bytes | None = None, timeout: float = 5.0) -> tuple[int, bytes]:
+    headers = {'Content-Type': 'application/json'} if body is not None else {}
+    req = urllib.request.Request(url, data=body, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 - 127.0.0.1 only
+            return resp.status, resp.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+def group_alive(pgid: int) -> bool:
+    """Whether a process group has a live member (zombies waiting to be reaped do not count)."""
+    for name in os.listdir('/proc'):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f'/proc/{name}/stat', encoding='ascii', errors='replace') as f:
+                fields = f.read().rsplit(')', 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != 'Z':
+            return True
+    return False
+
+
+def kill_group(pgid: int, timeout: float = 10.0) -> None:
+    """SIGTERM to a whole process group, SIGKILL to what is left after ``timeout``."""
+    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(pgid, sig)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            if not group_alive(pgid):
+                return
+            time.sleep(0.05)
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != 'ZATO_PURE_PYTHON'}
+    env['PYTHONPATH'] = REPO
+    env['PATH'] = os.path.dirname(PYTHON) + os.pathsep + env.get('PATH', '')
+    env['PYTHONUNBUFFERED'] = '1'
+    env.update(extra)
+    return env
+
+
+# ################################################################################################
+
+class Server:
+    """A server under test; subclasses say how to start it."""
+
+    kind = ''
+
+    def __init__(self, port: int, cpu: int | None, log_dir: str) -> None:
+        self.port = port
+        self.cpu = cpu
+        self.log_dir = log_dir
+        self.proc: subprocess.Popen | None = None
+        self.pgid: int | None = None
+        self.notes: dict[str, Any] = {}
+
+    @property
+    def base_url(self) -> str:
+        return f'http://127.0.0.1:{self.port}'
+
+    @property
+    def log_path(self) -> str:
+        return os.path.join(self.log_dir, f'{self.kind}.log')
+
+    def command(self) -> list[str]:
+        raise NotImplementedError
+
+    def pinned(self, cmd: list[str]) -> list[str]:
+        return cmd if self.cpu is None else ['taskset', '-c', str(self.cpu), *cmd]
+
+    def check_port(self) -> None:
+        if not port_free(self.port):
+            raise ServerError(f'{self.kind}: port {self.port} is in use; pick another --base-port')
+
+    def start(self, wait: float = 60.0) -> None:
+        self.check_port()
+        log = open(self.log_path, 'ab')  # noqa: SIM115 - the child keeps it open
+        try:
+            # taskset execs the server, so the process started here is the server itself
+            self.proc = subprocess.Popen(self.pinned(self.command()), stdout=log, stderr=subprocess.STDOUT,
+                                         stdin=subprocess.DEVNULL, start_new_session=True, cwd=REPO,
+                                         env=child_env())
+        finally:
+            log.close()
+        self.pgid = self.proc.pid  # a session leader's pid is its group id
+        self.wait_ready(wait)
+
+    def wait_ready(self, wait: float) -> None:
+        """Returns once the port accepts connections and the worker process exists."""
+        deadline = time.monotonic() + wait
+        while True:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise ServerError(f'{self.kind} exited during start-up (code {self.proc.returncode}); '
+                                  f'see {self.log_path}')
+            try:
+                with socket.create_connection(('127.0.0.1', self.port), timeout=0.5):
+                    pass
+                self.worker_pid()
+                return
+            except (OSError, ServerError):
+                pass
+            if time.monotonic() > deadline:
+                raise ServerError(f'{self.kind} did not start within {wait:.0f} s; see {self.log_path}')
+            time.sleep(0.1)
+
+    def worker_pid(self) -> int:
+        """The process serving requests."""
+        if self.proc is None:
+            raise ServerError(f'{self.kind} is not running')
+        return self.proc.pid
+
+    def stop(self) -> None:
+        if self.pgid is not None:
+            kill_group(self.pgid)
+            self.pgid = None
+        if self.proc is not None:
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                pass
+            self.proc = None
+
+
+def only_child(master: int | None) -> int:
+    """The worker of a one-worker gunicorn: the only child of its master."""
+    if master is None:
+        raise ServerError('no master process')
+    children = children_of(master)
+    if len(children) != 1:
+        raise ServerError(f'expected one worker under the master {master}, found {children}')
+    return children[0]
+
+
+class GunicornFalcon(Server):
+    kind = 'gunicorn-falcon'
+
+    def command(self) -> list[str]:
+        return [os.path.join(os.path.dirname(PYTHON), 'gunicorn'), '-k', 'gevent', '-w', '1',
+                '--worker-connections', '1000', '-b', f'127.0.0.1:{self.port}', '--chdir', PEERS,
+                '--log-level', 'warning', 'falcon_app:app']
+
+    def worker_pid(self) -> int:
+        return only_child(self.proc.pid if self.proc is not None else None)
+
+
+class Uvicorn(Server):
+    """uvicorn with uvloop and httptools; without --workers it serves in its own process."""
+
+    app = ''
+
+    def command(self) -> list[str]:
+        return [PYTHON, '-m', 'uvicorn', '--app-dir', PEERS, '--host', '127.0.0.1', '--port', str(self.port),
+                '--loop', 'uvloop', '--http', 'httptools', '--no-access-log', '--log-level', 'warning', self.app]
+
+
+class UvicornStarlette(Uvicorn):
+    kind = 'uvicorn-starlette'
+    app = 'starlette_app:app'
+
+
+class UvicornFastAPI(Uvicorn):
+    kind = 'uvicorn-fastapi'
+    app = 'fastapi_app:app'
+
+
+# ################################################################################################
+
+def zato_cli(*args: str, env: dict[str, str] | None = None, cpu: int | None = None,
+             timeout: float = 120) -> str:
+    cmd = [PYTHON, '-m', 'zato.cli.main', *args]
+    if cpu is not None:
+        cmd = ['taskset', '-c', str(cpu), *cmd]
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env or child_env(), cwd=REPO, timeout=timeout,
+                          check=False)
+    if done.returncode != 0:
+        raise ServerError(f'`zato {" ".join(args)}` failed: {(done.stderr or done.stdout).strip()}')
+    return done.stdout
+
+
+class Zato(Server):
+    """A quickstart environment with one server of one worker, started and stopped with the CLI.
+
+    Compiled and pure-Python servers run from two environments, so both can be up side by side.
+    Services and channels live in the environment's ODB and survive restarts.
+    """
+
+    def __init__(self, port: int, cpu: int | None, log_dir: str, env_dir: str, pure_python: bool) -> None:
+        super().__init__(port, cpu, log_dir)
+        self.env_dir = env_dir
+        self.pure_python = pure_python
+        self.kind = 'zato-pure-python' if pure_python else 'zato'
+        self.master_pid: int | None = None
+
+    @property
+    def log_path(self) -> str:
+        return os.path.join(self.env_dir, 'logs', 'server1.log')
+
+    def start(self, wait: float = 60.0, pure_python: bool | None = None) -> None:
+        pure = self.pure_python if pure_python is None else pure_python
+        self.check_port()
+        if not os.path.exists(os.path.join(self.env_dir, 'config')):
+            zato_cli('quickstart', 'create', self.env_dir, '--workers', '1', '--base-port', str(self.port))
+        env = child_env(ZATO_PURE_PYTHON='1') if pure else child_env()
+        # The CLI starts the gunicorn master in a session of its own, which inherits the CPU affinity
+        try:
+            zato_cli('start', self.env_dir, env=env, cpu=self.cpu)
+        finally:
+            self.master_pid = self.read_master_pid()
+            self.pgid = self.master_pid
+        self.wait_ready(wait)
+        loaded = maps_contain(self.worker_pid(), COMPILED_PARSER)
+        self.notes['compiled_parser_loaded'] = loaded
+        if loaded == pure:
+            raise ServerError(f'{self.kind}: the worker has {"" if loaded else "not "}loaded the compiled parser')
+
+    def prepare(self, services_file: str, channels: list[tuple[str, str, str, str]]) -> str:
+        """Creates the environment, deploys ``services_file`` and creates ``channels`` in its ODB.
+
+        This runs on a pure-Python server, stopped afterwards, so that setting up never depends
+        on the build under test (a broken compiled parser shows up in the measured requests, not
+        as a failed deployment). Returns what `zato deploy` printed.
+        """
+        self.start(pure_python=True)
+        try:
+            deployed = zato_cli('deploy', services_file, self.env_dir).strip()
+            if REPO not in sys.path:
+                sys.path.insert(0, REPO)
+            from zato.cli.client import AdminClient  # imported only when Zato is measured
+            client = AdminClient.for_env(self.env_dir)
+            existing = {c['name'] for c in client.call('GET', '/zato/admin/channels/rest')}
+            for name, url_path, service, method in channels:
+                if name not in existing:
+                    client.call('POST', '/zato/admin/channels/rest',
+                                {'name': name, 'url_path': url_path, 'service': service, 'method': method})
+        finally:
+            self.stop()
+        self.notes.clear()
+        return deployed
+
+    def worker_pid(self) -> int:
+        return only_child(self.master_pid)
+
+    def read_master_pid(self) -> int | None:
+        try:
+            with open(os.path.join(self.env_dir, 'run', 'server1.pid'), encoding='ascii') as f:
+                return int(f.read().strip())
+        except (OSError, ValueError):
+            pass
+        # No pidfile (interrupted during start-up): look for the master of this very environment
+        wanted = ['-m', 'zato.server.app', os.path.abspath(self.env_dir)]
+        for name in os.listdir('/proc'):
+            if name.isdigit():
+                try:
+                    with open(f'/proc/{name}/cmdline', 'rb') as f:
+                        argv = f.read().decode('utf-8', 'replace').split('\0')
+                    leader = os.getpgid(int(name)) == int(name)
+                except OSError:
+                    continue
+                if argv[1:4] == wanted and leader:
+                    return int(name)
+        return None
+
+    def stop(self) -> None:
+        master = self.master_pid or self.read_master_pid()
+        if master is not None:
+            try:
+                zato_cli('stop', self.env_dir, timeout=60)
+            except (ServerError, subprocess.TimeoutExpired):
+                pass
+            self.pgid = master  # whatever `zato stop` left behind goes with its process group
+        super().stop()
+        self.master_pid = None
