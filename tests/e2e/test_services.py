@@ -92,6 +92,10 @@ class Refuses(Service):
     def handle(self):
         raise BadRequest('Customer is closed')
 
+class Big(Service):
+    def handle(self):
+        self.response.payload = 'x' * 3_000_000
+
 class Text_(Service):
     name = 'e2e-svc.text'
     def handle(self):
@@ -111,6 +115,7 @@ CHANNELS = [
     ('/e2e/refuses', 'e2e-svc.refuses', {}),
     ('/e2e/text', 'e2e-svc.text', {}),
     ('/e2e/get-only', 'e2e-svc.hooks', {'method': 'GET'}),
+    ('/e2e/big', 'e2e-svc.big', {}),
 ]
 
 _ready = {}
@@ -253,3 +258,10 @@ def test_the_cli_invokes_a_service_with_a_payload(env):
     out = zato('service', 'invoke', env.path, 'e2e-svc.callee', '--payload', '{bad', check=False)
     assert out.returncode == 1 and '--payload is not valid JSON' in out.stderr
     assert os.path.exists(env.path)
+
+
+def test_a_response_larger_than_the_socket_buffer_arrives_whole(env):
+    _setup(env)
+    for _ in range(3):
+        r = requests.get(env.url + '/e2e/big')
+        assert r.status_code == 200 and len(r.content) == 3_000_000

@@ -79,7 +79,9 @@ class ConnectionHandler:
         parser = http1.RequestParser(self.limits)
         dispatch = self.dispatcher.dispatch
         recv = client.recv
+        send = client.send
         sendall = client.sendall
+        timeout: float | None = None
         served = 0
         deadline = 0.0
         idle = self.idle
@@ -89,7 +91,8 @@ class ConnectionHandler:
             if pending:
                 if not deadline:
                     deadline = time.monotonic() + self.header_timeout
-                wait = deadline - time.monotonic()
+                # Rounded, so settimeout is not called again for every trickled byte
+                wait = round(deadline - time.monotonic(), 1)
                 if wait <= 0:
                     sendall(self.error_bytes(408, 'Request not received in time'))
                     return
@@ -99,7 +102,9 @@ class ConnectionHandler:
                 deadline = 0.0
                 wait = self.keepalive_timeout
                 idle.add(client)
-            client.settimeout(wait)
+            if wait != timeout:
+                client.settimeout(wait)
+                timeout = wait
             try:
                 data = recv(65536)
             except TimeoutError:
@@ -138,8 +143,12 @@ class ConnectionHandler:
                     close = True
                     break
             if out:
-                client.settimeout(None)
-                sendall(out[0] if len(out) == 1 else b''.join(out))
+                # The read timeout doubles as a write timeout, so a client that stops reading is
+                # dropped too. One send() nearly always takes it all; sendall only for the rest.
+                data = out[0] if len(out) == 1 else b''.join(out)
+                sent = send(data)
+                if sent < len(data):
+                    sendall(data[sent:])
             if close:
                 return
             # Let other connections run between batches: fairness keeps p99 down under load

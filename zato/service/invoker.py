@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-import secrets
+import os
 from typing import TYPE_CHECKING, Any
 
 import gevent
@@ -22,9 +22,29 @@ logger = logging.getLogger('zato.invoker')
 ASYNC_SUBJECT = 'service.invoke-async'
 
 
+_CID_BATCH = 512
+_cids: list[str] = []
+
+
+def _refill_cids() -> None:
+    block = os.urandom(12 * _CID_BATCH).hex()
+    _cids[:] = [block[i:i + 24] for i in range(0, len(block), 24)]
+
+
 def new_cid() -> str:
-    """96 random bits as 24 hex characters, as in Zato 3.1."""
-    return secrets.token_hex(12)
+    """96 random bits as 24 hex characters, as in Zato 3.1.
+
+    Drawn from the OS CSPRNG in batches: one getrandom call per 512 CIDs instead of one each.
+    """
+    try:
+        return _cids.pop()
+    except IndexError:
+        _refill_cids()
+        return _cids.pop()
+
+
+# A forked worker must never hand out CIDs its parent (or a sibling) already has
+os.register_at_fork(after_in_child=_cids.clear)
 
 
 class SelfInvocationError(ZatoError):
