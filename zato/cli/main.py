@@ -64,6 +64,22 @@ def build_parser() -> ArgumentParser:
     inv.add_argument('--payload', default=None, help='JSON request')
     inv.add_argument('--async', dest='is_async', action='store_true', help='run in the background; prints the CID')
 
+    sec = sub.add_parser('security', help='security definitions (Basic Auth, API keys, JWT)')
+    sec_sub = sec.add_subparsers(dest='action', required=True, parser_class=ArgumentParser)
+    s = sec_sub.add_parser('list', help='list security definitions (never their secrets)')
+    s.add_argument('path')
+    s = sec_sub.add_parser('create', help='create a definition; prints its random secret once')
+    s.add_argument('path')
+    s.add_argument('name')
+    s.add_argument('--kind', choices=('basic_auth', 'apikey', 'jwt'), default='basic_auth')
+    s.add_argument('--username', help='basic_auth and jwt')
+    s.add_argument('--header', help='apikey: the HTTP header carrying the key, e.g. X-API-Key')
+    s.add_argument('--realm', default='Zato')
+    s = sec_sub.add_parser('change-password', help='set a new secret: read from stdin, or random and printed')
+    s.add_argument('path')
+    s.add_argument('name')
+    s.add_argument('--password-stdin', action='store_true', help='read the new secret from standard input')
+
     d = sub.add_parser('deploy', help='hot-deploy a service module, or every .py file in a directory')
     d.add_argument('source', metavar='FILE_OR_DIR')
     d.add_argument('path', metavar='ENV_PATH')
@@ -139,7 +155,45 @@ def run(args: argparse.Namespace) -> int:
 
     if args.command == 'deploy':
         return deploy(args.source, args.path)
+
+    if args.command == 'security':
+        return security(args)
     raise AssertionError(args.command)
+
+
+def security(args: argparse.Namespace) -> int:
+    from zato.cli.client import AdminClient
+    client = AdminClient.for_env(args.path)
+    if args.action == 'list':
+        out(client.call('GET', '/zato/admin/security'))
+        return 0
+    if args.action == 'create':
+        body: dict[str, Any] = {'name': args.name, 'kind': args.kind, 'realm': args.realm}
+        if args.kind == 'apikey':
+            if not args.header:
+                raise ZatoError('--header is required for an API key definition')
+            body['header'] = args.header
+        else:
+            if not args.username:
+                raise ZatoError(f'--username is required for a {args.kind} definition')
+            body['username'] = args.username
+        created = client.call('POST', '/zato/admin/security', body)
+        print(f'Created {created["kind"]} definition `{created["name"]}` (id {created["id"]})')
+        print(f'Secret: {created["password"]}   (shown once)')
+        return 0
+    # change-password
+    matches = [d for d in client.call('GET', '/zato/admin/security') if d['name'] == args.name]
+    if not matches:
+        raise ZatoError(f'no security definition named `{args.name}`')
+    body = {}
+    if args.password_stdin:
+        body['password'] = sys.stdin.readline().rstrip('\n')
+    changed = client.call('POST', f'/zato/admin/security/{matches[0]["id"]}/change-password', body)
+    if 'password' in changed:
+        print(f'New secret: {changed["password"]}   (shown once)')
+    else:
+        print(f'Secret of `{args.name}` changed')
+    return 0
 
 
 def deploy(source: str, env_dir: str) -> int:

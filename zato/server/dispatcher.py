@@ -11,9 +11,7 @@ import orjson
 
 from zato import accel
 from zato.errors import ClientError, ServiceNotFound
-from zato.security.basic_auth import parse_basic_auth
 from zato.server.router import Router
-from zato.service.channel import SecurityInfo
 from zato.service.invoker import Invoker, new_cid
 from zato.service.reqresp import HTTPInfo, Request
 
@@ -89,7 +87,10 @@ class Dispatcher:
 
         channel_info = chan.info
         if chan.security_id is not None:
-            channel_info = self._authenticate(chan, req.headers)
+            info = channel_info
+            channel_info = type(info)(info.id, info.name, info.type, info.data_format, info.is_internal,
+                                      runtime.authenticator.authenticate(runtime.security.get(chan.security_id),
+                                                                         req.headers))
 
         cls = runtime.store.get(chan.service_name)
 
@@ -145,21 +146,3 @@ class Dispatcher:
         if response.headers:
             headers.extend(response.headers.items())
         return serialize_response(response.status_code, headers, data, keep_alive, head)
-
-    def _authenticate(self, chan: Any, headers: dict[str, str]) -> Any:
-        from zato.errors import Unauthorized
-        sec = self.runtime.security.get(chan.security_id)
-        if sec is None or not sec.is_active:
-            # A channel whose definition is gone or off lets nobody in
-            raise Unauthorized('Invalid credentials', {'WWW-Authenticate': 'Basic realm="Zato"'})
-        challenge = {'WWW-Authenticate': f'Basic realm="{sec.realm}"'}
-        creds = parse_basic_auth(headers.get('authorization'))
-        if creds is None:
-            raise Unauthorized('Invalid credentials', challenge)
-        username, password = creds
-        if not self.runtime.credentials.check(sec.id, sec.version, username, password, sec.username,
-                                              sec.password_hash):
-            raise Unauthorized('Invalid credentials', challenge)
-        info = chan.info
-        return type(info)(info.id, info.name, info.type, info.data_format, info.is_internal,
-                          SecurityInfo(sec.id, sec.name, sec.kind, username))

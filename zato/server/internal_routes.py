@@ -17,6 +17,12 @@ _ADMIN = (
     ('/zato/admin/channels/rest/{id}', 'GET', 'zato.channel.rest.get'),
     ('/zato/admin/channels/rest/{id}', 'PUT', 'zato.channel.rest.edit'),
     ('/zato/admin/channels/rest/{id}', 'DELETE', 'zato.channel.rest.delete'),
+    ('/zato/admin/security', 'GET', 'zato.security.get-list'),
+    ('/zato/admin/security', 'POST', 'zato.security.create'),
+    ('/zato/admin/security/{id}', 'GET', 'zato.security.get'),
+    ('/zato/admin/security/{id}', 'PUT', 'zato.security.edit'),
+    ('/zato/admin/security/{id}', 'DELETE', 'zato.security.delete'),
+    ('/zato/admin/security/{id}/change-password', 'POST', 'zato.security.change-password'),
 )
 
 

@@ -16,7 +16,7 @@ from sqlalchemy import select, update
 from zato.bus.factory import make_bus
 from zato.odb.engine import make_engine, make_session_factory, make_url
 from zato.odb.models import ChannelREST, Cluster, DeployedCode, SecurityDef
-from zato.security.basic_auth import CredentialCache
+from zato.security.authenticate import Authenticator
 from zato.security.secrets_file import Crypto, read_secrets
 from zato.server import settings
 from zato.server.channels import ChannelConfig, SecurityConfig
@@ -71,7 +71,7 @@ class Runtime:
 
         self.store = ServiceStore()
         self.invoker = Invoker(self.store, self)
-        self.credentials = CredentialCache()
+        self.authenticator = Authenticator()
         self.security: dict[int, SecurityConfig] = {}
         self.channels: dict[int, ChannelConfig] = {}
         self.router: Router[ChannelConfig] = Router([])
@@ -86,6 +86,7 @@ class Runtime:
     # Start-up
 
     def start(self, watch_pickup: bool = True) -> None:
+        from zato.server.admin import security as admin_security
         from zato.server.admin import services as admin_services
         with self.Session() as session:
             cluster = session.scalars(select(Cluster).where(Cluster.name == self.cluster_name)).one_or_none()
@@ -93,6 +94,7 @@ class Runtime:
                 raise RuntimeError(f'Cluster `{self.cluster_name}` not found in the ODB')
             self.cluster_id = cluster.id
         self.store.add_internal(admin_services)
+        self.store.add_internal(admin_security)
         self.bus.subscribe(CONFIG_SUBJECT, self.on_config_changed)
         self.bus.subscribe(ASYNC_SUBJECT, self.invoker.on_async_message)
         self.bus.subscribe('bus.reconnected', lambda _msg: self.reload_all())

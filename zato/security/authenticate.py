@@ -1,0 +1,61 @@
+"""Checks a request's credentials against a channel's security definition, per worker.
+
+Every failure looks the same to the caller (401, the definition's challenge, "Invalid
+credentials"): a wrong user name costs the same argon2 verification as a wrong password, so
+neither the answer nor its timing tells whether a user exists.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from zato.errors import Unauthorized
+from zato.security.basic_auth import CredentialCache, parse_basic_auth
+from zato.service.channel import SecurityInfo
+
+if TYPE_CHECKING:
+    from zato.server.channels import SecurityConfig
+
+KINDS = ('basic_auth', 'apikey', 'jwt')
+INVALID = 'Invalid credentials'
+
+
+def challenge(sec: SecurityConfig) -> dict[str, str]:
+    if sec.kind == 'apikey':
+        return {'WWW-Authenticate': f'zato-apikey header="{sec.username}"'}
+    if sec.kind == 'jwt':
+        return {'WWW-Authenticate': f'Bearer realm="{sec.realm}"'}
+    return {'WWW-Authenticate': f'Basic realm="{sec.realm}"'}
+
+
+class Authenticator:
+    """One per worker; its cache spares argon2 on repeated good credentials."""
+
+    def __init__(self, cache: CredentialCache | None = None, jwt: object | None = None) -> None:
+        self.cache = cache or CredentialCache()
+        self.jwt = jwt
+
+    def authenticate(self, sec: SecurityConfig | None, headers: dict[str, str]) -> SecurityInfo:
+        if sec is None or not sec.is_active:
+            # A channel whose definition is gone or switched off lets nobody in
+            raise Unauthorized(INVALID, {'WWW-Authenticate': 'Basic realm="Zato"'})
+        kind = sec.kind
+        if kind == 'basic_auth':
+            creds = parse_basic_auth(headers.get('authorization'))
+            if creds is None:
+                raise Unauthorized(INVALID, challenge(sec))
+            username, password = creds
+            if not self.cache.check(sec.id, sec.version, username, password, sec.username, sec.password_hash):
+                raise Unauthorized(INVALID, challenge(sec))
+            return SecurityInfo(sec.id, sec.name, kind, username)
+        if kind == 'apikey':
+            value = headers.get(sec.username.lower())
+            if value is None or not self.cache.check(sec.id, sec.version, '', value, '', sec.password_hash):
+                raise Unauthorized(INVALID, challenge(sec))
+            return SecurityInfo(sec.id, sec.name, kind, sec.username)
+        if kind == 'jwt' and self.jwt is not None:
+            username = self.jwt.verify_request(sec, headers.get('authorization'))  # type: ignore[attr-defined]
+            if username is None:
+                raise Unauthorized(INVALID, challenge(sec))
+            return SecurityInfo(sec.id, sec.name, kind, username)
+        raise Unauthorized(INVALID, challenge(sec))

@@ -1,0 +1,200 @@
+"""Admin services for security definitions: Basic Auth, API keys and JWT."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from zato.errors import BadRequest, Conflict, NotFound
+from zato.odb.models import ChannelREST, SecurityDef
+from zato.security.authenticate import KINDS
+from zato.security.password_policy import check_password
+from zato.security.passwords import hash_password, new_password
+from zato.server.admin.services import AdminService
+
+HEADER_CHARS = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+
+
+def sec_to_dict(row: SecurityDef) -> dict[str, Any]:
+    """Never includes the secret or its hash."""
+    out: dict[str, Any] = {'id': row.id, 'name': row.name, 'kind': row.kind, 'is_active': row.is_active}
+    if row.kind == 'apikey':
+        out['header'] = row.username
+    else:
+        out['username'] = row.username
+        out['realm'] = row.realm
+    if row.kind == 'jwt':
+        out['ttl'] = row.opaque.get('ttl', 3600)
+        out['audience'] = row.opaque.get('audience', '')
+    return out
+
+
+class _SecBase(AdminService):
+    zato_dont_import = True
+
+    def _get_row(self, session: Any) -> SecurityDef:
+        raw_id = self.request.channel_params.get('id', self.input_dict().get('id'))
+        try:
+            sec_id = int(str(raw_id))
+        except ValueError:
+            raise BadRequest('Invalid input `id`: expected an integer') from None
+        row = session.get(SecurityDef, sec_id)
+        if row is None or row.cluster_id != self.server.cluster_id or row.is_internal:
+            raise NotFound(f'Security definition {sec_id} not found')
+        return row
+
+    def _apply(self, row: SecurityDef, data: dict[str, Any], creating: bool) -> None:
+        f = self.field
+        row.name = f(data, 'name', str, creating, row.name)
+        if not row.name or len(row.name) > 200:
+            raise BadRequest('Invalid input `name`: expected 1 to 200 characters')
+        if creating:
+            kind = f(data, 'kind', str)
+            if kind not in KINDS:
+                raise BadRequest(f'Invalid input `kind`: expected one of {", ".join(KINDS)}')
+            row.kind = kind
+        if row.kind == 'apikey':
+            header = f(data, 'header', str, creating, row.username)
+            if not header or not set(header) <= HEADER_CHARS:
+                raise BadRequest('Invalid input `header`: expected an HTTP header name, such as X-API-Key')
+            row.username = header
+        else:
+            username = f(data, 'username', str, creating, row.username)
+            if not username or ':' in username or len(username) > 200:
+                raise BadRequest('Invalid input `username`: expected 1 to 200 characters without a colon')
+            row.username = username
+            realm = f(data, 'realm', str, False, row.realm or 'Zato')
+            if '"' in realm or '\\' in realm:
+                raise BadRequest('Invalid input `realm`: must not contain quotes or backslashes')
+            row.realm = realm
+        if row.kind == 'jwt':
+            opaque = dict(row.opaque or {})
+            ttl = f(data, 'ttl', int, False, opaque.get('ttl', 3600))
+            if not 1 <= ttl <= 86400 * 30:
+                raise BadRequest('Invalid input `ttl`: expected seconds from 1 to 2592000')
+            opaque['ttl'] = ttl
+            opaque['audience'] = f(data, 'audience', str, False, opaque.get('audience', ''))
+            row.opaque = opaque
+        row.is_active = f(data, 'is_active', bool, False, True if creating else row.is_active)
+
+    def _check_unique(self, session: Any, row: SecurityDef) -> None:
+        if row.kind == 'apikey':
+            clash = session.scalars(select(SecurityDef).where(
+                SecurityDef.cluster_id == self.server.cluster_id, SecurityDef.kind == 'apikey',
+                func.lower(SecurityDef.username) == row.username.lower(), SecurityDef.id != row.id)).first()
+            if clash is not None:
+                session.rollback()
+                raise Conflict(f'API key definition `{clash.name}` already uses header `{row.username}`')
+
+    def _commit(self, session: Any, row: SecurityDef, action: str) -> None:
+        try:
+            session.flush()
+        except IntegrityError:
+            session.rollback()
+            raise Conflict(f'A security definition named `{row.name}` already exists') from None
+        self._check_unique(session, row)  # after the flush, so the row has its id
+        self.server.commit_change(session, 'security', row.id, action=action)
+
+    @staticmethod
+    def _new_secret(data: dict[str, Any]) -> tuple[str, bool]:
+        """(secret, generated): the given password checked against the policy, or a random one."""
+        password = data.get('password')
+        if password is None:
+            return new_password(), True
+        if not isinstance(password, str):
+            raise BadRequest('Invalid input `password`: expected a string')
+        reason = check_password(password)
+        if reason:
+            raise BadRequest(f'Invalid input `password`: {reason}')
+        return password, False
+
+
+class CreateSecurity(_SecBase):
+    """A new definition gets a random secret, returned once in the response, unless one is given."""
+    name = 'zato.security.create'
+
+    def handle(self) -> None:
+        data = self.input_dict()
+        with self.server.Session() as session:
+            row = SecurityDef(cluster_id=self.server.cluster_id, is_internal=False, version=1, opaque={},
+                              username='', realm='Zato', kind='basic_auth')
+            self._apply(row, data, creating=True)
+            secret, generated = self._new_secret(data)
+            row.password_hash = hash_password(secret)
+            session.add(row)
+            self._commit(session, row, 'create')
+            out = sec_to_dict(row)
+            if generated:
+                out['password'] = secret
+            self.response.status_code = 201
+            self.response.payload = out
+
+
+class EditSecurity(_SecBase):
+    name = 'zato.security.edit'
+
+    def handle(self) -> None:
+        data = self.input_dict()
+        if 'password' in data:
+            raise BadRequest('Use change-password to change a secret')
+        with self.server.Session() as session:
+            row = self._get_row(session)
+            self._apply(row, data, creating=False)
+            row.version += 1
+            self._commit(session, row, 'edit')
+            self.response.payload = sec_to_dict(row)
+
+
+class ChangeSecurityPassword(_SecBase):
+    """Sets a new secret (given, or random and returned once); cached credentials stop working at once."""
+    name = 'zato.security.change-password'
+
+    def handle(self) -> None:
+        data = self.input_dict()
+        with self.server.Session() as session:
+            row = self._get_row(session)
+            secret, generated = self._new_secret(data)
+            row.password_hash = hash_password(secret)
+            row.version += 1  # part of every cache key, so old cached credentials no longer match
+            self._commit(session, row, 'change-password')
+            out = sec_to_dict(row)
+            if generated:
+                out['password'] = secret
+            self.response.payload = out
+
+
+class DeleteSecurity(_SecBase):
+    name = 'zato.security.delete'
+
+    def handle(self) -> None:
+        with self.server.Session() as session:
+            row = self._get_row(session)
+            users = session.scalars(select(ChannelREST.name).where(ChannelREST.security_id == row.id)).all()
+            if users:
+                # Deleting it would leave those channels open to anyone
+                raise Conflict(f'Security definition `{row.name}` is used by channels: {", ".join(sorted(users))}')
+            sec_id = row.id
+            session.delete(row)
+            self.server.commit_change(session, 'security', sec_id, action='delete')
+            self.response.payload = {'id': sec_id, 'deleted': True}
+
+
+class GetSecurity(_SecBase):
+    name = 'zato.security.get'
+
+    def handle(self) -> None:
+        with self.server.Session() as session:
+            self.response.payload = sec_to_dict(self._get_row(session))
+
+
+class GetSecurityList(_SecBase):
+    name = 'zato.security.get-list'
+
+    def handle(self) -> None:
+        with self.server.Session() as session:
+            rows = session.scalars(select(SecurityDef).where(SecurityDef.cluster_id == self.server.cluster_id,
+                                                             SecurityDef.is_internal.is_(False))
+                                   .order_by(SecurityDef.name)).all()
+            self.response.payload = [sec_to_dict(row) for row in rows]
