@@ -199,9 +199,12 @@ def security(args: argparse.Namespace) -> int:
 def deploy(source: str, env_dir: str) -> int:
     from zato.cli.client import AdminCallError, AdminClient
     if os.path.isdir(source):
-        files = sorted(os.path.join(source, n) for n in os.listdir(source) if n.endswith('.py'))
+        # Schemas first, so that the services that use them find them
+        names = sorted((n for n in os.listdir(source) if n.endswith(('.py', '.json'))),
+                       key=lambda n: (not n.endswith('.json'), n))
+        files = [os.path.join(source, n) for n in names]
         if not files:
-            raise ZatoError(f'{source} has no .py files')
+            raise ZatoError(f'{source} has no .py or .json files')
     elif os.path.isfile(source):
         files = [source]
     else:
@@ -222,8 +225,12 @@ def deploy(source: str, env_dir: str) -> int:
             print(f'zato: error: deploying {path} failed: {e.details}', file=sys.stderr)
             failed += 1
             continue
-        services = ', '.join(result['services']) or 'no services'
-        print(f'Deployed {os.path.basename(path)} (version {result["version"]}): {services}')
+        if 'services_using' in result:
+            using = ', '.join(result['services_using']) or 'no service yet'
+            print(f'Deployed JSON Schema {os.path.basename(path)} (version {result["version"]}), used by: {using}')
+        else:
+            services = ', '.join(result['services']) or 'no services'
+            print(f'Deployed {os.path.basename(path)} (version {result["version"]}): {services}')
     return 1 if failed else 0
 
 

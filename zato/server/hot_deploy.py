@@ -17,6 +17,7 @@ from sqlalchemy import delete, select
 
 from zato.errors import DeploymentError
 from zato.odb.models import DeployedCode, Service as ServiceRow, utcnow
+from zato.security.json_schema import SchemaError
 from zato.server.store import ServiceStore
 
 if TYPE_CHECKING:
@@ -29,24 +30,57 @@ def source_hash(source: str) -> str:
     return hashlib.sha256(source.encode('utf-8')).hexdigest()
 
 
+def check_schema(runtime: Runtime, file_name: str, source: str) -> list[str]:
+    """Compiles a JSON Schema, and every deployed service's schema that uses it, against the new
+    text; raises DeploymentError if any of them fails. Returns the services it applies to."""
+    schemas = runtime.store.schemas
+    assert schemas is not None
+    trial = schemas.with_overlay(file_name, source)
+    try:
+        trial.compile(file_name)
+    except SchemaError as e:
+        raise DeploymentError(str(e)) from None
+    users = []
+    for name, cls in runtime.store.services.items():
+        if cls._schema is not None and file_name in cls._schema.deps:
+            try:
+                trial.compile(cls._schema.name)
+            except SchemaError as e:
+                raise DeploymentError(f'{file_name}: breaks the schema of service `{name}`: {e}') from None
+            users.append(name)
+    return users
+
+
 def deploy_source(runtime: Runtime, file_name: str, source: str, deployed_by: str = '') -> dict:
-    """Deploys one module to the whole cluster; raises DeploymentError with a one-line reason."""
+    """Deploys one module (.py) or JSON Schema (.json) to the whole cluster; raises
+    DeploymentError with a one-line reason."""
     if len(source.encode('utf-8')) > 5 * 1024 * 1024:
         raise DeploymentError(f'{file_name}: larger than 5 MiB')
+    if file_name.endswith('.json'):
+        if '/' in file_name or file_name.startswith('.'):
+            raise DeploymentError(f'{file_name}: expected a plain .json file name')
+        users = check_schema(runtime, file_name, source)
+        return _store(runtime, file_name, source, deployed_by, [], services_using=users)
     # Import it in a scratch store first: a broken module never reaches the ODB
-    _module, classes = ServiceStore().load_module(file_name, source)
+    _module, classes = ServiceStore(runtime.store.schemas, runtime.store.schema_details).load_module(file_name,
+                                                                                                   source)
     in_use = {name: other for name, other in runtime.store.file_of.items() if other != file_name}
     for cls in classes:
         if cls.name in in_use:
             raise DeploymentError(f'{file_name}: service `{cls.name}` is already deployed from {in_use[cls.name]}')
 
+    return _store(runtime, file_name, source, deployed_by, classes)
+
+
+def _store(runtime: Runtime, file_name: str, source: str, deployed_by: str, classes: list,
+           services_using: list[str] | None = None) -> dict:
     digest = source_hash(source)
     with runtime.Session() as session:
         code = session.scalars(select(DeployedCode).where(DeployedCode.cluster_id == runtime.cluster_id,
                                                           DeployedCode.file_name == file_name)).one_or_none()
         if code is not None and code.source_hash == digest:
             return {'file_name': file_name, 'version': code.version, 'services': [c.name for c in classes],
-                    'changed': False}
+                    'changed': False, **({'services_using': services_using} if services_using is not None else {})}
         if code is None:
             code = DeployedCode(cluster_id=runtime.cluster_id, file_name=file_name, version=0)
             session.add(code)
@@ -72,6 +106,11 @@ def deploy_source(runtime: Runtime, file_name: str, source: str, deployed_by: st
         version = code.version
         code_id = code.id
         runtime.commit_change(session, 'code', code_id, file_name=file_name)
+    if services_using is not None:
+        logger.info('Deployed JSON Schema %s (version %s), used by: %s', file_name, version,
+                    ', '.join(services_using) or 'no service yet')
+        return {'file_name': file_name, 'version': version, 'services': [], 'services_using': services_using,
+                'changed': True}
     logger.info('Deployed %s (version %s): %s', file_name, version, ', '.join(names) or 'no services')
     return {'file_name': file_name, 'version': version, 'services': names, 'changed': True}
 
@@ -114,7 +153,7 @@ class PickupWatcher:
 
     def scan(self) -> None:
         for entry in os.scandir(self.pickup_dir):
-            if not entry.name.endswith('.py') or not entry.is_file():
+            if not entry.name.endswith(('.py', '.json')) or not entry.is_file():
                 continue
             st = entry.stat()
             stamp = (st.st_mtime_ns, st.st_size)

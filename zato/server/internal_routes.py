@@ -11,6 +11,7 @@ _ADMIN = (
     ('/zato/admin/invoke', 'POST', 'zato.service.invoke'),
     ('/zato/admin/services', 'GET', 'zato.service.get-list'),
     ('/zato/admin/services/{name}', 'GET', 'zato.service.get'),
+    ('/zato/admin/services/{name}', 'PUT', 'zato.service.edit'),
     ('/zato/admin/deploy', 'POST', 'zato.hot-deploy.create'),
     ('/zato/admin/channels/rest', 'GET', 'zato.channel.rest.get-list'),
     ('/zato/admin/channels/rest', 'POST', 'zato.channel.rest.create'),

@@ -15,8 +15,9 @@ from sqlalchemy import select, update
 
 from zato.bus.factory import make_bus
 from zato.odb.engine import make_engine, make_session_factory, make_url
-from zato.odb.models import ChannelREST, Cluster, DeployedCode, SecurityDef
+from zato.odb.models import ChannelREST, Cluster, DeployedCode, SecurityDef, Service as ServiceRow
 from zato.security.authenticate import Authenticator
+from zato.security.json_schema import SchemaRepository
 from zato.security.secrets_file import Crypto, read_secrets
 from zato.server import settings
 from zato.server.channels import ChannelConfig, SecurityConfig
@@ -69,7 +70,8 @@ class Runtime:
         self.Session = make_session_factory(self.engine)
         self.cluster_name = self.config.get('main', 'cluster_name')
 
-        self.store = ServiceStore()
+        self.store = ServiceStore(SchemaRepository(os.path.join(self.env_dir, 'config', 'repo', 'schema', 'json')),
+                                  schema_details=self.config.get('misc', 'return_json_schema_errors'))
         self.invoker = Invoker(self.store, self)
         self.authenticator = Authenticator()
         self.security: dict[int, SecurityConfig] = {}
@@ -117,8 +119,11 @@ class Runtime:
     def reload_all(self) -> None:
         with self._lock, self.Session() as session:
             self.seen_version = session.scalar(select(Cluster.config_version).where(Cluster.id == self.cluster_id)) or 0
+            for row in session.scalars(select(ServiceRow).where(ServiceRow.cluster_id == self.cluster_id)):
+                self.store.options[row.name] = dict(row.opaque or {})
             codes = session.scalars(select(DeployedCode).where(DeployedCode.cluster_id == self.cluster_id)).all()
-            for code in codes:
+            # Schemas first, so that services compile against the deployed versions
+            for code in sorted(codes, key=lambda c: not c.file_name.endswith('.json')):
                 self._apply_code(code)
             for gone in set(self.code_versions) - {code.file_name for code in codes}:
                 self.store.remove_file(gone)
@@ -134,6 +139,12 @@ class Runtime:
 
     def _apply_code(self, code: DeployedCode) -> None:
         if self.code_versions.get(code.file_name) == code.version:
+            return
+        if code.file_name.endswith('.json'):
+            assert self.store.schemas is not None
+            self.store.schemas.deployed[code.file_name] = code.source
+            self.store.recompile_schemas(code.file_name)
+            self.code_versions[code.file_name] = code.version
             return
         try:
             self.store.deploy(code.file_name, code.source)
@@ -165,7 +176,10 @@ class Runtime:
                 if kind == 'code':
                     code = session.get(DeployedCode, obj_id)
                     if code is None:
-                        self.store.remove_file(msg['file_name'])
+                        if msg['file_name'].endswith('.json') and self.store.schemas is not None:
+                            self.store.schemas.deployed.pop(msg['file_name'], None)
+                        else:
+                            self.store.remove_file(msg['file_name'])
                         self.code_versions.pop(msg['file_name'], None)
                     else:
                         self._apply_code(code)
@@ -176,6 +190,10 @@ class Runtime:
                     else:
                         self.channels[obj_id] = ChannelConfig.from_model(row)
                     self._rebuild_router()
+                elif kind == 'service':
+                    srow = session.get(ServiceRow, obj_id)
+                    if srow is not None:
+                        self.store.set_options(srow.name, dict(srow.opaque or {}))
                 elif kind == 'security':
                     row = session.get(SecurityDef, obj_id)
                     if row is None:

@@ -10,6 +10,7 @@ from types import ModuleType
 from collections.abc import Iterable
 
 from zato.errors import DeploymentError, ServiceNotFound
+from zato.security.json_schema import SchemaError, SchemaRepository
 from zato.service.base import Service, overridden_hooks, verb_handlers
 from zato.service.naming import derive_name
 from zato.service.sio import SIODefinitionError, compile_sio
@@ -40,8 +41,8 @@ def describe_import_error(file_name: str, exc: BaseException) -> str:
     return f'{file_name}{where}: {type(exc).__name__}: {exc}'
 
 
-def prepare_class(cls: type[Service], module_name: str) -> None:
-    """Fills in what the request path needs, once: name, compiled SimpleIO, hooks, verbs."""
+def prepare_class(cls: type[Service], module_name: str, schemas: SchemaRepository | None = None) -> None:
+    """Fills in what the request path needs, once: name, compiled SimpleIO and JSON Schema, hooks, verbs."""
     own_name = cls.__dict__.get('name')
     if not own_name:
         cls.name = derive_name(module_name, cls.__name__)
@@ -52,6 +53,16 @@ def prepare_class(cls: type[Service], module_name: str) -> None:
         cls._sio = compile_sio(cls.__dict__.get('SimpleIO', getattr(cls, 'SimpleIO', None)), cls.name)
     except SIODefinitionError as e:
         raise DeploymentError(str(e)) from None  # the message names the service already
+    schema_name = cls.__dict__.get('schema', getattr(cls, 'schema', None))
+    cls._schema = None
+    if schema_name:
+        if schemas is None:
+            raise DeploymentError(f'{cls.name}: declares schema `{schema_name}` but no schema directory is set')
+        try:
+            cls._schema = schemas.compile(schema_name)
+        except SchemaError as e:
+            # Refused rather than served without its check
+            raise DeploymentError(f'{cls.name}: JSON Schema {e}') from None
     cls._hooks = overridden_hooks(cls)
     cls._verbs = verb_handlers(cls)
     cls._logger = logging.getLogger(cls.name)
@@ -70,7 +81,10 @@ def services_in(module: ModuleType) -> list[type[Service]]:
 class ServiceStore:
     """Name -> service class, per worker. Deploys replace a module's services in place."""
 
-    def __init__(self) -> None:
+    def __init__(self, schemas: SchemaRepository | None = None, schema_details: bool = False) -> None:
+        self.schemas = schemas
+        self.schema_details = schema_details  # server-wide default of needs_json_schema_err_details
+        self.options: dict[str, dict] = {}    # per-service options from the ODB, applied on every deploy
         self.services: dict[str, type[Service]] = {}
         self.file_of: dict[str, str] = {}           # service name -> the file it came from
         self.names_in: dict[str, list[str]] = {}    # file name -> service names
@@ -106,7 +120,7 @@ class ServiceStore:
         classes = services_in(module)
         for cls in classes:
             try:
-                prepare_class(cls, module_name)
+                prepare_class(cls, module_name, self.schemas)
             except DeploymentError as e:
                 raise DeploymentError(f'{file_name}: {e}') from None
             if not cls.before_add_to_store(logger):
@@ -134,6 +148,7 @@ class ServiceStore:
         for cls in classes:
             self.services[cls.name] = cls
             self.file_of[cls.name] = file_name
+            self._apply_options(cls)
             names.append(cls.name)
             try:
                 cls.after_add_to_store(logger)
@@ -142,6 +157,36 @@ class ServiceStore:
         self.names_in[file_name] = names
         sys.modules[module.__name__] = module
         return names
+
+    def _apply_options(self, cls: type[Service]) -> None:
+        opts = self.options.get(cls.name, {})
+        cls._schema_enabled = bool(opts.get('is_json_schema_enabled', True))
+        cls._schema_details = bool(opts.get('needs_json_schema_err_details', self.schema_details))
+
+    def set_options(self, name: str, options: dict) -> None:
+        """Per-service options (JSON Schema switches), live: no redeploy."""
+        self.options[name] = options
+        cls = self.services.get(name)
+        if cls is not None:
+            self._apply_options(cls)
+
+    def recompile_schemas(self, changed: str) -> list[str]:
+        """Recompiles the validators of services whose schema uses `changed`; returns their names.
+
+        A service whose schema no longer compiles keeps its previous validator (and it is logged):
+        it is never left without its check.
+        """
+        done = []
+        for name, cls in self.services.items():
+            schema = cls._schema
+            if schema is None or changed not in schema.deps or self.schemas is None:
+                continue
+            try:
+                cls._schema = self.schemas.compile(schema.name)
+                done.append(name)
+            except SchemaError as e:
+                logger.error('JSON Schema of %s not recompiled, the previous one stays in force: %s', name, e)
+        return done
 
     def deploy(self, file_name: str, source: str) -> list[str]:
         module, classes = self.load_module(file_name, source)
@@ -160,6 +205,7 @@ class ServiceStore:
         """Internal (zato.*) services ship with the server and are prepared like any other."""
         classes = services_in(module)
         for cls in classes:
-            prepare_class(cls, module.__name__)
+            prepare_class(cls, module.__name__, self.schemas)
+            self._apply_options(cls)
             self.services[cls.name] = cls
             self.file_of[cls.name] = module.__name__

@@ -9,6 +9,7 @@ from zato.service.channel import ChannelInfo
 from zato.service.reqresp import Request, Response
 
 if TYPE_CHECKING:
+    from zato.security.json_schema import CompiledSchema
     from zato.service.sio import CompiledSIO
 
 HOOKS = ('accept', 'before_handle', 'after_handle', 'finalize_handle', 'validate_input', 'validate_output')
@@ -34,6 +35,9 @@ class Service:
 
     # Filled in at deploy time by the service store
     _sio: ClassVar[CompiledSIO | None] = None
+    _schema: ClassVar[CompiledSchema | None] = None
+    _schema_enabled: ClassVar[bool] = True
+    _schema_details: ClassVar[bool] = False
     _hooks: ClassVar[frozenset[str]] = frozenset()
     _verbs: ClassVar[frozenset[str]] = frozenset()
     _logger: ClassVar[logging.Logger] = logging.getLogger('zato.service')

@@ -8,7 +8,10 @@ from typing import TYPE_CHECKING, Any
 
 import gevent
 
+from fastjsonschema import JsonSchemaValueException
+
 from zato.errors import BadRequest, InvocationTimeout, MethodNotAllowed, ZatoError
+from zato.security.json_schema import error_details
 from zato.service.channel import INVOKE_ASYNC_CHANNEL, INVOKE_CHANNEL, ChannelInfo
 from zato.service.reqresp import Request, Response
 from zato.service.sio import SIOInputError
@@ -85,6 +88,13 @@ class Invoker:
         try:
             if 'accept' in hooks and not svc.accept():
                 raise BadRequest('Request not accepted')
+
+            schema = cls._schema
+            if schema is not None and cls._schema_enabled:
+                try:
+                    schema.validate(request.payload)
+                except JsonSchemaValueException as e:
+                    raise BadRequest(error_details(cid, e, cls._schema_details)) from None
 
             if sio is not None and sio.has_input:
                 try:

@@ -97,7 +97,37 @@ class GetService(AdminService):
         cls = store.services[name]
         self.response.payload = {'name': name, 'impl_name': cls.impl_name, 'file_name': store.file_of.get(name, ''),
                                  'is_internal': name.startswith('zato.'),
-                                 'http_verbs': sorted(cls._verbs), 'has_simple_io': cls._sio is not None}
+                                 'http_verbs': sorted(cls._verbs), 'has_simple_io': cls._sio is not None,
+                                 'schema': cls._schema.name if cls._schema else None,
+                                 'is_json_schema_enabled': cls._schema_enabled,
+                                 'needs_json_schema_err_details': cls._schema_details}
+
+
+class EditService(AdminService):
+    """Per-service options that change live on every worker, with no redeploy:
+    {"is_json_schema_enabled": bool, "needs_json_schema_err_details": bool}."""
+    name = 'zato.service.edit'
+
+    OPTIONS = ('is_json_schema_enabled', 'needs_json_schema_err_details')
+
+    def handle(self) -> None:
+        data = self.input_dict()
+        name = self.request.channel_params.get('name') or data.get('name')
+        unknown = sorted(set(data) - {'name', *self.OPTIONS})
+        if unknown:
+            raise BadRequest(f'Unknown input `{unknown[0]}`; expected: {", ".join(self.OPTIONS)}')
+        with self.server.Session() as session:
+            row = session.scalars(select(ServiceRow).where(ServiceRow.cluster_id == self.server.cluster_id,
+                                                           ServiceRow.name == name)).one_or_none()
+            if row is None:
+                raise NotFound(f'Service `{name}` not found')
+            opaque = dict(row.opaque or {})
+            for option in self.OPTIONS:
+                if option in data:
+                    opaque[option] = self.field(data, option, bool)
+            row.opaque = opaque
+            self.server.commit_change(session, 'service', row.id, name=name)
+            self.response.payload = {'name': name, **{o: opaque[o] for o in self.OPTIONS if o in opaque}}
 
 
 class HotDeploy(AdminService):
