@@ -37,23 +37,18 @@ EXAMPLES = examples()
 def test_every_feature_page_has_a_runnable_example():
     pages = {page for page, *_ in EXAMPLES}
     for page in ('getting-started.md', 'services.md', 'simpleio.md', 'rest-channels.md', 'hot-deploy.md',
-                 'admin-api.md'):
+                 'admin-api.md', 'security.md', 'json-schema.md'):
         assert page in pages, f'{page} has no docs-example block'
 
 
 @pytest.mark.parametrize('page, file_name, code, spec', EXAMPLES, ids=[f'{p}:{f}' for p, f, *_ in EXAMPLES])
 def test_a_docs_example_deploys_and_answers_as_documented(env, page, file_name, code, spec):
-    result = env.admin.call('POST', '/zato/admin/deploy', {'file_name': file_name, 'source': code})
-    services = result['services']
-    for chan in spec.get('channels', []):
-        try:
-            env.channel(**chan)
-        except AdminCallError as e:
-            assert e.status == 409  # created by an earlier run in this session
+    # Order: admin calls (say, a schema or a security definition the code needs), the code, channels, calls
     for call in spec.get('admin', []):
         try:
             out = env.admin.call(call['method'], call['path'], call.get('body'))
-            status = 201 if call['method'] == 'POST' and call['path'].endswith('/channels/rest') else 200
+            creates = call['method'] == 'POST' and call['path'].endswith(('/channels/rest', '/security'))
+            status = 201 if creates else 200
         except AdminCallError as e:
             out, status = e.details, e.status
         if status == 409:
@@ -61,10 +56,24 @@ def test_a_docs_example_deploys_and_answers_as_documented(env, page, file_name, 
         assert status == call['status'], (page, call, out)
         if 'json' in call:
             assert out == call['json'], (page, call)
+    result = env.admin.call('POST', '/zato/admin/deploy', {'file_name': file_name, 'source': code})
+    services = result['services']
+    for chan in spec.get('channels', []):
+        try:
+            env.channel(**chan)
+        except AdminCallError as e:
+            assert e.status == 409  # created by an earlier run in this session
     for call in spec.get('calls', []):
         def answered(call=call) -> bool:
-            r = requests.request(call['method'], env.url + call['path'], json=call.get('body'), timeout=10)
-            return r.status_code == call['status'] and ('json' not in call or r.json() == call['json'])
+            r = requests.request(call['method'], env.url + call['path'], json=call.get('body'), timeout=10,
+                                 auth=tuple(call['auth']) if 'auth' in call else None,
+                                 headers=call.get('headers'))
+            if r.status_code != call['status']:
+                return False
+            if 'json' in call:
+                expected = json.loads(json.dumps(call['json']).replace('<cid>', r.headers['X-Zato-CID']))
+                return r.json() == expected
+            return True
         env.wait_for(answered, timeout=3.0)
     if spec.get('invoke'):
         for inv in spec['invoke']:
