@@ -80,6 +80,18 @@ def check_config(env_dir: str) -> list[str]:
     return ['server.conf', 'secrets.conf', f'ODB ({odb["engine"]})', 'cluster']
 
 
+def migrate(env_dir: str) -> None:
+    """Brings the ODB to the newest schema before servers start: upgrades need no extra step."""
+    from zato.odb.migrate import upgrade
+    config = settings.load(env_dir)
+    secrets = read_secrets(config.env_dir)
+    engine = make_engine(make_url(odb_settings(config, secrets, Crypto(secrets['secret_key'])), config.env_dir))
+    try:
+        upgrade(engine)
+    finally:
+        engine.dispose()
+
+
 def _port_free(host: str, port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -94,6 +106,7 @@ def start(env_dir: str, foreground: bool = False, wait: float = 60.0) -> list[di
     config = settings.load(env_dir)
     env_dir = config.env_dir
     check_config(env_dir)
+    migrate(env_dir)
     host = config.get('main', 'host')
     started = []
     procs = []

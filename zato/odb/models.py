@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime, UTC
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -112,3 +112,15 @@ class ChannelREST(Base):
     params_pri: Mapped[str] = mapped_column(String(40), default='channel-params-over-msg')
     version: Mapped[int] = mapped_column(Integer, default=1)
     opaque: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class JWTSession(Base):
+    """A JWT log-in: the token's id, whose idle expiry slides forward each time it is used."""
+    __tablename__ = 'jwt_session'
+
+    jti: Mapped[str] = mapped_column(String(64), primary_key=True)
+    cluster_id: Mapped[int] = mapped_column(ForeignKey('cluster.id', ondelete='CASCADE'))
+    sec_def_id: Mapped[int] = mapped_column(ForeignKey('sec_def.id', ondelete='CASCADE'))
+    username: Mapped[str] = mapped_column(String(200))
+    expires_at: Mapped[float] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -29,7 +29,11 @@ _ADMIN = (
 
 def internal_channels(admin_sec_id: int | None) -> list[ChannelConfig]:
     channels = [ChannelConfig(id=None, name='zato.ping', url_path='/zato/ping', service_name='zato.ping',
-                              is_internal=True)]
+                              is_internal=True),
+                ChannelConfig(id=None, name='zato.jwt.log-in', url_path='/zato/jwt/log-in', method='POST',
+                              service_name='zato.security.jwt.log-in', is_internal=True),
+                ChannelConfig(id=None, name='zato.jwt.log-out', url_path='/zato/jwt/log-out', method='POST',
+                              service_name='zato.security.jwt.log-out', is_internal=True)]
     if admin_sec_id is None:
         # Without its credential the admin API is not served at all, rather than served open
         return channels

@@ -18,6 +18,7 @@ from zato.odb.engine import make_engine, make_session_factory, make_url
 from zato.odb.models import ChannelREST, Cluster, DeployedCode, SecurityDef, Service as ServiceRow
 from zato.security.authenticate import Authenticator
 from zato.security.json_schema import SchemaRepository
+from zato.security.jwt_auth import JWTManager, signing_key
 from zato.security.secrets_file import Crypto, read_secrets
 from zato.server import settings
 from zato.server.channels import ChannelConfig, SecurityConfig
@@ -62,6 +63,7 @@ class Runtime:
         self.config = settings.load(self.env_dir)
         secrets = read_secrets(self.env_dir)
         self.crypto = Crypto(secrets['secret_key'])
+        self.jwt = JWTManager(self, signing_key(secrets['secret_key']))
         self.odb_config = odb_settings(self.config, secrets, self.crypto)
         if self.odb_config['engine'] == 'postgresql':
             from zato.odb.gevent_psycopg import install
@@ -73,7 +75,7 @@ class Runtime:
         self.store = ServiceStore(SchemaRepository(os.path.join(self.env_dir, 'config', 'repo', 'schema', 'json')),
                                   schema_details=self.config.get('misc', 'return_json_schema_errors'))
         self.invoker = Invoker(self.store, self)
-        self.authenticator = Authenticator()
+        self.authenticator = Authenticator(jwt=self.jwt)
         self.security: dict[int, SecurityConfig] = {}
         self.channels: dict[int, ChannelConfig] = {}
         self.router: Router[ChannelConfig] = Router([])
@@ -99,14 +101,21 @@ class Runtime:
         self.store.add_internal(admin_security)
         self.bus.subscribe(CONFIG_SUBJECT, self.on_config_changed)
         self.bus.subscribe(ASYNC_SUBJECT, self.invoker.on_async_message)
-        self.bus.subscribe('bus.reconnected', lambda _msg: self.reload_all())
+        self.bus.subscribe('bus.reconnected', self._on_reconnected)
         # Subscribe before loading, so no change made meanwhile is missed
+        self.jwt.start()  # subscribes before the bus starts; loads sessions after
         self.bus.start()
+        self.jwt.load()
         self.reload_all()
         self._greenlets.append(gevent.spawn(self._check_config_version))
         if watch_pickup:
             from zato.server.hot_deploy import PickupWatcher
             self._greenlets.append(gevent.spawn(PickupWatcher(self).run))
+
+    def _on_reconnected(self, _msg: dict[str, Any]) -> None:
+        # Whatever was published while the bus was away is read back from the ODB
+        self.reload_all()
+        self.jwt.load()
 
     def stop(self) -> None:
         for g in self._greenlets:

@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from zato.errors import BadRequest, Conflict, NotFound
+from zato.errors import BadRequest, Conflict, NotFound, Unauthorized
 from zato.odb.models import ChannelREST, SecurityDef
 from zato.security.authenticate import KINDS
 from zato.security.password_policy import check_password
@@ -27,6 +27,7 @@ def sec_to_dict(row: SecurityDef) -> dict[str, Any]:
         out['realm'] = row.realm
     if row.kind == 'jwt':
         out['ttl'] = row.opaque.get('ttl', 3600)
+        out['max_lifetime'] = row.opaque.get('max_lifetime', 86400)
         out['audience'] = row.opaque.get('audience', '')
     return out
 
@@ -75,11 +76,22 @@ class _SecBase(AdminService):
             if not 1 <= ttl <= 86400 * 30:
                 raise BadRequest('Invalid input `ttl`: expected seconds from 1 to 2592000')
             opaque['ttl'] = ttl
+            max_lifetime = f(data, 'max_lifetime', int, False, opaque.get('max_lifetime', 86400))
+            if not ttl <= max_lifetime <= 86400 * 365:
+                raise BadRequest('Invalid input `max_lifetime`: expected seconds from ttl to 31536000')
+            opaque['max_lifetime'] = max_lifetime
             opaque['audience'] = f(data, 'audience', str, False, opaque.get('audience', ''))
             row.opaque = opaque
         row.is_active = f(data, 'is_active', bool, False, True if creating else row.is_active)
 
     def _check_unique(self, session: Any, row: SecurityDef) -> None:
+        if row.kind == 'jwt':
+            clash = session.scalars(select(SecurityDef).where(
+                SecurityDef.cluster_id == self.server.cluster_id, SecurityDef.kind == 'jwt',
+                SecurityDef.username == row.username, SecurityDef.id != row.id)).first()
+            if clash is not None:
+                session.rollback()
+                raise Conflict(f'JWT definition `{clash.name}` already has user `{row.username}`')
         if row.kind == 'apikey':
             clash = session.scalars(select(SecurityDef).where(
                 SecurityDef.cluster_id == self.server.cluster_id, SecurityDef.kind == 'apikey',
@@ -198,3 +210,29 @@ class GetSecurityList(_SecBase):
                                                              SecurityDef.is_internal.is_(False))
                                    .order_by(SecurityDef.name)).all()
             self.response.payload = [sec_to_dict(row) for row in rows]
+
+
+class JWTLogIn(AdminService):
+    """POST /zato/jwt/log-in {"username": ..., "password": ...} -> {"token": ..., "expires_in": ...}."""
+    name = 'zato.security.jwt.log-in'
+
+    def handle(self) -> None:
+        data = self.input_dict()
+        username = self.field(data, 'username', str)
+        password = self.field(data, 'password', str)
+        issued = self.server.jwt.log_in(username, password)
+        if issued is None:
+            raise Unauthorized('Invalid credentials', {'WWW-Authenticate': 'Bearer realm="Zato"'})
+        self.response.headers['Cache-Control'] = 'no-store'
+        self.response.payload = issued
+
+
+class JWTLogOut(AdminService):
+    """POST /zato/jwt/log-out with `Authorization: Bearer <token>`: the token stops working everywhere."""
+    name = 'zato.security.jwt.log-out'
+
+    def handle(self) -> None:
+        http = self.request.http
+        if http is None or not self.server.jwt.log_out(http.headers.get('authorization')):
+            raise Unauthorized('Invalid credentials', {'WWW-Authenticate': 'Bearer realm="Zato"'})
+        self.response.payload = {'logged_out': True}
