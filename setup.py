@@ -71,7 +71,8 @@ setup(
         'argon2-cffi>=23', 'pyotp>=2.9', 'PyJWT>=2.8',
     ],
     extras_require={
-        'test': ['pytest>=8', 'hypothesis>=6', 'h11>=0.14', 'requests>=2.31', 'ruff>=0.6', 'mypy>=1.10'],
+        'test': ['pytest>=8', 'hypothesis>=6', 'h11>=0.14', 'requests>=2.31', 'ruff>=0.6', 'mypy>=1.10', 'redis>=5',
+                 'limits>=3'],
     },
     entry_points={'console_scripts': ['zato = zato.cli.main:main']},
 )

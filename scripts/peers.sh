@@ -9,6 +9,17 @@ apt_install() {
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
 }
 
+# nginx: the oracle that per-second rate limits are compared against (limit_req)
+if ! command -v nginx >/dev/null && [ ! -x /usr/sbin/nginx ]; then
+  echo "peers: installing nginx"
+  apt_install nginx-light || apt_install nginx
+fi
+
+# Redis is optional for Zato; when it runs (these machines start it), exact rate limits are tested on it too
+if command -v redis-cli >/dev/null && redis-cli -h 127.0.0.1 ping >/dev/null 2>&1; then
+  echo "peers: Redis answers at 127.0.0.1:6379"
+fi
+
 # PostgreSQL: the ODB and cluster bus of multi-server environments
 if ! command -v pg_ctlcluster >/dev/null; then
   echo "peers: installing PostgreSQL"

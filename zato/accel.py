@@ -14,6 +14,7 @@ from types import ModuleType
 # compiled module name -> pure-Python twin; setup.py builds exactly these (a test checks it)
 EXTENSIONS: dict[str, str] = {
     'zato.cy.http1': 'zato.proto.http1',
+    'zato.cy.ratelimit': 'zato.security.ratelimit.counters',
 }
 
 

@@ -37,7 +37,7 @@ EXAMPLES = examples()
 def test_every_feature_page_has_a_runnable_example():
     pages = {page for page, *_ in EXAMPLES}
     for page in ('getting-started.md', 'services.md', 'simpleio.md', 'rest-channels.md', 'hot-deploy.md',
-                 'admin-api.md', 'security.md', 'json-schema.md'):
+                 'admin-api.md', 'security.md', 'json-schema.md', 'rate-limits.md'):
         assert page in pages, f'{page} has no docs-example block'
 
 
@@ -47,7 +47,7 @@ def test_a_docs_example_deploys_and_answers_as_documented(env, page, file_name, 
     for call in spec.get('admin', []):
         try:
             out = env.admin.call(call['method'], call['path'], call.get('body'))
-            creates = call['method'] == 'POST' and call['path'].endswith(('/channels/rest', '/security'))
+            creates = call['method'] == 'POST' and call['path'].endswith(('/channels/rest', '/security', '/rate-limits'))
             status = 201 if creates else 200
         except AdminCallError as e:
             out, status = e.details, e.status

@@ -78,3 +78,16 @@ def test_a_channel_edited_through_one_server_is_served_by_the_other_within_one_s
                                         and cluster.fresh_get(url + '/pg/edit/a').status_code == 404
                                         for url in cluster.urls for _ in range(3)))
     assert took < 1.0
+
+
+def test_an_exact_limit_is_one_count_for_every_worker_of_both_servers(cluster):
+    import requests
+    cluster.drop('pg_limited.py', HELLO % 3)
+    cluster.wait_for(lambda: 'pg-limited.hello' in [s['name'] for s in cluster.admin.call('GET',
+                                                                                          '/zato/admin/services')])
+    cluster.admin.call('POST', '/zato/admin/rate-limits', {'name': 'pg-exact', 'rules': '* = 5/m', 'mode': 'exact'})
+    cluster.channel('pg-limited', '/pg/limited', 'pg-limited.hello', method='GET', rate_limit='pg-exact')
+    cluster.wait_for(lambda: all(requests.post(url + '/pg/limited', headers={'Connection': 'close'}).status_code
+                                 == 405 for url in cluster.urls for _ in range(3)))
+    statuses = [cluster.fresh_get(cluster.urls[i % 2] + '/pg/limited').status_code for i in range(16)]
+    assert statuses.count(200) == 5 and statuses.count(429) == 11

@@ -15,9 +15,17 @@ from zato.odb.migrate import upgrade
 from zato.odb.models import Base
 
 
+# Kept by their own modules' DDL, outside the models: exact-mode rate-limit state, the bus's tables
+NOT_MODELLED = {'rate_limit_state', 'zato_bus_payload', 'zato_bus_any'}
+
+
+def include(obj, name, type_, reflected, compare_to) -> bool:
+    return not (type_ == 'table' and name in NOT_MODELLED)
+
+
 def assert_no_diff(engine) -> None:
     with engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+        diff = compare_metadata(MigrationContext.configure(conn, opts={'include_object': include}), Base.metadata)
     assert diff == []
 
 

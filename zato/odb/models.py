@@ -70,6 +70,8 @@ class Service(Base):
     is_internal: Mapped[bool] = mapped_column(Boolean, default=False)
     slow_threshold: Mapped[int] = mapped_column(Integer, default=99999)
     code_id: Mapped[int | None] = mapped_column(ForeignKey('deployed_code.id', ondelete='SET NULL'), nullable=True)
+    rate_limit_id: Mapped[int | None] = mapped_column(ForeignKey('rate_limit_def.id', ondelete='RESTRICT'),
+                                                     nullable=True)
     opaque: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 
@@ -88,6 +90,8 @@ class SecurityDef(Base):
     username: Mapped[str] = mapped_column(String(200), default='')
     password_hash: Mapped[str] = mapped_column(String(400), default='')
     realm: Mapped[str] = mapped_column(String(200), default='Zato')
+    rate_limit_id: Mapped[int | None] = mapped_column(ForeignKey('rate_limit_def.id', ondelete='RESTRICT'),
+                                                     nullable=True)
     version: Mapped[int] = mapped_column(Integer, default=1)
     opaque: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
@@ -107,6 +111,8 @@ class ChannelREST(Base):
     data_format: Mapped[str] = mapped_column(String(20), default='json')
     service_name: Mapped[str] = mapped_column(String(400))
     security_id: Mapped[int | None] = mapped_column(ForeignKey('sec_def.id', ondelete='SET NULL'), nullable=True)
+    rate_limit_id: Mapped[int | None] = mapped_column(ForeignKey('rate_limit_def.id', ondelete='RESTRICT'),
+                                                     nullable=True)
     merge_url_params_req: Mapped[bool] = mapped_column(Boolean, default=True)
     url_params_pri: Mapped[str] = mapped_column(String(20), default='qs-over-path')
     params_pri: Mapped[str] = mapped_column(String(40), default='channel-params-over-msg')
@@ -124,3 +130,23 @@ class JWTSession(Base):
     username: Mapped[str] = mapped_column(String(200))
     expires_at: Mapped[float] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class RateLimitDef(Base):
+    """A rate-limit and IP allow-list definition: Zato 3.1's rule text, a mode, an optional parent.
+
+    Attached to security definitions, channels and services (their rate_limit_id); the one marked
+    is_default applies to every request on user channels, as the IP level of the hierarchy.
+    """
+    __tablename__ = 'rate_limit_def'
+    __table_args__ = (UniqueConstraint('cluster_id', 'name'),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    cluster_id: Mapped[int] = mapped_column(ForeignKey('cluster.id', ondelete='CASCADE'))
+    name: Mapped[str] = mapped_column(String(200))
+    rules: Mapped[str] = mapped_column(Text)
+    mode: Mapped[str] = mapped_column(String(20), default='approximate')
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey('rate_limit_def.id', ondelete='RESTRICT'), nullable=True)
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    is_default: Mapped[bool] = mapped_column(Boolean, default=False)
+    version: Mapped[int] = mapped_column(Integer, default=1)

@@ -11,13 +11,14 @@ class ChannelConfig:
     """One REST channel as the request path needs it."""
 
     __slots__ = ('id', 'name', 'is_active', 'is_internal', 'url_path', 'method', 'data_format', 'service_name',
-                 'security_id', 'merge_url_params_req', 'url_params_pri', 'params_pri', 'version', 'info')
+                 'security_id', 'merge_url_params_req', 'url_params_pri', 'params_pri', 'version', 'info',
+                 'rate_limit_id')
 
     def __init__(self, *, id: int | None, name: str, url_path: str, service_name: str, method: str = '',
                  data_format: str = 'json', is_active: bool = True, is_internal: bool = False,
                  security_id: int | None = None, merge_url_params_req: bool = True,
                  url_params_pri: str = 'qs-over-path', params_pri: str = 'channel-params-over-msg',
-                 version: int = 1) -> None:
+                 version: int = 1, rate_limit_id: int | None = None) -> None:
         self.id = id
         self.name = name
         self.url_path = url_path
@@ -31,6 +32,7 @@ class ChannelConfig:
         self.url_params_pri = url_params_pri
         self.params_pri = params_pri
         self.version = version
+        self.rate_limit_id = rate_limit_id
         self.info = ChannelInfo(id, name, CHANNEL.HTTP, self.data_format, is_internal)
 
     @classmethod
@@ -39,7 +41,7 @@ class ChannelConfig:
                    method=row.method, data_format=row.data_format, is_active=row.is_active,
                    is_internal=row.is_internal, security_id=row.security_id,
                    merge_url_params_req=row.merge_url_params_req, url_params_pri=row.url_params_pri,
-                   params_pri=row.params_pri, version=row.version)
+                   params_pri=row.params_pri, version=row.version, rate_limit_id=row.rate_limit_id)
 
     def to_dict(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.__slots__ if name != 'info'}
@@ -49,10 +51,11 @@ class SecurityConfig:
     """One security definition as the request path needs it (the hash, never a clear secret)."""
 
     __slots__ = ('id', 'name', 'kind', 'is_active', 'username', 'password_hash', 'realm', 'version', 'ttl',
-                 'audience')
+                 'audience', 'rate_limit_id')
 
     def __init__(self, *, id: int, name: str, kind: str, username: str, password_hash: str, realm: str = 'Zato',
-                 is_active: bool = True, version: int = 1, ttl: int = 3600, audience: str = '') -> None:
+                 is_active: bool = True, version: int = 1, ttl: int = 3600, audience: str = '',
+                 rate_limit_id: int | None = None) -> None:
         self.id = id
         self.name = name
         self.kind = kind
@@ -63,10 +66,12 @@ class SecurityConfig:
         self.version = version
         self.ttl = ttl
         self.audience = audience
+        self.rate_limit_id = rate_limit_id
 
     @classmethod
     def from_model(cls, row: Any) -> SecurityConfig:
         opaque = row.opaque or {}
         return cls(id=row.id, name=row.name, kind=row.kind, username=row.username, password_hash=row.password_hash,
                    realm=row.realm, is_active=row.is_active, version=row.version,
-                   ttl=int(opaque.get('ttl', 3600)), audience=str(opaque.get('audience', '')))
+                   ttl=int(opaque.get('ttl', 3600)), audience=str(opaque.get('audience', '')),
+                   rate_limit_id=row.rate_limit_id)

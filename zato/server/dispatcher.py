@@ -10,7 +10,8 @@ from urllib.parse import unquote
 import orjson
 
 from zato import accel
-from zato.errors import ClientError, ServiceNotFound
+from zato.errors import ClientError, Forbidden, ServiceNotFound, TooManyRequests
+from zato.server.client_address import client_address
 from zato.server.router import Router
 from zato.service.invoker import Invoker, new_cid
 from zato.service.reqresp import HTTPInfo, Request
@@ -91,6 +92,16 @@ class Dispatcher:
             channel_info = type(info)(info.id, info.name, info.type, info.data_format, info.is_internal,
                                       runtime.authenticator.authenticate(runtime.security.get(chan.security_id),
                                                                          req.headers))
+
+        if not chan.is_internal:
+            sec = channel_info.security
+            levels = runtime.limits.levels(chan.id, sec.id if sec is not None else None, chan.service_name)
+            if levels:
+                client = client_address(peer, req.headers.get('x-forwarded-for'), runtime.trusted_proxies)
+                decision = runtime.limits.limiter.check(levels, client)
+                if not decision.allowed:
+                    error = TooManyRequests if decision.status == 429 else Forbidden
+                    raise error(headers=decision.headers)
 
         cls = runtime.store.get(chan.service_name)
 

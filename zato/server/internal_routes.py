@@ -24,6 +24,11 @@ _ADMIN = (
     ('/zato/admin/security/{id}', 'PUT', 'zato.security.edit'),
     ('/zato/admin/security/{id}', 'DELETE', 'zato.security.delete'),
     ('/zato/admin/security/{id}/change-password', 'POST', 'zato.security.change-password'),
+    ('/zato/admin/rate-limits', 'GET', 'zato.rate-limit.get-list'),
+    ('/zato/admin/rate-limits', 'POST', 'zato.rate-limit.create'),
+    ('/zato/admin/rate-limits/{id}', 'GET', 'zato.rate-limit.get'),
+    ('/zato/admin/rate-limits/{id}', 'PUT', 'zato.rate-limit.edit'),
+    ('/zato/admin/rate-limits/{id}', 'DELETE', 'zato.rate-limit.delete'),
 )
 
 

@@ -15,7 +15,7 @@ from sqlalchemy import select, update
 
 from zato.bus.factory import make_bus
 from zato.odb.engine import make_engine, make_session_factory, make_url
-from zato.odb.models import ChannelREST, Cluster, DeployedCode, SecurityDef, Service as ServiceRow
+from zato.odb.models import ChannelREST, Cluster, DeployedCode, RateLimitDef, SecurityDef, Service as ServiceRow
 from zato.security.authenticate import Authenticator
 from zato.security.json_schema import SchemaRepository
 from zato.security.jwt_auth import JWTManager, signing_key
@@ -23,6 +23,7 @@ from zato.security.secrets_file import Crypto, read_secrets
 from zato.server import settings
 from zato.server.channels import ChannelConfig, SecurityConfig
 from zato.server.internal_routes import internal_channels
+from zato.server.limits import DefRow, RateLimits
 from zato.server.router import Router
 from zato.server.store import ServiceStore
 from zato.service.invoker import ASYNC_SUBJECT, Invoker
@@ -82,14 +83,27 @@ class Runtime:
         self.code_versions: dict[str, int] = {}
         self.admin_sec_id: int | None = None
         self.bus = make_bus(bus_settings(self.config, self.odb_config))
+        self.trusted_proxies = self.config.get('http', 'trusted_proxies')
+        self.limit_defs: dict[int, DefRow] = {}
+        self.service_limits: dict[str, int] = {}
+        self.limits = RateLimits(self._exact_backend())
         self.seen_version = 0
         self._lock = RLock()
         self._greenlets: list[gevent.Greenlet] = []
         self.cluster_id = 0
 
+    def _exact_backend(self) -> Any:
+        """Exact (cluster-wide) rate limits count in the PostgreSQL ODB; with SQLite there is none."""
+        if self.odb_config['engine'] != 'postgresql':
+            return None
+        from zato.security.ratelimit.exact import PostgresExact
+        url = make_url(self.odb_config, self.env_dir)
+        return PostgresExact(url.set(drivername='postgresql').render_as_string(hide_password=False))
+
     # Start-up
 
     def start(self, watch_pickup: bool = True) -> None:
+        from zato.server.admin import rate_limits as admin_rate_limits
         from zato.server.admin import security as admin_security
         from zato.server.admin import services as admin_services
         with self.Session() as session:
@@ -99,6 +113,7 @@ class Runtime:
             self.cluster_id = cluster.id
         self.store.add_internal(admin_services)
         self.store.add_internal(admin_security)
+        self.store.add_internal(admin_rate_limits)
         self.bus.subscribe(CONFIG_SUBJECT, self.on_config_changed)
         self.bus.subscribe(ASYNC_SUBJECT, self.invoker.on_async_message)
         self.bus.subscribe('bus.reconnected', self._on_reconnected)
@@ -128,8 +143,13 @@ class Runtime:
     def reload_all(self) -> None:
         with self._lock, self.Session() as session:
             self.seen_version = session.scalar(select(Cluster.config_version).where(Cluster.id == self.cluster_id)) or 0
+            self.service_limits = {}
             for row in session.scalars(select(ServiceRow).where(ServiceRow.cluster_id == self.cluster_id)):
                 self.store.options[row.name] = dict(row.opaque or {})
+                if row.rate_limit_id is not None:
+                    self.service_limits[row.name] = row.rate_limit_id
+            self.limit_defs = {row.id: DefRow(row) for row in session.scalars(
+                select(RateLimitDef).where(RateLimitDef.cluster_id == self.cluster_id))}
             codes = session.scalars(select(DeployedCode).where(DeployedCode.cluster_id == self.cluster_id)).all()
             # Schemas first, so that services compile against the deployed versions
             for code in sorted(codes, key=lambda c: not c.file_name.endswith('.json')):
@@ -145,6 +165,7 @@ class Runtime:
             rows = session.scalars(select(ChannelREST).where(ChannelREST.cluster_id == self.cluster_id)).all()
             self.channels = {row.id: ChannelConfig.from_model(row) for row in rows}
             self._rebuild_router()
+            self._rebuild_limits()
 
     def _apply_code(self, code: DeployedCode) -> None:
         if self.code_versions.get(code.file_name) == code.version:
@@ -161,6 +182,12 @@ class Runtime:
             # The previous version, if any, keeps serving
             logger.error('Could not deploy %s (version %s): %s', code.file_name, code.version, e)
         self.code_versions[code.file_name] = code.version
+
+    def _rebuild_limits(self) -> None:
+        try:
+            self.limits.rebuild(self.limit_defs, self.channels, self.security, self.service_limits)
+        except ValueError:
+            logger.exception('Could not rebuild rate limits; keeping the previous ones')
 
     def _rebuild_router(self) -> None:
         routes = [(c.url_path, c.method, c) for c in internal_channels(self.admin_sec_id)]
@@ -203,6 +230,16 @@ class Runtime:
                     srow = session.get(ServiceRow, obj_id)
                     if srow is not None:
                         self.store.set_options(srow.name, dict(srow.opaque or {}))
+                        if srow.rate_limit_id is None:
+                            self.service_limits.pop(srow.name, None)
+                        else:
+                            self.service_limits[srow.name] = srow.rate_limit_id
+                elif kind == 'rate_limit':
+                    lrow = session.get(RateLimitDef, obj_id)
+                    if lrow is None:
+                        self.limit_defs.pop(obj_id, None)
+                    else:
+                        self.limit_defs[obj_id] = DefRow(lrow)
                 elif kind == 'security':
                     row = session.get(SecurityDef, obj_id)
                     if row is None:
@@ -211,6 +248,9 @@ class Runtime:
                         self.security[obj_id] = SecurityConfig.from_model(row)
                 else:
                     logger.warning('Unknown config kind in bus message: %s', msg)
+                    return
+                if kind != 'code':
+                    self._rebuild_limits()
 
     def commit_change(self, session: Any, kind: str, obj_id: int, **extra: Any) -> None:
         """Commits an ODB change and tells every worker of the cluster to reload that object."""

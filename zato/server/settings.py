@@ -52,6 +52,11 @@ def _choice(*allowed: str) -> Callable[[str], str]:
     return check
 
 
+def _networks(value: str) -> tuple:
+    from zato.server.client_address import parse_networks
+    return parse_networks(value)
+
+
 def _str(value: str) -> str:
     return value.strip()
 
@@ -91,6 +96,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting('http', 'max_header_count', '100', _pos_int, 'Most header fields in a request (431 above).'),
     Setting('http', 'header_timeout', '10', _pos_float, 'Seconds a client has to send a complete request head (408 after).'),
     Setting('http', 'keepalive_timeout', '75', _pos_float, 'Seconds an idle keep-alive connection is kept open.'),
+    Setting('http', 'trusted_proxies', '', _networks, 'Load balancers whose X-Forwarded-For is believed (IPs or networks, comma-separated).'),
     Setting('http', 'max_requests_per_connection', '10000', _pos_int, 'Requests served on one connection before it is closed.'),
     Setting('hot_deploy', 'pickup_dir', 'pickup/incoming/services', _str, 'Directory watched for service modules.'),
     Setting('hot_deploy', 'poll_interval', '0.25', _pos_float, 'Seconds between scans of the pickup directory.'),

@@ -19,7 +19,8 @@ HEADER_CHARS = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABC
 
 def sec_to_dict(row: SecurityDef) -> dict[str, Any]:
     """Never includes the secret or its hash."""
-    out: dict[str, Any] = {'id': row.id, 'name': row.name, 'kind': row.kind, 'is_active': row.is_active}
+    out: dict[str, Any] = {'id': row.id, 'name': row.name, 'kind': row.kind, 'is_active': row.is_active,
+                           'rate_limit_id': row.rate_limit_id}
     if row.kind == 'apikey':
         out['header'] = row.username
     else:
@@ -84,6 +85,10 @@ class _SecBase(AdminService):
             row.opaque = opaque
         row.is_active = f(data, 'is_active', bool, False, True if creating else row.is_active)
 
+    def _attach_limit(self, session: Any, row: SecurityDef, data: dict[str, Any]) -> None:
+        from zato.server.admin.rate_limits import resolve_limit
+        row.rate_limit_id = resolve_limit(self, session, data, row.rate_limit_id)
+
     def _check_unique(self, session: Any, row: SecurityDef) -> None:
         if row.kind == 'jwt':
             clash = session.scalars(select(SecurityDef).where(
@@ -133,6 +138,7 @@ class CreateSecurity(_SecBase):
             row = SecurityDef(cluster_id=self.server.cluster_id, is_internal=False, version=1, opaque={},
                               username='', realm='Zato', kind='basic_auth')
             self._apply(row, data, creating=True)
+            self._attach_limit(session, row, data)
             secret, generated = self._new_secret(data)
             row.password_hash = hash_password(secret)
             session.add(row)
@@ -154,6 +160,7 @@ class EditSecurity(_SecBase):
         with self.server.Session() as session:
             row = self._get_row(session)
             self._apply(row, data, creating=False)
+            self._attach_limit(session, row, data)
             row.version += 1
             self._commit(session, row, 'edit')
             self.response.payload = sec_to_dict(row)

@@ -113,7 +113,7 @@ class EditService(AdminService):
     def handle(self) -> None:
         data = self.input_dict()
         name = self.request.channel_params.get('name') or data.get('name')
-        unknown = sorted(set(data) - {'name', *self.OPTIONS})
+        unknown = sorted(set(data) - {'name', 'rate_limit', *self.OPTIONS})
         if unknown:
             raise BadRequest(f'Unknown input `{unknown[0]}`; expected: {", ".join(self.OPTIONS)}')
         with self.server.Session() as session:
@@ -126,8 +126,11 @@ class EditService(AdminService):
                 if option in data:
                     opaque[option] = self.field(data, option, bool)
             row.opaque = opaque
+            from zato.server.admin.rate_limits import resolve_limit
+            row.rate_limit_id = resolve_limit(self, session, data, row.rate_limit_id)
             self.server.commit_change(session, 'service', row.id, name=name)
-            self.response.payload = {'name': name, **{o: opaque[o] for o in self.OPTIONS if o in opaque}}
+            self.response.payload = {'name': name, 'rate_limit_id': row.rate_limit_id,
+                                     **{o: opaque[o] for o in self.OPTIONS if o in opaque}}
 
 
 class HotDeploy(AdminService):
@@ -149,7 +152,8 @@ def channel_to_dict(row: ChannelREST, sec_name: str | None) -> dict[str, Any]:
     return {'id': row.id, 'name': row.name, 'is_active': row.is_active, 'url_path': row.url_path,
             'method': row.method, 'data_format': row.data_format, 'service': row.service_name,
             'security': sec_name, 'merge_url_params_req': row.merge_url_params_req,
-            'url_params_pri': row.url_params_pri, 'params_pri': row.params_pri}
+            'url_params_pri': row.url_params_pri, 'params_pri': row.params_pri,
+            'rate_limit_id': row.rate_limit_id}
 
 
 class _ChannelBase(AdminService):
@@ -216,6 +220,8 @@ class _ChannelBase(AdminService):
                 if sec is None or sec.is_internal:
                     raise BadRequest(f'Invalid input `security`: no security definition named `{sec_name}`')
                 row.security_id = sec.id
+        from zato.server.admin.rate_limits import resolve_limit
+        row.rate_limit_id = resolve_limit(self, session, data, row.rate_limit_id)
         self._check_route_free(session, row)
 
     def _service_exists(self, session: Any, name: str) -> bool:

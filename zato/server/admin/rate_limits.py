@@ -1,0 +1,181 @@
+"""Admin services for rate-limit and IP allow-list definitions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from zato.errors import BadRequest, Conflict, NotFound
+from zato.odb.models import ChannelREST, RateLimitDef, SecurityDef, Service as ServiceRow
+from zato.security.ratelimit import APPROXIMATE, EXACT, RuleError, parse_rules
+from zato.server.admin.services import AdminService
+
+MODES = (APPROXIMATE, EXACT)
+MAX_RULES_TEXT = 64 * 1024
+
+
+def limit_to_dict(row: RateLimitDef, parent_name: str | None) -> dict[str, Any]:
+    return {'id': row.id, 'name': row.name, 'rules': row.rules, 'mode': row.mode, 'parent': parent_name,
+            'is_active': row.is_active, 'is_default': row.is_default}
+
+
+def resolve_limit(service: AdminService, session: Any, data: dict[str, Any], current: int | None) -> int | None:
+    """The `rate_limit` input of a channel, security definition or service: a definition's name,
+    or null/empty to detach; absent keeps `current`."""
+    if 'rate_limit' not in data:
+        return current
+    name = data['rate_limit']
+    if name in (None, ''):
+        return None
+    if not isinstance(name, str):
+        raise BadRequest('Invalid input `rate_limit`: expected the name of a rate-limit definition')
+    row = session.scalars(select(RateLimitDef).where(RateLimitDef.cluster_id == service.server.cluster_id,
+                                                     RateLimitDef.name == name)).one_or_none()
+    if row is None:
+        raise BadRequest(f'Invalid input `rate_limit`: no rate-limit definition named `{name}`')
+    return row.id
+
+
+class _LimitBase(AdminService):
+    zato_dont_import = True
+
+    def _get_row(self, session: Any) -> RateLimitDef:
+        raw_id = self.request.channel_params.get('id', self.input_dict().get('id'))
+        try:
+            def_id = int(str(raw_id))
+        except ValueError:
+            raise BadRequest('Invalid input `id`: expected an integer') from None
+        row = session.get(RateLimitDef, def_id)
+        if row is None or row.cluster_id != self.server.cluster_id:
+            raise NotFound(f'Rate-limit definition {def_id} not found')
+        return row
+
+    def _parent_name(self, session: Any, row: RateLimitDef) -> str | None:
+        parent = session.get(RateLimitDef, row.parent_id) if row.parent_id else None
+        return parent.name if parent else None
+
+    def _apply(self, session: Any, row: RateLimitDef, data: dict[str, Any], creating: bool) -> None:
+        f = self.field
+        row.name = f(data, 'name', str, creating, row.name)
+        if not row.name or len(row.name) > 200:
+            raise BadRequest('Invalid input `name`: expected 1 to 200 characters')
+        rules = f(data, 'rules', str, creating, row.rules)
+        if len(rules) > MAX_RULES_TEXT:
+            raise BadRequest('Invalid input `rules`: longer than 64 KiB')
+        try:
+            parse_rules(rules)
+        except RuleError as e:
+            # Refused when saved, naming the line and why
+            raise BadRequest(f'Invalid input `rules`: {e}') from None
+        row.rules = rules
+        mode = f(data, 'mode', str, False, row.mode or APPROXIMATE)
+        if mode not in MODES:
+            raise BadRequest(f'Invalid input `mode`: expected one of {", ".join(MODES)}')
+        if mode == EXACT and self.server.limits.limiter.exact_backend is None:
+            raise BadRequest('Invalid input `mode`: exact mode needs a PostgreSQL ODB (this cluster uses SQLite)')
+        row.mode = mode
+        row.is_active = f(data, 'is_active', bool, False, True if creating else row.is_active)
+        row.is_default = f(data, 'is_default', bool, False, False if creating else row.is_default)
+        if 'parent' in data:
+            parent_name = data['parent']
+            if parent_name in (None, ''):
+                row.parent_id = None
+            else:
+                parent = session.scalars(select(RateLimitDef).where(
+                    RateLimitDef.cluster_id == self.server.cluster_id, RateLimitDef.name == parent_name)).one_or_none()
+                if parent is None:
+                    raise BadRequest(f'Invalid input `parent`: no rate-limit definition named `{parent_name}`')
+                self._check_no_cycle(session, row, parent)
+                row.parent_id = parent.id
+
+    def _check_no_cycle(self, session: Any, row: RateLimitDef, parent: RateLimitDef) -> None:
+        seen = set()
+        node: RateLimitDef | None = parent
+        while node is not None:
+            if (row.id is not None and node.id == row.id) or node.id in seen:
+                raise BadRequest(f'Invalid input `parent`: `{parent.name}` would make the parents a cycle')
+            seen.add(node.id)
+            node = session.get(RateLimitDef, node.parent_id) if node.parent_id else None
+
+    def _commit(self, session: Any, row: RateLimitDef, action: str) -> None:
+        try:
+            session.flush()
+        except IntegrityError:
+            session.rollback()
+            raise Conflict(f'A rate-limit definition named `{row.name}` already exists') from None
+        if row.is_default:
+            other = session.scalars(select(RateLimitDef).where(
+                RateLimitDef.cluster_id == self.server.cluster_id, RateLimitDef.is_default.is_(True),
+                RateLimitDef.id != row.id)).first()
+            if other is not None:
+                session.rollback()
+                raise Conflict(f'`{other.name}` is already the default (IP-level) definition')
+        self.server.commit_change(session, 'rate_limit', row.id, action=action)
+
+
+class CreateRateLimit(_LimitBase):
+    name = 'zato.rate-limit.create'
+
+    def handle(self) -> None:
+        data = self.input_dict()
+        with self.server.Session() as session:
+            row = RateLimitDef(cluster_id=self.server.cluster_id, version=1, rules='', mode=APPROXIMATE,
+                               is_active=True, is_default=False)
+            self._apply(session, row, data, creating=True)
+            session.add(row)
+            self._commit(session, row, 'create')
+            self.response.status_code = 201
+            self.response.payload = limit_to_dict(row, self._parent_name(session, row))
+
+
+class EditRateLimit(_LimitBase):
+    """Changing a definition starts its counters afresh (as in 3.1)."""
+    name = 'zato.rate-limit.edit'
+
+    def handle(self) -> None:
+        data = self.input_dict()
+        with self.server.Session() as session:
+            row = self._get_row(session)
+            self._apply(session, row, data, creating=False)
+            row.version += 1
+            self._commit(session, row, 'edit')
+            self.response.payload = limit_to_dict(row, self._parent_name(session, row))
+
+
+class DeleteRateLimit(_LimitBase):
+    name = 'zato.rate-limit.delete'
+
+    def handle(self) -> None:
+        with self.server.Session() as session:
+            row = self._get_row(session)
+            users = [*session.scalars(select(ChannelREST.name).where(ChannelREST.rate_limit_id == row.id)),
+                     *session.scalars(select(SecurityDef.name).where(SecurityDef.rate_limit_id == row.id)),
+                     *session.scalars(select(ServiceRow.name).where(ServiceRow.rate_limit_id == row.id)),
+                     *session.scalars(select(RateLimitDef.name).where(RateLimitDef.parent_id == row.id))]
+            if users:
+                raise Conflict(f'Rate-limit definition `{row.name}` is used by: {", ".join(sorted(users))}')
+            def_id = row.id
+            session.delete(row)
+            self.server.commit_change(session, 'rate_limit', def_id, action='delete')
+            self.response.payload = {'id': def_id, 'deleted': True}
+
+
+class GetRateLimit(_LimitBase):
+    name = 'zato.rate-limit.get'
+
+    def handle(self) -> None:
+        with self.server.Session() as session:
+            row = self._get_row(session)
+            self.response.payload = limit_to_dict(row, self._parent_name(session, row))
+
+
+class GetRateLimitList(_LimitBase):
+    name = 'zato.rate-limit.get-list'
+
+    def handle(self) -> None:
+        with self.server.Session() as session:
+            rows = session.scalars(select(RateLimitDef).where(RateLimitDef.cluster_id == self.server.cluster_id)
+                                   .order_by(RateLimitDef.name)).all()
+            self.response.payload = [limit_to_dict(row, self._parent_name(session, row)) for row in rows]
