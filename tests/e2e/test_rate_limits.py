@@ -149,3 +149,14 @@ def test_parents_may_not_form_a_cycle_and_a_used_definition_may_not_be_deleted(e
         assert e.status == 409 and f'{p}-b' in e.details
     else:
         raise AssertionError('deleted a parent in use')
+
+
+def test_an_address_outside_the_allow_list_gets_403_before_its_credentials_are_looked_at(env):
+    p = _setup(env)
+    limit(env, f'{p}-office', '10.0.0.0/8 = *')
+    env.admin.call('POST', '/zato/admin/security', {'name': f'{p}-office-sec', 'kind': 'basic_auth',
+                                                    'username': f'{p}-u'})
+    url = channel(env, f'{p}-office', security=f'{p}-office-sec', rate_limit=f'{p}-office')
+    for auth in (None, (f'{p}-u', 'wrong')):
+        r = requests.get(url, auth=auth)
+        assert r.status_code == 403 and 'WWW-Authenticate' not in r.headers

@@ -87,6 +87,12 @@ class Dispatcher:
             return self.error(cid, 404, f'URL not found `{path}`', keep_alive, head)
 
         channel_info = chan.info
+        client = ''
+        limits = runtime.limits
+        if not chan.is_internal and (limits.default is not None or chan.id in limits.by_channel):
+            client = client_address(peer, req.headers.get('x-forwarded-for'), runtime.trusted_proxies)
+            if not limits.address_allowed(chan.id, client):
+                raise Forbidden(headers={'Cache-Control': 'no-store'})
         if chan.security_id is not None:
             info = channel_info
             channel_info = type(info)(info.id, info.name, info.type, info.data_format, info.is_internal,
@@ -95,10 +101,10 @@ class Dispatcher:
 
         if not chan.is_internal:
             sec = channel_info.security
-            levels = runtime.limits.levels(chan.id, sec.id if sec is not None else None, chan.service_name)
+            levels = limits.levels(chan.id, sec.id if sec is not None else None, chan.service_name)
             if levels:
-                client = client_address(peer, req.headers.get('x-forwarded-for'), runtime.trusted_proxies)
-                decision = runtime.limits.limiter.check(levels, client)
+                client = client or client_address(peer, req.headers.get('x-forwarded-for'), runtime.trusted_proxies)
+                decision = limits.limiter.check(levels, client)
                 if not decision.allowed:
                     error = TooManyRequests if decision.status == 429 else Forbidden
                     raise error(headers=decision.headers)

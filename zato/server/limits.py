@@ -75,6 +75,17 @@ class RateLimits:
         self.by_sec = {sid: d for sid, s in security.items() if (d := own('sec', sid, s.rate_limit_id))}
         self.by_service = {name: d for name, def_id in services.items() if (d := own('service', name, def_id))}
 
+    def address_allowed(self, channel_id: int | None, client_ip: str) -> bool:
+        """The allow-list part of the IP and channel levels (and their parents), decided before
+        authentication: an address no rule matches gets 403 whatever credentials it sends.
+        Nothing is counted here; the full check after authentication does that."""
+        for limit in (self.default, self.by_channel.get(channel_id) if channel_id is not None else None):
+            while limit is not None:
+                if limit.rules.match(client_ip) is None:
+                    return False
+                limit = limit.parent
+        return True
+
     def levels(self, channel_id: int | None, sec_id: int | None, service: str) -> list[LimitDef]:
         """The applicable levels in the order of the hierarchy: IP, security definition, channel, service."""
         out = []
