@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import sys
 
-from setuptools import find_packages, setup
+from setuptools import find_namespace_packages, setup
 from setuptools.command.build_ext import build_ext
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -60,7 +60,7 @@ setup(
     version='4.0.0.dev0',
     description='API-integration platform and backend application server',
     python_requires='>=3.11',
-    packages=find_packages(include=['zato', 'zato.*']),
+    packages=find_namespace_packages(include=['zato', 'zato.*'], exclude=['*.__pycache__']),
     include_package_data=True,
     package_data={'zato.odb': ['migrations/*.mako', 'migrations/*.py', 'migrations/versions/*.py']},
     ext_modules=ext_modules(),

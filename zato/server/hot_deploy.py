@@ -17,7 +17,7 @@ from sqlalchemy import delete, select
 
 from zato.errors import DeploymentError
 from zato.odb.models import DeployedCode, Service as ServiceRow, utcnow
-from zato.security.json_schema import SchemaError
+from zato.security.json_schema import SchemaError, SchemaRepository
 from zato.server.store import ServiceStore
 
 if TYPE_CHECKING:
@@ -30,12 +30,22 @@ def source_hash(source: str) -> str:
     return hashlib.sha256(source.encode('utf-8')).hexdigest()
 
 
+def schemas_in_odb(runtime: Runtime) -> SchemaRepository:
+    """The schemas as the ODB has them: this worker may not have heard of one deployed a moment ago
+    through another worker, and a deployment must be checked against what the cluster will run."""
+    assert runtime.store.schemas is not None
+    repo = SchemaRepository(runtime.store.schemas.schema_dir)
+    with runtime.Session() as session:
+        rows = session.scalars(select(DeployedCode).where(DeployedCode.cluster_id == runtime.cluster_id,
+                                                          DeployedCode.file_name.like('%.json'))).all()
+        repo.deployed = {row.file_name: row.source for row in rows}
+    return repo
+
+
 def check_schema(runtime: Runtime, file_name: str, source: str) -> list[str]:
     """Compiles a JSON Schema, and every deployed service's schema that uses it, against the new
     text; raises DeploymentError if any of them fails. Returns the services it applies to."""
-    schemas = runtime.store.schemas
-    assert schemas is not None
-    trial = schemas.with_overlay(file_name, source)
+    trial = schemas_in_odb(runtime).with_overlay(file_name, source)
     try:
         trial.compile(file_name)
     except SchemaError as e:
@@ -62,8 +72,8 @@ def deploy_source(runtime: Runtime, file_name: str, source: str, deployed_by: st
         users = check_schema(runtime, file_name, source)
         return _store(runtime, file_name, source, deployed_by, [], services_using=users)
     # Import it in a scratch store first: a broken module never reaches the ODB
-    _module, classes = ServiceStore(runtime.store.schemas, runtime.store.schema_details).load_module(file_name,
-                                                                                                   source)
+    _module, classes = ServiceStore(schemas_in_odb(runtime), runtime.store.schema_details).load_module(file_name,
+                                                                                                     source)
     in_use = {name: other for name, other in runtime.store.file_of.items() if other != file_name}
     for cls in classes:
         if cls.name in in_use:

@@ -179,8 +179,10 @@ class Runtime:
         try:
             self.store.deploy(code.file_name, code.source)
         except Exception as e:  # noqa: BLE001 - whatever a user's module raises, the old version stays
-            # The previous version, if any, keeps serving
+            # The previous version, if any, keeps serving; not recorded as applied, so that the next
+            # reload tries again (a schema it needs may simply not have arrived yet)
             logger.error('Could not deploy %s (version %s): %s', code.file_name, code.version, e)
+            return
         self.code_versions[code.file_name] = code.version
 
     def _rebuild_limits(self) -> None:
