@@ -122,3 +122,11 @@ def test_log_out_ends_the_token_on_every_worker_within_a_second(env):
                                     for _ in range(6)))
     assert took < 1.0
     assert requests.post(env.url + '/zato/jwt/log-out', headers=bearer(token)).status_code == 401
+
+
+def test_a_token_works_at_once_on_every_worker_right_after_log_in(env):
+    _setup(env)
+    for _ in range(5):
+        token = log_in(env).json()['token']
+        # A new connection each time, so the first use often lands on a worker that did not issue it
+        assert requests.get(env.url + '/e2e/jwt/me', headers=bearer(token)).status_code == 200

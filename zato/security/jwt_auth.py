@@ -58,6 +58,7 @@ class JWTManager:
         self.sessions: dict[str, tuple[float, int]] = {}   # jti -> (idle expiry, sec_def id)
         self.announced: dict[str, float] = {}              # jti -> expiry last told to the cluster
         self.dirty: dict[str, float] = {}                  # jti -> expiry still to write to the ODB
+        self.revoked: dict[str, float] = {}                # jti -> when its token expires anyway
 
     # Cluster state
 
@@ -72,11 +73,23 @@ class JWTManager:
                                                             JWTSession.expires_at > now)).all()
             self.sessions = {row.jti: (row.expires_at, row.sec_def_id) for row in rows}
 
+    def _from_odb(self, jti: str) -> tuple[float, int] | None:
+        with self.runtime.Session() as session:
+            row = session.get(JWTSession, jti)
+            if row is None or row.cluster_id != self.runtime.cluster_id:
+                return None
+            found = (row.expires_at, row.sec_def_id)
+        current = self.sessions.get(jti)
+        if current is None or current[0] < found[0]:
+            self.sessions[jti] = found
+        return self.sessions[jti]
+
     def on_message(self, msg: dict[str, Any]) -> None:
         action, jti = msg['action'], msg['jti']
         if action == 'revoke':
             self.sessions.pop(jti, None)
             self.dirty.pop(jti, None)
+            self.revoked[jti] = msg.get('exp', time.time() + DEFAULT_MAX_LIFETIME)
         else:
             current = self.sessions.get(jti)
             if current is None or current[0] < msg['expires_at']:
@@ -96,6 +109,8 @@ class JWTManager:
             del self.sessions[jti]
         for jti in [jti for jti in self.announced if jti not in self.sessions]:
             del self.announced[jti]
+        for jti in [jti for jti, exp in self.revoked.items() if exp < now]:
+            del self.revoked[jti]
         if not self.dirty:
             return
         dirty, self.dirty = self.dirty, {}
@@ -140,14 +155,17 @@ class JWTManager:
 
     def log_out(self, authorization: str | None) -> bool:
         claims = self._decode(authorization, audience=None, any_audience=True)
-        if claims is None or claims['jti'] not in self.sessions:
+        if claims is None or claims['jti'] in self.revoked:
+            return False
+        if claims['jti'] not in self.sessions and self._from_odb(claims['jti']) is None:
             return False
         jti = claims['jti']
         self.sessions.pop(jti, None)
+        self.revoked[jti] = float(claims['exp'])
         with self.runtime.Session() as session:
             session.execute(delete(JWTSession).where(JWTSession.jti == jti))
             session.commit()
-        self.runtime.bus.publish(SUBJECT, {'action': 'revoke', 'jti': jti})
+        self.runtime.bus.publish(SUBJECT, {'action': 'revoke', 'jti': jti, 'exp': float(claims['exp'])})
         return True
 
     # The request path
@@ -173,6 +191,10 @@ class JWTManager:
             return None
         jti = claims['jti']
         current = self.sessions.get(jti)
+        if current is None and jti not in self.revoked:
+            # Issued a moment ago by another worker, before its bus message got here: the ODB has it,
+            # since a token is handed out only after its session is committed
+            current = self._from_odb(jti)
         now = time.time()
         if current is None or current[1] != sec.id or current[0] < now or claims['sub'] != sec.username:
             return None
