@@ -31,9 +31,22 @@ def challenge(sec: SecurityConfig) -> dict[str, str]:
 class Authenticator:
     """One per worker; its cache spares argon2 on repeated good credentials."""
 
-    def __init__(self, cache: CredentialCache | None = None, jwt: object | None = None) -> None:
+    def __init__(self, cache: CredentialCache | None = None, jwt: object | None = None,
+                 max_verified: int = 10_000) -> None:
         self.cache = cache or CredentialCache()
         self.jwt = jwt
+        # (definition id, its version, the exact header value) -> who that is, for headers already
+        # verified: a repeated good credential costs one dict lookup, no base64 and no hashing. The
+        # version in the key retires every entry of a definition whose secret changes. The header
+        # values stay in this process's memory, which holds the environment's secret key anyway.
+        self.verified: dict[tuple[int, int, str], SecurityInfo] = {}
+        self.max_verified = max_verified
+
+    def _remember(self, key: tuple[int, int, str], info: SecurityInfo) -> SecurityInfo:
+        if len(self.verified) >= self.max_verified:
+            self.verified.clear()
+        self.verified[key] = info
+        return info
 
     def authenticate(self, sec: SecurityConfig | None, headers: dict[str, str]) -> SecurityInfo:
         if sec is None or not sec.is_active:
@@ -41,18 +54,27 @@ class Authenticator:
             raise Unauthorized(INVALID, {'WWW-Authenticate': 'Basic realm="Zato"'})
         kind = sec.kind
         if kind == 'basic_auth':
-            creds = parse_basic_auth(headers.get('authorization'))
-            if creds is None:
+            header = headers.get('authorization')
+            if header is not None:
+                known = self.verified.get((sec.id, sec.version, header))
+                if known is not None:
+                    return known
+            creds = parse_basic_auth(header)
+            if header is None or creds is None:
                 raise Unauthorized(INVALID, challenge(sec))
             username, password = creds
             if not self.cache.check(sec.id, sec.version, username, password, sec.username, sec.password_hash):
                 raise Unauthorized(INVALID, challenge(sec))
-            return SecurityInfo(sec.id, sec.name, kind, username)
+            return self._remember((sec.id, sec.version, header), SecurityInfo(sec.id, sec.name, kind, username))
         if kind == 'apikey':
             value = headers.get(sec.username.lower())
+            if value is not None:
+                known = self.verified.get((sec.id, sec.version, value))
+                if known is not None:
+                    return known
             if value is None or not self.cache.check(sec.id, sec.version, '', value, '', sec.password_hash):
                 raise Unauthorized(INVALID, challenge(sec))
-            return SecurityInfo(sec.id, sec.name, kind, sec.username)
+            return self._remember((sec.id, sec.version, value), SecurityInfo(sec.id, sec.name, kind, sec.username))
         if kind == 'jwt' and self.jwt is not None:
             username = self.jwt.verify_request(sec, headers.get('authorization'))  # type: ignore[attr-defined]
             if username is None:

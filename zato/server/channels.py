@@ -12,7 +12,7 @@ class ChannelConfig:
 
     __slots__ = ('id', 'name', 'is_active', 'is_internal', 'url_path', 'method', 'data_format', 'service_name',
                  'security_id', 'merge_url_params_req', 'url_params_pri', 'params_pri', 'version', 'info',
-                 'rate_limit_id')
+                 'rate_limit_id', 'info_by_caller')
 
     def __init__(self, *, id: int | None, name: str, url_path: str, service_name: str, method: str = '',
                  data_format: str = 'json', is_active: bool = True, is_internal: bool = False,
@@ -33,6 +33,7 @@ class ChannelConfig:
         self.params_pri = params_pri
         self.version = version
         self.rate_limit_id = rate_limit_id
+        self.info_by_caller: dict[Any, ChannelInfo] = {}
         self.info = ChannelInfo(id, name, CHANNEL.HTTP, self.data_format, is_internal)
 
     @classmethod
@@ -44,7 +45,7 @@ class ChannelConfig:
                    params_pri=row.params_pri, version=row.version, rate_limit_id=row.rate_limit_id)
 
     def to_dict(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self.__slots__ if name != 'info'}
+        return {name: getattr(self, name) for name in self.__slots__ if name not in ('info', 'info_by_caller')}
 
 
 class SecurityConfig:

@@ -89,19 +89,26 @@ class Dispatcher:
         channel_info = chan.info
         client = ''
         limits = runtime.limits
-        if not chan.is_internal and (limits.default is not None or chan.id in limits.by_channel):
+        if not chan.is_internal and limits.allow_list_channels is not None and \
+                (limits.default_allow_list or chan.id in limits.allow_list_channels):
             client = client_address(peer, req.headers.get('x-forwarded-for'), runtime.trusted_proxies)
             if not limits.address_allowed(chan.id, client):
                 raise Forbidden(headers={'Cache-Control': 'no-store'})
-        if chan.security_id is not None:
-            info = channel_info
-            channel_info = type(info)(info.id, info.name, info.type, info.data_format, info.is_internal,
-                                      runtime.authenticator.authenticate(runtime.security.get(chan.security_id),
-                                                                         req.headers))
+        sec_id = chan.security_id
+        if sec_id is not None:
+            sec_info = runtime.authenticator.authenticate(runtime.security.get(sec_id), req.headers)
+            # One ChannelInfo per (channel, caller), built once: not an allocation per request
+            by_caller = chan.info_by_caller
+            channel_info = by_caller.get(sec_info)
+            if channel_info is None:
+                if len(by_caller) > 1000:
+                    by_caller.clear()
+                info = chan.info
+                channel_info = by_caller[sec_info] = type(info)(info.id, info.name, info.type, info.data_format,
+                                                                info.is_internal, sec_info)
 
         if not chan.is_internal:
-            sec = channel_info.security
-            levels = limits.levels(chan.id, sec.id if sec is not None else None, chan.service_name)
+            levels = limits.levels(chan.id, sec_id, chan.service_name)
             if levels:
                 client = client or client_address(peer, req.headers.get('x-forwarded-for'), runtime.trusted_proxies)
                 decision = limits.limiter.check(levels, client)

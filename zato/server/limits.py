@@ -34,6 +34,12 @@ class DefRow:
             self.parsed = parse_rules('')
 
 
+def _starts_with_any(rules: RuleSet) -> bool:
+    """True when the first rule's source is `*`: every address matches it, so no allow-list."""
+    first = next(iter(rules), None)
+    return first is not None and first.source == '*'
+
+
 class RateLimits:
     """Built whenever definitions, channels, security definitions or services change."""
 
@@ -43,6 +49,19 @@ class RateLimits:
         self.by_channel: dict[int, LimitDef] = {}
         self.by_sec: dict[int, LimitDef] = {}
         self.by_service: dict[str, LimitDef] = {}
+        # Allow-lists worth checking before authentication: levels whose rules do not all start
+        # with a catch-all `*` (None when no level anywhere restricts addresses)
+        self.default_allow_list = False
+        self.allow_list_channels: frozenset[int] | None = None
+        self._levels: dict[tuple[int | None, int | None, str], list[LimitDef]] = {}
+
+    @staticmethod
+    def _restricts(limit: LimitDef | None) -> bool:
+        while limit is not None:
+            if not _starts_with_any(limit.rules):
+                return True
+            limit = limit.parent
+        return False
 
     def rebuild(self, defs: dict[int, DefRow], channels: dict[int, Any], security: dict[int, Any],
                 services: dict[str, int]) -> None:
@@ -74,6 +93,10 @@ class RateLimits:
         self.by_channel = {cid: d for cid, c in channels.items() if (d := own('channel', cid, c.rate_limit_id))}
         self.by_sec = {sid: d for sid, s in security.items() if (d := own('sec', sid, s.rate_limit_id))}
         self.by_service = {name: d for name, def_id in services.items() if (d := own('service', name, def_id))}
+        self.default_allow_list = self._restricts(self.default)
+        restricting = frozenset(cid for cid, d in self.by_channel.items() if self._restricts(d))
+        self.allow_list_channels = restricting if (restricting or self.default_allow_list) else None
+        self._levels = {}
 
     def address_allowed(self, channel_id: int | None, client_ip: str) -> bool:
         """The allow-list part of the IP and channel levels (and their parents), decided before
@@ -88,6 +111,15 @@ class RateLimits:
 
     def levels(self, channel_id: int | None, sec_id: int | None, service: str) -> list[LimitDef]:
         """The applicable levels in the order of the hierarchy: IP, security definition, channel, service."""
+        key = (channel_id, sec_id, service)
+        found = self._levels.get(key)
+        if found is None:
+            if len(self._levels) > 10_000:
+                self._levels.clear()
+            found = self._levels[key] = self._compute_levels(channel_id, sec_id, service)
+        return found
+
+    def _compute_levels(self, channel_id: int | None, sec_id: int | None, service: str) -> list[LimitDef]:
         out = []
         if self.default is not None:
             out.append(self.default)
