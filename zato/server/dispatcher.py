@@ -110,7 +110,9 @@ class Dispatcher:
         if not chan.is_internal:
             levels = limits.levels(chan.id, sec_id, chan.service_name)
             if levels:
-                client = client or client_address(peer, req.headers.get('x-forwarded-for'), runtime.trusted_proxies)
+                if not client:
+                    proxies = runtime.trusted_proxies
+                    client = client_address(peer, req.headers.get('x-forwarded-for'), proxies) if proxies else peer
                 decision = limits.limiter.check(levels, client)
                 if not decision.allowed:
                     error = TooManyRequests if decision.status == 429 else Forbidden

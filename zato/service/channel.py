@@ -17,7 +17,9 @@ class CHANNEL:
     JSON_RPC = 'json-rpc'
 
 
-@dataclass(frozen=True, slots=True)
+# eq=False: compared and hashed by identity. Each caller's SecurityInfo is built once and cached,
+# and the request path keys a dict by it, so a field-by-field hash would be work for nothing.
+@dataclass(frozen=True, slots=True, eq=False)
 class SecurityInfo:
     id: int | None
     name: str
