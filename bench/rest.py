@@ -12,18 +12,24 @@ pinned to another (``--client-cpu``, default 1), over keep-alive connections to 
   Starlette, and FastAPI on the same uvicorn;
 * POST of a ~190-byte JSON body with 10 typed fields: FastAPI with a pydantic model against Zato
   with SimpleIO declaring the same fields (both parse, validate and convert the body and check
-  the same 5-field response).
+  the same 5-field response);
+* what Zato's request-path guards cost: the same hello-world POST (``{"name": "World"}``) to a
+  plain channel and to one with HTTP Basic Auth, a rate-limit definition and a service that
+  declares a JSON Schema, so that every request is authenticated, counted and validated.
 
 Every response is checked once before it is measured. Each configuration is warmed up, then
 the measured runs go round-robin over all configurations (run 1 of each, then run 2 of each ...)
 so that a burst of unrelated load on a shared machine spreads over all of them instead of
 landing on one. The table gives the median of the runs and, per group, how many times Zato's
-throughput is that of each peer. bench/README.md has the figures and how to read them.
+throughput is that of each peer (for the guards: the guarded channel's share of the bare one's),
+and the worker's CPU time per request, which other work on the machine hardly moves.
+bench/README.md has the figures and how to read them.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import os
 import platform
@@ -49,11 +55,49 @@ ORDER = {'customer': 'Alice Smith', 'email': 'alice@example.com', 'sku': 'SKU-10
 ORDER_BODY = json.dumps(ORDER, separators=(',', ':')).encode()
 ORDER_RESULT = {'ok': True, 'customer': 'Alice Smith', 'total': 59.97, 'currency': 'EUR', 'express': True}
 
-SERVICES_FILE = os.path.join(servers.BENCH, 'zato_services.py')
-ZATO_CHANNELS = [('bench.hello', '/hello', 'bench.hello', 'GET'), ('bench.order', '/order', 'bench.order', 'POST')]
+# The guards: the same body, and the same service code, to a plain channel and to a guarded one
+HELLO_POST_BODY = b'{"name": "World"}'
+HELLO_SCHEMA = {'$schema': 'http://json-schema.org/draft-07/schema#', 'type': 'object', 'required': ['name'],
+                'properties': {'name': {'type': 'string'}}}
+GUARD_USER, GUARD_PASSWORD = 'bench', 'bench-guards-only-on-127.0.0.1-0f3c9a51e7d24b68'
+GUARD_AUTH = {'Authorization': 'Basic ' + base64.b64encode(f'{GUARD_USER}:{GUARD_PASSWORD}'.encode()).decode()}
+GUARD_LIMIT, GUARD_RULES = 'bench-limit', '* = 100000000/m'  # counted on every request, never refusing
 
-# Zato / peer throughput wanted on the hello world, per worker
-TARGETS = {'starlette-get': 1.5, 'falcon-get': 3.0}
+SERVICES_FILE = os.path.join(servers.BENCH, 'zato_services.py')
+ZATO_SCHEMAS = {'hello.json': json.dumps(HELLO_SCHEMA, indent=2)}
+ZATO_SECURITY = [{'name': 'bench-basic', 'kind': 'basic_auth', 'username': GUARD_USER, 'password': GUARD_PASSWORD}]
+ZATO_RATE_LIMITS = [{'name': GUARD_LIMIT, 'rules': GUARD_RULES, 'mode': 'approximate'}]
+ZATO_CHANNELS = [
+    {'name': 'bench.hello', 'url_path': '/hello', 'service': 'bench.hello', 'method': 'GET'},
+    {'name': 'bench.order', 'url_path': '/order', 'service': 'bench.order', 'method': 'POST'},
+    {'name': 'bench.hello-post', 'url_path': '/hello-post', 'service': 'bench.hello-post', 'method': 'POST'},
+    {'name': 'bench.hello-post-guarded', 'url_path': '/hello-post-guarded', 'service': 'bench.hello-post-guarded',
+     'method': 'POST', 'security': 'bench-basic', 'rate_limit': GUARD_LIMIT},
+]
+
+GET_GROUP = 'GET /hello, JSON hello world'
+POST_GROUP = f'POST /order, {len(ORDER_BODY)}-byte JSON body, 10 fields validated'
+GUARDS_GROUP = (f'POST /hello-post, {len(HELLO_POST_BODY)}-byte JSON body, Zato (compiled parser) without and '
+                'with the request-path guards')
+
+# (measured, against, wanted, what): the first's median req/s at least `wanted` times the second's, per worker
+TARGETS = [
+    ('zato-get', 'starlette-get', 1.5, ''),
+    ('zato-py-get', 'starlette-get', 1.5, ''),
+    ('zato-get', 'falcon-get', 3.0, ''),
+    ('zato-py-get', 'falcon-get', 3.0, ''),
+    ('zato-guarded-post', 'zato-bare-post', 0.85, 'Basic Auth, rate limit and JSON Schema together cost at most 15%'),
+]
+
+
+@dataclass
+class Refusal:
+    """A request a guarded configuration must refuse, checked before it is measured."""
+
+    what: str
+    status: int
+    body: bytes | None
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -68,12 +112,22 @@ class Config:
     path: str
     expected: Any
     body: bytes | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    refusals: list[Refusal] = field(default_factory=list)
+    rate_limit: str = ''  # the channel's rate-limit definition, checked to refuse when tightened
     runs: list[dict[str, Any]] = field(default_factory=list)
     failure: str = ''
 
 
 def all_configs() -> list[Config]:
-    get, post = 'GET /hello, JSON hello world', f'POST /order, {len(ORDER_BODY)}-byte JSON body, 10 fields validated'
+    get, post, guards = GET_GROUP, POST_GROUP, GUARDS_GROUP
+    guarded_refusals = [
+        Refusal('no credentials', 401, HELLO_POST_BODY),
+        Refusal('a wrong password', 401, HELLO_POST_BODY,
+                {'Authorization': 'Basic ' + base64.b64encode(f'{GUARD_USER}:wrong-password'.encode()).decode()}),
+        Refusal('a body without `name`', 400, b'{"nome": "World"}', GUARD_AUTH),
+        Refusal('a `name` that is not a string', 400, b'{"name": 1}', GUARD_AUTH),
+    ]
     return [
         Config('zato-get', 'Zato (compiled parser)', 'zato', get, 'GET', '/hello', HELLO),
         Config('zato-py-get', 'Zato (pure Python, ZATO_PURE_PYTHON=1)', 'zato-pure-python', get, 'GET', '/hello',
@@ -88,6 +142,11 @@ def all_configs() -> list[Config]:
                ORDER_RESULT, ORDER_BODY),
         Config('fastapi-post', 'FastAPI + pydantic model', 'uvicorn-fastapi', post, 'POST', '/order', ORDER_RESULT,
                ORDER_BODY),
+        Config('zato-bare-post', 'bare: no security, no rate limit, no schema', 'zato', guards, 'POST', '/hello-post',
+               HELLO, HELLO_POST_BODY),
+        Config('zato-guarded-post', f'guarded: Basic Auth + rate limit ({GUARD_RULES}) + JSON Schema', 'zato',
+               guards, 'POST', '/hello-post-guarded', HELLO, HELLO_POST_BODY, GUARD_AUTH, guarded_refusals,
+               GUARD_LIMIT),
     ]
 
 
@@ -178,19 +237,25 @@ class Bench:
         for name, server in self.servers.items():
             if isinstance(server, servers.Zato):
                 log(f'- preparing the environment of {name} ...')
-                log('  ' + server.prepare(SERVICES_FILE, ZATO_CHANNELS))
+                prepared = server.prepare(SERVICES_FILE, ZATO_CHANNELS, ZATO_SCHEMAS, ZATO_SECURITY, ZATO_RATE_LIMITS)
+                log('  ' + prepared.replace('\n', '\n  '))
             log(f'- starting {name} on port {server.port} ...')
             server.start()
             pid = server.worker_pid()
             self.memory[name] = {'worker_pid': pid, 'idle': servers.memory_kib(pid), **server.notes}
 
-    def verify(self, config: Config) -> None:
+    def call(self, config: Config, body: bytes | None = None, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+        """One request of a configuration, with its own body and headers unless others are given."""
         url = self.servers[config.server].base_url + config.path
+        try:
+            return servers.http_call(url, config.method, config.body if body is None else body,
+                                     headers=config.headers if headers is None else headers)
+        except OSError as e:
+            return 0, str(e).encode()
+
+    def verify(self, config: Config) -> None:
         for _attempt in range(20):
-            try:
-                status, body = servers.http_call(url, config.method, config.body)
-            except OSError as e:
-                status, body = 0, str(e).encode()
+            status, body = self.call(config)
             if status == 200:
                 break
             time.sleep(0.25)  # a channel just created may take a moment to reach the worker
@@ -200,7 +265,53 @@ class Bench:
             got = None
         if status != 200 or got != config.expected:
             config.failure = f'HTTP {status}: {body[:300].decode("utf-8", "replace")}'
+        # The guards must really be on: each of these must be refused, and with the right status
+        for refusal in config.refusals:
+            if config.failure:
+                break
+            status, body = self.call(config, refusal.body, refusal.headers)
+            if status != refusal.status:
+                config.failure = (f'{refusal.what}: HTTP {status} instead of {refusal.status}: '
+                                  f'{body[:200].decode("utf-8", "replace")}')
+        if config.rate_limit and not config.failure:
+            try:
+                config.failure = self.verify_rate_limit(config)
+            except Exception as e:  # noqa: BLE001 - the admin API said no; this configuration is not measured
+                config.failure = f'rate limit `{config.rate_limit}`: {e}'
+        if config.failure:
             log(f'! {config.id}: unexpected response, not measured: {config.failure}')
+        elif config.refusals or config.rate_limit:
+            what = [r.what for r in config.refusals] + (['a rate limit of 1/m'] if config.rate_limit else [])
+            log(f'- {config.id}: refused as it should be: {", ".join(what)}')
+
+    def verify_rate_limit(self, config: Config) -> str:
+        """Tightens the channel's rate-limit definition to one request a minute, expects a 429, and
+        puts the rules back (which starts the counters afresh). An empty string if all went well."""
+        server = self.servers[config.server]
+        assert isinstance(server, servers.Zato)
+        client = server.admin()
+        limit = next((x for x in client.call('GET', '/zato/admin/rate-limits') if x['name'] == config.rate_limit), None)
+        if limit is None:
+            return f'no rate-limit definition `{config.rate_limit}`'
+        path = f'/zato/admin/rate-limits/{limit["id"]}'
+        status = 0
+        try:
+            client.call('PUT', path, {'rules': '* = 1/m'})
+            for _attempt in range(40):  # until the change reaches the worker
+                status, _ = self.call(config)
+                if status == 429:
+                    break
+                time.sleep(0.1)
+        finally:
+            client.call('PUT', path, {'rules': limit['rules']})
+        if status != 429:
+            return f'rate limit `{config.rate_limit}` tightened to 1/m: HTTP {status} instead of 429'
+        for _attempt in range(40):
+            status, body = self.call(config)
+            if status == 200:
+                return ''
+            time.sleep(0.1)
+        return f'rate limit `{config.rate_limit}` put back to `{limit["rules"]}`: still HTTP {status}'
 
     def wrk_run(self, config: Config, duration: float) -> tuple[wrk.WrkResult, dict[str, float]]:
         a = self.args
@@ -209,14 +320,16 @@ class Bench:
         cpu_before, stat_before, started = servers.cpu_seconds(pid), proc_stat(), time.monotonic()
         result = wrk.run(server.base_url + config.path, duration=duration, connections=a.connections,
                          threads=a.threads, cpu=a.client_cpu, method=config.method, body=config.body,
-                         procs=self.wrk_procs)
+                         headers=config.headers or None, procs=self.wrk_procs)
         wall = time.monotonic() - started
         worker_cpu = servers.cpu_seconds(pid) - cpu_before
         busy, steal = busy_and_steal(stat_before, proc_stat())
         # What else ran on the machine meanwhile: all busy CPU time minus the worker and wrk.
         # Loopback networking done in softirq context is counted here too, so it is never zero.
         other = max(0.0, busy - worker_cpu - result.cpu_s)
+        # CPU time per request does not drop when somebody else's work takes the server's CPU away
         usage = {'worker_cpu_percent': round(100 * worker_cpu / wall, 1),
+                 'worker_cpu_us_per_req': round(1e6 * worker_cpu / result.requests, 1) if result.requests else 0.0,
                  'other_cpu_percent': round(100 * other / wall, 1),
                  'steal_percent': round(100 * steal / wall, 1),
                  'load_1m': round(os.getloadavg()[0], 2)}
@@ -240,7 +353,7 @@ class Bench:
                 result, usage = self.wrk_run(config, a.duration)
                 config.runs.append({**result.to_dict(), **usage})
                 errs = result.errors + result.errors_timeout
-                log(f'  run {run_no}/{a.runs} {config.id:<13} {result.rps:>9,.0f} req/s  p50 {result.p50_ms:6.2f} ms'
+                log(f'  run {run_no}/{a.runs} {config.id:<17} {result.rps:>9,.0f} req/s  p50 {result.p50_ms:6.2f} ms'
                     f'  p99 {result.p99_ms:7.2f} ms  errors {errs}  worker CPU {usage["worker_cpu_percent"]:.0f}%'
                     f'  wrk CPU {result.cpu_percent:.0f}%  other CPU {usage["other_cpu_percent"]:.0f}%')
 
@@ -275,6 +388,9 @@ def summarize(config: Config) -> dict[str, Any]:
         'errors': sum(sum(v for k, v in r['errors'].items() if k != 'timeout') for r in runs),
         'timeouts': sum(r['errors']['timeout'] for r in runs),
         'worker_cpu_percent': med(r['worker_cpu_percent'] for r in runs),
+        # Not in results saved before it was measured
+        'worker_cpu_us_per_req': med(r['worker_cpu_us_per_req'] for r in runs) if 'worker_cpu_us_per_req' in runs[0]
+        else None,
         'other_cpu_percent': med(r['other_cpu_percent'] for r in runs),
     }
 
@@ -288,10 +404,13 @@ def table(configs: list[Config], memory: dict[str, dict[str, Any]]) -> str:
     for group in dict.fromkeys(c.group for c in configs):
         ref = zato_reference(configs, group)
         ref_rps = summarize(ref)['rps'] if ref else None
+        # Zato against its peers: how many times faster Zato is; the guards: what is left of the bare req/s
+        guards = group == GUARDS_GROUP
         lines += ['', f'**{group}**', '',
-                  '| server | req/s (min–max) | p50 ms | p99 ms | errors / timeouts | Zato ÷ this | worker CPU | '
-                  'other CPU | worker RSS MiB (idle → after) |',
-                  '|---|--:|--:|--:|--:|--:|--:|--:|--:|']
+                  f'| {"channel" if guards else "server"} | req/s (min–max) | p50 ms | p99 ms | errors / timeouts | '
+                  f'{"this ÷ bare" if guards else "Zato ÷ this"} | worker CPU | worker CPU µs/req | other CPU | '
+                  'worker RSS MiB (idle → after) |',
+                  '|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|']
         for c in (c for c in configs if c.group == group):
             mem = memory.get(c.server, {})
             rss = '-'
@@ -301,13 +420,16 @@ def table(configs: list[Config], memory: dict[str, dict[str, Any]]) -> str:
                     rss += f' → {mem["after"]["VmRSS"] / 1024:.0f}'
             if not c.runs:
                 reason = c.failure or 'not measured'
-                lines.append(f'| {c.label} | failed: {reason[:120]} | | | | | | | {rss} |')
+                lines.append(f'| {c.label} | failed: {reason[:120]} | | | | | | | | {rss} |')
                 continue
             s = summarize(c)
-            ratio = f'{ref_rps / s["rps"]:.2f}x' if ref_rps and s['rps'] else '-'
+            ratio = '-'
+            if ref_rps and s['rps']:
+                ratio = f'{(s["rps"] / ref_rps if guards else ref_rps / s["rps"]):.2f}x'
             spread = f' ({s["rps_min"]:,.0f}–{s["rps_max"]:,.0f})' if len(c.runs) > 1 else ''
+            per_req = '-' if s['worker_cpu_us_per_req'] is None else f'{s["worker_cpu_us_per_req"]:.1f}'
             lines.append(f'| {c.label} | {s["rps"]:,.0f}{spread} | {s["p50_ms"]:.2f} | {s["p99_ms"]:.2f} | '
-                         f'{s["errors"]} / {s["timeouts"]} | {ratio} | {s["worker_cpu_percent"]:.0f}% | '
+                         f'{s["errors"]} / {s["timeouts"]} | {ratio} | {s["worker_cpu_percent"]:.0f}% | {per_req} | '
                          f'{s["other_cpu_percent"]:.0f}% | {rss} |')
     return '\n'.join(lines)
 
@@ -315,15 +437,30 @@ def table(configs: list[Config], memory: dict[str, dict[str, Any]]) -> str:
 def targets(configs: list[Config]) -> list[dict[str, Any]]:
     by_id = {c.id: c for c in configs}
     out = []
-    for peer_id, wanted in TARGETS.items():
-        for zato_id in ('zato-get', 'zato-py-get'):
-            zato, peer = by_id.get(zato_id), by_id.get(peer_id)
-            if zato is None or peer is None or not zato.runs or not peer.runs:
-                continue
-            ratio = summarize(zato)['rps'] / summarize(peer)['rps']
-            out.append({'zato': zato_id, 'peer': peer_id, 'wanted': wanted, 'ratio': round(ratio, 2),
-                        'met': ratio >= wanted})
+    for zato_id, peer_id, wanted, what in TARGETS:
+        zato, peer = by_id.get(zato_id), by_id.get(peer_id)
+        if zato is None or peer is None or not zato.runs or not peer.runs:
+            continue
+        zs, ps = summarize(zato), summarize(peer)
+        ratio = zs['rps'] / ps['rps']
+        t = {'zato': zato_id, 'peer': peer_id, 'wanted': wanted, 'ratio': round(ratio, 2), 'met': ratio >= wanted}
+        if what:
+            t['what'] = what
+        if zs['worker_cpu_us_per_req'] and ps['worker_cpu_us_per_req']:
+            # The same comparison in worker CPU per request, which other work on the machine hardly moves
+            t['cpu_us_per_req'] = [zs['worker_cpu_us_per_req'], ps['worker_cpu_us_per_req']]
+            t['cpu_ratio'] = round(ps['worker_cpu_us_per_req'] / zs['worker_cpu_us_per_req'], 2)
+        out.append(t)
     return out
+
+
+def target_line(t: dict[str, Any]) -> str:
+    what = f' ({t["what"]})' if t.get('what') else ''
+    line = f'target {t["zato"]} >= {t["wanted"]}x {t["peer"]}{what}: {t["ratio"]:.2f}x -> {"met" if t["met"] else "MISSED"}'
+    if 'cpu_ratio' in t:
+        mine, theirs = t['cpu_us_per_req']
+        line += f' (in worker CPU per request: {theirs:.1f} / {mine:.1f} µs = {t["cpu_ratio"]:.2f}x)'
+    return line
 
 
 def machine_info(load_before: float) -> dict[str, Any]:
@@ -412,8 +549,7 @@ def show(path: str) -> int:
     print(table(configs, data['workers']))
     print()
     for t in targets(configs):
-        print(f'target {t["zato"]} >= {t["wanted"]}x {t["peer"]}: {t["ratio"]:.2f}x -> '
-              f'{"met" if t["met"] else "MISSED"}')
+        print(target_line(t))
     return 0
 
 
@@ -470,15 +606,15 @@ def main(argv: list[str] | None = None) -> int:
     if checked:
         print()
     for t in checked:
-        print(f'target {t["zato"]} >= {t["wanted"]}x {t["peer"]}: {t["ratio"]:.2f}x -> '
-              f'{"met" if t["met"] else "MISSED"}')
+        print(target_line(t))
 
     if args.json:
         data = {
             'when': time.strftime('%Y-%m-%dT%H:%M:%S%z'),
             'settings': {'duration_s': args.duration, 'connections': args.connections, 'runs': args.runs,
                          'warmup_s': args.warmup, 'wrk_threads': args.threads, 'server_cpu': args.server_cpu,
-                         'client_cpu': args.client_cpu, 'post_body_bytes': len(ORDER_BODY)},
+                         'client_cpu': args.client_cpu, 'post_body_bytes': len(ORDER_BODY),
+                         'hello_post_body_bytes': len(HELLO_POST_BODY), 'guard_rules': GUARD_RULES},
             'machine': machine_info(load),
             'versions': versions(),
             'results': [{'id': c.id, 'label': c.label, 'server': c.server, 'group': c.group,

@@ -90,9 +90,11 @@ def port_free(port: int) -> bool:
     return True
 
 
-def http_call(url: str, method: str = 'GET', body: bytes | None = None, timeout: float = 5.0) -> tuple[int, bytes]:
-    headers = {'Content-Type': 'application/json'} if body is not None else {}
-    req = urllib.request.Request(url, data=body, method=method, headers=headers)
+def http_call(url: str, method: str = 'GET', body: bytes | None = None, timeout: float = 5.0,
+              headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+    all_headers = {'Content-Type': 'application/json'} if body is not None else {}
+    all_headers.update(headers or {})
+    req = urllib.request.Request(url, data=body, method=method, headers=all_headers)
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 - 127.0.0.1 only
             return resp.status, resp.read()
@@ -312,29 +314,49 @@ class Zato(Server):
         if loaded == pure:
             raise ServerError(f'{self.kind}: the worker has {"" if loaded else "not "}loaded the compiled parser')
 
-    def prepare(self, services_file: str, channels: list[tuple[str, str, str, str]]) -> str:
-        """Creates the environment, deploys ``services_file`` and creates ``channels`` in its ODB.
+    def prepare(self, services_file: str, channels: list[dict[str, Any]], schemas: dict[str, str] | None = None,
+                security: list[dict[str, Any]] | None = None, rate_limits: list[dict[str, Any]] | None = None) -> str:
+        """Creates the environment, deploys ``schemas`` and ``services_file`` and creates ``security``
+        definitions, ``rate_limits`` and ``channels`` in its ODB.
+
+        ``schemas`` maps a JSON Schema's file name to its text; they are deployed before the
+        services, which find them when they are imported. The other three are admin API bodies
+        (POST /zato/admin/security, /rate-limits and /channels/rest), created in that order, each
+        only if nothing of that name exists yet.
 
         This runs on a pure-Python server, stopped afterwards, so that setting up never depends
         on the build under test (a broken compiled parser shows up in the measured requests, not
-        as a failed deployment). Returns what `zato deploy` printed.
+        as a failed deployment). Returns what was deployed, as `zato deploy` prints it.
         """
         self.start(pure_python=True)
         try:
-            deployed = zato_cli('deploy', services_file, self.env_dir).strip()
-            if REPO not in sys.path:
-                sys.path.insert(0, REPO)
-            from zato.cli.client import AdminClient  # imported only when Zato is measured
-            client = AdminClient.for_env(self.env_dir)
-            existing = {c['name'] for c in client.call('GET', '/zato/admin/channels/rest')}
-            for name, url_path, service, method in channels:
-                if name not in existing:
-                    client.call('POST', '/zato/admin/channels/rest',
-                                {'name': name, 'url_path': url_path, 'service': service, 'method': method})
+            client = self.admin()
+            from zato.errors import ZatoError
+            done = []
+            try:
+                for file_name, text in (schemas or {}).items():
+                    result = client.call('POST', '/zato/admin/deploy', {'file_name': file_name, 'source': text})
+                    done.append(f'Deployed JSON Schema {file_name} (version {result["version"]})')
+                done.append(zato_cli('deploy', services_file, self.env_dir).strip())
+                for path, items in (('/zato/admin/security', security), ('/zato/admin/rate-limits', rate_limits),
+                                    ('/zato/admin/channels/rest', channels)):
+                    existing = {x['name'] for x in client.call('GET', path)}
+                    for item in items or ():
+                        if item['name'] not in existing:
+                            client.call('POST', path, item)
+            except ZatoError as e:  # the admin API said no
+                raise ServerError(f'{self.kind}: setting up failed: {e}') from None
         finally:
             self.stop()
         self.notes.clear()
-        return deployed
+        return '\n'.join(done)
+
+    def admin(self) -> Any:
+        """An admin API client (zato.cli.client.AdminClient) of this environment's server."""
+        if REPO not in sys.path:
+            sys.path.insert(0, REPO)
+        from zato.cli.client import AdminClient  # imported only when Zato is measured
+        return AdminClient.for_env(self.env_dir)
 
     def worker_pid(self) -> int:
         return only_child(self.master_pid)

@@ -2,7 +2,8 @@
 
 Every run goes through a small generated Lua script: its ``done`` hook prints one JSON line with
 the exact counters and latency percentiles (in microseconds), so nothing depends on parsing
-wrk's human-readable units. The same script sets the method and body for POST runs. ``--latency``
+wrk's human-readable units. The same script sets the method, the body for POST runs and any extra
+request headers (an Authorization header, say). ``--latency``
 is passed as well, so the raw output kept in ``WrkResult.output`` has the usual distribution.
 """
 
@@ -21,6 +22,7 @@ MARKER = 'WRK_JSON '
 _LUA = '''
 wrk.method = %(method)s
 %(body)s
+%(headers)s
 done = function(summary, latency, requests)
   local e = summary.errors
   io.write(string.format(
@@ -42,12 +44,15 @@ def lua_string(value: str) -> str:
     return f'[{eq}[{value}]{eq}]'
 
 
-def lua_script(method: str, body: bytes | None = None, content_type: str = 'application/json') -> str:
+def lua_script(method: str, body: bytes | None = None, content_type: str = 'application/json',
+               headers: dict[str, str] | None = None) -> str:
     body_lines = ''
     if body is not None:
         body_lines = (f'wrk.body = {lua_string(body.decode("utf-8"))}\n'
                       f'wrk.headers["Content-Type"] = {lua_string(content_type)}')
-    return _LUA % {'method': lua_string(method), 'body': body_lines, 'marker': MARKER}
+    # The spaces matter: `[[[` would open a long string
+    header_lines = '\n'.join(f'wrk.headers[ {lua_string(k)} ] = {lua_string(v)}' for k, v in (headers or {}).items())
+    return _LUA % {'method': lua_string(method), 'body': body_lines, 'headers': header_lines, 'marker': MARKER}
 
 
 @dataclass
@@ -93,14 +98,14 @@ def _children_cpu() -> float:
 
 
 def run(url: str, *, duration: float, connections: int, threads: int = 1, cpu: int | None = None,
-        method: str = 'GET', body: bytes | None = None, timeout_s: float = 2.0,
-        procs: list[subprocess.Popen] | None = None) -> WrkResult:
+        method: str = 'GET', body: bytes | None = None, headers: dict[str, str] | None = None,
+        timeout_s: float = 2.0, procs: list[subprocess.Popen] | None = None) -> WrkResult:
     """Runs ``wrk`` against ``url``, pinned to ``cpu`` if given; keep-alive as wrk always is.
 
     ``procs`` receives the running wrk process so that the caller can kill it on Ctrl-C.
     """
     with tempfile.NamedTemporaryFile('w', suffix='.lua', prefix='zato-bench-', delete=False) as f:
-        f.write(lua_script(method, body))
+        f.write(lua_script(method, body, headers=headers))
         script = f.name
     # wrk takes whole seconds only
     cmd = ['wrk', f'-t{threads}', f'-c{connections}', f'-d{max(1, round(duration))}s',
