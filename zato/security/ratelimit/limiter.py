@@ -168,6 +168,18 @@ class Limiter:
     def check(self, defs: Sequence[LimitDef], client_ip: str, now: float | None = None) -> Decision:
         """Decides on one request from ``client_ip`` (the peer address, or the one a trusted proxy
         reported) against ``defs`` and their parents; charges the request only if it is allowed."""
+        if len(defs) == 1 and len(defs[0].levels) == 1 and not defs[0].is_exact:
+            # The common case of one approximate level without parents, without the lists below
+            level = defs[0]
+            found = level.resolve(client_ip)
+            if found is None:
+                return Decision(False, 403, 0, level.id, 'address not allowed')
+            rule, key, _exact_key = found
+            if rule.kind == UNLIMITED:
+                return ALLOWED
+            counters = self.counters
+            wait = counters.hit(key, rule, counters.clock() if now is None else now)
+            return ALLOWED if wait <= 0.0 else self._refused(wait, level.id)
         approximate: list[tuple[tuple[str, int, str], Rule]] = []
         exact: list[tuple[LimitDef, str, Rule]] | None = None  # made only when needed: this is the hot path
         # One object's levels never repeat an id (LimitDef refuses cycles); only several objects
