@@ -6,14 +6,13 @@ zato.accel.load) does not change what these tests cover: a built twin is always 
 
 from __future__ import annotations
 
-import importlib
 import secrets
-from types import ModuleType
 
 import psycopg2
 import pytest
 
 from tests import pg
+from tests.twins import twin_fixtures
 
 PURE = 'zato.security.ratelimit.counters'
 COMPILED = 'zato.cy.ratelimit'
@@ -22,32 +21,8 @@ COMPILED = 'zato.cy.ratelimit'
 EPOCH = 1_700_000_000.0
 
 
-def compiled_or_skip_reason() -> tuple[ModuleType | None, str]:
-    try:
-        return importlib.import_module(COMPILED), ''
-    except ImportError:
-        return None, f'{COMPILED} is not built (python setup.py build_ext --inplace)'
-
-
-# Session scope, because Hypothesis refuses function-scoped fixtures (they are not reset between examples)
-@pytest.fixture(scope='session', params=[PURE, COMPILED], ids=['pure', 'compiled'])
-def counters_module(request: pytest.FixtureRequest) -> ModuleType:
-    """One of the two twins; every test that takes it runs once per twin."""
-    if request.param == COMPILED:
-        module, reason = compiled_or_skip_reason()
-        if module is None:
-            pytest.skip(reason)
-        return module
-    return importlib.import_module(PURE)
-
-
-@pytest.fixture(scope='session')
-def twins() -> tuple[ModuleType, ModuleType]:
-    """(pure, compiled), for tests that compare the two; skipped when the compiled one is not built."""
-    module, reason = compiled_or_skip_reason()
-    if module is None:
-        pytest.skip(reason)
-    return importlib.import_module(PURE), module
+# `counters_module` is one of the twins (every test taking it runs once per twin); `twins` is the pair
+counters_module, twins = twin_fixtures(PURE, COMPILED, 'counters_module')
 
 
 class FakeClock:
