@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from zato.errors import BadRequest, Conflict, NotFound
+from zato.errors import BadRequest, Conflict
 from zato.odb.models import ChannelREST, RateLimitDef, SecurityDef, Service as ServiceRow
 from zato.security.ratelimit import APPROXIMATE, EXACT, RuleError, parse_rules
 from zato.server.admin.services import AdminService
@@ -42,15 +42,7 @@ class _LimitBase(AdminService):
     zato_dont_import = True
 
     def _get_row(self, session: Any) -> RateLimitDef:
-        raw_id = self.request.channel_params.get('id', self.input_dict().get('id'))
-        try:
-            def_id = int(str(raw_id))
-        except ValueError:
-            raise BadRequest('Invalid input `id`: expected an integer') from None
-        row = session.get(RateLimitDef, def_id)
-        if row is None or row.cluster_id != self.server.cluster_id:
-            raise NotFound(f'Rate-limit definition {def_id} not found')
-        return row
+        return self.get_object(session, RateLimitDef, 'Rate-limit definition')
 
     def _parent_name(self, session: Any, row: RateLimitDef) -> str | None:
         parent = session.get(RateLimitDef, row.parent_id) if row.parent_id else None
@@ -156,10 +148,7 @@ class DeleteRateLimit(_LimitBase):
                      *session.scalars(select(RateLimitDef.name).where(RateLimitDef.parent_id == row.id))]
             if users:
                 raise Conflict(f'Rate-limit definition `{row.name}` is used by: {", ".join(sorted(users))}')
-            def_id = row.id
-            session.delete(row)
-            self.server.commit_change(session, 'rate_limit', def_id, action='delete')
-            self.response.payload = {'id': def_id, 'deleted': True}
+            self.delete_object(session, row, 'rate_limit')
 
 
 class GetRateLimit(_LimitBase):

@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from zato.errors import BadRequest, Conflict, NotFound, Unauthorized
+from zato.errors import BadRequest, Conflict, Unauthorized
 from zato.odb.models import ChannelREST, SecurityDef
 from zato.security.authenticate import KINDS
 from zato.security.password_policy import check_password
@@ -37,15 +37,7 @@ class _SecBase(AdminService):
     zato_dont_import = True
 
     def _get_row(self, session: Any) -> SecurityDef:
-        raw_id = self.request.channel_params.get('id', self.input_dict().get('id'))
-        try:
-            sec_id = int(str(raw_id))
-        except ValueError:
-            raise BadRequest('Invalid input `id`: expected an integer') from None
-        row = session.get(SecurityDef, sec_id)
-        if row is None or row.cluster_id != self.server.cluster_id or row.is_internal:
-            raise NotFound(f'Security definition {sec_id} not found')
-        return row
+        return self.get_object(session, SecurityDef, 'Security definition')
 
     def _apply(self, row: SecurityDef, data: dict[str, Any], creating: bool) -> None:
         f = self.field
@@ -194,10 +186,7 @@ class DeleteSecurity(_SecBase):
             if users:
                 # Deleting it would leave those channels open to anyone
                 raise Conflict(f'Security definition `{row.name}` is used by channels: {", ".join(sorted(users))}')
-            sec_id = row.id
-            session.delete(row)
-            self.server.commit_change(session, 'security', sec_id, action='delete')
-            self.response.payload = {'id': sec_id, 'deleted': True}
+            self.delete_object(session, row, 'security')
 
 
 class GetSecurity(_SecBase):

@@ -33,6 +33,26 @@ class AdminService(Service):
             raise BadRequest('Expected a JSON object')
         return {**payload, **self.request.channel_params}
 
+    def get_object(self, session: Any, model: type, label: str) -> Any:
+        """The row of `model` named by the `id` path parameter (or input), of this cluster and not
+        internal; 400 for an id that is not a number, 404 for any other miss."""
+        raw_id = self.request.channel_params.get('id', self.input_dict().get('id'))
+        try:
+            obj_id = int(str(raw_id))
+        except ValueError:
+            raise BadRequest('Invalid input `id`: expected an integer') from None
+        row = session.get(model, obj_id)
+        if row is None or row.cluster_id != self.server.cluster_id or getattr(row, 'is_internal', False):
+            raise NotFound(f'{label} {obj_id} not found')
+        return row
+
+    def delete_object(self, session: Any, row: Any, kind: str) -> None:
+        """Deletes the row, tells every worker, and answers with what was deleted."""
+        obj_id = row.id
+        session.delete(row)
+        self.server.commit_change(session, kind, obj_id, action='delete')
+        self.response.payload = {'id': obj_id, 'deleted': True}
+
     @staticmethod
     def field(data: dict[str, Any], name: str, kind: type | tuple[type, ...], required: bool = True,
               default: Any = None) -> Any:
@@ -166,15 +186,7 @@ class _ChannelBase(AdminService):
         return sec.name if sec else None
 
     def _get_row(self, session: Any) -> ChannelREST:
-        raw_id = self.request.channel_params.get('id', self.input_dict().get('id'))
-        try:
-            chan_id = int(str(raw_id))
-        except (TypeError, ValueError):
-            raise BadRequest('Invalid input `id`: expected an integer') from None
-        row = session.get(ChannelREST, chan_id)
-        if row is None or row.cluster_id != self.server.cluster_id or row.is_internal:
-            raise NotFound(f'REST channel {chan_id} not found')
-        return row
+        return self.get_object(session, ChannelREST, 'REST channel')
 
     def _apply(self, session: Any, row: ChannelREST, data: dict[str, Any], creating: bool) -> None:
         f = self.field
@@ -282,11 +294,7 @@ class DeleteChannel(_ChannelBase):
 
     def handle(self) -> None:
         with self.server.Session() as session:
-            row = self._get_row(session)
-            chan_id = row.id
-            session.delete(row)
-            self.server.commit_change(session, 'channel', chan_id, action='delete')
-            self.response.payload = {'id': chan_id, 'deleted': True}
+            self.delete_object(session, self._get_row(session), 'channel')
 
 
 class GetChannel(_ChannelBase):
