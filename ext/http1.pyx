@@ -253,6 +253,16 @@ cdef class RequestParser:
         """True while a request is partly received (for the header-read timeout and graceful stop)."""
         return self._pending()
 
+    def take_buffered(self):
+        """Hands over the bytes received after the last request and retires the parser: what a
+        connection that switches protocols (a WebSocket upgrade) reads next is no longer HTTP."""
+        rest = bytes(self._buf[self._pos:])
+        self._buf = bytearray()
+        self._pos = 0
+        self._scan = 0
+        self._state = S_DONE
+        return rest
+
     cdef bint _pending(self) noexcept:
         if self._state == S_DONE:
             return False

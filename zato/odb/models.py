@@ -150,3 +150,45 @@ class RateLimitDef(Base):
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     is_default: Mapped[bool] = mapped_column(Boolean, default=False)
     version: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class ChannelWSX(Base):
+    """A WebSocket channel: a URL path on the servers' HTTP port whose upgraded connections are
+    served by one service, with its own security, limits, keep-alive and origin allow-list."""
+    __tablename__ = 'channel_wsx'
+    __table_args__ = (UniqueConstraint('cluster_id', 'name'), UniqueConstraint('cluster_id', 'url_path'))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    cluster_id: Mapped[int] = mapped_column(ForeignKey('cluster.id', ondelete='CASCADE'))
+    name: Mapped[str] = mapped_column(String(200))
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    url_path: Mapped[str] = mapped_column(String(2000))
+    service_name: Mapped[str] = mapped_column(String(400))
+    data_format: Mapped[str] = mapped_column(String(20), default='json')
+    security_id: Mapped[int | None] = mapped_column(ForeignKey('sec_def.id', ondelete='SET NULL'), nullable=True)
+    max_message_size: Mapped[int] = mapped_column(Integer, default=1048576)
+    ping_interval: Mapped[int] = mapped_column(Integer, default=30)
+    pings_missed_threshold: Mapped[int] = mapped_column(Integer, default=5)
+    new_token_wait_time: Mapped[int] = mapped_column(Integer, default=5)
+    token_ttl: Mapped[int] = mapped_column(Integer, default=3600)
+    send_queue_max: Mapped[int] = mapped_column(Integer, default=1000)
+    origins: Mapped[list[str]] = mapped_column(JSON, default=list)
+    services_allowed: Mapped[list[str]] = mapped_column(JSON, default=list)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    opaque: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class OutConn(Base):
+    """An outgoing connection of any kind (wsx, rest, mongodb ...): its typed config as JSON and
+    its secret encrypted with the environment's key, never in clear."""
+    __tablename__ = 'out_conn'
+    __table_args__ = (UniqueConstraint('cluster_id', 'kind', 'name'),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    cluster_id: Mapped[int] = mapped_column(ForeignKey('cluster.id', ondelete='CASCADE'))
+    kind: Mapped[str] = mapped_column(String(40))
+    name: Mapped[str] = mapped_column(String(200))
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    config: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    secret: Mapped[str] = mapped_column(Text, default='')
+    version: Mapped[int] = mapped_column(Integer, default=1)

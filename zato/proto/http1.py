@@ -231,6 +231,15 @@ class RequestParser:
             return False
         return self._state != _HEAD or self._request is not None or len(self._buf) > self._pos
 
+    def take_buffered(self) -> bytes:
+        """Hands over the bytes received after the last request and retires the parser: what a
+        connection that switches protocols (a WebSocket upgrade) reads next is no longer HTTP."""
+        rest = bytes(self._buf[self._pos:])
+        self._buf = bytearray()
+        self._pos = self._scan = 0
+        self._state = _DONE
+        return rest
+
     def next_event(self) -> Request | _Sentinel:
         """Returns the next Request, NEED_DATA or CONTINUE; raises ProtocolError, then again on every call."""
         if self._error is not None:

@@ -44,8 +44,10 @@ class ConnectionHandler:
         self.idle: set[socket.socket] = set()
 
     def close_idle(self) -> None:
-        """Graceful stop: connections waiting for a next request are closed; busy ones finish."""
+        """Graceful stop: connections waiting for a next request are closed; busy ones finish;
+        WebSocket clients are sent a close frame (1001, going away)."""
         self.accepting = False
+        self.dispatcher.runtime.wsx.close_all()
         for sock in list(self.idle):
             try:
                 sock.shutdown(socket.SHUT_RDWR)
@@ -85,6 +87,7 @@ class ConnectionHandler:
         served = 0
         deadline = 0.0
         idle = self.idle
+        wsx = self.dispatcher.runtime.wsx
 
         while True:
             pending = parser.has_pending
@@ -136,6 +139,14 @@ class ConnectionHandler:
                     continue
                 served += 1
                 deadline = 0.0
+                if wsx.by_path and event.path in wsx.by_path:
+                    # A WebSocket channel's path: the connection leaves HTTP for good
+                    if out:
+                        sendall(b''.join(out))
+                    refusal = wsx.upgrade(event, client, peer, parser.take_buffered())
+                    if refusal is not None:
+                        sendall(refusal)
+                    return
                 if served >= self.max_requests or not self.accepting:
                     event.keep_alive = False
                 out.append(dispatch(event, peer))

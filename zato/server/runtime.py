@@ -15,7 +15,8 @@ from sqlalchemy import select, update
 
 from zato.bus.factory import make_bus
 from zato.odb.engine import make_engine, make_session_factory, make_url
-from zato.odb.models import ChannelREST, Cluster, DeployedCode, RateLimitDef, SecurityDef, Service as ServiceRow
+from zato.odb.models import (ChannelREST, ChannelWSX, Cluster, DeployedCode, RateLimitDef, SecurityDef,
+                             Service as ServiceRow)
 from zato.security.authenticate import Authenticator
 from zato.security.json_schema import SchemaRepository
 from zato.security.jwt_auth import JWTManager, signing_key
@@ -26,6 +27,8 @@ from zato.server.internal_routes import internal_channels
 from zato.server.limits import DefRow, RateLimits
 from zato.server.router import Router
 from zato.server.store import ServiceStore
+from zato.server.wsx.config import WSXChannelConfig
+from zato.server.wsx.registry import WSXRegistry
 from zato.service.invoker import ASYNC_SUBJECT, Invoker
 
 logger = logging.getLogger('zato.runtime')
@@ -91,6 +94,8 @@ class Runtime:
         self._lock = RLock()
         self._greenlets: list[gevent.Greenlet] = []
         self.cluster_id = 0
+        self.wsx = WSXRegistry(self)
+        self.outconns: dict[str, dict[str, Any]] = {}
 
     def _exact_backend(self) -> Any:
         """Exact (cluster-wide) rate limits count in the PostgreSQL ODB; with SQLite there is none."""
@@ -106,6 +111,7 @@ class Runtime:
         from zato.server.admin import rate_limits as admin_rate_limits
         from zato.server.admin import security as admin_security
         from zato.server.admin import services as admin_services
+        from zato.server.admin import wsx as admin_wsx
         with self.Session() as session:
             cluster = session.scalars(select(Cluster).where(Cluster.name == self.cluster_name)).one_or_none()
             if cluster is None:
@@ -114,6 +120,8 @@ class Runtime:
         self.store.add_internal(admin_services)
         self.store.add_internal(admin_security)
         self.store.add_internal(admin_rate_limits)
+        self.store.add_internal(admin_wsx)
+        self.wsx.start()
         self.bus.subscribe(CONFIG_SUBJECT, self.on_config_changed)
         self.bus.subscribe(ASYNC_SUBJECT, self.invoker.on_async_message)
         self.bus.subscribe('bus.reconnected', self._on_reconnected)
@@ -166,6 +174,9 @@ class Runtime:
             self.channels = {row.id: ChannelConfig.from_model(row) for row in rows}
             self._rebuild_router()
             self._rebuild_limits()
+
+            wsx_rows = session.scalars(select(ChannelWSX).where(ChannelWSX.cluster_id == self.cluster_id)).all()
+            self.wsx.set_channels({row.id: WSXChannelConfig.from_model(row) for row in wsx_rows})
 
     def _apply_code(self, code: DeployedCode) -> None:
         if self.code_versions.get(code.file_name) == code.version:
@@ -228,6 +239,10 @@ class Runtime:
                     else:
                         self.channels[obj_id] = ChannelConfig.from_model(row)
                     self._rebuild_router()
+                elif kind == 'channel_wsx':
+                    wrow = session.get(ChannelWSX, obj_id)
+                    self.wsx.update_channel(obj_id, None if wrow is None else WSXChannelConfig.from_model(wrow))
+                    return
                 elif kind == 'service':
                     srow = session.get(ServiceRow, obj_id)
                     if srow is not None:

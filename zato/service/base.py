@@ -6,6 +6,7 @@ import logging
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from zato.service.channel import ChannelInfo
+from zato.service.facades import OutFacade, WSXFacade
 from zato.service.reqresp import Request, Response
 
 if TYPE_CHECKING:
@@ -79,6 +80,16 @@ class Service:
 
     def finalize_handle(self) -> None:
         pass
+
+    @property
+    def wsx(self) -> WSXFacade:
+        """WebSocket channels: ``self.wsx.channel['My Channel'].broadcast(data)``."""
+        return WSXFacade(self.server.wsx)
+
+    @property
+    def out(self) -> OutFacade:
+        """Outgoing connections: ``self.out.wsx['My Connection'].conn.send(data)``."""
+        return OutFacade(self.server.outconns)
 
     # Invoking other services
     def invoke(self, name: str, payload: Any = None, *, timeout: float | None = None,

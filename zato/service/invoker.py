@@ -69,7 +69,7 @@ class Invoker:
         self.runtime = runtime
 
     def run(self, cls: type[Service], cid: str, channel: ChannelInfo, request: Request,
-            http_method: str | None = None) -> Service:
+            http_method: str | None = None, environ: dict[str, Any] | None = None) -> Service:
         """Runs one invocation through every hook; returns the service instance (for its response).
 
         Client mistakes surface as zato.errors.ClientError subclasses; anything else propagates
@@ -80,7 +80,7 @@ class Invoker:
         svc.channel = channel
         svc.request = request
         svc.server = self.runtime
-        svc.environ = {}
+        svc.environ = {} if environ is None else environ
         sio = cls._sio
         svc.response = Response(sio.new_payload() if sio is not None and sio.has_output else None)
         hooks = cls._hooks
@@ -124,6 +124,18 @@ class Invoker:
             if 'finalize_handle' in hooks:
                 _run_logged(svc, 'finalize_handle')
         return svc
+
+    def run_hook(self, cls: type[Service], hook: str, cid: str, channel: ChannelInfo,
+                 environ: dict[str, Any]) -> None:
+        """Runs a channel hook of a service (on_connected, on_disconnected ...); errors are logged."""
+        svc = cls()
+        svc.cid = cid
+        svc.channel = channel
+        svc.request = Request(None, b'')
+        svc.server = self.runtime
+        svc.environ = environ
+        svc.response = Response(None)
+        _run_logged(svc, hook)
 
     @staticmethod
     def output_of(svc: Service) -> Any:

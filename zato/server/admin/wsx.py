@@ -1,0 +1,232 @@
+"""Admin services of WebSocket channels (/zato/admin/channels/wsx ...) and of their connected
+clients, named as in Zato 3.1 (zato.channel.web-socket.*)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from zato.errors import BadRequest, Conflict, NotFound
+from zato.odb.models import ChannelREST, ChannelWSX, SecurityDef
+from zato.server.admin.services import AdminService
+from zato.server.router import RouteError, validate_url_path
+
+DATA_FORMATS = ('json', '')
+
+# field, minimum, maximum, default
+_NUMBERS = (
+    ('max_message_size', 125, 64 * 1024 * 1024, 1048576),
+    ('ping_interval', 1, 3600, 30),
+    ('pings_missed_threshold', 1, 100, 5),
+    ('new_token_wait_time', 1, 600, 5),
+    ('token_ttl', 1, 10 * 365 * 86400, 3600),
+    ('send_queue_max', 1, 1_000_000, 1000),
+)
+
+
+def wsx_to_dict(row: ChannelWSX, sec_name: str | None) -> dict[str, Any]:
+    out = {'id': row.id, 'name': row.name, 'is_active': row.is_active, 'url_path': row.url_path,
+           'service': row.service_name, 'data_format': row.data_format, 'security': sec_name,
+           'origins': list(row.origins or ()), 'services_allowed': list(row.services_allowed or ())}
+    for name, *_ in _NUMBERS:
+        out[name] = getattr(row, name)
+    return out
+
+
+def _string_list(data: dict[str, Any], name: str, current: list[str]) -> list[str]:
+    if name not in data or data[name] is None:
+        return list(current or ())
+    value = data[name]
+    if isinstance(value, str):
+        value = [item.strip() for item in value.replace('\n', ',').split(',') if item.strip()]
+    if not isinstance(value, list) or not all(isinstance(item, str) and item for item in value):
+        raise BadRequest(f'Invalid input `{name}`: expected a list of strings')
+    return value
+
+
+class _WSXBase(AdminService):
+    zato_dont_import = True
+
+    def _sec_name(self, session: Any, sec_id: int | None) -> str | None:
+        if sec_id is None:
+            return None
+        sec = session.get(SecurityDef, sec_id)
+        return sec.name if sec else None
+
+    def _get_row(self, session: Any) -> ChannelWSX:
+        return self.get_object(session, ChannelWSX, 'WebSocket channel')
+
+    def _apply(self, session: Any, row: ChannelWSX, data: dict[str, Any], creating: bool) -> None:
+        f = self.field
+        row.name = f(data, 'name', str, creating, row.name)
+        if not row.name or len(row.name) > 200:
+            raise BadRequest('Invalid input `name`: expected 1 to 200 characters')
+        url_path = f(data, 'url_path', str, creating, row.url_path)
+        try:
+            validate_url_path(url_path)
+        except RouteError as e:
+            raise BadRequest(f'Invalid input `url_path`: {e}') from None
+        if '{' in url_path:
+            raise BadRequest('Invalid input `url_path`: WebSocket channels take a fixed path, without {parameters}')
+        if url_path.startswith('/zato/'):
+            raise BadRequest('Invalid input `url_path`: paths under /zato/ are reserved')
+        row.url_path = url_path
+        service = f(data, 'service', str, creating, row.service_name)
+        if service != row.service_name and service not in self.server.store:
+            raise BadRequest(f'Invalid input `service`: service `{service}` is not deployed')
+        row.service_name = service
+        data_format = f(data, 'data_format', str, False, row.data_format if not creating else 'json')
+        if data_format not in DATA_FORMATS:
+            raise BadRequest('Invalid input `data_format`: expected `json` or empty')
+        row.data_format = data_format
+        row.is_active = f(data, 'is_active', bool, False, True if creating else row.is_active)
+        for name, low, high, default in _NUMBERS:
+            value = f(data, name, int, False, default if creating else getattr(row, name))
+            if not low <= value <= high:
+                raise BadRequest(f'Invalid input `{name}`: expected {low} to {high}')
+            setattr(row, name, value)
+        row.origins = _string_list(data, 'origins', row.origins)
+        for origin in row.origins:
+            if origin != '*' and not origin.startswith(('http://', 'https://')):
+                raise BadRequest(f'Invalid input `origins`: `{origin}` is not `*` nor an http(s):// origin')
+        row.origins = [o.rstrip('/') for o in row.origins]
+        row.services_allowed = _string_list(data, 'services_allowed', row.services_allowed)
+        if 'security' in data:
+            sec_name = data['security']
+            if sec_name in (None, ''):
+                row.security_id = None
+            else:
+                sec = session.scalars(select(SecurityDef).where(SecurityDef.cluster_id == self.server.cluster_id,
+                                                                SecurityDef.name == sec_name)).one_or_none()
+                if sec is None or sec.is_internal:
+                    raise BadRequest(f'Invalid input `security`: no security definition named `{sec_name}`')
+                if sec.kind not in ('basic_auth', 'apikey', 'jwt'):
+                    raise BadRequest(f'Invalid input `security`: `{sec_name}` is of a kind WebSockets do not use')
+                row.security_id = sec.id
+        clash = session.scalars(select(ChannelREST).where(ChannelREST.cluster_id == self.server.cluster_id,
+                                                          ChannelREST.url_path == row.url_path)).first()
+        if clash is not None:
+            raise Conflict(f'REST channel `{clash.name}` already serves `{row.url_path}`')
+        other = session.scalars(select(ChannelWSX).where(ChannelWSX.cluster_id == self.server.cluster_id,
+                                                         ChannelWSX.url_path == row.url_path,
+                                                         ChannelWSX.id != (row.id or -1))).first()
+        if other is not None:
+            raise Conflict(f'WebSocket channel `{other.name}` already serves `{row.url_path}`')
+
+    def _commit(self, session: Any, row: ChannelWSX, action: str) -> None:
+        try:
+            session.flush()
+        except IntegrityError:
+            session.rollback()
+            raise Conflict(f'A WebSocket channel named `{row.name}` already exists') from None
+        self.server.commit_change(session, 'channel_wsx', row.id, action=action)
+
+    def _channel_name(self) -> str:
+        with self.server.Session() as session:
+            return self._get_row(session).name
+
+
+class CreateWSXChannel(_WSXBase):
+    name = 'zato.channel.web-socket.create'
+
+    def handle(self) -> None:
+        data = self.input_dict()
+        with self.server.Session() as session:
+            row = ChannelWSX(cluster_id=self.server.cluster_id, version=1, opaque={}, url_path='/', service_name='',
+                             origins=[], services_allowed=[])
+            self._apply(session, row, data, creating=True)
+            session.add(row)
+            self._commit(session, row, 'create')
+            self.response.status_code = 201
+            self.response.payload = wsx_to_dict(row, self._sec_name(session, row.security_id))
+
+
+class EditWSXChannel(_WSXBase):
+    name = 'zato.channel.web-socket.edit'
+
+    def handle(self) -> None:
+        data = self.input_dict()
+        with self.server.Session() as session:
+            row = self._get_row(session)
+            self._apply(session, row, data, creating=False)
+            row.version += 1
+            self._commit(session, row, 'edit')
+            self.response.payload = wsx_to_dict(row, self._sec_name(session, row.security_id))
+
+
+class DeleteWSXChannel(_WSXBase):
+    name = 'zato.channel.web-socket.delete'
+
+    def handle(self) -> None:
+        with self.server.Session() as session:
+            self.delete_object(session, self._get_row(session), 'channel_wsx')
+
+
+class GetWSXChannel(_WSXBase):
+    name = 'zato.channel.web-socket.get'
+
+    def handle(self) -> None:
+        with self.server.Session() as session:
+            row = self._get_row(session)
+            self.response.payload = wsx_to_dict(row, self._sec_name(session, row.security_id))
+
+
+class GetWSXChannelList(_WSXBase):
+    name = 'zato.channel.web-socket.get-list'
+
+    def handle(self) -> None:
+        with self.server.Session() as session:
+            rows = session.scalars(select(ChannelWSX).where(ChannelWSX.cluster_id == self.server.cluster_id)
+                                   .order_by(ChannelWSX.name)).all()
+            self.response.payload = [wsx_to_dict(row, self._sec_name(session, row.security_id)) for row in rows]
+
+
+class Broadcast(_WSXBase):
+    """Sends `data` to every client of the channel on every server; returns at once."""
+    name = 'zato.channel.web-socket.broadcast'
+
+    def handle(self) -> None:
+        data = self.input_dict()
+        if 'data' not in data:
+            raise BadRequest('Missing input `data`')
+        name = self._channel_name()
+        try:
+            self.server.wsx.broadcast(name, data['data'])
+        except KeyError:
+            raise NotFound(f'WebSocket channel `{name}` is not loaded yet') from None
+        self.response.status_code = 202
+        self.response.payload = {'channel': name, 'broadcast': True}
+
+
+class GetConnectionList(_WSXBase):
+    """The clients connected to the channel, on every worker of every server."""
+    name = 'zato.channel.web-socket.get-connection-list'
+
+    def handle(self) -> None:
+        self.response.payload = self.server.wsx.list_clients(self._channel_name())
+
+
+class InvokeWSX(AdminService):
+    """Sends `data` to one client, wherever it is connected."""
+    name = 'zato.channel.web-socket.invoke-wsx'
+
+    def handle(self) -> None:
+        data = self.input_dict()
+        client_id = self.field(data, 'client_id', str)
+        if 'data' not in data:
+            raise BadRequest('Missing input `data`')
+        if not self.server.wsx.send_to(client_id, data['data']):
+            raise NotFound(f'WebSocket client `{client_id}` is not connected')
+        self.response.payload = {'client_id': client_id, 'sent': True}
+
+
+class DisconnectConnection(AdminService):
+    name = 'zato.channel.web-socket.disconnect-connection'
+
+    def handle(self) -> None:
+        client_id = self.field(self.input_dict(), 'client_id', str)
+        if not self.server.wsx.disconnect(client_id):
+            raise NotFound(f'WebSocket client `{client_id}` is not connected')
+        self.response.payload = {'client_id': client_id, 'disconnected': True}

@@ -1,0 +1,108 @@
+"""What a service reaches through ``self.wsx`` and ``self.out``: thin, typed views over the
+worker's registries, so that a service never holds a registry itself."""
+
+from __future__ import annotations
+
+import difflib
+from typing import Any
+
+
+def _unknown(kind: str, name: str, known: Any) -> KeyError:
+    close = difflib.get_close_matches(name, list(known), n=3)
+    hint = f'; did you mean {", ".join(f"`{c}`" for c in close)}?' if close else ''
+    return KeyError(f'No such {kind} `{name}`{hint}')
+
+
+class WSXChannelAPI:
+    """``self.wsx.channel['My Channel']``."""
+
+    __slots__ = ('registry', 'name')
+
+    def __init__(self, registry: Any, name: str) -> None:
+        self.registry = registry
+        self.name = name
+
+    def broadcast(self, data: Any) -> None:
+        """Sends data to every client of the channel, on every worker of every server, in the
+        background: returns as soon as the cluster bus has the message."""
+        self.registry.broadcast(self.name, data)
+
+    def clients(self) -> list[dict[str, Any]]:
+        """The channel's connected clients across the cluster: id, peer, connected_at, authenticated_as ..."""
+        return self.registry.list_clients(self.name)
+
+    def send(self, client_id: str, data: Any) -> bool:
+        """Sends data to one client, wherever it is connected; False if it is not."""
+        return self.registry.send_to(client_id, data)
+
+    def disconnect(self, client_id: str) -> bool:
+        return self.registry.disconnect(client_id)
+
+
+class _WSXChannels:
+    __slots__ = ('registry',)
+
+    def __init__(self, registry: Any) -> None:
+        self.registry = registry
+
+    def __getitem__(self, name: str) -> WSXChannelAPI:
+        if name not in self.registry.by_name:
+            raise _unknown('WebSocket channel', name, self.registry.by_name)
+        return WSXChannelAPI(self.registry, name)
+
+    def get(self, name: str) -> WSXChannelAPI | None:
+        return WSXChannelAPI(self.registry, name) if name in self.registry.by_name else None
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.registry.by_name
+
+    def keys(self) -> list[str]:
+        return sorted(self.registry.by_name)
+
+
+class WSXFacade:
+    """``self.wsx``: ``self.wsx.channel[name].broadcast(data)`` and friends."""
+
+    __slots__ = ('channel',)
+
+    def __init__(self, registry: Any) -> None:
+        self.channel = _WSXChannels(registry)
+
+
+class OutKind:
+    """``self.out.wsx`` and the like: outgoing connections of one kind by name."""
+
+    __slots__ = ('kind', 'conns')
+
+    def __init__(self, kind: str, conns: dict[str, Any]) -> None:
+        self.kind = kind
+        self.conns = conns
+
+    def __getitem__(self, name: str) -> Any:
+        try:
+            return self.conns[name]
+        except KeyError:
+            raise _unknown(f'outgoing {self.kind} connection', name, self.conns) from None
+
+    def get(self, name: str) -> Any:
+        return self.conns.get(name)
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.conns
+
+    def keys(self) -> list[str]:
+        return sorted(self.conns)
+
+
+class OutFacade:
+    """``self.out``: ``self.out.wsx['name'].conn`` ..."""
+
+    __slots__ = ('_by_kind',)
+
+    def __init__(self, by_kind: dict[str, dict[str, Any]]) -> None:
+        self._by_kind = by_kind
+
+    def __getattr__(self, kind: str) -> OutKind:
+        if kind.startswith('_'):
+            raise AttributeError(kind)
+        return OutKind(kind, self._by_kind.get(kind, {}))
