@@ -6,6 +6,7 @@ import secrets
 
 import psycopg2
 import pytest
+import requests
 
 from tests import pg
 from tests.e2e.harness import Env
@@ -91,3 +92,41 @@ def test_an_exact_limit_is_one_count_for_every_worker_of_both_servers(cluster):
                                  == 405 for url in cluster.urls for _ in range(3)))
     statuses = [cluster.fresh_get(cluster.urls[i % 2] + '/pg/limited').status_code for i in range(16)]
     assert statuses.count(200) == 5 and statuses.count(429) == 11
+
+
+WSX_SERVICES = '''
+from zato.server.service import Service
+
+class Echo(Service):
+    name = 'pg-wsx.echo'
+    def handle(self):
+        self.response.payload = self.request.payload
+
+class Broadcast(Service):
+    name = 'pg-wsx.broadcast'
+    def handle(self):
+        self.wsx.channel['pg wsx'].broadcast(self.request.payload)
+        self.response.payload = {'clients': len(self.wsx.channel['pg wsx'].clients())}
+'''
+
+
+def test_a_broadcast_reaches_every_client_of_both_servers_through_the_postgresql_bus(cluster):
+    from tests.e2e.wsx_many import Crowd
+    cluster.admin.call('POST', '/zato/admin/deploy', {'file_name': 'pg_wsx.py', 'source': WSX_SERVICES})
+    cluster.wait_for(lambda: all('pg-wsx.broadcast' in [s['name'] for s in admin.call('GET', '/zato/admin/services')]
+                                 for admin in cluster.admins))
+    cluster.admin.call('POST', '/zato/admin/channels/wsx', {'name': 'pg wsx', 'url_path': '/pg/wsx',
+                                                            'service': 'pg-wsx.echo', 'data_format': 'json'})
+    cluster.channel('pg-wsx-broadcast', '/pg/wsx/broadcast', 'pg-wsx.broadcast')
+    cluster.wait_for(lambda: all(cluster.fresh_get(url + '/pg/wsx').status_code == 426 for url in cluster.urls
+                                 for _ in range(4)))
+    crowds = [Crowd(cluster.base_port + i, '/pg/wsx', 12) for i in range(2)]
+    try:
+        r = requests.post(cluster.urls[1] + '/pg/wsx/broadcast', json={'from': 'server2'}, timeout=10)
+        assert r.json() == {'clients': 24}
+        for crowd in crowds:
+            crowd.collect(1, timeout=5)
+            assert all(m and m[0][1] == b'{"from":"server2"}' for m in crowd.messages.values())
+    finally:
+        for crowd in crowds:
+            crowd.close()

@@ -98,6 +98,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting('http', 'keepalive_timeout', '75', _pos_float, 'Seconds an idle keep-alive connection is kept open.'),
     Setting('http', 'trusted_proxies', '', _networks, 'Load balancers whose X-Forwarded-For is believed (IPs or networks, comma-separated).'),
     Setting('http', 'max_requests_per_connection', '10000', _pos_int, 'Requests served on one connection before it is closed.'),
+    Setting('wsx', 'max_connections', '10000', _pos_int, 'WebSocket clients one worker serves at once (503 at the handshake above); they do not count against worker_connections.'),
     Setting('hot_deploy', 'pickup_dir', 'pickup/incoming/services', _str, 'Directory watched for service modules.'),
     Setting('hot_deploy', 'poll_interval', '0.25', _pos_float, 'Seconds between scans of the pickup directory.'),
     Setting('misc', 'return_json_schema_errors', 'false', _bool, 'Default for services: say what failed JSON Schema validation.'),

@@ -54,6 +54,9 @@ class ZatoWorker(GeventWorker):
                 server.max_accept = 1  # spread new connections across workers
             server.start()
             servers.append(server)
+        # A connection that becomes a WebSocket leaves the HTTP pool: long-lived clients are capped
+        # by [wsx] max_connections instead, and never starve HTTP requests of worker_connections
+        self.runtime.wsx.pools = [server.pool for server in servers]
 
         while self.alive:
             self.notify()
@@ -65,7 +68,8 @@ class ZatoWorker(GeventWorker):
         self.handler.close_idle()
         started = time.monotonic()
         while time.monotonic() - started <= self.cfg.graceful_timeout:
-            if all(server.pool.free_count() == server.pool.size for server in servers):
+            if all(server.pool.free_count() == server.pool.size for server in servers) \
+                    and not self.runtime.wsx.clients:
                 break
             self.notify()
             self.handler.close_idle()

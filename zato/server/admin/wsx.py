@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from zato.errors import BadRequest, Conflict, NotFound
-from zato.odb.models import ChannelREST, ChannelWSX, SecurityDef
+from zato.odb.models import ChannelREST, ChannelWSX, SecurityDef, Service as ServiceRow
 from zato.server.admin.services import AdminService
 from zato.server.router import RouteError, validate_url_path
 
@@ -74,7 +74,7 @@ class _WSXBase(AdminService):
             raise BadRequest('Invalid input `url_path`: paths under /zato/ are reserved')
         row.url_path = url_path
         service = f(data, 'service', str, creating, row.service_name)
-        if service != row.service_name and service not in self.server.store:
+        if service != row.service_name and not self._service_exists(session, service):
             raise BadRequest(f'Invalid input `service`: service `{service}` is not deployed')
         row.service_name = service
         data_format = f(data, 'data_format', str, False, row.data_format if not creating else 'json')
@@ -114,6 +114,12 @@ class _WSXBase(AdminService):
                                                          ChannelWSX.id != (row.id or -1))).first()
         if other is not None:
             raise Conflict(f'WebSocket channel `{other.name}` already serves `{row.url_path}`')
+
+    def _service_exists(self, session: Any, name: str) -> bool:
+        if name in self.server.store:
+            return True
+        return session.scalars(select(ServiceRow.id).where(ServiceRow.cluster_id == self.server.cluster_id,
+                                                           ServiceRow.name == name)).first() is not None
 
     def _commit(self, session: Any, row: ChannelWSX, action: str) -> None:
         try:

@@ -87,6 +87,8 @@ class WSXRegistry:
         self.by_channel: dict[int, dict[str, WSXClient]] = {}
         self.queries: dict[str, _Query] = {}
         self.accepting = True
+        self.pools: list[Any] = []
+        self.max_connections: int = runtime.config.get('wsx', 'max_connections')
 
     def start(self) -> None:
         bus = self.runtime.bus
@@ -163,12 +165,20 @@ class WSXRegistry:
         conn = ws.Connection('server', max_message=chan.max_message_size, deflate=hs.deflate)
         client = WSXClient(self, chan, sock, address, forwarded, conn, sec_info)
         sock.sendall(ws.accept_response(hs, [('X-Zato-CID', new_cid())]))
+        current = gevent.getcurrent()
+        for pool in self.pools:
+            if current in pool.greenlets:  # discarding an untracked greenlet would free a slot for nothing
+                pool.discard(current)
         client.serve(leftover)
         return None
 
     def check_handshake(self, chan: WSXChannelConfig, req: Any, peer: str) -> tuple[Any, SecurityInfo | None]:
         if not self.accepting:
             raise HandshakeRefused(503, 'Server shutting down')
+        if len(self.clients) >= self.max_connections:
+            logger.warning('WebSocket handshake on `%s` from %s refused: %s clients connected to this worker already',
+                           chan.name, peer, len(self.clients))
+            raise HandshakeRefused(503, 'Too many WebSocket connections', [('Retry-After', '5')])
         headers = req.headers
         if 'upgrade' not in headers and req.method == 'GET':
             raise HandshakeRefused(426, 'This is a WebSocket channel: upgrade required',

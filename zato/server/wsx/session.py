@@ -10,6 +10,7 @@ overflows is disconnected with 1008, one that stops reading for a whole ping int
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 import socket
 import time
@@ -99,7 +100,7 @@ class WSXClient:
                 'connected_at': self.connected_at,
                 'authenticated_as': self.sec_info.username if self.sec_info is not None else None,
                 'ext_client_id': self.ext_client_id, 'ext_client_name': self.ext_client_name,
-                'server': self.registry.runtime.server_name, 'queued': len(self.queue)}
+                'server': self.registry.runtime.server_name, 'pid': os.getpid(), 'queued': len(self.queue)}
 
     def environ(self) -> dict[str, Any]:
         """``self.environ`` of a service invoked for this client, with Zato 3.1's keys."""
