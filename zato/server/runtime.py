@@ -15,7 +15,7 @@ from sqlalchemy import select, update
 
 from zato.bus.factory import make_bus
 from zato.odb.engine import make_engine, make_session_factory, make_url
-from zato.odb.models import (ChannelREST, ChannelWSX, Cluster, DeployedCode, RateLimitDef, SecurityDef,
+from zato.odb.models import (ChannelREST, ChannelWSX, Cluster, DeployedCode, OutConn, RateLimitDef, SecurityDef,
                              Service as ServiceRow)
 from zato.security.authenticate import Authenticator
 from zato.security.json_schema import SchemaRepository
@@ -25,6 +25,7 @@ from zato.server import settings
 from zato.server.channels import ChannelConfig, SecurityConfig
 from zato.server.internal_routes import internal_channels
 from zato.server.limits import DefRow, RateLimits
+from zato.server.outconns import OutConns
 from zato.server.router import Router
 from zato.server.store import ServiceStore
 from zato.server.wsx.config import WSXChannelConfig
@@ -96,6 +97,7 @@ class Runtime:
         self.cluster_id = 0
         self.wsx = WSXRegistry(self)
         self.outconns: dict[str, dict[str, Any]] = {}
+        self.outconn_mgr = OutConns(self)
 
     def _exact_backend(self) -> Any:
         """Exact (cluster-wide) rate limits count in the PostgreSQL ODB; with SQLite there is none."""
@@ -111,6 +113,7 @@ class Runtime:
         from zato.server.admin import rate_limits as admin_rate_limits
         from zato.server.admin import security as admin_security
         from zato.server.admin import services as admin_services
+        from zato.server.admin import outconns as admin_outconns
         from zato.server.admin import wsx as admin_wsx
         with self.Session() as session:
             cluster = session.scalars(select(Cluster).where(Cluster.name == self.cluster_name)).one_or_none()
@@ -121,6 +124,7 @@ class Runtime:
         self.store.add_internal(admin_security)
         self.store.add_internal(admin_rate_limits)
         self.store.add_internal(admin_wsx)
+        self.store.add_internal(admin_outconns)
         self.wsx.start()
         self.bus.subscribe(CONFIG_SUBJECT, self.on_config_changed)
         self.bus.subscribe(ASYNC_SUBJECT, self.invoker.on_async_message)
@@ -141,6 +145,7 @@ class Runtime:
         self.jwt.load()
 
     def stop(self) -> None:
+        self.outconn_mgr.stop_all()
         for g in self._greenlets:
             g.kill(block=False)
         self.bus.stop()
@@ -177,6 +182,7 @@ class Runtime:
 
             wsx_rows = session.scalars(select(ChannelWSX).where(ChannelWSX.cluster_id == self.cluster_id)).all()
             self.wsx.set_channels({row.id: WSXChannelConfig.from_model(row) for row in wsx_rows})
+            self.outconn_mgr.reload_all(session)
 
     def _apply_code(self, code: DeployedCode) -> None:
         if self.code_versions.get(code.file_name) == code.version:
@@ -242,6 +248,9 @@ class Runtime:
                 elif kind == 'channel_wsx':
                     wrow = session.get(ChannelWSX, obj_id)
                     self.wsx.update_channel(obj_id, None if wrow is None else WSXChannelConfig.from_model(wrow))
+                    return
+                elif kind == 'outconn':
+                    self.outconn_mgr.apply(obj_id, session.get(OutConn, obj_id))
                     return
                 elif kind == 'service':
                     srow = session.get(ServiceRow, obj_id)
