@@ -4,6 +4,7 @@ which channels to create and which calls to make, with the status and body to ex
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -37,25 +38,16 @@ EXAMPLES = examples()
 def test_every_feature_page_has_a_runnable_example():
     pages = {page for page, *_ in EXAMPLES}
     for page in ('getting-started.md', 'services.md', 'simpleio.md', 'rest-channels.md', 'hot-deploy.md',
-                 'admin-api.md', 'security.md', 'json-schema.md', 'rate-limits.md'):
+                 'admin-api.md', 'security.md', 'json-schema.md', 'rate-limits.md', 'websockets.md',
+                 'outgoing-wsx.md'):
         assert page in pages, f'{page} has no docs-example block'
 
 
 @pytest.mark.parametrize('page, file_name, code, spec', EXAMPLES, ids=[f'{p}:{f}' for p, f, *_ in EXAMPLES])
 def test_a_docs_example_deploys_and_answers_as_documented(env, page, file_name, code, spec):
-    # Order: admin calls (say, a schema or a security definition the code needs), the code, channels, calls
-    for call in spec.get('admin', []):
-        try:
-            out = env.admin.call(call['method'], call['path'], call.get('body'))
-            creates = call['method'] == 'POST' and call['path'].endswith(('/channels/rest', '/security', '/rate-limits'))
-            status = 201 if creates else 200
-        except AdminCallError as e:
-            out, status = e.details, e.status
-        if status == 409:
-            continue
-        assert status == call['status'], (page, call, out)
-        if 'json' in call:
-            assert out == call['json'], (page, call)
+    # Order: admin calls (say, a schema or a security definition the code needs), the code, channels,
+    # admin calls that need the code (a WebSocket channel of its service), calls
+    admin_calls(env, page, spec.get('admin', []))
     result = env.admin.call('POST', '/zato/admin/deploy', {'file_name': file_name, 'source': code})
     services = result['services']
     for chan in spec.get('channels', []):
@@ -63,6 +55,7 @@ def test_a_docs_example_deploys_and_answers_as_documented(env, page, file_name, 
             env.channel(**chan)
         except AdminCallError as e:
             assert e.status == 409  # created by an earlier run in this session
+    admin_calls(env, page, spec.get('admin_after', []))
     for call in spec.get('calls', []):
         def answered(call=call) -> bool:
             r = requests.request(call['method'], env.url + call['path'], json=call.get('body'), timeout=10,
@@ -75,11 +68,57 @@ def test_a_docs_example_deploys_and_answers_as_documented(env, page, file_name, 
                 return r.json() == expected
             return True
         env.wait_for(answered, timeout=3.0)
+    for session in spec.get('wsx', []):
+        run_wsx(env, session)
     if spec.get('invoke'):
         for inv in spec['invoke']:
             out = zato('service', 'invoke', env.path, inv['name'], '--payload', json.dumps(inv.get('payload')))
             assert json.loads(out.stdout) == inv['json'], (page, inv)
     assert isinstance(services, list)
+
+
+def admin_calls(env, page: str, calls: list) -> None:
+    for call in calls:
+        # ${PORT}: the server's port, for examples that connect the environment to itself
+        body = json.loads(json.dumps(call.get('body')).replace('${PORT}', str(env.base_port)))
+        try:
+            out = env.admin.call(call['method'], call['path'], body)
+            creates = call['method'] == 'POST' and (
+                call['path'].endswith(('/channels/rest', '/channels/wsx', '/security', '/rate-limits'))
+                or re.fullmatch(r'/zato/admin/outconns/[a-z]+', call['path']) is not None)
+            status = 201 if creates else 200
+        except AdminCallError as e:
+            out, status = e.details, e.status
+        if status == 409:
+            continue
+        assert status == call['status'], (page, call, out)
+        if 'json' in call:
+            assert out == call['json'], (page, call)
+
+
+def run_wsx(env, session: dict) -> None:
+    """WebSocket steps: clients connect to `path`; `send` then `expect` (on the first client), or an
+    HTTP `call` then `expect_all` (every client). Expected values other than strings compare as JSON."""
+    from websockets.sync.client import connect
+
+    def same(got, expected) -> bool:
+        return got == expected if isinstance(expected, str) else json.loads(got) == expected
+
+    url = f'ws://127.0.0.1:{env.base_port}{session["path"]}'
+    env.wait_for(lambda: requests.get(env.url + session['path'], timeout=5).status_code == 426, timeout=3.0)
+    with contextlib.ExitStack() as stack:
+        clients = [stack.enter_context(connect(url, open_timeout=5)) for _ in range(session.get('clients', 1))]
+        for step in session['steps']:
+            if 'send' in step:
+                data = step['send']
+                clients[0].send(data if isinstance(data, str) else json.dumps(data))
+                assert same(clients[0].recv(timeout=5), step['expect']), (session, step)
+            else:
+                call = step['call']
+                r = requests.request(call['method'], env.url + call['path'], json=call.get('body'), timeout=10)
+                assert r.status_code == call.get('status', 200), r.text
+                for client in clients:
+                    assert same(client.recv(timeout=5), step['expect_all']), (session, step)
 
 
 def test_the_settings_page_is_generated_from_the_declared_settings():
