@@ -125,3 +125,44 @@ def test_start_in_the_foreground_stops_gracefully_on_sigterm(own_env):
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def test_stop_sends_websocket_clients_going_away_and_returns_promptly(own_env):
+    from websockets.exceptions import ConnectionClosed
+    from websockets.sync.client import connect
+    env = own_env
+    env.start()
+    env.admin.call('POST', '/zato/admin/deploy', {'file_name': 'lifecycle_wsx.py', 'source': ECHO})
+    env.wait_for(lambda: 'lifecycle-wsx.echo' in [s['name'] for s in env.admin.call('GET', '/zato/admin/services')])
+    env.admin.call('POST', '/zato/admin/channels/wsx', {'name': 'lc', 'url_path': '/lc', 'service': 'lifecycle-wsx.echo'})
+    env.wait_for(lambda: env.fresh_get(env.url + '/lc').status_code == 426)
+    codes = []
+
+    def client() -> None:
+        with connect(f'ws://127.0.0.1:{env.base_port}/lc', open_timeout=5) as ws:
+            ws.send('1')
+            ws.recv(timeout=5)
+            try:
+                ws.recv(timeout=15)
+            except ConnectionClosed as e:
+                codes.append(e.rcvd.code if e.rcvd else None)
+
+    threads = [threading.Thread(target=client) for _ in range(3)]
+    for t in threads:
+        t.start()
+    env.wait_for(lambda: len(env.admin.call('GET', '/zato/admin/channels/wsx/1/clients')) == 3)
+    started = time.monotonic()
+    zato('stop', env.path)
+    for t in threads:
+        t.join(10)
+    assert codes == [1001, 1001, 1001]
+    assert time.monotonic() - started < 8
+
+
+ECHO = '''
+from zato.server.service import Service
+
+class Echo(Service):
+    def handle(self):
+        self.response.payload = self.request.payload
+'''

@@ -111,6 +111,8 @@ class WSXClient:
 
     def send(self, data: Any) -> bool:
         """Sends one message to this client without waiting for it; False if it is gone."""
+        if self.conn.close_sent:
+            return False  # nothing may follow our close frame
         opcode, payload = encode_payload(data)
         return self.send_frame(self._frame(opcode, payload))
 
@@ -297,6 +299,7 @@ class WSXClient:
             elif kind is ws.Ping:
                 self.send_frame(conn.send_pong(event.data))
             elif kind is ws.Close:
+                self.closing = True
                 if not conn.close_sent:
                     code = event.code if event.code is not None else ws.CLOSE_NORMAL
                     self.send_frame(conn.send_close(code))
