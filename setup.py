@@ -72,7 +72,7 @@ setup(
     ],
     extras_require={
         'test': ['pytest>=8', 'hypothesis>=6', 'h11>=0.14', 'requests>=2.31', 'ruff>=0.6', 'mypy>=1.10', 'redis>=5',
-                 'limits>=3'],
+                 'limits>=3', 'playwright>=1.40', 'websockets>=13', 'websocket-client>=1.6'],
     },
     entry_points={'console_scripts': ['zato = zato.cli.main:main']},
 )

@@ -15,6 +15,12 @@ if ! command -v nginx >/dev/null && [ ! -x /usr/sbin/nginx ]; then
   apt_install nginx-light || apt_install nginx
 fi
 
+# Chromium: the real browser of the WebSocket interop test (tests/e2e/test_wsx_browser.py, driven by Playwright)
+if [ ! -x /usr/bin/chromium ]; then
+  echo "peers: installing Chromium"
+  apt_install chromium
+fi
+
 # Redis is optional for Zato; when it runs (these machines start it), exact rate limits are tested on it too
 if command -v redis-cli >/dev/null && redis-cli -h 127.0.0.1 ping >/dev/null 2>&1; then
   echo "peers: Redis answers at 127.0.0.1:6379"

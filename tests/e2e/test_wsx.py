@@ -74,8 +74,14 @@ def wsx(env):
         chans[name] = env.admin.call('POST', '/zato/admin/channels/wsx',
                                      {'name': name, 'url_path': path, 'service': 'wsxt.echo', 'data_format': '',
                                       **extra})
-    env.wait_for(lambda: ops(env, op='clients', channel='wsxt small queue') == [], timeout=5)
+    for path in ('/wsxt/main', '/wsxt/crowd', '/wsxt/small'):
+        ready(env, path)
     return {'hooks': hooks_file, 'channels': chans}
+
+
+def ready(env, path: str) -> None:
+    """Until every worker serves the channel (fresh connections spread across workers)."""
+    env.wait_for(lambda: all(env.fresh_get(env.url + path).status_code == 426 for _ in range(6)), timeout=5)
 
 
 def ops(env, **req):
@@ -212,7 +218,7 @@ def test_a_client_that_cannot_keep_up_is_disconnected_with_1008_and_logged(env, 
 def test_deleting_a_channel_disconnects_its_clients_with_1001(env, wsx):
     chan = env.admin.call('POST', '/zato/admin/channels/wsx',
                           {'name': 'wsxt doomed', 'url_path': '/wsxt/doomed', 'service': 'wsxt.echo', 'data_format': ''})
-    env.wait_for(lambda: ops(env, op='clients', channel='wsxt doomed') == [])
+    ready(env, '/wsxt/doomed')
     with connect(f'ws://127.0.0.1:{env.base_port}/wsxt/doomed', open_timeout=5) as c:
         c.send('ok?')
         assert c.recv(timeout=5) == 'ok?'
@@ -220,5 +226,18 @@ def test_deleting_a_channel_disconnects_its_clients_with_1001(env, wsx):
         with pytest.raises(Exception) as info:
             c.recv(timeout=5)
         assert getattr(getattr(info.value, 'rcvd', None), 'code', None) == 1001
-    r = requests.get(f'{env.url}/wsxt/doomed', timeout=5)
-    assert r.status_code == 404
+    env.wait_for(lambda: all(env.fresh_get(f'{env.url}/wsxt/doomed').status_code == 404 for _ in range(6)))
+
+
+def test_a_subprotocol_the_channel_speaks_is_chosen_and_data_format_none_is_raw(env, wsx):
+    env.admin.call('POST', '/zato/admin/channels/wsx', {
+        'name': 'wsxt proto', 'url_path': '/wsxt/proto', 'service': 'wsxt.echo', 'data_format': 'none',
+        'subprotocols': ['v2.chat', 'v1.chat']})
+    ready(env, '/wsxt/proto')
+    url = f'ws://127.0.0.1:{env.base_port}/wsxt/proto'
+    with connect(url, subprotocols=['v1.chat', 'v3.chat'], open_timeout=5) as c:
+        assert c.subprotocol == 'v1.chat'
+        c.send('{not json')
+        assert c.recv(timeout=5) == '{not json'
+    with connect(url, open_timeout=5) as c:
+        assert c.subprotocol is None

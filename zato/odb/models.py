@@ -174,6 +174,7 @@ class ChannelWSX(Base):
     send_queue_max: Mapped[int] = mapped_column(Integer, default=1000)
     origins: Mapped[list[str]] = mapped_column(JSON, default=list)
     services_allowed: Mapped[list[str]] = mapped_column(JSON, default=list)
+    subprotocols: Mapped[list[str]] = mapped_column(JSON, default=list)
     version: Mapped[int] = mapped_column(Integer, default=1)
     opaque: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 

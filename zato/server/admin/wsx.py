@@ -3,6 +3,7 @@ clients, named as in Zato 3.1 (zato.channel.web-socket.*)."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from sqlalchemy import select
@@ -14,6 +15,7 @@ from zato.server.admin.services import AdminService
 from zato.server.router import RouteError, validate_url_path
 
 DATA_FORMATS = ('json', '')
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
 # field, minimum, maximum, default
 _NUMBERS = (
@@ -29,7 +31,8 @@ _NUMBERS = (
 def wsx_to_dict(row: ChannelWSX, sec_name: str | None) -> dict[str, Any]:
     out = {'id': row.id, 'name': row.name, 'is_active': row.is_active, 'url_path': row.url_path,
            'service': row.service_name, 'data_format': row.data_format, 'security': sec_name,
-           'origins': list(row.origins or ()), 'services_allowed': list(row.services_allowed or ())}
+           'origins': list(row.origins or ()), 'services_allowed': list(row.services_allowed or ()),
+           'subprotocols': list(row.subprotocols or ())}
     for name, *_ in _NUMBERS:
         out[name] = getattr(row, name)
     return out
@@ -78,8 +81,9 @@ class _WSXBase(AdminService):
             raise BadRequest(f'Invalid input `service`: service `{service}` is not deployed')
         row.service_name = service
         data_format = f(data, 'data_format', str, False, row.data_format if not creating else 'json')
+        data_format = '' if data_format == 'none' else data_format
         if data_format not in DATA_FORMATS:
-            raise BadRequest('Invalid input `data_format`: expected `json` or empty')
+            raise BadRequest('Invalid input `data_format`: expected `json`, `none` or empty')
         row.data_format = data_format
         row.is_active = f(data, 'is_active', bool, False, True if creating else row.is_active)
         for name, low, high, default in _NUMBERS:
@@ -93,6 +97,10 @@ class _WSXBase(AdminService):
                 raise BadRequest(f'Invalid input `origins`: `{origin}` is not `*` nor an http(s):// origin')
         row.origins = [o.rstrip('/') for o in row.origins]
         row.services_allowed = _string_list(data, 'services_allowed', row.services_allowed)
+        row.subprotocols = _string_list(data, 'subprotocols', row.subprotocols)
+        for name in row.subprotocols:
+            if not _TOKEN.fullmatch(name):
+                raise BadRequest(f'Invalid input `subprotocols`: `{name}` is not an HTTP token')
         if 'security' in data:
             sec_name = data['security']
             if sec_name in (None, ''):
@@ -141,7 +149,7 @@ class CreateWSXChannel(_WSXBase):
         data = self.input_dict()
         with self.server.Session() as session:
             row = ChannelWSX(cluster_id=self.server.cluster_id, version=1, opaque={}, url_path='/', service_name='',
-                             origins=[], services_allowed=[])
+                             origins=[], services_allowed=[], subprotocols=[])
             self._apply(session, row, data, creating=True)
             session.add(row)
             self._commit(session, row, 'create')

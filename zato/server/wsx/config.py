@@ -13,13 +13,14 @@ class WSXChannelConfig:
 
     __slots__ = ('id', 'name', 'is_active', 'url_path', 'service_name', 'data_format', 'security_id',
                  'max_message_size', 'ping_interval', 'pings_missed_threshold', 'new_token_wait_time', 'token_ttl',
-                 'send_queue_max', 'origins', 'services_allowed', 'version', 'info')
+                 'send_queue_max', 'origins', 'services_allowed', 'subprotocols', 'version', 'info')
 
     def __init__(self, *, id: int, name: str, url_path: str, service_name: str, is_active: bool = True,
                  data_format: str = 'json', security_id: int | None = None, max_message_size: int = 1048576,
                  ping_interval: int = 30, pings_missed_threshold: int = 5, new_token_wait_time: int = 5,
                  token_ttl: int = 3600, send_queue_max: int = 1000, origins: list[str] | None = None,
-                 services_allowed: list[str] | None = None, version: int = 1) -> None:
+                 services_allowed: list[str] | None = None, subprotocols: list[str] | None = None,
+                 version: int = 1) -> None:
         self.id = id
         self.name = name
         self.is_active = is_active
@@ -35,6 +36,7 @@ class WSXChannelConfig:
         self.send_queue_max = send_queue_max
         self.origins = list(origins or ())
         self.services_allowed = list(services_allowed or ())
+        self.subprotocols = tuple(subprotocols or ())
         self.version = version
         self.info = ChannelInfo(id, name, CHANNEL.WEB_SOCKET, self.data_format)
 
@@ -45,7 +47,7 @@ class WSXChannelConfig:
                    max_message_size=row.max_message_size, ping_interval=row.ping_interval,
                    pings_missed_threshold=row.pings_missed_threshold, new_token_wait_time=row.new_token_wait_time,
                    token_ttl=row.token_ttl, send_queue_max=row.send_queue_max, origins=row.origins,
-                   services_allowed=row.services_allowed, version=row.version)
+                   services_allowed=row.services_allowed, subprotocols=row.subprotocols, version=row.version)
 
     def origin_allowed(self, origin: str | None, host: str | None) -> bool:
         """Browsers send Origin, other clients usually don't. Without an allow-list only a page of the

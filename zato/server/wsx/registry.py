@@ -184,7 +184,7 @@ class WSXRegistry:
             raise HandshakeRefused(426, 'This is a WebSocket channel: upgrade required',
                                    [('Upgrade', 'websocket'), ('Sec-WebSocket-Version', '13')])
         try:
-            hs = ws.check_request(req.method, req.version, headers)
+            hs = ws.check_request(req.method, req.version, headers, subprotocols=chan.subprotocols)
         except ws.HandshakeError as e:
             raise HandshakeRefused(e.status, e.reason, list(e.headers or [])) from None
         if not chan.origin_allowed(headers.get('origin'), headers.get('host')):

@@ -34,6 +34,7 @@ def upgrade() -> None:
         sa.Column('send_queue_max', sa.Integer(), nullable=False),
         sa.Column('origins', sa.JSON(), nullable=False),
         sa.Column('services_allowed', sa.JSON(), nullable=False),
+        sa.Column('subprotocols', sa.JSON(), nullable=False),
         sa.Column('version', sa.Integer(), nullable=False),
         sa.Column('opaque', sa.JSON(), nullable=False),
         sa.UniqueConstraint('cluster_id', 'name'),
