@@ -15,6 +15,7 @@ from types import ModuleType
 EXTENSIONS: dict[str, str] = {
     'zato.cy.http1': 'zato.proto.http1',
     'zato.cy.ratelimit': 'zato.security.ratelimit.counters',
+    'zato.cy.wsmask': 'zato.proto.wsmask',
 }
 
 

@@ -95,7 +95,7 @@ def test_both_modules_expose_the_same_public_names(twins):
     def public(cls: type) -> set[str]:
         return {name for name in dir(cls) if not name.startswith('_')}
 
-    assert public(pure.RequestParser) == public(compiled.RequestParser) == {'feed', 'next_event', 'has_pending'}
+    assert public(pure.RequestParser) == public(compiled.RequestParser) == {'feed', 'next_event', 'has_pending', 'take_buffered'}
     assert public(pure.Request) == public(compiled.Request)
     # Shared, so that `except ProtocolError` and `is NEED_DATA` work whichever twin zato.accel picked
     assert compiled.ProtocolError is pure.ProtocolError and compiled.NEED_DATA is pure.NEED_DATA
@@ -970,3 +970,13 @@ def test_the_twins_agree_on_any_soup_of_request_pieces_under_tiny_limits(twins, 
               'max_header_bytes': data.draw(st.integers(10, 200)), 'max_body': data.draw(st.integers(0, 300)),
               'max_chunk_size_digits': data.draw(st.integers(1, 10))}
     assert outcome(pure, pieces, limits) == outcome(compiled, pieces, limits)
+
+
+def test_take_buffered_hands_over_what_follows_an_upgrade_request_and_retires_the_parser(http1):
+    parser = http1.RequestParser()
+    parser.feed(b'GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n\x81\x85abcd')
+    request = parser.next_event()
+    assert request.path == '/ws' and request.headers['upgrade'] == 'websocket'
+    assert parser.take_buffered() == b'\x81\x85abcd'
+    assert parser.take_buffered() == b''
+    assert not parser.has_pending
