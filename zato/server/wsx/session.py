@@ -60,6 +60,10 @@ def encode_payload(data: Any) -> tuple[int, bytes]:
 class WSXClient:
     """The server side of one WebSocket connection."""
 
+    __slots__ = ('id', 'registry', 'channel', 'sock', 'peer', 'forwarded_for', 'conn', 'deflate', 'connected_at',
+                 'sec_info', 'authenticated', 'token', 'token_expires', 'ext_client_id', 'ext_client_name', 'queue',
+                 'writer', 'inbound', 'handler', 'room', 'closed', 'closing', 'pending', 'info')
+
     def __init__(self, registry: WSXRegistry, channel: WSXChannelConfig, sock: socket.socket, peer: str,
                  forwarded_for: str, conn: ws.Connection, sec_info: SecurityInfo | None) -> None:
         self.id = 'wsx.' + secrets.token_hex(10)
