@@ -140,7 +140,7 @@ def response_fails(*extra: str, status: int = 502, offered_deflate: bool = True,
 
 
 def test_the_module_imports_no_io_modules():
-    for name in ('websocket.py', 'wsmask.py'):
+    for name in ('websocket.py', 'ws_handshake.py', 'wsmask.py'):
         tree = ast.parse((ROOT / 'zato/proto' / name).read_text())
         imported = set()
         for node in ast.walk(tree):
@@ -577,8 +577,9 @@ def test_a_64_bit_length_with_the_top_bit_set_is_1002():
 
 @pytest.mark.parametrize('first', [{}, {'fin': False}, {'rsv1': True}, {'rsv1': True, 'fin': False}])
 def test_a_frame_longer_than_the_cap_is_1009_from_its_header_alone(first):
-    # Whole or the first fragment, plain or compressed
-    head = frame(ws.OP_BINARY, length=1001, **first)[:8]
+    # Whole or the first fragment, plain or compressed (which may be a little longer than the cap:
+    # what deflate adds to an incompressible message of that size, 1000 + 0 + 64)
+    head = frame(ws.OP_BINARY, length=1065 if first.get('rsv1') else 1001, **first)[:8]
     conn = ws.Connection('server', max_message=1000, deflate=ws.DeflateParams())
     with pytest.raises(ws.WebSocketError) as info:
         events(conn, head)
@@ -1177,3 +1178,38 @@ def test_websocket_client_abnf_frames_are_read_by_our_server(message, cuts):
     close = ABNF.create_frame(b'\x03\xe8', ABNF.OPCODE_CLOSE).format()
     assert events(ws.Connection('server', max_message=1 << 17), data + close) == \
         [ws.Ping(b'ka'), expected_event(message), ws.Close(1000, '')]
+
+
+# ################################################################################################
+# permessage-deflate: streams ended with a final block, incompressible messages at the cap
+
+
+def _deflated_conn(max_message: int = 1 << 20) -> ws.Connection:
+    return ws.Connection('server', max_message=max_message, deflate=ws.DeflateParams())
+
+
+def test_a_message_ending_its_deflate_stream_with_a_final_block_is_followed_by_a_new_stream():
+    conn = _deflated_conn()
+    for text in ('final block', 'next message', 'and the one after'):
+        compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
+        data = compressor.compress(text.encode()) + compressor.flush(zlib.Z_FINISH)  # BFINAL=1, no sync tail
+        assert events(conn, frame(ws.OP_TEXT, data, rsv1=True)) == [ws.Message(ws.OP_TEXT, text)]
+
+
+def test_compressed_data_after_the_end_of_a_deflate_stream_is_1007():
+    compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
+    ended = compressor.compress(b'first') + compressor.flush(zlib.Z_FINISH)
+    conn = _deflated_conn()
+    with pytest.raises(ws.WebSocketError) as info:
+        events(conn, frame(ws.OP_TEXT, ended + raw_deflate(b'more'), rsv1=True))
+    assert info.value.code == ws.CLOSE_INVALID_DATA
+
+
+def test_an_incompressible_message_of_the_cap_is_accepted_compressed_and_one_byte_more_is_1009():
+    cap = 65536
+    data = os.urandom(cap)
+    compressed = raw_deflate(data)
+    assert len(compressed) > cap  # deflate made it longer
+    assert events(_deflated_conn(cap), frame(ws.OP_BINARY, compressed, rsv1=True)) == [ws.Message(ws.OP_BINARY, data)]
+    rejected(frame(ws.OP_BINARY, raw_deflate(os.urandom(cap + 1)), rsv1=True), ws.CLOSE_TOO_BIG,
+             max_message=cap, deflate=ws.DeflateParams())

@@ -17,7 +17,8 @@ The rules a Connection enforces, in prose (each one has a named test; RELIABILIT
   are never fragmented; they may arrive between the fragments of a message.
 * A continuation needs a message in progress, and a new text or binary frame needs none.
 * A 64-bit length has its most significant bit clear.
-* A message is at most ``max_message`` bytes, on the wire and once inflated. A frame header that
+* A message is at most ``max_message`` bytes once inflated, and on the wire (compressed, at most what
+  deflate may add to an incompressible message of that size). A frame header that
   would take it past the cap fails at once, before its payload is buffered, and inflating never
   produces more than the cap, so a deflate bomb costs no memory.
 * Text is UTF-8, checked fragment by fragment, so a message that cannot be valid fails on the first
@@ -224,6 +225,9 @@ class Connection:
         self._compressed = False
         self._parts: list = []
         self._wire_size = 0        # payload bytes received for the message so far
+        # Deflate may make an incompressible message slightly longer than itself (zlib's deflateBound):
+        # the compressed form of a message within the cap is allowed that much on the wire
+        self._wire_cap = max_message + (max_message >> 10) + 64
         self._size = 0             # its bytes once inflated
         self._text: codecs.IncrementalDecoder | None = None
 
@@ -357,14 +361,14 @@ class Connection:
             if first & 0x40:
                 raise self._fail(CLOSE_PROTOCOL_ERROR, 'RSV1 set on a continuation frame')
             # The cap is on the whole message, so the fragments received so far count
-            if self._wire_size + size > self.max_message:
+            if self._wire_size + size > (self._wire_cap if self._compressed else self.max_message):
                 raise self._too_big()
             return
         if self._opcode >= 0:
             raise self._fail(CLOSE_PROTOCOL_ERROR, 'a new message before the previous one was finished')
         if first & 0x40 and self.deflate is None:
             raise self._fail(CLOSE_PROTOCOL_ERROR, 'RSV1 set without permessage-deflate')
-        if size > self.max_message:
+        if size > (self._wire_cap if first & 0x40 else self.max_message):
             raise self._too_big()
 
     def _control(self, opcode: int, payload: bytes) -> Ping | Pong | Close:
@@ -403,10 +407,18 @@ class Connection:
         self._wire_size += len(payload)
 
         if self._compressed:
+            decompressor = self._decompressor
+            assert decompressor is not None
+            if decompressor.eof and payload:
+                raise self._fail(CLOSE_INVALID_DATA, 'compressed data after the end of the deflate stream')
             payload = self._inflate(payload, max_message - self._size)
+            if decompressor.eof and decompressor.unused_data:
+                raise self._fail(CLOSE_INVALID_DATA, 'compressed data after the end of the deflate stream')
             if fin:
                 payload += self._inflate(_DEFLATE_TAIL, max_message - self._size - len(payload))
-                if self._decompress_reset:
+                # A message may end its deflate stream with a final block (RFC 7692 section 7.2.3.3):
+                # the next one then starts a new stream
+                if self._decompress_reset or decompressor.eof:
                     self._decompressor = None
         self._size += len(payload)
         if self._size > max_message:
