@@ -24,6 +24,11 @@ class Target(Service):
     name = 'wsxo.target'
 
     def handle(self):
+        if self.request.payload == 'ask me back':
+            # A request to the client that sent this message, answered by its on-message service
+            answer = self.environ['web_socket'].invoke_client(self.cid, {'question': 'who are you?'}, timeout=5)
+            self.response.payload = {'client said': answer}
+            return
         self.response.payload = {'echo': self.request.payload, 'user': self.channel.security.username
                                  if self.channel.security else None}
 
@@ -39,6 +44,8 @@ class Collect(Service):
     def handle(self):
         with open(RECORD, 'a') as f:
             f.write(json.dumps(self.request.payload) + '\\n')
+        if self.request.payload['type'] == 'message':
+            self.response.payload = {'i am': self.request.payload['conn']}
 
 class Call(Service):
     name = 'wsxo.call'
@@ -116,6 +123,9 @@ def test_zato_talks_to_zato_over_websockets_both_ways(env, setup):
     message = next(r for r in records(setup['record']) if r.get('data') == {'news': 42})
     assert message == {'type': 'message', 'conn': 'to zato', 'data': {'news': 42}}
     assert any(r == {'type': 'connect', 'conn': 'to zato'} for r in records(setup['record']))
+
+    # The remote service asks its client back (invoke_client); our on-message service's answer returns
+    assert call(env, conn='to zato', data='ask me back') == (200, {'reply': {'client said': {'i am': 'to zato'}}})
 
     # Ping through the admin API reports the round trip
     ping = env.admin.call('POST', f'/zato/admin/outconns/wsx/{created["id"]}/ping')

@@ -37,9 +37,9 @@ def _positive(value: Any) -> str | None:
 
 
 def _ws_address(value: Any) -> str | None:
-    from zato.connectors.wsx import _parse_address
+    from zato.connectors.wsx_config import parse_address
     try:
-        _parse_address(value)
+        parse_address(value)
     except ValueError as e:
         return str(e)
     return None
@@ -136,12 +136,13 @@ class OutConns:
         channel = ChannelInfo(row.id, row.name, 'outconn-wsx', 'json')
         name = row.name
 
-        def hook(service_key: str, kind: str) -> Callable[..., None] | None:
+        def hook(service_key: str, kind: str) -> Callable[..., Any] | None:
             service = config[service_key]
             if not service:
                 return None
 
-            def run(*args: Any) -> None:
+            def run(*args: Any) -> Any:
+                # What the on-message service returns answers a Zato remote's invoke_client
                 if kind == 'message':
                     payload = {'type': kind, 'conn': name, 'data': args[0]}
                 elif kind == 'close':
@@ -149,9 +150,10 @@ class OutConns:
                 else:
                     payload = {'type': kind, 'conn': name}
                 try:
-                    self.runtime.invoker.invoke(service, payload, channel=channel)
+                    return self.runtime.invoker.invoke(service, payload, channel=channel)
                 except Exception:
                     logger.exception('Service `%s` failed on a %s event of outgoing WSX `%s`', service, kind, name)
+                    return None
             return run
 
         conn = OutgoingWSX(wsx_config, on_message=hook('on_message_service', 'message'),

@@ -1,0 +1,1 @@
+"""Outgoing connections: Zato as the client of remote systems."""
