@@ -1111,6 +1111,13 @@ class TestSecurity:
             c.send_text(json.dumps({'hello': 'world'}))
             assert c.recv_json() == {'ran': True, 'got': {'hello': 'world'}}
 
+    def test_a_client_authenticated_at_the_handshake_invokes_through_the_envelope_without_a_token(self, wsx):
+        with client(wsx, 'secure', headers=[basic_auth(wsx.username, wsx.password)]) as c:
+            c.send_text(json.dumps({'meta': {'action': 'invoke-service', 'id': 'h1'}, 'data': {'x': 1}}))
+            resp = c.recv_json()
+            assert resp['meta']['status'] == 200 and resp['meta']['in_reply_to'] == 'h1'
+            assert resp['data'] == {'ran': True, 'got': {'x': 1}}
+
     def test_the_admin_api_lists_the_authenticated_user(self, wsx):
         with client(wsx, 'secure', headers=[basic_auth(wsx.username, wsx.password)]) as c:
             c.send_text('{}')

@@ -387,9 +387,11 @@ class WSXClient:
         self.close(ws.CLOSE_POLICY, 'Not authorized')
 
     def token_valid(self, token: Any) -> bool:
-        if self.channel.security_id is None and not self.token:
-            return True
-        if not self.token or not isinstance(token, str) or not secrets.compare_digest(token, self.token):
+        """Once create-session issued a token, each invocation must carry it; a client that
+        authenticated at the handshake, or one of an open channel, needs none."""
+        if not self.token:
+            return self.authenticated
+        if not isinstance(token, str) or not secrets.compare_digest(token, self.token):
             return False
         if time.monotonic() > self.token_expires:
             return False
