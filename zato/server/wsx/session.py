@@ -41,6 +41,7 @@ _OPT = orjson.OPT_NON_STR_KEYS
 INBOUND_MAX = 64          # messages read ahead of the service before the reader stops reading
 WRITE_BATCH = 64          # frames joined into one sendall by the writer
 CLOSE_WAIT = 2.0          # seconds to wait for the peer's close frame after ours
+HANDLER_LINGER = 1.0      # seconds a client's handler greenlet waits for its next message before exiting
 NOT_AUTHORIZED = 'You are not authorized to access this resource'
 
 
@@ -62,7 +63,7 @@ class WSXClient:
 
     __slots__ = ('id', 'registry', 'channel', 'sock', 'peer', 'forwarded_for', 'conn', 'deflate', 'connected_at',
                  'sec_info', 'authenticated', 'token', 'token_expires', 'ext_client_id', 'ext_client_name', 'queue',
-                 'writer', 'inbound', 'handler', 'room', 'closed', 'closing', 'pending', 'info')
+                 'writer', 'inbound', 'handler', 'room', 'idle', 'reading', 'closed', 'closing', 'pending', 'info')
 
     def __init__(self, registry: WSXRegistry, channel: WSXChannelConfig, sock: socket.socket, peer: str,
                  forwarded_for: str, conn: ws.Connection, sec_info: SecurityInfo | None) -> None:
@@ -86,6 +87,8 @@ class WSXClient:
         self.inbound: deque[Any] = deque()
         self.handler: gevent.Greenlet | None = None
         self.room: Event | None = None
+        self.idle: Event | None = None
+        self.reading = True
         self.closed = False
         self.closing = False
         self.pending: dict[str, AsyncResult] = {}
@@ -228,6 +231,7 @@ class WSXClient:
             self._abort(e.code, e.reason)
         finally:
             registry.remove(self)
+            self.reading = False
             self._enqueue(('hook', 'on_disconnected'))
             for result in list(self.pending.values()):
                 result.set_exception(ConnectionError(f'WebSocket client {self.id} disconnected'))
@@ -251,6 +255,7 @@ class WSXClient:
             conn.feed(leftover)
             if self._events():
                 return
+        timeout: float | None = None
         while not self.closed:
             if self.closing:
                 wait = CLOSE_WAIT
@@ -259,7 +264,9 @@ class WSXClient:
             else:
                 deadline = 0.0
                 wait = chan.ping_interval
-            sock.settimeout(wait)
+            if wait != timeout:
+                sock.settimeout(wait)
+                timeout = wait
             try:
                 data = sock.recv(65536)
             except TimeoutError:
@@ -328,15 +335,28 @@ class WSXClient:
         inbound.append(item)
         if self.handler is None:
             self.handler = gevent.spawn(self._handle_inbound)
+        elif self.idle is not None:
+            self.idle.set()  # the handler is lingering for more work: hand it this message
         elif len(inbound) >= INBOUND_MAX and item[0] == 'msg':
             # Back-pressure: stop reading until the service catches up
             room = self.room = Event()
             room.wait()
 
     def _handle_inbound(self) -> None:
+        """Runs queued messages in order. Once the queue is empty it lingers a moment, so a chatty
+        client reuses one greenlet (a spawn per message costs more than the rest of an echo), and an
+        idle one keeps none."""
         inbound = self.inbound
         try:
-            while inbound:
+            while True:
+                if not inbound:
+                    if not self.reading:
+                        return
+                    idle = self.idle = Event()
+                    idle.wait(HANDLER_LINGER)
+                    self.idle = None
+                    if not inbound:
+                        return
                 kind, value = inbound.popleft()
                 room = self.room
                 if room is not None and len(inbound) < INBOUND_MAX // 2:
@@ -352,6 +372,7 @@ class WSXClient:
                     logger.exception('Could not handle a message of WebSocket client %s (%s)', self.id, self.peer)
         finally:
             self.handler = None
+            self.idle = None
             room = self.room
             if room is not None:
                 self.room = None
