@@ -343,14 +343,15 @@ class WSXClient:
             room.wait()
 
     def _handle_inbound(self) -> None:
-        """Runs queued messages in order. Once the queue is empty it lingers a moment, so a chatty
-        client reuses one greenlet (a spawn per message costs more than the rest of an echo), and an
-        idle one keeps none."""
+        """Runs queued messages and hooks in order. Once the queue is empty after a message it
+        lingers a moment, so a chatty client reuses one greenlet (a spawn per message costs more than
+        the rest of an echo); an idle client, or one that has only just connected, keeps none."""
         inbound = self.inbound
+        linger = False  # only after a message: a connect hook alone leaves no greenlet behind
         try:
             while True:
                 if not inbound:
-                    if not self.reading:
+                    if not self.reading or not linger:
                         return
                     idle = self.idle = Event()
                     idle.wait(HANDLER_LINGER)
@@ -364,6 +365,7 @@ class WSXClient:
                     room.set()
                 try:
                     if kind == 'msg':
+                        linger = True
                         if not self.closed and not self.closing:
                             self.registry.on_message(self, value)
                     else:
