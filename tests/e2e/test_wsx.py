@@ -241,3 +241,19 @@ def test_a_subprotocol_the_channel_speaks_is_chosen_and_data_format_none_is_raw(
         assert c.recv(timeout=5) == '{not json'
     with connect(url, open_timeout=5) as c:
         assert c.subprotocol is None
+
+
+def test_a_rest_channel_cannot_take_a_websocket_channels_path_nor_the_other_way_round(env, wsx):
+    from zato.cli.client import AdminCallError
+    with pytest.raises(AdminCallError) as info:
+        env.channel('wsxt clash', '/wsxt/main', 'wsxt.echo')
+    assert info.value.status == 409 and 'wsxt main' in str(info.value)
+    env.channel('wsxt rest', '/wsxt/rest-only', 'wsxt.echo')
+    with pytest.raises(AdminCallError) as info:
+        env.admin.call('POST', '/zato/admin/channels/wsx', {'name': 'wsxt clash 2', 'url_path': '/wsxt/rest-only',
+                                                            'service': 'wsxt.echo'})
+    assert info.value.status == 409
+    with pytest.raises(AdminCallError) as info:
+        env.admin.call('POST', '/zato/admin/channels/wsx', {'name': 'wsxt clash 3', 'url_path': '/wsxt/x',
+                                                            'service': 'wsxt.echo', 'security': 'no such def'})
+    assert info.value.status == 400 and '`security`' in str(info.value)

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from zato.errors import BadRequest, Conflict, DeploymentError, NotFound
-from zato.odb.models import ChannelREST, SecurityDef, Service as ServiceRow
+from zato.odb.models import ChannelREST, ChannelWSX, SecurityDef, Service as ServiceRow
 from zato.server.hot_deploy import deploy_source
 from zato.server.router import RouteError, validate_url_path
 from zato.service.base import Service
@@ -52,6 +52,37 @@ class AdminService(Service):
         session.delete(row)
         self.server.commit_change(session, kind, obj_id, action='delete')
         self.response.payload = {'id': obj_id, 'deleted': True}
+
+    def _sec_name(self, session: Any, sec_id: int | None) -> str | None:
+        if sec_id is None:
+            return None
+        sec = session.get(SecurityDef, sec_id)
+        return sec.name if sec else None
+
+    def _service_exists(self, session: Any, name: str) -> bool:
+        """Deployed on this worker, or known to the ODB (a deploy another worker has not applied yet)."""
+        if name in self.server.store:
+            return True
+        return session.scalars(select(ServiceRow.id).where(ServiceRow.cluster_id == self.server.cluster_id,
+                                                           ServiceRow.name == name)).first() is not None
+
+    def resolve_security(self, session: Any, data: dict[str, Any], current: int | None,
+                         kinds: tuple[str, ...] | None = None) -> int | None:
+        """The id of the security definition named by input `security` (None or '' for none), or
+        `current` when the input does not name one; 400 for an unknown name or a kind not in `kinds`."""
+        if 'security' not in data:
+            return current
+        sec_name = data['security']
+        if sec_name in (None, ''):
+            return None
+        sec = session.scalars(select(SecurityDef).where(SecurityDef.cluster_id == self.server.cluster_id,
+                                                        SecurityDef.name == sec_name)).one_or_none()
+        if sec is None or sec.is_internal:
+            raise BadRequest(f'Invalid input `security`: no security definition named `{sec_name}`')
+        if kinds is not None and sec.kind not in kinds:
+            raise BadRequest(f'Invalid input `security`: `{sec_name}` is a {sec.kind} definition; '
+                             f'expected one of {", ".join(kinds)}')
+        return sec.id
 
     @staticmethod
     def field(data: dict[str, Any], name: str, kind: type | tuple[type, ...], required: bool = True,
@@ -179,12 +210,6 @@ def channel_to_dict(row: ChannelREST, sec_name: str | None) -> dict[str, Any]:
 class _ChannelBase(AdminService):
     zato_dont_import = True
 
-    def _sec_name(self, session: Any, sec_id: int | None) -> str | None:
-        if sec_id is None:
-            return None
-        sec = session.get(SecurityDef, sec_id)
-        return sec.name if sec else None
-
     def _get_row(self, session: Any) -> ChannelREST:
         return self.get_object(session, ChannelREST, 'REST channel')
 
@@ -222,25 +247,10 @@ class _ChannelBase(AdminService):
         if pri not in PARAMS_PRI:
             raise BadRequest(f'Invalid input `params_pri`: expected one of {", ".join(PARAMS_PRI)}')
         row.params_pri = pri
-        if 'security' in data:
-            sec_name = data['security']
-            if sec_name in (None, ''):
-                row.security_id = None
-            else:
-                sec = session.scalars(select(SecurityDef).where(SecurityDef.cluster_id == self.server.cluster_id,
-                                                                SecurityDef.name == sec_name)).one_or_none()
-                if sec is None or sec.is_internal:
-                    raise BadRequest(f'Invalid input `security`: no security definition named `{sec_name}`')
-                row.security_id = sec.id
+        row.security_id = self.resolve_security(session, data, row.security_id)
         from zato.server.admin.rate_limits import resolve_limit
         row.rate_limit_id = resolve_limit(self, session, data, row.rate_limit_id)
         self._check_route_free(session, row)
-
-    def _service_exists(self, session: Any, name: str) -> bool:
-        if name in self.server.store:
-            return True
-        return session.scalars(select(ServiceRow.id).where(ServiceRow.cluster_id == self.server.cluster_id,
-                                                           ServiceRow.name == name)).first() is not None
 
     def _check_route_free(self, session: Any, row: ChannelREST) -> None:
         if row.url_path.startswith('/zato/'):
@@ -250,6 +260,10 @@ class _ChannelBase(AdminService):
             ChannelREST.method == row.method, ChannelREST.id != (row.id or -1))).first()
         if clash is not None:
             raise Conflict(f'Channel `{clash.name}` already serves {row.method or "any method"} on `{row.url_path}`')
+        wsx = session.scalars(select(ChannelWSX).where(ChannelWSX.cluster_id == self.server.cluster_id,
+                                                       ChannelWSX.url_path == row.url_path)).first()
+        if wsx is not None:
+            raise Conflict(f'WebSocket channel `{wsx.name}` already serves `{row.url_path}`')
 
     def _commit(self, session: Any, row: ChannelREST, action: str) -> None:
         try:

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from zato.errors import BadRequest, Conflict, NotFound
-from zato.odb.models import ChannelREST, ChannelWSX, SecurityDef, Service as ServiceRow
+from zato.odb.models import ChannelREST, ChannelWSX
 from zato.server.admin.services import AdminService
 from zato.server.router import RouteError, validate_url_path
 
@@ -51,12 +51,6 @@ def _string_list(data: dict[str, Any], name: str, current: list[str]) -> list[st
 
 class _WSXBase(AdminService):
     zato_dont_import = True
-
-    def _sec_name(self, session: Any, sec_id: int | None) -> str | None:
-        if sec_id is None:
-            return None
-        sec = session.get(SecurityDef, sec_id)
-        return sec.name if sec else None
 
     def _get_row(self, session: Any) -> ChannelWSX:
         return self.get_object(session, ChannelWSX, 'WebSocket channel')
@@ -101,18 +95,7 @@ class _WSXBase(AdminService):
         for name in row.subprotocols:
             if not _TOKEN.fullmatch(name):
                 raise BadRequest(f'Invalid input `subprotocols`: `{name}` is not an HTTP token')
-        if 'security' in data:
-            sec_name = data['security']
-            if sec_name in (None, ''):
-                row.security_id = None
-            else:
-                sec = session.scalars(select(SecurityDef).where(SecurityDef.cluster_id == self.server.cluster_id,
-                                                                SecurityDef.name == sec_name)).one_or_none()
-                if sec is None or sec.is_internal:
-                    raise BadRequest(f'Invalid input `security`: no security definition named `{sec_name}`')
-                if sec.kind not in ('basic_auth', 'apikey', 'jwt'):
-                    raise BadRequest(f'Invalid input `security`: `{sec_name}` is of a kind WebSockets do not use')
-                row.security_id = sec.id
+        row.security_id = self.resolve_security(session, data, row.security_id, ('basic_auth', 'apikey', 'jwt'))
         clash = session.scalars(select(ChannelREST).where(ChannelREST.cluster_id == self.server.cluster_id,
                                                           ChannelREST.url_path == row.url_path)).first()
         if clash is not None:
@@ -122,12 +105,6 @@ class _WSXBase(AdminService):
                                                          ChannelWSX.id != (row.id or -1))).first()
         if other is not None:
             raise Conflict(f'WebSocket channel `{other.name}` already serves `{row.url_path}`')
-
-    def _service_exists(self, session: Any, name: str) -> bool:
-        if name in self.server.store:
-            return True
-        return session.scalars(select(ServiceRow.id).where(ServiceRow.cluster_id == self.server.cluster_id,
-                                                           ServiceRow.name == name)).first() is not None
 
     def _commit(self, session: Any, row: ChannelWSX, action: str) -> None:
         try:
