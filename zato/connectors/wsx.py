@@ -29,7 +29,7 @@ import socket
 import time
 from datetime import UTC, datetime
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import gevent
 import gevent.event
@@ -39,12 +39,15 @@ import orjson
 from gevent import socket as gsocket
 from gevent import ssl as gssl
 
+from zato.connectors.base import Connector, ConnectorError, ConnectorTimeout, ConnectorUnavailable, Field
 from zato.connectors.wsx_config import WSXConfig, backoff_delay, parse_address
 from zato.proto import websocket as ws
 from zato.proto.reasons import REASONS
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+
+    from zato.connectors.base import Hooks
 
     OnMessage = Callable[[Any], Any]
     OnConnect = Callable[[], None]
@@ -673,3 +676,105 @@ def _oneline(e: BaseException) -> str:
 def _short(value: Any, limit: int = 200) -> str:
     text = value if isinstance(value, str) else repr(value)
     return text if len(text) <= limit else text[:limit] + '...'
+
+
+# ################################################################################################ the connector
+
+def _check_address(value: str) -> str | None:
+    try:
+        parse_address(value)
+    except ValueError as e:
+        return str(e)
+    return None
+
+
+def _above_zero(value: float) -> str | None:
+    return None if value > 0 else 'expected a number above 0'
+
+
+WSX_FIELDS: tuple[Field, ...] = (
+    Field('address', str, None, _check_address, 'ws://host:port/path or wss://...'),
+    Field('is_zato', bool, False, None, 'The remote end is a Zato WebSocket channel (JSON envelope, create-session).'),
+    Field('username', str, '', None, 'Sent in create-session to a Zato remote, else as Basic Auth at the handshake.'),
+    Field('secret', str, '', None, 'The password of username; stored encrypted.', secret=True),
+    Field('has_auto_reconnect', bool, True, None, 'Reconnect with backoff and jitter when the connection drops.'),
+    Field('on_connect_service', str, '', None, 'Invoked after each (re)connection.'),
+    Field('on_message_service', str, '', None, 'Invoked with each message the remote end sends.'),
+    Field('on_close_service', str, '', None, 'Invoked when a connection ends, with its code and reason.'),
+    Field('ping_interval', float, 30.0, _above_zero, 'Seconds between our pings.'),
+    Field('pings_missed_threshold', int, 3, _above_zero, 'Silent ping intervals before the connection is dropped.'),
+    Field('max_message_size', int, 1 << 20, _above_zero, 'Largest message accepted from the remote end, in bytes.'),
+    Field('connect_timeout', float, 10.0, _above_zero, 'Seconds to connect and complete the handshake.'),
+    Field('headers', dict, {}, None, 'Extra handshake headers.'),
+    Field('ca_file', str, '', None, 'CA bundle to verify a wss:// server with, instead of the system CAs.'),
+)
+
+
+class WSXConnector(Connector):
+    """The Connector contract over `OutgoingWSX`, which connects and reconnects by itself: `conn`
+    is the OutgoingWSX, and events go to the configured services through the server's hooks."""
+
+    kind: ClassVar[str] = 'wsx'
+    fields: ClassVar[tuple[Field, ...]] = WSX_FIELDS
+
+    def __init__(self, name: str, config: dict[str, Any], secret: str = '', hooks: Hooks | None = None) -> None:
+        super().__init__(name, config, secret, hooks)
+        wsx_config = WSXConfig(
+            name=name, address=config['address'], is_zato=config['is_zato'], username=config['username'],
+            secret=secret, headers=list(config['headers'].items()), has_auto_reconnect=config['has_auto_reconnect'],
+            connect_timeout=config['connect_timeout'], ping_interval=config['ping_interval'],
+            pings_missed_threshold=config['pings_missed_threshold'], max_message=config['max_message_size'],
+            ca_file=config['ca_file'])
+        self.wsx = OutgoingWSX(wsx_config, on_message=self._hook('on_message_service', 'message'),
+                               on_connect=self._hook('on_connect_service', 'connect'),
+                               on_close=self._hook('on_close_service', 'close'))
+        self._client = self.wsx  # always there; OutgoingWSX says itself whether it is connected
+
+    @property
+    def conn(self) -> OutgoingWSX:
+        return self.wsx
+
+    def start(self) -> None:
+        self._stopping = False
+        self._client = self.wsx
+        self.wsx.start()
+        self._attempted.set()
+
+    def ping(self) -> float:
+        self.wsx.wait_connected(self.wsx.config.connect_timeout)
+        try:
+            return self.wsx.ping()
+        except WSXConnectionError as e:
+            raise self.map_error(e) from e
+
+    def stop(self) -> None:
+        self._stopping = True
+        self.wsx.stop()
+
+    def map_error(self, e: BaseException) -> ConnectorError:
+        if isinstance(e, WSXTimeoutError):
+            return self.error(ConnectorTimeout, str(e))
+        if isinstance(e, WSXConnectionError):
+            return self.error(ConnectorUnavailable, str(e))
+        return super().map_error(e)
+
+    def _hook(self, service_key: str, kind: str) -> Callable[..., Any] | None:
+        service = self.config[service_key]
+        if not service:
+            return None
+        name = self.name
+
+        def run(*args: Any) -> Any:
+            # What the on-message service returns answers a Zato remote's invoke_client
+            if kind == 'message':
+                payload = {'type': kind, 'conn': name, 'data': args[0]}
+            elif kind == 'close':
+                payload = {'type': kind, 'conn': name, 'code': args[0], 'reason': args[1]}
+            else:
+                payload = {'type': kind, 'conn': name}
+            try:
+                return self.hooks.invoke(service, payload)
+            except Exception:
+                logger.exception('Service `%s` failed on a %s event of outgoing WSX `%s`', service, kind, name)
+                return None
+        return run

@@ -6,6 +6,8 @@ from __future__ import annotations
 import difflib
 from typing import Any
 
+from zato.connectors import registry
+
 
 def _unknown(kind: str, name: str, known: Any) -> KeyError:
     close = difflib.get_close_matches(name, list(known), n=3)
@@ -95,7 +97,10 @@ class OutKind:
 
 
 class OutFacade:
-    """``self.out``: ``self.out.wsx['name'].conn`` ..."""
+    """``self.out``: ``self.out.rest['name'].conn``, ``self.out.wsx['name'].conn`` ...
+
+    ``.conn`` is the live connection; for an inactive definition it raises
+    zato.connectors.base.ConnectorInactive naming it. An unknown name raises KeyError with close names."""
 
     __slots__ = ('_by_kind',)
 
@@ -105,4 +110,5 @@ class OutFacade:
     def __getattr__(self, kind: str) -> OutKind:
         if kind.startswith('_'):
             raise AttributeError(kind)
-        return OutKind(kind, self._by_kind.get(kind, {}))
+        # An alias (plain_http for rest) reaches the connections of the kind it stands for
+        return OutKind(kind, self._by_kind.get(registry.resolve(kind), {}))

@@ -3,23 +3,33 @@ validated against the kind's declared fields. Secrets are write-only: stored enc
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
+import gevent
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from zato.connectors import registry
+from zato.connectors.base import Connector, ConnectorError, FieldError, effective_config, secret_field, validate
 from zato.errors import BadRequest, Conflict, NotFound
 from zato.odb.models import OutConn
 from zato.server.admin.services import AdminService
-from zato.server.outconns import KINDS
 
+# Inputs of every kind, not fields of any: `secret` is the generic name of whichever field a kind stores encrypted
 COMMON = ('id', 'kind', 'name', 'is_active', 'secret')
+
+# How long a ping waits for a connection the worker is still building
+PING_BUILD_WAIT = 10.0
+
+# How long a ping waits for this worker to apply the definition's latest version
+BUS_WAIT = 2.0
 
 
 def outconn_to_dict(row: OutConn) -> dict[str, Any]:
-    fields = KINDS[row.kind]
+    fields = registry.get(row.kind).fields
     return {'id': row.id, 'kind': row.kind, 'name': row.name, 'is_active': row.is_active,
-            'has_secret': bool(row.secret), **{f.name: row.config.get(f.name, f.default) for f in fields}}
+            'has_secret': bool(row.secret), **effective_config(fields, row.config or {})}
 
 
 class _OutConnBase(AdminService):
@@ -27,9 +37,10 @@ class _OutConnBase(AdminService):
 
     def _kind(self) -> str:
         kind = str(self.request.channel_params.get('kind', ''))
-        if kind not in KINDS:
-            raise NotFound(f'No kind of outgoing connection `{kind}`; known: {", ".join(sorted(KINDS))}')
-        return kind
+        try:
+            return registry.get(kind).kind
+        except KeyError as e:
+            raise NotFound(e.args[0]) from None
 
     def _get_row(self, session: Any) -> OutConn:
         kind = self._kind()
@@ -39,35 +50,28 @@ class _OutConnBase(AdminService):
         return row
 
     def _apply(self, row: OutConn, data: dict[str, Any], creating: bool) -> None:
-        fields = {f.name: f for f in KINDS[row.kind]}
-        unknown = sorted(set(data) - set(fields) - set(COMMON))
-        if unknown:
-            raise BadRequest(f'Invalid input `{unknown[0]}`: not a field of a {row.kind} connection '
-                             f'(fields: {", ".join(sorted(fields))})')
+        cls: type[Connector] = registry.get(row.kind)
+        secret_spec = secret_field(cls.fields)
+        data = dict(data)
+        if 'secret' in data and (secret_spec is None or secret_spec.name != 'secret'):
+            value = data.pop('secret')
+            if secret_spec is not None:
+                data.setdefault(secret_spec.name, value)
+            elif value:
+                raise BadRequest(f'Invalid input `secret`: a {row.kind} connection has no secret')
         f = self.field
         row.name = f(data, 'name', str, creating, row.name)
         if not row.name or len(row.name) > 200:
             raise BadRequest('Invalid input `name`: expected 1 to 200 characters')
         row.is_active = f(data, 'is_active', bool, False, True if creating else row.is_active)
-        config = dict(row.config or {})
-        for name, spec in fields.items():
-            required = creating and spec.default is None
-            if name not in data and not required:
-                config.setdefault(name, spec.default)
-                continue
-            kind: Any = (int, float) if spec.kind is float else spec.kind
-            value = f(data, name, kind, required)
-            if spec.kind is float:
-                value = float(value)
-            if spec.kind is dict and not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
-                raise BadRequest(f'Invalid input `{name}`: expected an object of strings')
-            error = spec.check(value) if spec.check is not None else None
-            if error:
-                raise BadRequest(f'Invalid input `{name}`: {error}')
-            config[name] = value
+        current = None if creating else effective_config(cls.fields, row.config or {})
+        try:
+            config, secret = validate(cls.fields, data, current, ignore=COMMON)
+            cls.check_config(config)
+        except FieldError as e:
+            raise BadRequest(str(e)) from None
         row.config = config
-        if 'secret' in data:
-            secret = f(data, 'secret', str, False, '')
+        if secret is not None:
             row.secret = self.server.crypto.encrypt(secret) if secret else ''
 
     def _commit(self, session: Any, row: OutConn, action: str) -> None:
@@ -111,9 +115,12 @@ class ChangeOutConnPassword(_OutConnBase):
 
     def handle(self) -> None:
         data = self.input_dict()
-        secret = self.field(data, 'secret', str)
         with self.server.Session() as session:
             row = self._get_row(session)
+            spec = secret_field(registry.get(row.kind).fields)
+            if spec is None:
+                raise BadRequest(f'A {row.kind} connection has no secret to change')
+            secret = self.field(data, spec.name if spec.name in data else 'secret', str)
             row.secret = self.server.crypto.encrypt(secret) if secret else ''
             row.version += 1
             self._commit(session, row, 'edit')
@@ -148,25 +155,33 @@ class GetOutConnList(_OutConnBase):
 
 
 class PingOutConn(_OutConnBase):
-    """Pings the connection from the worker serving this call: the round trip, or the error."""
+    """Pings the connection from the worker serving this call: `{"ok": true, "time": seconds}` for a
+    round trip, or `{"ok": false, "error": ...}` with the ConnectorError that says why there was none."""
     name = 'zato.outconn.ping'
 
     def handle(self) -> None:
         with self.server.Session() as session:
             row = self._get_row(session)
-            kind, name, is_active = row.kind, row.name, row.is_active
-        if not is_active:
-            raise BadRequest(f'Outgoing {kind} connection `{name}` is not active')
-        handle = self.server.outconns.get(kind, {}).get(name)
+            kind, name, version = row.kind, row.name, row.version
+
+        # A ping right after a create or an edit may reach this worker before the cluster bus does
+        deadline = time.monotonic() + BUS_WAIT
+        while True:
+            handle = self.server.outconns.get(kind, {}).get(name)
+            if (handle is not None and handle.version >= version) or time.monotonic() >= deadline:
+                break
+            gevent.sleep(0.02)
         if handle is None:
-            self.response.payload = {'ok': False, 'error': f'Connection `{name}` is not built on this worker yet'}
+            self.response.payload = {'ok': False, 'error': f'Outgoing {kind} connection `{name}` is not built '
+                                                           'on this worker yet'}
             return
-        conn = handle.conn
-        timeout = float(handle.config.get('connect_timeout', 10))
-        conn.wait_connected(timeout)
         try:
-            took = conn.ping(timeout)
-        except Exception as e:  # noqa: BLE001 - whatever failed is the answer
+            handle.conn  # noqa: B018 - raises ConnectorInactive, or ConnectorUnavailable if it could not be created
+            connector = handle.connector
+            assert connector is not None  # noqa: S101 - conn raised otherwise
+            connector.wait_attempted(PING_BUILD_WAIT)
+            took = connector.ping()
+        except ConnectorError as e:
             self.response.payload = {'ok': False, 'error': str(e)}
             return
         self.response.payload = {'ok': True, 'time': round(took, 6)}
