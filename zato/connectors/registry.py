@@ -28,7 +28,11 @@ GROUP = 'zato.connectors'
 
 # kind -> module:class; imported on first use, so that importing the registry stays cheap
 BUILTIN = {
+    'ldap': 'zato.connectors.ldap:LDAPConnector',
+    'mongodb': 'zato.connectors.mongodb:MongoDBConnector',
     'rest': 'zato.connectors.rest:RESTConnector',
+    'sftp': 'zato.connectors.sftp:SFTPConnector',
+    'ssh': 'zato.connectors.ssh:SSHConnector',
     'wsx': 'zato.connectors.wsx:WSXConnector',
 }
 
@@ -81,7 +85,14 @@ def _load() -> dict[str, type[Connector]]:
     _aliases.clear()
     for kind, target in BUILTIN.items():
         module, _, attr = target.partition(':')
-        _add(found, kind, getattr(importlib.import_module(module), attr), target)
+        try:
+            cls = getattr(importlib.import_module(module), attr)
+        except (ImportError, AttributeError):
+            # A connector module imports its client library lazily, so this is a broken install;
+            # the other kinds still work
+            logger.exception('Skipped built-in connector `%s` (%s): it could not be loaded', kind, target)
+            continue
+        _add(found, kind, cls, target)
     for kind, target, cls in _plugins():
         _add(found, kind, cls, target)
     _kinds = found
