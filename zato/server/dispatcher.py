@@ -12,6 +12,7 @@ import orjson
 from zato import accel
 from zato.errors import ClientError, Forbidden, ServiceNotFound, TooManyRequests
 from zato.server.client_address import client_address
+from zato.server.jsonrpc import JSONRPCGateway
 from zato.server.router import Router
 from zato.service.invoker import Invoker, new_cid
 from zato.service.reqresp import HTTPInfo, Request
@@ -41,6 +42,7 @@ class Dispatcher:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         self.invoker: Invoker = runtime.invoker
+        self.jsonrpc = JSONRPCGateway(runtime)
 
     def error(self, cid: str, status: int, details: Any, keep_alive: bool, head: bool = False,
               headers: dict[str, str] | None = None) -> bytes:
@@ -89,34 +91,43 @@ class Dispatcher:
         channel_info = chan.info
         client = ''
         limits = runtime.limits
-        if not chan.is_internal and limits.allow_list_channels is not None and \
-                (limits.default_allow_list or chan.id in limits.allow_list_channels):
-            client = client_address(peer, req.headers.get('x-forwarded-for'), runtime.trusted_proxies)
-            if not limits.address_allowed(chan.id, client):
-                raise Forbidden(headers={'Cache-Control': 'no-store'})
-        sec_id = chan.security_id
-        if sec_id is not None:
-            sec_info = runtime.authenticator.authenticate(runtime.security.get(sec_id), req.headers)
-            # One ChannelInfo per (channel, caller), built once: not an allocation per request
-            by_caller = chan.info_by_caller
-            channel_info = by_caller.get(sec_info)
-            if channel_info is None:
-                if len(by_caller) > 1000:
-                    by_caller.clear()
-                info = chan.info
-                channel_info = by_caller[sec_info] = type(info)(info.id, info.name, info.type, info.data_format,
-                                                                info.is_internal, sec_info)
+        # A try block costs nothing in 3.11 until something raises: only a refusal pays for it
+        try:
+            if not chan.is_internal and limits.allow_list_channels is not None and \
+                    (limits.default_allow_list or chan.id in limits.allow_list_channels):
+                client = client_address(peer, req.headers.get('x-forwarded-for'), runtime.trusted_proxies)
+                if not limits.address_allowed(chan.id, client):
+                    raise Forbidden(headers={'Cache-Control': 'no-store'})
+            sec_id = chan.security_id
+            if sec_id is not None:
+                sec_info = runtime.authenticator.authenticate(runtime.security.get(sec_id), req.headers)
+                # One ChannelInfo per (channel, caller), built once: not an allocation per request
+                by_caller = chan.info_by_caller
+                channel_info = by_caller.get(sec_info)
+                if channel_info is None:
+                    if len(by_caller) > 1000:
+                        by_caller.clear()
+                    info = chan.info
+                    channel_info = by_caller[sec_info] = type(info)(info.id, info.name, info.type, info.data_format,
+                                                                    info.is_internal, sec_info)
 
-        if not chan.is_internal:
-            levels = limits.levels(chan.id, sec_id, chan.service_name)
-            if levels:
-                if not client:
-                    proxies = runtime.trusted_proxies
-                    client = client_address(peer, req.headers.get('x-forwarded-for'), proxies) if proxies else peer
-                decision = limits.limiter.check(levels, client)
-                if not decision.allowed:
-                    error = TooManyRequests if decision.status == 429 else Forbidden
-                    raise error(headers=decision.headers)
+            if not chan.is_internal:
+                levels = limits.levels(chan.id, sec_id, chan.service_name)
+                if levels:
+                    if not client:
+                        proxies = runtime.trusted_proxies
+                        client = client_address(peer, req.headers.get('x-forwarded-for'), proxies) if proxies else peer
+                    decision = limits.limiter.check(levels, client)
+                    if not decision.allowed:
+                        error = TooManyRequests if decision.status == 429 else Forbidden
+                        raise error(headers=decision.headers)
+        except ClientError as e:
+            if chan.jsonrpc is not None:
+                return self.jsonrpc.refused(e, cid, keep_alive, head)
+            raise
+
+        if chan.jsonrpc is not None:
+            return self.jsonrpc.dispatch(req, cid, chan, channel_info, path, path_params, peer, keep_alive, head)
 
         cls = runtime.store.get(chan.service_name)
 

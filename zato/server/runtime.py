@@ -110,6 +110,7 @@ class Runtime:
     # Start-up
 
     def start(self, watch_pickup: bool = True) -> None:
+        from zato.server.admin import jsonrpc as admin_jsonrpc
         from zato.server.admin import rate_limits as admin_rate_limits
         from zato.server.admin import security as admin_security
         from zato.server.admin import services as admin_services
@@ -125,6 +126,7 @@ class Runtime:
         self.store.add_internal(admin_rate_limits)
         self.store.add_internal(admin_wsx)
         self.store.add_internal(admin_outconns)
+        self.store.add_internal(admin_jsonrpc)
         self.wsx.start()
         self.bus.subscribe(CONFIG_SUBJECT, self.on_config_changed)
         self.bus.subscribe(ASYNC_SUBJECT, self.invoker.on_async_message)
