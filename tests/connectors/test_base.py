@@ -385,3 +385,17 @@ def test_a_service_reaches_a_kind_by_its_alias_and_an_inactive_one_raises_naming
         _ = out.plain_http['Billing'].conn
     with pytest.raises(KeyError, match='did you mean `CRM`'):
         out.rest['CRN']
+
+
+def test_definition_and_im_reach_the_same_connections_as_out():
+    from types import SimpleNamespace
+
+    from zato.service.base import Service
+
+    handle = object()
+    svc = Service()
+    svc.server = SimpleNamespace(outconns={'kafka': {'events': handle}, 'slack': {'team': handle}})
+    assert svc.definition.kafka['events'] is svc.out.kafka['events'] is handle   # Zato 3.1's name for Kafka
+    assert svc.im.slack['team'] is svc.out.slack['team'] is handle
+    with pytest.raises(KeyError, match='evnts'):
+        svc.definition.kafka['evnts']

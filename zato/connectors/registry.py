@@ -28,11 +28,14 @@ GROUP = 'zato.connectors'
 
 # kind -> module:class; imported on first use, so that importing the registry stays cheap
 BUILTIN = {
+    'kafka': 'zato.connectors.kafka:KafkaConnector',
     'ldap': 'zato.connectors.ldap:LDAPConnector',
     'mongodb': 'zato.connectors.mongodb:MongoDBConnector',
     'rest': 'zato.connectors.rest:RESTConnector',
     'sftp': 'zato.connectors.sftp:SFTPConnector',
+    'slack': 'zato.connectors.slack:SlackConnector',
     'ssh': 'zato.connectors.ssh:SSHConnector',
+    'telegram': 'zato.connectors.telegram:TelegramConnector',
     'wsx': 'zato.connectors.wsx:WSXConnector',
 }
 

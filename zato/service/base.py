@@ -91,6 +91,16 @@ class Service:
         """Outgoing connections: ``self.out.wsx['My Connection'].conn.send(data)``."""
         return OutFacade(self.server.outconns)
 
+    @property
+    def im(self) -> OutFacade:
+        """Instant messaging connections: ``self.im.slack['My Slack'].conn.client``, ``self.im.telegram[...]``."""
+        return OutFacade(self.server.outconns)
+
+    @property
+    def definition(self) -> OutFacade:
+        """Zato 3.1's name for Kafka connections: ``self.definition.kafka['name']`` is ``self.out.kafka['name']``."""
+        return OutFacade(self.server.outconns)
+
     # Invoking other services
     def invoke(self, name: str, payload: Any = None, *, timeout: float | None = None,
                raise_timeout: bool = True, **kwargs: Any) -> Any:
