@@ -220,6 +220,7 @@ class Connector:
         self.hooks: Hooks = hooks if hooks is not None else NoHooks()
         self._client: Any = None
         self._last_error = ''
+        self._refused = False      # the last attempt failed because the remote refused our credentials
         self._stopping = False
         self._runner: gevent.Greenlet | None = None
         self._wake = gevent.event.Event()       # cuts a backoff sleep short when stopping
@@ -333,7 +334,9 @@ class Connector:
         if self._stopping:
             return self.error(ConnectorUnavailable, 'stopped')
         why = f'; last error: {self._last_error}' if self._last_error else ''
-        return self.error(ConnectorUnavailable, f'not connected yet{why}')
+        # Credentials the remote refused are an auth error, whichever way a kind reports them
+        cls = ConnectorAuthError if self._refused else ConnectorUnavailable
+        return self.error(cls, f'not connected yet{why}')
 
     # ------------------------------------------------------------------ the connecting greenlet
 
@@ -342,12 +345,18 @@ class Connector:
             client = self.connect()
         except Exception as e:  # noqa: BLE001 - whatever failed is retried and reported
             self._last_error = describe(e)
+            try:
+                mapped = e if isinstance(e, ConnectorError) else self.map_error(e)
+            except Exception:  # noqa: BLE001 - a mapping bug must not stop the retries
+                mapped = None
+            self._refused = isinstance(mapped, ConnectorAuthError)
             return False
         if self._stopping:
             self.close_client(client)
             return False
         self._client = client
         self._last_error = ''
+        self._refused = False
         return True
 
     def _run(self) -> None:

@@ -144,7 +144,7 @@ def test_a_wrong_token_is_an_auth_error_that_ping_explains_and_no_log_shows(env,
 
     def refused() -> bool:  # on whichever worker answers: the client is not built, and the reason is the token
         out = call(env, kind=kind, conn=name, text='x')
-        return out.get('type') == 'ConnectorUnavailable' and f'`{name}`' in out['error'] and why in out['error']
+        return out.get('type') == 'ConnectorAuthError' and f'`{name}`' in out['error'] and why in out['error']
     env.wait_for(lambda: all(refused() for _ in range(4)), timeout=10)
     result = ping(env, kind, created['id'])
     assert result['ok'] is False and 'ConnectorAuthError' in result['error'], result

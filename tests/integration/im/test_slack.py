@@ -77,7 +77,7 @@ def test_a_wrong_token_is_an_auth_error_that_ping_and_last_error_explain(slack):
     try:
         assert c.wait_attempted(5) is False
         assert c.last_error == f'ConnectorAuthError: {slack.base_url}: SlackApiError: invalid_auth'
-        with pytest.raises(ConnectorUnavailable, match='invalid_auth'):
+        with pytest.raises(ConnectorAuthError, match='invalid_auth'):
             c.ping()
         assert 'xoxb-wrong' not in c.last_error
     finally:

@@ -80,7 +80,7 @@ def test_a_wrong_token_is_an_auth_error_and_never_shown(telegram):
     try:
         assert c.wait_attempted(5) is False
         assert c.last_error == f'ConnectorAuthError: http://127.0.0.1:{telegram.port}: `getMe` failed: 401 Unauthorized'
-        with pytest.raises(ConnectorUnavailable, match='401 Unauthorized'):
+        with pytest.raises(ConnectorAuthError, match='401 Unauthorized'):
             c.ping()
     finally:
         c.stop()
