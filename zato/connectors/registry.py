@@ -28,6 +28,7 @@ GROUP = 'zato.connectors'
 
 # kind -> module:class; imported on first use, so that importing the registry stays cheap
 BUILTIN = {
+    'jsonrpc': 'zato.connectors.jsonrpc:JSONRPCConnector',
     'kafka': 'zato.connectors.kafka:KafkaConnector',
     'ldap': 'zato.connectors.ldap:LDAPConnector',
     'mongodb': 'zato.connectors.mongodb:MongoDBConnector',
