@@ -12,7 +12,9 @@ import os
 import re
 from typing import Any
 
+from zato.connectors import checks
 from zato.connectors.base import Field, FieldError
+from zato.connectors.checks import ServerList, one_of, seconds
 
 __all__ = ['KAFKA_FIELDS', 'check_config', 'client_config', 'consumer_config', 'producer_config', 'server_list']
 
@@ -37,80 +39,22 @@ class _LibrdkafkaLog:
 
 librdkafka_logger = _LibrdkafkaLog()
 
-_PORT = re.compile(r'^[0-9]{1,5}$')          # never int() alone: it takes '+1', ' 1' and '1_0'
-_HOST = re.compile(r'^[A-Za-z0-9._-]+$')       # a DNS name or an IPv4 address
-_IPV6 = re.compile(r'^[0-9A-Fa-f:.]+$')
 _CLIENT_ID = re.compile(r'^[A-Za-z0-9._-]{1,255}$')
 
 
 # ################################################################################################ the server list
 
-class _ServerListType(type):
-    """isinstance(value, ServerList): a string (host:port lines or commas) or a list of strings."""
-
-    def __instancecheck__(cls, value: Any) -> bool:
-        return isinstance(value, str) or (isinstance(value, list) and all(isinstance(v, str) for v in value))
-
-
-class ServerList(metaclass=_ServerListType):
-    """The type of `server_list`: `host:port` lines (or commas) in one string, as 3.1's form, or a list."""
-
-
-ServerList.__name__ = 'host:port lines or a list of host:port strings'
-
-
 def parse_server(entry: str) -> str:
     """`host`, `host:port` or `[ipv6]:port` as librdkafka's `host:port`; ValueError saying what is wrong."""
-    if '://' in entry:
-        raise ValueError(f'`{entry}`: expected host:port, not a URL')
-    if entry.startswith('['):
-        host, bracket, rest = entry[1:].partition(']')
-        if not bracket or not _IPV6.match(host) or (rest and not rest.startswith(':')):
-            raise ValueError(f'`{entry}`: expected [IPv6 address]:port')
-        port_text, shown = rest[1:], f'[{host}]'
-    else:
-        host, colon, port_text = entry.partition(':')
-        if not _HOST.match(host):
-            raise ValueError(f'`{entry}`: expected host:port (an IPv6 address goes in brackets: [::1]:9092)')
-        shown = host
-        if colon and not port_text:
-            raise ValueError(f'`{entry}`: the port is missing after the colon')
-    if port_text:
-        if not _PORT.match(port_text) or not 0 < int(port_text) < 65536:
-            raise ValueError(f'`{entry}`: the port must be 1 to 65535')
-        return f'{shown}:{int(port_text)}'
-    return f'{shown}:{DEFAULT_PORT}'
+    return checks.parse_server(entry, DEFAULT_PORT)
 
 
 def server_list(value: str | list[str]) -> list[str]:
     """The brokers of a `server_list` value: lines or commas, blanks and surrounding spaces ignored."""
-    entries = value.replace(',', '\n').splitlines() if isinstance(value, str) else value
-    return [parse_server(entry.strip()) for entry in entries if entry.strip()]
+    return checks.server_list(value, DEFAULT_PORT, commas=True)
 
 
 # ################################################################################################ checks
-
-def _check_servers(value: str | list[str]) -> str | None:
-    try:
-        servers = server_list(value)
-    except ValueError as e:
-        return str(e)
-    return None if servers else 'expected at least one host:port'
-
-
-def _one_of(allowed: tuple[str, ...]) -> Any:
-    def check(value: str) -> str | None:
-        return None if value in allowed else f'expected one of {", ".join(repr(a) for a in allowed)}'
-    return check
-
-
-def _seconds(low: float = 0.0, high: float = 86400.0) -> Any:
-    def check(value: float) -> str | None:
-        if value > high:
-            return f'expected at most {high:g} seconds'
-        return None if value > low else f'expected a number of seconds above {low:g}'
-    return check
-
 
 def _linger(value: float) -> str | None:
     return None if 0 <= value <= 900 else 'expected 0 to 900 seconds'
@@ -139,10 +83,10 @@ def _broker_version(value: str) -> str | None:
 
 
 KAFKA_FIELDS: tuple[Field, ...] = (
-    Field('server_list', ServerList, '127.0.0.1:9092', _check_servers,
+    Field('server_list', ServerList, '127.0.0.1:9092', checks.check_server_list(DEFAULT_PORT, commas=True),
           'host:port of each bootstrap broker: one per line (or separated by commas), or a list'),
     Field('client_id', str, 'zato', _client_id, 'Client id the brokers see in their logs and quotas'),
-    Field('sasl_mechanism', str, '', _one_of(SASL_MECHANISMS),
+    Field('sasl_mechanism', str, '', one_of(SASL_MECHANISMS),
           "'' (no SASL), 'PLAIN', 'SCRAM-SHA-256' or 'SCRAM-SHA-512'"),
     Field('username', str, '', None, 'SASL user name; needs sasl_mechanism'),
     Field('password', str, '', None, 'SASL password; encrypted, also accepted as `secret`', secret=True),
@@ -151,12 +95,12 @@ KAFKA_FIELDS: tuple[Field, ...] = (
     Field('tls_cert_file', str, '', _file, 'Client certificate (PEM), for brokers that require one'),
     Field('tls_key_file', str, '', _file, 'The client certificate\'s private key (PEM, unencrypted)'),
     Field('is_tls_hostname_verified', bool, True, None, 'Check that a broker\'s certificate names its host'),
-    Field('acks', str, 'all', _one_of(ACKS), "Producer acks: 'all' (every in-sync replica), '1' (the leader), '0'"),
-    Field('compression', str, 'none', _one_of(COMPRESSIONS), 'Producer compression: none, gzip, snappy, lz4, zstd'),
+    Field('acks', str, 'all', one_of(ACKS), "Producer acks: 'all' (every in-sync replica), '1' (the leader), '0'"),
+    Field('compression', str, 'none', one_of(COMPRESSIONS), 'Producer compression: none, gzip, snappy, lz4, zstd'),
     Field('linger', float, 0.005, _linger, 'Seconds the producer waits to fill a batch (linger.ms)'),
-    Field('message_timeout', float, 30.0, _seconds(0.0, 86400.0),
+    Field('message_timeout', float, 30.0, seconds(0.0, 86400.0),
           'Seconds a message may take to be delivered, retries included, before it fails'),
-    Field('socket_timeout', float, 5.0, _seconds(0.0, 300.0),
+    Field('socket_timeout', float, 5.0, seconds(0.0, 300.0),
           'Seconds a network request to a broker may take; also the time ping and connecting wait for metadata'),
     Field('broker_version', str, '2.8.0', _broker_version,
           'Only used for a broker that cannot tell its API versions (older than 0.10)'),
@@ -164,7 +108,7 @@ KAFKA_FIELDS: tuple[Field, ...] = (
     # 3.1's fields that librdkafka has no use for: accepted with their one valid value, so a 3.1 definition loads
     Field('should_use_zookeeper', bool, False, _no_zookeeper, 'Zato 3.1 compatibility: must be false'),
     Field('source_address', str, '', _no_source_address, 'Zato 3.1 compatibility: must be empty'),
-    Field('offset_timeout', float, 10.0, _seconds(), 'Zato 3.1 compatibility: kept, not used'),
+    Field('offset_timeout', float, 10.0, seconds(), 'Zato 3.1 compatibility: kept, not used'),
 )
 
 

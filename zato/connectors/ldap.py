@@ -31,6 +31,7 @@ import gevent.lock
 
 from zato.connectors.base import (
     Connector, ConnectorAuthError, ConnectorError, ConnectorTimeout, ConnectorUnavailable, Field, FieldError)
+from zato.connectors.checks import one_of
 
 if TYPE_CHECKING:
     from ldap3 import Connection
@@ -108,12 +109,6 @@ def check_ca_file(value: str) -> str | None:
     return None
 
 
-def _one_of(allowed: tuple[str, ...]) -> Any:
-    def check(value: str) -> str | None:
-        return None if value in allowed else f'expected one of {", ".join(repr(a) for a in allowed)}'
-    return check
-
-
 def _positive(value: float) -> str | None:
     return None if 0 < value <= 3600 else 'expected a number above 0, up to 3600'
 
@@ -135,21 +130,21 @@ LDAP_FIELDS: tuple[Field, ...] = (
           'Servers as host[:port], ldap://host[:port] or ldaps://host[:port]: a list, or one a line'),
     Field('username', str, '', None, 'The DN to bind as (DOMAIN\\user for NTLM); empty for an anonymous bind'),
     Field('password', str, '', None, 'The password of username; encrypted', secret=True),
-    Field('auth_type', str, 'SIMPLE', _one_of(AUTH_TYPES), "'SIMPLE' or 'NTLM'"),
-    Field('get_info', str, 'SCHEMA', _one_of(GET_INFO), 'What ldap3 reads from the server on binding: NONE, DSA, '
+    Field('auth_type', str, 'SIMPLE', one_of(AUTH_TYPES), "'SIMPLE' or 'NTLM'"),
+    Field('get_info', str, 'SCHEMA', one_of(GET_INFO), 'What ldap3 reads from the server on binding: NONE, DSA, '
                                                         'SCHEMA or ALL'),
-    Field('ip_mode', str, 'IP_SYSTEM_DEFAULT', _one_of(IP_MODES), 'IPv4 or IPv6 for host names that have both'),
+    Field('ip_mode', str, 'IP_SYSTEM_DEFAULT', one_of(IP_MODES), 'IPv4 or IPv6 for host names that have both'),
     Field('connect_timeout', float, 10.0, _positive, 'Seconds to open a connection to a server'),
     # Whole seconds: ldap3 also sets SO_RCVTIMEO, which takes an integer
     Field('receive_timeout', int, 30, _positive, 'Seconds to wait for an answer to an operation'),
-    Field('auto_bind', str, 'DEFAULT', _one_of(AUTO_BIND),
+    Field('auto_bind', str, 'DEFAULT', one_of(AUTO_BIND),
           'DEFAULT or NO_TLS (bind), TLS_BEFORE_BIND (StartTLS, then bind) or TLS_AFTER_BIND'),
     Field('use_tls', bool, False, None, 'TLS from the first byte (LDAPS) for servers given without a scheme'),
     Field('tls_validate', bool, True, None, "Verify the server's certificate (LDAPS and StartTLS)"),
     Field('tls_ca_file', str, '', check_ca_file, 'CA bundle (PEM) to verify servers with instead of the system CAs'),
     Field('pool_size', int, 10, _pool_size, 'Connections per worker; a get() waits connect_timeout for a free one'),
     Field('pool_lifetime', float, 3600.0, _not_negative, 'Seconds a pooled connection is reused for; 0 for ever'),
-    Field('pool_ha_strategy', str, 'ROUND_ROBIN', _one_of(HA_STRATEGIES),
+    Field('pool_ha_strategy', str, 'ROUND_ROBIN', one_of(HA_STRATEGIES),
           'Which server a new connection goes to: ROUND_ROBIN, FIRST or RANDOM'),
     Field('pool_max_cycles', int, 1, _cycles, 'Times the server list is tried before giving up'),
     Field('pool_exhaust_timeout', float, 5.0, _not_negative,

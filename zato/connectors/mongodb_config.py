@@ -11,7 +11,9 @@ import os
 import re
 from typing import Any
 
+from zato.connectors import checks
 from zato.connectors.base import Field, FieldError
+from zato.connectors.checks import ServerList, one_of, seconds
 
 __all__ = ['MONGODB_FIELDS', 'ServerList', 'check_config', 'client_options', 'parse_server', 'server_list']
 
@@ -21,83 +23,23 @@ COMPRESSORS = ('zlib', 'snappy', 'zstd')
 TLS_VALIDATE = ('CERT_REQUIRED', 'CERT_NONE')
 DEFAULT_PORT = 27017
 
-_PORT = re.compile(r'^[0-9]{1,5}$')          # never int() alone: it takes '+1', ' 1' and '1_0'
-_HOST = re.compile(r'^[A-Za-z0-9._-]+$')       # a DNS name or an IPv4 address
-_IPV6 = re.compile(r'^[0-9A-Fa-f:.]+(%[A-Za-z0-9._-]+)?$')
 _TAG_SET = re.compile(r'^[^:,\s]+:[^:,\s]+(,[^:,\s]+:[^:,\s]+)*$')  # dc:ny,rack:1
 _W = re.compile(r'^(|[0-9]{1,3}|majority)$')
 
 
 # ################################################################################################ the server list
 
-class _ServerListType(type):
-    """isinstance(value, ServerList): a string (host:port lines) or a list of strings."""
-
-    def __instancecheck__(cls, value: Any) -> bool:
-        return isinstance(value, str) or (isinstance(value, list) and all(isinstance(v, str) for v in value))
-
-
-class ServerList(metaclass=_ServerListType):
-    """The type of `server_list`: `host:port` lines in one string, as 3.1's form, or a list of them."""
-
-
-# What a wrong type is reported as: "expected host:port lines or a list of host:port strings"
-ServerList.__name__ = 'host:port lines or a list of host:port strings'
-
-
 def parse_server(entry: str) -> str:
-    """`host`, `host:port` or `[ipv6]:port` as pymongo's `host:port`; ValueError saying what is wrong."""
-    if '://' in entry:
-        raise ValueError(f'`{entry}`: expected host:port, not a URL')
-    if entry.startswith('['):
-        host, bracket, rest = entry[1:].partition(']')
-        if not bracket or not _IPV6.match(host) or (rest and not rest.startswith(':')):
-            raise ValueError(f'`{entry}`: expected [IPv6 address]:port')
-        port_text = rest[1:] if rest else ''
-        shown = f'[{host}]'
-    else:
-        host, _, port_text = entry.partition(':') if ':' in entry else (entry, '', '')
-        if not _HOST.match(host):
-            raise ValueError(f'`{entry}`: expected host:port (an IPv6 address goes in brackets: [::1]:27017)')
-        shown = host
-        if ':' in entry and not port_text:
-            raise ValueError(f'`{entry}`: the port is missing after the colon')
-    if port_text:
-        if not _PORT.match(port_text) or not 0 < int(port_text) < 65536:
-            raise ValueError(f'`{entry}`: the port must be 1 to 65535')
-        return f'{shown}:{int(port_text)}'
-    return f'{shown}:{DEFAULT_PORT}'
+    """`host`, `host:port` or `[ipv6%zone]:port` as pymongo's `host:port`; ValueError saying what is wrong."""
+    return checks.parse_server(entry, DEFAULT_PORT, ipv6_zone=True)
 
 
 def server_list(value: str | list[str]) -> list[str]:
     """The servers of a `server_list` value, blank lines and surrounding spaces ignored."""
-    entries = value.splitlines() if isinstance(value, str) else value
-    return [parse_server(entry.strip()) for entry in entries if entry.strip()]
+    return checks.server_list(value, DEFAULT_PORT, ipv6_zone=True)
 
 
 # ################################################################################################ checks
-
-def _check_servers(value: str | list[str]) -> str | None:
-    try:
-        servers = server_list(value)
-    except ValueError as e:
-        return str(e)
-    return None if servers else 'expected at least one host:port'
-
-
-def _one_of(allowed: tuple[str, ...]) -> Any:
-    def check(value: str) -> str | None:
-        return None if value in allowed else f'expected one of {", ".join(repr(a) for a in allowed)}'
-    return check
-
-
-def _seconds(low: float = 0.0) -> Any:
-    def check(value: float) -> str | None:
-        if value > 86400:
-            return 'expected at most 86400 seconds'
-        return None if value > low else f'expected a number of seconds above {low:g}'
-    return check
-
 
 def _range(low: int, high: int) -> Any:
     def check(value: int) -> str | None:
@@ -133,34 +75,34 @@ def _file(value: str) -> str | None:
 
 
 MONGODB_FIELDS: tuple[Field, ...] = (
-    Field('server_list', ServerList, '127.0.0.1:27017', _check_servers,
+    Field('server_list', ServerList, '127.0.0.1:27017', checks.check_server_list(DEFAULT_PORT, ipv6_zone=True),
           'host:port of each server (or a replica set\'s seeds): one per line, or a list'),
     Field('username', str, '', None, 'The user to authenticate as; empty for none'),
     Field('password', str, '', None, 'The user\'s password; encrypted, also accepted as `secret`', secret=True),
     Field('auth_source', str, 'admin', None, 'The database the user is defined in'),
-    Field('auth_mechanism', str, '', _one_of(AUTH_MECHANISMS),
+    Field('auth_mechanism', str, '', one_of(AUTH_MECHANISMS),
           "'' (negotiated with the server), 'SCRAM-SHA-1' or 'SCRAM-SHA-256'"),
     Field('app_name', str, '', None, 'Shown by the server in its logs and currentOp'),
     Field('replica_set', str, '', None, 'The replica set\'s name; empty to connect to whatever server_list is'),
     Field('pool_size_max', int, 5, _range(1, 1000), 'Connections per server in each worker\'s pool'),
-    Field('connect_timeout', float, 10.0, _seconds(), 'Seconds to open a connection'),
-    Field('socket_timeout', float, 30.0, _seconds(), 'Seconds to wait for an answer to a command'),
-    Field('server_select_timeout', float, 5.0, _seconds(), 'Seconds an operation waits for a suitable server'),
-    Field('wait_queue_timeout', float, 10.0, _seconds(), 'Seconds an operation waits for a free pool connection'),
-    Field('max_idle_time', float, 600.0, _seconds(), 'Seconds an idle pooled connection is kept'),
-    Field('hb_frequency', float, 10.0, _seconds(0.499), 'Seconds between server monitor checks (0.5 at least)'),
+    Field('connect_timeout', float, 10.0, seconds(), 'Seconds to open a connection'),
+    Field('socket_timeout', float, 30.0, seconds(), 'Seconds to wait for an answer to a command'),
+    Field('server_select_timeout', float, 5.0, seconds(), 'Seconds an operation waits for a suitable server'),
+    Field('wait_queue_timeout', float, 10.0, seconds(), 'Seconds an operation waits for a free pool connection'),
+    Field('max_idle_time', float, 600.0, seconds(), 'Seconds an idle pooled connection is kept'),
+    Field('hb_frequency', float, 10.0, seconds(0.499), 'Seconds between server monitor checks (0.5 at least)'),
     Field('is_tz_aware', bool, False, None, 'Return dates as timezone-aware datetimes (UTC)'),
     Field('compressor_list', list, [], _compressors, 'Wire compressors to offer: zlib, snappy, zstd'),
     Field('zlib_level', int, -1, _range(-1, 9), 'zlib level, -1 (its default) to 9'),
     Field('write_to_replica', str, '', _w, "Write concern w: '' (server default), a number of members or 'majority'"),
-    Field('write_timeout', float, 5.0, _seconds(), 'Seconds a write waits for its write concern (wtimeout)'),
+    Field('write_timeout', float, 5.0, seconds(), 'Seconds a write waits for its write concern (wtimeout)'),
     Field('is_write_journal_enabled', bool, False, None, 'Write concern j: wait until writes are in the journal'),
     Field('should_retry_write', bool, True, None, 'Let pymongo retry a write once, where the server makes that safe'),
-    Field('read_pref_type', str, 'primary', _one_of(READ_PREFERENCES), 'Read preference'),
+    Field('read_pref_type', str, 'primary', one_of(READ_PREFERENCES), 'Read preference'),
     Field('read_pref_tag_list', list, [], _tag_sets, 'Read preference tag sets, tried in order: "dc:ny,rack:1"'),
     Field('read_pref_max_stale', int, -1, _max_stale, 'Seconds a secondary may lag to be read from; -1: no limit'),
     Field('is_tls_enabled', bool, False, None, 'Connect over TLS'),
-    Field('tls_validate', str, 'CERT_REQUIRED', _one_of(TLS_VALIDATE), 'Verify the server\'s certificate or not'),
+    Field('tls_validate', str, 'CERT_REQUIRED', one_of(TLS_VALIDATE), 'Verify the server\'s certificate or not'),
     Field('is_tls_match_hostname_enabled', bool, True, None, 'Check that the certificate names the host'),
     Field('tls_ca_certs_file', str, '', _file, 'CA bundle (PEM) to verify servers with; empty: the system\'s'),
     Field('tls_cert_file', str, '', _file, 'Client certificate and its private key, in one PEM file'),

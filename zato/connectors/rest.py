@@ -22,6 +22,7 @@ from requests.adapters import HTTPAdapter
 
 from zato.connectors.base import (
     Connector, ConnectorError, ConnectorTimeout, ConnectorUnavailable, Field, FieldError, describe)
+from zato.connectors.checks import one_of, positive
 
 AUTH_TYPES = ('', 'basic_auth', 'apikey')
 DATA_FORMATS = ('', 'json')
@@ -85,16 +86,6 @@ def check_ca_file(value: str) -> str | None:
     return None
 
 
-def _one_of(allowed: tuple[str, ...]) -> Any:
-    def check(value: str) -> str | None:
-        return None if value in allowed else f'expected one of {", ".join(repr(a) for a in allowed)}'
-    return check
-
-
-def _positive(value: float) -> str | None:
-    return None if value > 0 else 'expected a number above 0'
-
-
 def _pool_size(value: int) -> str | None:
     return None if 0 < value <= 1000 else 'expected 1 to 1000'
 
@@ -102,10 +93,10 @@ def _pool_size(value: int) -> str | None:
 REST_FIELDS: tuple[Field, ...] = (
     Field('address_host', str, None, check_host, 'http(s)://host[:port], e.g. https://api.example.com'),
     Field('address_url_path', str, '/', check_path, 'The path; {placeholders} filled from params'),
-    Field('data_format', str, 'json', _one_of(DATA_FORMATS), "'json' (data sent and parsed as JSON) or ''"),
-    Field('timeout', float, 10.0, _positive, 'Seconds to connect, and again to wait for a response to start arriving'),
+    Field('data_format', str, 'json', one_of(DATA_FORMATS), "'json' (data sent and parsed as JSON) or ''"),
+    Field('timeout', float, 10.0, positive, 'Seconds to connect, and again to wait for a response to start arriving'),
     Field('pool_size', int, 20, _pool_size, 'Keep-alive connections per worker'),
-    Field('auth_type', str, '', _one_of(AUTH_TYPES), "'' (none), 'basic_auth' or 'apikey'"),
+    Field('auth_type', str, '', one_of(AUTH_TYPES), "'' (none), 'basic_auth' or 'apikey'"),
     Field('username', str, '', None, 'The Basic Auth user name, or the header an API key is sent in'),
     Field('secret', str, '', None, 'Basic Auth password or API key; encrypted', secret=True),
     Field('tls_verify', bool, True, None, 'Verify an https:// server certificate'),

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 from zato.connectors.base import (
     Connector, ConnectorAuthError, ConnectorError, ConnectorTimeout, ConnectorUnavailable, Field, describe)
+from zato.connectors.checks import positive
 
 if TYPE_CHECKING:
     from slack_sdk import WebClient
@@ -61,14 +62,10 @@ def check_proxy(value: str) -> str | None:
     return check_http_url(value, allow_empty=True)
 
 
-def _positive(value: float) -> str | None:
-    return None if value > 0 else 'expected a number above 0'
-
-
 SLACK_FIELDS: tuple[Field, ...] = (
     Field('address', str, DEFAULT_ADDRESS, check_address,
           'The Web API base URL the method names are appended to; Slack itself unless testing'),
-    Field('timeout', float, 10.0, _positive, 'Seconds to connect, and again to wait for each read'),
+    Field('timeout', float, 10.0, positive, 'Seconds to connect, and again to wait for each read'),
     Field('http_proxy', str, '', check_proxy, 'Proxy URL used when address is http://'),
     Field('https_proxy', str, '', check_proxy, 'Proxy URL used when address is https://'),
     Field('token', str, '', None, 'The bot or user token (xoxb-..., xoxp-...); encrypted, also accepted as `secret`',

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 from zato.connectors.base import (
     Connector, ConnectorAuthError, ConnectorError, ConnectorTimeout, ConnectorUnavailable, Field)
+from zato.connectors.checks import positive
 
 if TYPE_CHECKING:
     import requests
@@ -74,15 +75,11 @@ def check_proxy(value: str) -> str | None:
     return check_url(value) if value else None
 
 
-def _positive(value: float) -> str | None:
-    return None if value > 0 else 'expected a number above 0'
-
-
 TELEGRAM_FIELDS: tuple[Field, ...] = (
     Field('address', str, DEFAULT_ADDRESS, check_address,
           'URL template of a method call, with {token} and {method}'),
-    Field('connect_timeout', float, 5.0, _positive, 'Seconds to connect'),
-    Field('invoke_timeout', float, 10.0, _positive, 'Seconds to wait for the response to start arriving'),
+    Field('connect_timeout', float, 5.0, positive, 'Seconds to connect'),
+    Field('invoke_timeout', float, 10.0, positive, 'Seconds to wait for the response to start arriving'),
     Field('http_proxy', str, '', check_proxy, 'Proxy URL for http:// addresses'),
     Field('https_proxy', str, '', check_proxy, 'Proxy URL for https:// addresses'),
     Field('token', str, '', None, 'The bot token from @BotFather; encrypted, also accepted as `secret`', secret=True),
