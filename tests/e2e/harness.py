@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -15,6 +17,19 @@ import requests
 from zato.cli.client import AdminClient
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+# A docs page's runnable example: an optional `<!-- docs-test: {...} -->` spec, then a ```python
+# block starting with `# docs-example: FILE` (tests/e2e/test_docs.py runs every one)
+DOCS_EXAMPLE = re.compile(r'(?:<!-- docs-test: (?P<spec>\{.*?\}) -->\s*\n)?```python\n# docs-example: (?P<file>\S+)\n'
+                          r'(?P<code>.*?)```', re.S)
+
+
+def docs_example(page: str) -> tuple[dict[str, Any], str, str]:
+    """The first runnable example of docs/`page`: its docs-test spec ({} if none), file name and code."""
+    with open(os.path.join(ROOT, 'docs', page), encoding='utf-8') as f:
+        m = DOCS_EXAMPLE.search(f.read())
+    assert m is not None, f'docs/{page} has no docs-example block'
+    return (json.loads(m.group('spec')) if m.group('spec') else {}), m.group('file'), m.group('code')
 
 
 def free_port_block(count: int) -> int:

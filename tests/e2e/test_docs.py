@@ -12,12 +12,10 @@ import re
 import pytest
 import requests
 
-from tests.e2e.harness import ROOT, zato
+from tests.e2e.harness import DOCS_EXAMPLE, ROOT, zato
 from zato.cli.client import AdminCallError
 
 DOCS = os.path.join(ROOT, 'docs')
-BLOCK = re.compile(r'(?:<!-- docs-test: (?P<spec>\{.*?\}) -->\s*\n)?```python\n# docs-example: (?P<file>\S+)\n'
-                   r'(?P<code>.*?)```', re.S)
 
 
 def examples() -> list[tuple[str, str, str, dict]]:
@@ -26,7 +24,7 @@ def examples() -> list[tuple[str, str, str, dict]]:
         if name.endswith('.md'):
             with open(os.path.join(DOCS, name), encoding='utf-8') as f:
                 text = f.read()
-            for m in BLOCK.finditer(text):
+            for m in DOCS_EXAMPLE.finditer(text):
                 spec = json.loads(m.group('spec')) if m.group('spec') else {}
                 found.append((name, m.group('file'), m.group('code'), spec))
     return found

@@ -7,6 +7,7 @@ from typing import TypeVar
 
 import pytest
 
+from tests.e2e.harness import Env
 from tests.integration.peers import KafkaPeer, LDAPPeer, MongoPeer, Peer, PeerMissing, SSHPeer
 
 # name → seconds its start took, for the summary at the end of the run
@@ -63,3 +64,14 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if START_TIMES:
         times = ', '.join(f'{name} {seconds:.2f} s' for name, seconds in START_TIMES.items())
         terminalreporter.write_line(f'integration peers started in: {times}')
+
+
+@pytest.fixture(scope='module')
+def env(tmp_path_factory) -> Iterator[Env]:
+    """A running Zato with two workers for one module's end-to-end tests (its own ODB and ports)."""
+    e = Env(str(tmp_path_factory.mktemp('zato') / 'env'), workers=2)
+    e.start()
+    try:
+        yield e
+    finally:
+        e.stop()

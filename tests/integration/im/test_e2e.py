@@ -6,20 +6,15 @@ worker, the remote end down and back, delete, and definitions refused at save.""
 from __future__ import annotations
 
 import json
-import os
-import re
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import requests
 
-from tests.e2e.harness import ROOT, Env
+from tests.e2e.harness import docs_example
 from tests.integration.im.helpers import free_port
 from zato.cli.client import AdminCallError
 
-EXAMPLE = re.compile(r'<!-- docs-test: (?P<spec>\{.*?\}) -->\s*\n```python\n# docs-example: (?P<file>\S+)\n(?P<code>.*?)```',
-                     re.S)
 
 SERVICES = '''
 import os
@@ -50,28 +45,11 @@ class Call(Service):
 
 
 @pytest.fixture(scope='module')
-def env(tmp_path_factory) -> Iterator[Env]:
-    e = Env(str(tmp_path_factory.mktemp('im') / 'env'), workers=2)
-    e.start()
-    try:
-        yield e
-    finally:
-        e.stop()
-
-
-def docs_example(kind: str) -> tuple[dict[str, Any], str, str]:
-    with open(os.path.join(ROOT, 'docs', f'outgoing-{kind}.md'), encoding='utf-8') as f:
-        m = EXAMPLE.search(f.read())
-    assert m is not None, f'docs/outgoing-{kind}.md has no docs-example block'
-    return json.loads(m.group('spec')), m.group('file'), m.group('code')
-
-
-@pytest.fixture(scope='module')
 def deployed(env) -> dict[str, dict[str, Any]]:
     """The docs pages' examples, deployed as written with their channels, and im.call."""
     specs = {}
     for kind in ('slack', 'telegram'):
-        spec, file_name, code = docs_example(kind)
+        spec, file_name, code = docs_example(f'outgoing-{kind}.md')
         env.admin.call('POST', '/zato/admin/deploy', {'file_name': file_name, 'source': code})
         for channel in spec['channels']:
             env.channel(channel['name'], channel['url_path'], channel['service'])

@@ -5,19 +5,13 @@ worker, delete, and definitions refused at save."""
 from __future__ import annotations
 
 import json
-import os
-import re
-from collections.abc import Iterator
 
 import pytest
 import requests
 
-from tests.e2e.harness import ROOT, Env
+from tests.e2e.harness import docs_example
 from zato.cli.client import AdminCallError
 
-DOCS_PAGE = os.path.join(ROOT, 'docs', 'outgoing-kafka.md')
-EXAMPLE = re.compile(r'<!-- docs-test: (?P<spec>\{.*?\}) -->\s*\n```python\n# docs-example: (?P<file>\S+)\n(?P<code>.*?)```',
-                     re.S)
 
 SERVICES = '''
 import os
@@ -43,26 +37,14 @@ class Call(Service):
 
 
 @pytest.fixture(scope='module')
-def env(tmp_path_factory) -> Iterator[Env]:
-    e = Env(str(tmp_path_factory.mktemp('kafka') / 'env'), workers=2)
-    e.start()
-    try:
-        yield e
-    finally:
-        e.stop()
-
-
-@pytest.fixture(scope='module')
 def example(env) -> dict:
     """The docs page's example, deployed as written, with a channel to call it."""
-    with open(DOCS_PAGE, encoding='utf-8') as f:
-        m = EXAMPLE.search(f.read())
-    assert m is not None, 'docs/outgoing-kafka.md has no docs-example block'
-    out = env.admin.call('POST', '/zato/admin/deploy', {'file_name': m.group('file'), 'source': m.group('code')})
+    spec, file_name, code = docs_example('outgoing-kafka.md')
+    out = env.admin.call('POST', '/zato/admin/deploy', {'file_name': file_name, 'source': code})
     env.admin.call('POST', '/zato/admin/deploy', {'file_name': 'kafka_services.py', 'source': SERVICES})
     env.channel('kafka-example', '/kafka/example', 'outgoing-kafka.publish-order')
     env.channel('kafka-call', '/kafka/call', 'kafka.call')
-    return {'services': out['services'], 'spec': json.loads(m.group('spec'))}
+    return {'services': out['services'], 'spec': spec}
 
 
 def call(env, **req) -> dict:

@@ -3,14 +3,12 @@ example as written, SFTP from a service, ping, change-password, inactive and edi
 
 from __future__ import annotations
 
-import os
-import re
 from collections.abc import Iterator
 
 import pytest
 import requests
 
-from tests.e2e.harness import ROOT, Env
+from tests.e2e.harness import Env, docs_example
 from tests.integration.ssh.helpers import known_hosts, private_key
 from zato.cli.client import AdminCallError
 
@@ -33,17 +31,13 @@ class Files(Service):
 '''
 
 
-def docs_example() -> str:
-    with open(os.path.join(ROOT, 'docs', 'outgoing-ssh.md'), encoding='utf-8') as f:
-        return re.search(r'```python\n# docs-example: ssh_command.py\n(.*?)```', f.read(), re.S).group(1)
-
-
 @pytest.fixture(scope='module')
 def env(tmp_path_factory) -> Iterator[Env]:
     e = Env(str(tmp_path_factory.mktemp('ssh-e2e') / 'env'), workers=2)
     e.start()
     try:
-        e.admin.call('POST', '/zato/admin/deploy', {'file_name': 'ssh_command.py', 'source': docs_example()})
+        _, file_name, code = docs_example('outgoing-ssh.md')
+        e.admin.call('POST', '/zato/admin/deploy', {'file_name': file_name, 'source': code})
         e.admin.call('POST', '/zato/admin/deploy', {'file_name': 'sftp_files.py', 'source': SFTP_SERVICE})
         e.admin.call('POST', '/zato/admin/security', {'name': 'ssh.api', 'kind': 'basic_auth', 'username': 'api',
                                                       'password': API_PASSWORD})
