@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
 from zato.errors import BadRequest, Conflict, NotFound
 from zato.odb.models import ChannelREST, RateLimitDef, SecurityDef
@@ -117,11 +116,7 @@ class _JSONRPCBase(AdminService):
             raise Conflict(f'{kind} `{user_name(clash.name)}` already serves `{row.url_path}`')
 
     def _commit(self, session: Any, row: ChannelREST, action: str) -> None:
-        try:
-            session.flush()
-        except IntegrityError:
-            session.rollback()
-            raise Conflict(f'A JSON-RPC channel named `{user_name(row.name)}` already exists') from None
+        self.flush_or_conflict(session, f'A JSON-RPC channel named `{user_name(row.name)}`')
         self.server.commit_change(session, 'channel', row.id, action=action)
 
 

@@ -8,11 +8,10 @@ from typing import Any
 
 import gevent
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
 from zato.connectors import registry
 from zato.connectors.base import Connector, ConnectorError, FieldError, effective_config, secret_field, validate
-from zato.errors import BadRequest, Conflict, NotFound
+from zato.errors import BadRequest, NotFound
 from zato.odb.models import OutConn
 from zato.server.admin.services import AdminService
 
@@ -75,11 +74,7 @@ class _OutConnBase(AdminService):
             row.secret = self.server.crypto.encrypt(secret) if secret else ''
 
     def _commit(self, session: Any, row: OutConn, action: str) -> None:
-        try:
-            session.flush()
-        except IntegrityError:
-            session.rollback()
-            raise Conflict(f'An outgoing {row.kind} connection named `{row.name}` already exists') from None
+        self.flush_or_conflict(session, f'An outgoing {row.kind} connection named `{row.name}`')
         self.server.commit_change(session, 'outconn', row.id, action=action)
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
 from zato.errors import BadRequest, Conflict
 from zato.odb.models import ChannelREST, RateLimitDef, SecurityDef, Service as ServiceRow
@@ -92,11 +91,7 @@ class _LimitBase(AdminService):
             node = session.get(RateLimitDef, node.parent_id) if node.parent_id else None
 
     def _commit(self, session: Any, row: RateLimitDef, action: str) -> None:
-        try:
-            session.flush()
-        except IntegrityError:
-            session.rollback()
-            raise Conflict(f'A rate-limit definition named `{row.name}` already exists') from None
+        self.flush_or_conflict(session, f'A rate-limit definition named `{row.name}`')
         if row.is_default:
             other = session.scalars(select(RateLimitDef).where(
                 RateLimitDef.cluster_id == self.server.cluster_id, RateLimitDef.is_default.is_(True),

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 
 from zato.errors import BadRequest, Conflict, Unauthorized
 from zato.odb.models import ChannelREST, SecurityDef
@@ -98,11 +97,7 @@ class _SecBase(AdminService):
                 raise Conflict(f'API key definition `{clash.name}` already uses header `{row.username}`')
 
     def _commit(self, session: Any, row: SecurityDef, action: str) -> None:
-        try:
-            session.flush()
-        except IntegrityError:
-            session.rollback()
-            raise Conflict(f'A security definition named `{row.name}` already exists') from None
+        self.flush_or_conflict(session, f'A security definition named `{row.name}`')
         self._check_unique(session, row)  # after the flush, so the row has its id
         self.server.commit_change(session, 'security', row.id, action=action)
 

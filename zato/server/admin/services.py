@@ -46,6 +46,15 @@ class AdminService(Service):
             raise NotFound(f'{label} {obj_id} not found')
         return row
 
+    @staticmethod
+    def flush_or_conflict(session: Any, what: str) -> None:
+        """Flushes the session; a unique constraint it breaks is a 409 saying `what` already exists."""
+        try:
+            session.flush()
+        except IntegrityError:
+            session.rollback()
+            raise Conflict(f'{what} already exists') from None
+
     def delete_object(self, session: Any, row: Any, kind: str) -> None:
         """Deletes the row, tells every worker, and answers with what was deleted."""
         obj_id = row.id
@@ -266,11 +275,7 @@ class _ChannelBase(AdminService):
             raise Conflict(f'WebSocket channel `{wsx.name}` already serves `{row.url_path}`')
 
     def _commit(self, session: Any, row: ChannelREST, action: str) -> None:
-        try:
-            session.flush()
-        except IntegrityError:
-            session.rollback()
-            raise Conflict(f'A REST channel named `{row.name}` already exists') from None
+        self.flush_or_conflict(session, f'A REST channel named `{row.name}`')
         self.server.commit_change(session, 'channel', row.id, action=action)
 
 

@@ -7,7 +7,6 @@ import re
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
 from zato.errors import BadRequest, Conflict, NotFound
 from zato.odb.models import ChannelREST, ChannelWSX
@@ -107,11 +106,7 @@ class _WSXBase(AdminService):
             raise Conflict(f'WebSocket channel `{other.name}` already serves `{row.url_path}`')
 
     def _commit(self, session: Any, row: ChannelWSX, action: str) -> None:
-        try:
-            session.flush()
-        except IntegrityError:
-            session.rollback()
-            raise Conflict(f'A WebSocket channel named `{row.name}` already exists') from None
+        self.flush_or_conflict(session, f'A WebSocket channel named `{row.name}`')
         self.server.commit_change(session, 'channel_wsx', row.id, action=action)
 
     def _channel_name(self) -> str:
