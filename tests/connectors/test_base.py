@@ -168,6 +168,67 @@ def test_a_remote_that_accepts_but_never_answers_does_not_hold_start_back(connec
         assert time.monotonic() - started < 0.5
 
 
+def test_a_service_asking_during_the_first_attempt_waits_for_it_and_gets_the_client(connector):
+    port = free_port()
+    with Remote(port, silent=True) as remote:
+        c = connector(port)
+        c.start()
+        gevent.sleep(0.05)  # the first attempt is now waiting for `hello`
+        remote.silent = False  # the next connection gets its hello; this one still waits
+
+        # A client asked for while a first attempt is under way: the caller waits for the attempt
+        asked = gevent.spawn(lambda: c.client)
+        gevent.sleep(0.1)
+        assert not asked.ready()
+        c.stop()  # stopping answers the waiter at once
+        asked.join(1)
+        assert isinstance(asked.exception, ConnectorUnavailable) and 'stopped' in str(asked.exception)
+
+        c.start()  # a second first attempt, now answered
+        started = time.monotonic()
+        assert c.client is not None and time.monotonic() - started < 2
+
+
+def test_after_a_failed_first_attempt_a_service_is_not_kept_waiting(connector, monkeypatch):
+    monkeypatch.setattr(TCPConnector, 'retry_min', 5.0)
+    c = connector(free_port())
+    c.start()
+    assert c.wait_attempted(2) is False
+    started = time.monotonic()
+    with pytest.raises(ConnectorUnavailable, match='ConnectionRefusedError'):
+        _ = c.client
+    assert time.monotonic() - started < 0.05
+
+
+def test_the_first_attempt_wait_is_bounded(connector, monkeypatch):
+    monkeypatch.setattr(TCPConnector, 'first_attempt_wait', 0.2)
+    port = free_port()
+    with Remote(port, silent=True):
+        c = connector(port)
+        c.start()
+        started = time.monotonic()
+        with pytest.raises(ConnectorUnavailable, match='not connected yet'):
+            _ = c.client
+        assert 0.15 < time.monotonic() - started < 1.5
+
+
+def test_a_retired_connection_stops_connecting_at_once_and_closes_its_client_after_the_grace(connector, monkeypatch):
+    monkeypatch.setattr(TCPConnector, 'retire_grace', 0.3)
+    port = free_port()
+    with Remote(port) as remote:
+        c = connector(port)
+        c.start()
+        client = c.client
+        c.retire()
+        # A call already holding the client finishes on it
+        client.sendall(b'ping\n')
+        assert client.recv(16) == b'pong\n'
+        assert remote.closed_by_peer == 0
+        assert wait_until(lambda: remote.closed_by_peer == 1, timeout=2)
+        with pytest.raises(ConnectorUnavailable, match='stopped'):
+            _ = c.client
+
+
 def test_connect_attempts_back_off_exponentially(connector, monkeypatch):
     monkeypatch.setattr(base, '_jitter', lambda: 1.0)
     c = connector(free_port())
@@ -211,10 +272,13 @@ def test_stop_is_idempotent_closes_the_client_and_stops_retrying(connector):
         with pytest.raises(ConnectorUnavailable, match='stopped'):
             _ = c.client
 
+
+@pytest.mark.parametrize('how', ['stop', 'retire'])
+def test_a_connection_never_built_stops_retrying_when_stopped_or_retired(connector, how):
     down = connector(free_port())
     down.start()
     gevent.sleep(0.05)
-    down.stop()
+    getattr(down, how)()
     tried = len(down.attempts)
     gevent.sleep(0.3)
     assert len(down.attempts) == tried

@@ -213,6 +213,15 @@ class Connector:
     # itself, so that it is usable at once; the background greenlet is only for a failure to retry.
     connect_in_background: ClassVar[bool] = True
 
+    # A service asking for the client while the first attempt to build it is still under way waits
+    # this many seconds for that attempt (a connection just created or edited is not an outage);
+    # after a failed attempt, or once this wait ran out, it gets ConnectorUnavailable at once.
+    first_attempt_wait: ClassVar[float] = 10.0
+
+    # After an edit or a delete, the old connection's client stays open this many seconds for the
+    # calls already using it (new calls get the new connection); 0 closes it at once.
+    retire_grace: ClassVar[float] = 5.0
+
     def __init__(self, name: str, config: dict[str, Any], secret: str = '', hooks: Hooks | None = None) -> None:
         self.name = name
         self.config = config
@@ -265,10 +274,17 @@ class Connector:
 
     @property
     def client(self) -> Any:
-        """The library's client; ConnectorUnavailable until it is built."""
+        """The library's client; ConnectorUnavailable until it is built (after waiting for a first
+        attempt still under way)."""
         client = self._client
         if client is None:
-            raise self.unavailable()
+            runner = self._runner
+            if runner is not None and not runner.dead and runner is not gevent.getcurrent() \
+                    and not self._attempted.is_set():
+                self._attempted.wait(self.first_attempt_wait)
+                client = self._client
+            if client is None:
+                raise self.unavailable()
         return client
 
     @property
@@ -286,6 +302,7 @@ class Connector:
             raise RuntimeError(f'{self!r} is already started')
         self._stopping = False
         self._wake.clear()
+        self._attempted.clear()
         if not self.connect_in_background and self._attempt():
             self._attempted.set()
             return
@@ -310,6 +327,7 @@ class Connector:
         """Stops connecting and lets the client go. Calling it again does nothing."""
         self._stopping = True
         self._wake.set()
+        self._attempted.set()  # a service waiting for the first attempt gets its answer: stopped
         runner, self._runner = self._runner, None
         if runner is not None and not runner.dead and runner is not gevent.getcurrent():
             runner.kill()
@@ -319,6 +337,20 @@ class Connector:
                 self.close_client(client)
             except Exception:
                 logger.exception('Could not close the client of %r', self)
+
+    def retire(self) -> None:
+        """Stops connecting at once and closes the client `retire_grace` seconds later, so that calls
+        in flight when an edit replaced this connection finish on it."""
+        if self.retire_grace <= 0 or self._client is None:
+            self.stop()
+            return
+        self._stopping = True
+        self._wake.set()
+        self._attempted.set()
+        runner, self._runner = self._runner, None
+        if runner is not None and not runner.dead and runner is not gevent.getcurrent():
+            runner.kill()
+        gevent.spawn_later(self.retire_grace, self.stop)
 
     # ------------------------------------------------------------------ for subclasses
 

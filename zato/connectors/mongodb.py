@@ -58,6 +58,9 @@ def error_class(e: BaseException) -> type[ConnectorError] | None:
         return ConnectorAuthError if e.code in AUTH_CODES else None
     if isinstance(e, errors.ConnectionFailure | errors.ConfigurationError):
         return ConnectorUnavailable
+    # A client closed under a call (its connection deleted, or edited longer ago than the grace)
+    if isinstance(e, errors.InvalidOperation) and 'after close' in str(e):
+        return ConnectorUnavailable
     return None
 
 

@@ -716,6 +716,8 @@ class WSXConnector(Connector):
 
     kind: ClassVar[str] = 'wsx'
     fields: ClassVar[tuple[Field, ...]] = WSX_FIELDS
+    # The old connection would go on receiving messages beside the new one: close it at once
+    retire_grace: ClassVar[float] = 0.0
 
     def __init__(self, name: str, config: dict[str, Any], secret: str = '', hooks: Hooks | None = None) -> None:
         super().__init__(name, config, secret, hooks)

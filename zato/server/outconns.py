@@ -98,11 +98,14 @@ class OutConns:
             self.by_id[obj_id] = handle
             self.runtime.outconns.setdefault(handle.kind, {})[handle.name] = handle
         if old is not None:
-            self._stop(old)
+            self._stop(old, retire=True)
 
     def stop_all(self) -> None:
-        for obj_id in list(self.by_id):
-            self.apply(obj_id, None)
+        """Stops every connection at once (the worker is stopping)."""
+        for handle in list(self.by_id.values()):
+            self._unregister(handle)
+            self._stop(handle, retire=False)
+        self.by_id.clear()
 
     def _handle(self, row: OutConn) -> OutConnHandle | None:
         try:
@@ -129,10 +132,14 @@ class OutConns:
             del by_name[handle.name]
 
     @staticmethod
-    def _stop(handle: OutConnHandle) -> None:
+    def _stop(handle: OutConnHandle, retire: bool) -> None:
+        """Stops a connection; `retire` lets calls in flight on it finish first (an edit or a delete)."""
         if handle.connector is None:
             return
         try:
-            handle.connector.stop()
+            if retire:
+                handle.connector.retire()
+            else:
+                handle.connector.stop()
         except Exception:
             logger.exception('Could not stop outgoing %s connection `%s`', handle.kind, handle.name)
