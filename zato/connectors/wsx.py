@@ -74,11 +74,15 @@ _JSON_OPTIONS = orjson.OPT_NON_STR_KEYS
 _jitter = random.random
 
 
-class WSXConnectionError(ConnectionError):
-    """Not connected, the connection could not be opened, or it was lost while a reply was awaited."""
+class WSXConnectionError(ConnectorUnavailable):
+    """Not connected, the connection could not be opened, or it was lost while a reply was awaited.
+    A ConnectorUnavailable, so that a service catches it as it catches any kind's."""
+
+    def __init__(self, message: str, *, kind: str = 'wsx', name: str = '') -> None:
+        super().__init__(message, kind=kind, name=name)
 
 
-class WSXTimeoutError(WSXConnectionError, TimeoutError):
+class WSXTimeoutError(WSXConnectionError, ConnectorTimeout):
     """A reply or pong did not come in time; the connection itself may still be up."""
 
 
@@ -751,6 +755,7 @@ class WSXConnector(Connector):
 
     def stop(self) -> None:
         self._stopping = True
+        self._client = None  # `client` says `stopped` from now on, as every kind's does
         self.wsx.stop()
 
     def map_error(self, e: BaseException) -> ConnectorError:
