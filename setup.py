@@ -60,15 +60,22 @@ setup(
     version='4.0.0.dev0',
     description='API-integration platform and backend application server',
     python_requires='>=3.11',
-    packages=find_namespace_packages(include=['zato', 'zato.*'], exclude=['*.__pycache__']),
+    packages=[*find_namespace_packages(include=['zato', 'zato.*'], exclude=['*.__pycache__']),
+              # The web-admin: its own package, in web-admin/ (it imports only zato.odb and the admin client)
+              *find_namespace_packages('web-admin', include=['zato_web_admin', 'zato_web_admin.*'],
+                                       exclude=['*.__pycache__'])],
+    package_dir={'zato_web_admin': 'web-admin/zato_web_admin'},
     include_package_data=True,
-    package_data={'zato.odb': ['migrations/*.mako', 'migrations/*.py', 'migrations/versions/*.py']},
+    package_data={'zato.odb': ['migrations/*.mako', 'migrations/*.py', 'migrations/versions/*.py'],
+                  'zato_web_admin': ['templates/*.html', 'static/*']},
     ext_modules=ext_modules(),
     cmdclass={'build_ext': OptionalBuildExt},
     install_requires=[
         'gevent>=24', 'gunicorn>=22', 'orjson>=3.9', 'fastjsonschema>=2.19', 'wsaccel>=0.6',
         'SQLAlchemy>=2.0', 'alembic>=1.13', 'psycopg2-binary>=2.9', 'cryptography>=42',
         'argon2-cffi>=23', 'pyotp>=2.9', 'PyJWT>=2.8',
+        # The web-admin's templates (autoescaped) and the QR code of a TOTP key (SVG, no image library)
+        'Jinja2>=3.1', 'segno>=1.6',
         # Client libraries of the outgoing connections (imported only by a worker that uses the kind)
         'requests>=2.31', 'ldap3>=2.9', 'pymongo>=4.6', 'parallel-ssh>=2.12', 'paramiko>=3.4', 'slack_sdk>=3.27',
         'confluent-kafka>=2.3',

@@ -10,7 +10,7 @@ export ZATO_TEST_PG_USER=zato_test ZATO_TEST_PG_PASSWORD=zato_test
 py=.venv/bin/python
 
 echo "== lint: ruff and mypy"
-.venv/bin/ruff check zato tests
+.venv/bin/ruff check zato tests web-admin
 .venv/bin/mypy
 
 echo "== tests, compiled modules"

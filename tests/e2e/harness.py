@@ -53,10 +53,12 @@ def free_port_block(count: int) -> int:
     raise RuntimeError('no free ports')
 
 
-def zato(*args: str, env: dict[str, str] | None = None, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess:
+def zato(*args: str, env: dict[str, str] | None = None, check: bool = True, timeout: float = 120,
+         input_text: str | None = None) -> subprocess.CompletedProcess:
     full_env = {**os.environ, **(env or {})}
     full_env['PYTHONPATH'] = ROOT + os.pathsep + full_env.get('PYTHONPATH', '')
     proc = subprocess.run([sys.executable, '-m', 'zato.cli.main', *args], capture_output=True, text=True,
+                          input=input_text,
                           env=full_env, timeout=timeout, cwd=ROOT)
     if check and proc.returncode != 0:
         raise AssertionError(f'zato {" ".join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}')
@@ -67,15 +69,20 @@ class Env:
     """A quickstart environment, started and stoppable, with helpers to use it."""
 
     def __init__(self, path: str, *create_args: str, servers: int = 1, workers: int = 2,
-                 env: dict[str, str] | None = None) -> None:
+                 env: dict[str, str] | None = None, web_admin: bool = False) -> None:
         self.path = path
         self.servers = servers
-        self.env = env or {}
-        self.base_port = free_port_block(servers)
+        self.env = dict(env or {})
+        if not web_admin:
+            # Most tests need no web-admin: one process less per environment
+            self.env.setdefault('ZATO_WEB_ADMIN_ENABLED', 'false')
+        self.base_port = free_port_block(servers + 1)
+        self.web_admin_url = f'http://127.0.0.1:{self.base_port + servers}'
         if os.path.exists(path):
             shutil.rmtree(path)
         out = zato('quickstart', 'create', path, '--base-port', str(self.base_port), '--servers', str(servers),
-                   '--workers', str(workers), *create_args, env=self.env)
+                   '--workers', str(workers), '--web-admin-port', str(self.base_port + servers), *create_args,
+                   env=self.env)
         self.create_output = out.stdout
         self.urls = [f'http://127.0.0.1:{self.base_port + i}' for i in range(servers)]
         self.url = self.urls[0]

@@ -39,7 +39,7 @@ def test_every_feature_page_has_a_runnable_example():
                  'admin-api.md', 'security.md', 'json-schema.md', 'rate-limits.md', 'websockets.md',
                  'outgoing-wsx.md', 'outgoing-rest.md', 'jsonrpc.md', 'outgoing-ldap.md',
                  'outgoing-mongodb.md', 'outgoing-ssh.md', 'outgoing-sftp.md', 'outgoing-kafka.md',
-                 'outgoing-slack.md', 'outgoing-telegram.md'):
+                 'outgoing-slack.md', 'outgoing-telegram.md', 'monitoring.md'):
         assert page in pages, f'{page} has no docs-example block'
 
 
@@ -142,7 +142,8 @@ def test_the_cli_pages_example_runs_as_written(tmp_path):
         for words in commands:
             args = [env_dir if word == '/tmp/env' else word for word in words[1:]]
             if args[:2] == ['quickstart', 'create']:
-                args += ['--base-port', str(free_port_block(1))]
+                base = free_port_block(2)
+                args += ['--base-port', str(base), '--web-admin-port', str(base + 1)]
             out = zato(*args)
             if args[:2] == ['service', 'invoke']:
                 assert json.loads(out.stdout) == {'pong': 'zato'}

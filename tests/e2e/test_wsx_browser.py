@@ -18,7 +18,8 @@ import uuid
 import pytest
 import requests
 
-CHROMIUM = '/usr/bin/chromium'
+from tests.chromium import launch
+
 TIMEOUT = 10.0  # seconds, for anything the browser or the server is waited for
 
 # The page: connects on request, records what each socket sees and renders every message into the DOM
@@ -86,25 +87,9 @@ class Page(Service):
 
 
 @pytest.fixture(scope='module')
-def sync_playwright():
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f'{CHROMIUM} is missing (Debian package chromium; scripts/peers.sh installs it)')
-    return pytest.importorskip('playwright.sync_api', reason='playwright is not installed (pip install -e .[test])'
-                               ).sync_playwright
-
-
-@pytest.fixture(scope='module')
-def browser(sync_playwright):
-    with sync_playwright() as p:
-        args = ['--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-                '--disable-component-update', '--disable-sync']
-        if os.geteuid() == 0:
-            args.append('--no-sandbox')
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=args, timeout=TIMEOUT * 3 * 1000)
-        try:
-            yield b
-        finally:
-            b.close()
+def browser():
+    with launch(TIMEOUT * 3) as b:
+        yield b
 
 
 def _all_workers_answer(url: str, status: int, times: int = 8) -> bool:

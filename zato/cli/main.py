@@ -41,6 +41,7 @@ def build_parser() -> ArgumentParser:
     c.add_argument('--cluster-name', default='quickstart')
     c.add_argument('--host', default='127.0.0.1', help='listen address; 0.0.0.0 behind a load balancer')
     c.add_argument('--base-port', type=int, default=17010)
+    c.add_argument('--web-admin-port', type=int, default=8183)
 
     s = sub.add_parser('start', help='start the servers of an environment')
     s.add_argument('path')
@@ -52,6 +53,26 @@ def build_parser() -> ArgumentParser:
     s = sub.add_parser('info', help='show what runs in an environment')
     s.add_argument('path')
     s.add_argument('--format', choices=('text', 'json'), default='text')
+
+    s = sub.add_parser('create', help='create a web-admin user')
+    s_sub = s.add_subparsers(dest='what', required=True, parser_class=ArgumentParser)
+    u = s_sub.add_parser('web-admin-user', help='a web-admin user; prints a random password once')
+    u.add_argument('path')
+    u.add_argument('username')
+    u.add_argument('--password-stdin', action='store_true', help='read the password from stdin instead')
+
+    s = sub.add_parser('update', help='change a web-admin user\'s password')
+    s_sub = s.add_subparsers(dest='what', required=True, parser_class=ArgumentParser)
+    u = s_sub.add_parser('password', help='a new password for a web-admin user; random and printed once')
+    u.add_argument('path')
+    u.add_argument('username')
+    u.add_argument('--password-stdin', action='store_true', help='read the password from stdin instead')
+
+    s = sub.add_parser('reset-totp-key', help='set a new TOTP key of a web-admin user and print it once')
+    s.add_argument('path')
+    s.add_argument('username')
+    s.add_argument('--key', default=None, help='the base32 key to use instead of a random one')
+    s.add_argument('--key-label', default=None, help='what authenticator apps show next to the code')
 
     s = sub.add_parser('check-config', help='check the configuration of an environment')
     s.add_argument('path')
@@ -96,10 +117,12 @@ def run(args: argparse.Namespace) -> int:
         result = create(args.path, odb=args.odb, odb_host=args.odb_host, odb_port=args.odb_port,
                         odb_user=args.odb_user, odb_password=args.odb_password, odb_db_name=args.odb_db_name,
                         bus=args.bus, servers=args.servers, workers=args.workers, cluster_name=args.cluster_name,
-                        host=args.host, base_port=args.base_port)
+                        host=args.host, base_port=args.base_port, web_admin_port=args.web_admin_port)
         print(f'Environment created in {result["path"]}')
         print(f'Admin API user:     {result["admin_username"]}')
         print(f'Admin API password: {result["admin_password"]}   (shown once; the CLI keeps it encrypted)')
+        print(f'Web-admin:          {result["web_admin_url"]}  user `{result["web_admin_username"]}`, '
+              f'password {result["web_admin_password"]}   (shown once)')
         print(f'Start it with:      zato start {result["path"]}')
         return 0
 
@@ -130,6 +153,14 @@ def run(args: argparse.Namespace) -> int:
                 state = 'running' if s['running'] else 'stopped'
                 print(f'{s["name"]}:     {s["url"]} {state}' + (f' (pid {s["pid"]})' if s['pid'] else ''))
         return 0
+
+    if args.command in ('create', 'update', 'reset-totp-key'):
+        from zato.cli import web_admin
+        if args.command == 'create':
+            return web_admin.create_user(args.path, args.username, args.password_stdin)
+        if args.command == 'update':
+            return web_admin.update_password(args.path, args.username, args.password_stdin)
+        return web_admin.reset_totp_key(args.path, args.username, args.key, args.key_label)
 
     if args.command == 'check-config':
         from zato.cli.process import check_config

@@ -134,6 +134,17 @@ def start(env_dir: str, foreground: bool = False, wait: float = 60.0) -> list[di
                                 f'see {os.path.join(env_dir, "logs", info["server"] + ".log")}')
             time.sleep(0.2)
 
+    from zato.cli import web_admin
+    try:
+        admin = web_admin.start(env_dir, foreground)
+    except ZatoError:
+        for proc in procs:
+            proc.send_signal(signal.SIGTERM)
+        raise
+    if admin is not None:
+        procs.append(admin.pop('proc'))
+        started.append(admin)
+
     if foreground:
         def forward(signum: int, _frame: Any) -> None:
             # SIGTERM (a container stop) and Ctrl-C both become a graceful stop of every server
@@ -169,6 +180,9 @@ def stop(env_dir: str, timeout: float | None = None) -> list[str]:
         if read_pid(env_dir, name) == pid:
             os.killpg(os.getpgid(pid), signal.SIGKILL)
         stopped.append(name)
+    from zato.cli import web_admin
+    if web_admin.stop(env_dir):
+        stopped.append(web_admin.NAME)
     if not stopped:
         raise ZatoError(f'no server of {env_dir} is running')
     return stopped
@@ -182,6 +196,11 @@ def info(env_dir: str) -> dict[str, Any]:
         pid = read_pid(config.env_dir, name)
         servers.append({'name': name, 'url': f'http://{client_host(config)}:{port}', 'pid': pid,
                         'running': bool(pid), 'answers_ping': bool(pid) and ping(client_host(config), port)})
+    from zato.cli import web_admin
+    if config.get('web_admin', 'enabled'):
+        pid = web_admin.running_pid(config.env_dir)
+        servers.append({'name': web_admin.NAME, 'url': web_admin.url(config), 'pid': pid, 'running': bool(pid),
+                        'answers_ping': bool(pid) and web_admin.answers(web_admin.url(config))})
     return {'path': config.env_dir, 'cluster_name': config.get('main', 'cluster_name'),
             'odb': config.get('odb', 'engine'), 'bus': config.get('bus', 'backend'),
             'workers_per_server': config.get('main', 'workers'), 'servers': servers}

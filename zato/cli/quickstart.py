@@ -13,6 +13,7 @@ from zato.odb.engine import make_engine, make_session_factory, make_url
 from zato.odb.migrate import upgrade
 from zato.odb.models import Cluster, SecurityDef
 from zato.security.passwords import hash_password, new_password
+from zato_web_admin.users import create as create_web_admin_user
 from zato.security.secrets_file import Crypto, write_secrets
 from zato.server.runtime import ADMIN_SEC_NAME
 from zato.server.settings import SETTINGS, conf_path
@@ -23,7 +24,7 @@ DIRS = ('config/repo/schema/json', 'pickup/incoming/services', 'logs', 'run', 'd
 def create(path: str, *, odb: str = 'sqlite', odb_host: str = '127.0.0.1', odb_port: int = 5432,
            odb_user: str = '', odb_password: str = '', odb_db_name: str = 'zato', bus: str | None = None,
            servers: int = 1, workers: int = 2, cluster_name: str = 'quickstart', host: str = '127.0.0.1',
-           base_port: int = 17010) -> dict[str, Any]:
+           base_port: int = 17010, web_admin_port: int = 8183) -> dict[str, Any]:
     """Creates the environment and its ODB; returns what to tell the user (the admin password once)."""
     path = os.path.abspath(path)
     if os.path.exists(path) and (not os.path.isdir(path) or os.listdir(path)):
@@ -46,6 +47,7 @@ def create(path: str, *, odb: str = 'sqlite', odb_host: str = '127.0.0.1', odb_p
     values['main'].update(cluster_name=cluster_name, host=host, base_port=str(base_port), servers=str(servers),
                           workers=str(workers))
     values['odb'].update(engine=odb)
+    values['web_admin'].update(host=host, port=str(web_admin_port))
     if odb == 'postgresql':
         values['odb'].update(host=odb_host, port=str(odb_port), username=odb_user, db_name=odb_db_name)
     values['bus']['backend'] = bus
@@ -80,8 +82,12 @@ def create(path: str, *, odb: str = 'sqlite', odb_host: str = '127.0.0.1', odb_p
                                     is_internal=True, username=ADMIN_SEC_NAME,
                                     password_hash=hash_password(admin_password), realm='Zato admin',
                                     opaque={}))
+            web_admin_password = new_password()
+            create_web_admin_user(session, 'admin', web_admin_password, by='quickstart')
             session.commit()
     finally:
         engine.dispose()
     return {'path': path, 'admin_username': ADMIN_SEC_NAME, 'admin_password': admin_password,
+            'web_admin_url': f'http://{host}:{web_admin_port}', 'web_admin_username': 'admin',
+            'web_admin_password': web_admin_password,
             'ports': [base_port + i for i in range(servers)], 'host': host}

@@ -138,6 +138,23 @@ class GetOutConn(_OutConnBase):
             self.response.payload = outconn_to_dict(self._get_row(session))
 
 
+_TYPE_NAMES = {bool: 'bool', int: 'int', float: 'float', str: 'str', dict: 'dict', list: 'list'}
+
+
+class GetKindList(AdminService):
+    """Every kind of outgoing connection this server knows (built-in and from plugins), with its
+    fields: what a form for a kind is made of (the web-admin builds its pages from this)."""
+    name = 'zato.outconn.get-kind-list'
+
+    def handle(self) -> None:
+        self.response.payload = [
+            {'kind': cls.kind, 'aliases': list(cls.aliases),
+             'fields': [{'name': f.name, 'type': _TYPE_NAMES.get(f.type, 'str'), 'required': f.default is None,
+                         'default': None if f.secret else f.default, 'doc': f.doc, 'secret': f.secret}
+                        for f in cls.fields]}
+            for cls in (registry.get(kind) for kind in registry.kinds())]
+
+
 class GetOutConnList(_OutConnBase):
     name = 'zato.outconn.get-list'
 

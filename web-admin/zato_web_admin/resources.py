@@ -1,0 +1,329 @@
+"""Declared pages over the admin API: a `Resource` says which admin API path holds the objects, which
+fields its form has and which columns its list shows; `crud_routes` gives it list, search and
+pagination, create, edit, delete, activate/deactivate, and its row actions (ping, change password).
+
+Every write goes through the admin API, so the server validates it and the cluster bus spreads it to
+every worker, exactly as a change made with the CLI. A refused form is shown again with what the
+user typed (never a password) and the server's message next to the field it names."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from zato.cli.client import AdminCallError
+from zato_web_admin import users
+from zato_web_admin.http import HTTPError, Request, Response
+from zato_web_admin.listing import Page
+
+if TYPE_CHECKING:
+    from zato_web_admin.app import WebAdmin
+
+Choices = Callable[['WebAdmin'], list[tuple[str, str]]]
+
+
+@dataclass(frozen=True)
+class Field:
+    """One form field. `widget`: text, number, float, checkbox, select, textarea, lines (a list, one item
+    a line), json (an object), password (sent only when filled in)."""
+    name: str
+    label: str
+    widget: str = 'text'
+    help: str = ''
+    required: bool = False
+    default: Any = ''
+    choices: tuple[tuple[str, str], ...] | Choices = ()
+    create_only: bool = False
+    # How an API item's value is shown when it is not under `name` (a rate limit's id → its name ...)
+    read: Callable[[WebAdmin, dict[str, Any]], Any] | None = None
+
+    def value_of(self, app: WebAdmin, item: dict[str, Any]) -> str:
+        return self.to_form(self.read(app, item) if self.read is not None else item.get(self.name, self.default))
+
+    def options(self, app: WebAdmin) -> list[tuple[str, str]]:
+        return self.choices(app) if callable(self.choices) else list(self.choices)
+
+    def to_form(self, value: Any) -> str:
+        """An API value as the text the form shows."""
+        if value is None:
+            return ''
+        if self.widget == 'checkbox':
+            return 'on' if value else ''
+        if self.widget == 'lines':
+            return '\n'.join(str(v) for v in value) if isinstance(value, list) else str(value)
+        if self.widget == 'json':
+            return json.dumps(value, indent=2) if value not in ('', None) else ''
+        return str(value)
+
+    def from_form(self, text: str) -> Any:
+        """The form's text as the API value; ValueError with a message for the user."""
+        if self.widget == 'checkbox':
+            return text in ('on', 'true', '1')
+        text = text.strip() if self.widget not in ('textarea', 'password') else text
+        if self.widget in ('number', 'float'):
+            if text == '':
+                if self.required:
+                    raise ValueError('required')
+                return None
+            try:
+                return int(text) if self.widget == 'number' else float(text)
+            except ValueError:
+                raise ValueError('expected a number') from None
+        if self.widget == 'lines':
+            return [line.strip() for line in text.splitlines() if line.strip()]
+        if self.widget == 'json':
+            if not text:
+                return {}
+            try:
+                value = json.loads(text)
+            except ValueError as e:
+                raise ValueError(f'not valid JSON: {e}') from None
+            if not isinstance(value, dict):
+                raise ValueError('expected a JSON object')
+            return value
+        if self.required and not text:
+            raise ValueError('required')
+        return text
+
+
+@dataclass(frozen=True)
+class Action:
+    """A button on each row that POSTs to the admin API: `path` is appended to the object's path."""
+    name: str
+    label: str
+    path: str
+    describe: Callable[[dict[str, Any]], tuple[str, str]] = lambda out: ('ok', json.dumps(out))
+
+
+@dataclass(frozen=True)
+class Resource:
+    slug: str                  # its pages live under /<slug>
+    title: str                 # 'REST channels'
+    singular: str              # 'REST channel'
+    api: str                   # '/zato/admin/channels/rest'
+    fields: tuple[Field, ...]
+    columns: tuple[tuple[str, str], ...]  # (key of an API item, column title)
+    section: str = ''          # the menu it is under
+    search_keys: tuple[str, ...] = ('name',)
+    actions: tuple[Action, ...] = ()
+    password_field: str = ''   # the field change-password sends ('' = no such action)
+    create_extra: dict[str, Any] = field(default_factory=dict)  # always sent on create (a kind ...)
+    keep: Callable[[dict[str, Any]], bool] | None = None  # which API items belong to this page
+    audit_kind: str = ''
+
+    @property
+    def base(self) -> str:
+        return '/' + self.slug
+
+
+def field_of_message(message: str, fields: tuple[Field, ...]) -> str:
+    """The field a server message names in backticks, '' if none of ours."""
+    names = {f.name for f in fields}
+    for name in re.findall(r'`([A-Za-z_][\w.]*)`', message):
+        if name in names:
+            return name
+    return ''
+
+
+def crud_routes(app: WebAdmin, res: Resource | None = None, base: str = '',
+                get_res: Callable[[Request], Resource] | None = None,
+                actions: tuple[Action, ...] = (), has_password: bool = False) -> list[tuple[str, str, Any, bool]]:
+    """The pages of one resource, or of a family of them under one pattern (`base` with `{kind}`),
+    `get_res` finding the resource a request is about."""
+    admin = app.config.admin
+    if get_res is None:
+        assert res is not None
+        fixed = res
+        get_res = lambda _request: fixed  # noqa: E731 - one resource for every request
+        base, actions, has_password = res.base, res.actions, bool(res.password_field)
+    find = get_res
+
+    def items(res: Resource) -> list[dict[str, Any]]:
+        found = admin.call('GET', res.api) or []
+        return [item for item in found if res.keep is None or res.keep(item)]
+
+    def audit(request: Request, res: Resource, action: str, name: str, details: dict[str, Any] | None = None) -> None:
+        with app.db() as db:
+            users.audit(db, request.current.username, action, res.audit_kind or res.slug, name, details,
+                        request.remote_addr)
+            db.commit()
+
+    def list_page(request: Request) -> Response:
+        res = find(request)
+        page = Page.from_request(request)
+        shown, page = page.slice(items(res), lambda item: ' '.join(str(item.get(k, '')) for k in res.search_keys))
+        return app.render(request, 'list.html', res=res, items=shown, page=page)
+
+    def form_page(request: Request, values: dict[str, str], obj_id: str = '', status: int = 200,
+                  errors: dict[str, str] | None = None) -> Response:
+        res = find(request)
+        return app.render(request, 'form.html', status, res=res, values=values, obj_id=obj_id, errors=errors or {},
+                          fields=[f for f in res.fields if not (obj_id and f.create_only)],
+                          options={f.name: f.options(app) for f in res.fields if f.widget == 'select'})
+
+    def new(request: Request) -> Response:
+        res = find(request)
+        return form_page(request, {f.name: f.to_form(f.default) for f in res.fields})
+
+    def collect(request: Request, editing: bool) -> tuple[dict[str, str], dict[str, Any], dict[str, str]]:
+        """What the user typed, the API payload made of it, and the fields that could not be read."""
+        res = find(request)
+        values, payload, errors = {}, {}, {}
+        for f in res.fields:
+            if editing and f.create_only:
+                continue
+            text = request.form.get(f.name, '')
+            values[f.name] = '' if f.widget == 'password' else text
+            if f.widget == 'password' and not text:
+                if f.required and not editing:
+                    errors[f.name] = 'required'
+                continue
+            try:
+                value = f.from_form(text)
+            except ValueError as e:
+                errors[f.name] = str(e)
+                continue
+            if value is not None:
+                payload[f.name] = value
+        return values, payload, errors
+
+    def refused(request: Request, values: dict[str, str], e: AdminCallError, obj_id: str = '') -> Response:
+        res = find(request)
+        message = e.details if isinstance(e.details, str) else json.dumps(e.details)
+        name = field_of_message(message, res.fields)
+        errors = {name: message} if name else {'__all__': message}
+        return form_page(request, values, obj_id, e.status if 400 <= e.status < 500 else 400, errors)
+
+    def create(request: Request) -> Response:
+        res = find(request)
+        values, payload, errors = collect(request, editing=False)
+        if errors:
+            return form_page(request, values, status=400, errors=errors)
+        try:
+            out = admin.call('POST', res.api, {**res.create_extra, **payload})
+        except AdminCallError as e:
+            if e.status >= 500:
+                raise
+            return refused(request, values, e)
+        name = str(out.get('name', payload.get('name', ''))) if isinstance(out, dict) else ''
+        audit(request, res, f'{res.slug}.create', name, {k: v for k, v in payload.items() if k != res.password_field})
+        secret = out.get('password') if isinstance(out, dict) else None
+        if secret:
+            # A secret the server generated is shown on this page once, never put in a cookie or a URL
+            return app.render(request, 'created.html', res=res, name=name, secret=secret)
+        return app.done(request, res.base, f'Created {res.singular} `{name}`.')
+
+    def get_one(res: Resource, obj_id: str) -> dict[str, Any]:
+        if not obj_id.isdigit():
+            raise HTTPError(404)
+        try:
+            out = admin.call('GET', f'{res.api}/{obj_id}')
+        except AdminCallError as e:
+            if e.status == 404:
+                raise HTTPError(404, f'No such {res.singular}') from None
+            raise
+        return out if isinstance(out, dict) else {}
+
+    def edit(request: Request) -> Response:
+        res = find(request)
+        item = get_one(res, request.params['id'])
+        return form_page(request, {f.name: f.value_of(app, item) for f in res.fields}, request.params['id'])
+
+    def update(request: Request) -> Response:
+        res = find(request)
+        obj_id = request.params['id']
+        values, payload, errors = collect(request, editing=True)
+        if errors:
+            return form_page(request, values, obj_id, 400, errors)
+        try:
+            out = admin.call('PUT', f'{res.api}/{obj_id}', payload)
+        except AdminCallError as e:
+            if e.status >= 500:
+                raise
+            return refused(request, values, e, obj_id)
+        name = str(out.get('name', '')) if isinstance(out, dict) else ''
+        audit(request, res, f'{res.slug}.edit', name, {k: v for k, v in payload.items() if k != res.password_field})
+        return app.done(request, res.base, f'Saved {res.singular} `{name}`.')
+
+    def remove(request: Request) -> Response:
+        res = find(request)
+        item = get_one(res, request.params['id'])
+        admin.call('DELETE', f'{res.api}/{request.params["id"]}')
+        audit(request, res, f'{res.slug}.delete', str(item.get('name', '')))
+        return app.done(request, res.base, f'Deleted {res.singular} `{item.get("name", "")}`.')
+
+    def toggle(request: Request) -> Response:
+        res = find(request)
+        item = get_one(res, request.params['id'])
+        active = not item.get('is_active', False)
+        admin.call('PUT', f'{res.api}/{request.params["id"]}', {'is_active': active})
+        audit(request, res, f'{res.slug}.{"activate" if active else "deactivate"}', str(item.get('name', '')))
+        return app.done(request, res.base, f'{"Activated" if active else "Deactivated"} {res.singular} '
+                                           f'`{item.get("name", "")}`.')
+
+    def action(act: Action) -> Callable[[Request], Response]:
+        def run(request: Request) -> Response:
+            res = find(request)
+            item = get_one(res, request.params['id'])
+            try:
+                out = admin.call('POST', f'{res.api}/{request.params["id"]}{act.path}')
+            except AdminCallError as e:
+                return app.done(request, res.base, f'{act.label} `{item.get("name", "")}`: {e.details}', 'error')
+            kind, text = act.describe(out if isinstance(out, dict) else {})
+            return app.done(request, res.base, f'{act.label} `{item.get("name", "")}`: {text}', kind)
+        return run
+
+    def password_form(request: Request, status: int = 200, error: str = '') -> Response:
+        res = find(request)
+        if not res.password_field:
+            raise HTTPError(404)
+        item = get_one(res, request.params['id'])
+        return app.render(request, 'password.html', status, res=res, item=item, error=error)
+
+    def change_password(request: Request) -> Response:
+        res = find(request)
+        if not res.password_field:
+            raise HTTPError(404)
+        obj_id = request.params['id']
+        new, again = request.form.get('password', ''), request.form.get('password_again', '')
+        if not new or new != again:
+            return password_form(request, 400, 'The two passwords differ.' if new else 'required')
+        item = get_one(res, obj_id)
+        try:
+            admin.call('POST', f'{res.api}/{obj_id}/change-password', {res.password_field: new})
+        except AdminCallError as e:
+            if e.status >= 500:
+                raise
+            return password_form(request, e.status, str(e.details))
+        audit(request, res, f'{res.slug}.change-password', str(item.get('name', '')))
+        return app.done(request, res.base, f'Changed the password of {res.singular} `{item.get("name", "")}`.')
+
+    routes: list[tuple[str, str, Any, bool]] = [
+        ('GET', base, list_page, False),
+        ('GET', f'{base}/new', new, False),
+        ('POST', f'{base}/new', create, False),
+        ('GET', f'{base}/{{id}}/edit', edit, False),
+        ('POST', f'{base}/{{id}}/edit', update, False),
+        ('POST', f'{base}/{{id}}/delete', remove, False),
+        ('POST', f'{base}/{{id}}/toggle', toggle, False),
+    ]
+    for act in actions:
+        routes.append(('POST', f'{base}/{{id}}/{act.name}', action(act), False))
+    if has_password:
+        routes.append(('GET', f'{base}/{{id}}/change-password', password_form, False))
+        routes.append(('POST', f'{base}/{{id}}/change-password', change_password, False))
+    return routes
+
+
+def ping_result(out: dict[str, Any]) -> tuple[str, str]:
+    """An admin ping's answer as a message: the round trip in ms, or the error."""
+    if out.get('ok'):
+        return 'ok', f'OK in {float(out.get("time", 0)) * 1000:.1f} ms'
+    return 'error', str(out.get('error', 'failed'))
+
+
+PING = Action('ping', 'Ping', '/ping', ping_result)
+
