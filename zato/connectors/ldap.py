@@ -6,6 +6,8 @@ As in Zato 3.1::
         with client.get() as c:            # an ldap3 Connection, bound with the configured credentials
             c.search('ou=people,dc=example,dc=com', '(uid=alice)', attributes=['mail'])
         client.check_credentials(user_dn, password)   # True or False
+        for entry in client.search_paged(base, '(objectClass=user)', attributes=['cn']):  # past AD's 1000
+            ...
 
 Each worker keeps a pool of up to `pool_size` bound ldap3 connections (SYNC strategy, which is plain
 sockets, so cooperative under gevent) to an ldap3 server pool built from `server_list`. A connection
@@ -14,12 +16,16 @@ server closed while it sat idle (a restart, an idle timeout) is noticed when it 
 round trip, and replaced. ldap3's own errors come out as the ConnectorError hierarchy: connection
 failures as ConnectorUnavailable, timeouts as ConnectorTimeout, a refused bind as ConnectorAuthError.
 What the directory answers (no such object, insufficient access ...) is raised by ldap3 as it is.
+
+Referrals are never chased (ldap3 would bind to whatever host a referral names, with our
+credentials): a search answered with one returns False, with the URLs in `result['referrals']`.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import re
 import select
 import time
 from collections.abc import Iterator
@@ -43,6 +49,9 @@ GET_INFO = ('NONE', 'DSA', 'SCHEMA', 'ALL')
 IP_MODES = ('IP_SYSTEM_DEFAULT', 'IP_V4_ONLY', 'IP_V6_ONLY', 'IP_V4_PREFERRED', 'IP_V6_PREFERRED')
 AUTO_BIND = ('DEFAULT', 'NO_TLS', 'TLS_BEFORE_BIND', 'TLS_AFTER_BIND')
 HA_STRATEGIES = ('ROUND_ROBIN', 'FIRST', 'RANDOM')
+
+# The control of paged searches (RFC 2696), under which AD answers with more than MaxPageSize entries
+PAGED_RESULTS = '1.2.840.113556.1.4.319'
 
 # After the directory refused our bind, how long before the background greenlet binds again: a bind
 # every few seconds with a wrong password would lock the account out where a lockout policy is on (AD).
@@ -103,6 +112,17 @@ def check_server_list(value: str | list[str]) -> str | None:
     return None
 
 
+_HOST_NAME = re.compile(r'^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$')
+
+
+def check_valid_names(value: list[str]) -> str | None:
+    for name in value:
+        # ldap3 takes '*' as any name, which would turn the check of names off behind tls_validate's back
+        if not _HOST_NAME.match(name):
+            return f'`{name}`: expected a host name or an IP address (no wildcards)'
+    return None
+
+
 def check_ca_file(value: str) -> str | None:
     if value and not os.path.isfile(value):
         return f'no such file: {value}'
@@ -128,7 +148,8 @@ def _cycles(value: int) -> str | None:
 LDAP_FIELDS: tuple[Field, ...] = (
     Field('server_list', ServerList, None, check_server_list,
           'Servers as host[:port], ldap://host[:port] or ldaps://host[:port]: a list, or one a line'),
-    Field('username', str, '', None, 'The DN to bind as (DOMAIN\\user for NTLM); empty for an anonymous bind'),
+    Field('username', str, '', None, 'The DN to bind as (AD also takes user@domain or DOMAIN\\user; DOMAIN\\user '
+                                     'for NTLM); empty for an anonymous bind'),
     Field('password', str, '', None, 'The password of username; encrypted', secret=True),
     Field('auth_type', str, 'SIMPLE', one_of(AUTH_TYPES), "'SIMPLE' or 'NTLM'"),
     Field('get_info', str, 'SCHEMA', one_of(GET_INFO), 'What ldap3 reads from the server on binding: NONE, DSA, '
@@ -142,6 +163,8 @@ LDAP_FIELDS: tuple[Field, ...] = (
     Field('use_tls', bool, False, None, 'TLS from the first byte (LDAPS) for servers given without a scheme'),
     Field('tls_validate', bool, True, None, "Verify the server's certificate (LDAPS and StartTLS)"),
     Field('tls_ca_file', str, '', check_ca_file, 'CA bundle (PEM) to verify servers with instead of the system CAs'),
+    Field('tls_valid_names', list, [], check_valid_names,
+          "Names the server's certificate may carry besides the host in server_list (a DC reached by IP address)"),
     Field('pool_size', int, 10, _pool_size, 'Connections per worker; a get() waits connect_timeout for a free one'),
     Field('pool_lifetime', float, 3600.0, _not_negative, 'Seconds a pooled connection is reused for; 0 for ever'),
     Field('pool_ha_strategy', str, 'ROUND_ROBIN', one_of(HA_STRATEGIES),
@@ -158,12 +181,27 @@ LDAP_FIELDS: tuple[Field, ...] = (
 
 # ################################################################################################ errors
 
+class NTLMUnsupported(ConnectorAuthError):
+    """The server closed the connection on an NTLM bind: it does not implement the one ldap3 makes.
+
+    ldap3 binds with Microsoft's "Sicily" NTLM bind, which Active Directory implements and Samba's AD DC
+    does not (Samba offers NTLM inside SASL GSS-SPNEGO, which ldap3 does not speak). It says nothing
+    about the password, so check_credentials raises it rather than answer False, and the connection is
+    retried as after any failure, not held back as after a refused password."""
+
+
+NTLM_UNSUPPORTED = ("the server closed the connection on ldap3's NTLM (Sicily) bind, which it does not implement "
+                    "(Samba's AD DC does not); use auth_type SIMPLE, over LDAPS, instead")
+
+
 def classify(e: BaseException) -> tuple[type[ConnectorError], str] | None:
     """The ConnectorError class and a one-line reason for an ldap3 connection, auth or timeout error;
     None for what the directory answered (no such object ...) and anything else."""
     from ldap3.core import exceptions as x
 
-    text = ' '.join(str(e).split()) or type(e).__name__
+    if isinstance(e, NTLMUnsupported):
+        return NTLMUnsupported, str(e)
+    text = _certificate_names(' '.join(str(e).split())) or type(e).__name__
     if isinstance(e, x.LDAPInvalidCredentialsResult | x.LDAPBindError):
         return ConnectorAuthError, text
     if isinstance(e, x.LDAPOperationResult) and e.result in (7, 8, 48):  # authMethodNotSupported, strongerAuth ...
@@ -177,6 +215,18 @@ def classify(e: BaseException) -> tuple[type[ConnectorError], str] | None:
     if isinstance(e, x.LDAPCommunicationError | x.LDAPStartTLSError | x.LDAPSocketCloseError | OSError):
         return ConnectorUnavailable, text
     return None
+
+
+def _certificate_names(text: str) -> str:
+    """ldap3's "certificate {the whole certificate} doesn't match any name in [...]" as the names it has."""
+    found = re.search(r"certificate (\{.*\}) doesn't match any name in (\[[^\]]*\])", text)
+    if found is None:
+        return text
+    subject = found[1].split("'issuer'", 1)[0]
+    names = re.findall(r"\('(?:DNS|IP Address)', '([^']+)'\)", found[1]) or \
+        re.findall(r"\('commonName', '([^']+)'\)", subject)
+    return text.replace(found[0], f"the server's certificate names {', '.join(names) or 'no host'}, "
+                                  f"none of {found[2]}: use one of its names in server_list or tls_valid_names")
 
 
 def _broken(e: BaseException | None) -> bool:
@@ -223,7 +273,8 @@ class LDAPPool:
                 any(scheme == 'ldaps' for scheme, _, _ in entries):
             import ssl
             tls = ldap3.Tls(validate=ssl.CERT_REQUIRED if config['tls_validate'] else ssl.CERT_NONE,
-                            ca_certs_file=config['tls_ca_file'] or None)
+                            ca_certs_file=config['tls_ca_file'] or None,
+                            valid_names=list(config.get('tls_valid_names') or ()) or None)
         servers = []
         for scheme, host, port in entries:
             use_ssl = scheme == 'ldaps' or (config['use_tls'] and not scheme)
@@ -239,18 +290,27 @@ class LDAPPool:
         return ', '.join(server_entries(self.config['server_list']))
 
     def open(self, user: str | None, password: str, authentication: str | None = None) -> Connection:
-        """A new connection, bound as `user` (anonymously if None); raises ldap3's error if it cannot be."""
+        """A new connection, bound as `user` (anonymously if None); raises ldap3's error if it cannot be,
+        or NTLMUnsupported."""
         import ldap3
+        from ldap3.core.exceptions import LDAPSessionTerminatedByServerError
 
         config = self.config
         if authentication is None:
             authentication = ldap3.ANONYMOUS if user is None else config['auth_type']
         auto_bind = {'DEFAULT': ldap3.AUTO_BIND_NO_TLS}.get(config['auto_bind'], config['auto_bind'])
-        return ldap3.Connection(
-            self.servers, user=user, password=password or None, authentication=authentication, auto_bind=auto_bind,
-            client_strategy=ldap3.SYNC, raise_exceptions=True, receive_timeout=config['receive_timeout'],
-            read_only=config['is_read_only'], check_names=config['should_check_names'],
-            auto_range=config['use_auto_range'], return_empty_attributes=config['should_return_empty_attrs'])
+        try:
+            # auto_referrals off: ldap3 would bind, with these credentials, to any host a referral names
+            return ldap3.Connection(
+                self.servers, user=user, password=password or None, authentication=authentication,
+                auto_bind=auto_bind, client_strategy=ldap3.SYNC, raise_exceptions=True, auto_referrals=False,
+                receive_timeout=config['receive_timeout'], read_only=config['is_read_only'],
+                check_names=config['should_check_names'], auto_range=config['use_auto_range'],
+                return_empty_attributes=config['should_return_empty_attrs'])
+        except LDAPSessionTerminatedByServerError as e:
+            if authentication != ldap3.NTLM:
+                raise
+            raise NTLMUnsupported(NTLM_UNSUPPORTED) from e
 
     def acquire(self) -> Connection:
         """A bound connection for the caller alone; give it back with release()."""
@@ -356,7 +416,8 @@ class LDAPClient:
         An empty DN or password is refused without asking the server (an empty password is an
         unauthenticated bind, which servers accept). Whatever the reason a bind is refused, the answer
         is the same, so callers cannot tell an unknown user from a wrong password. A server that cannot be
-        reached is a ConnectorUnavailable or ConnectorTimeout either way: that is not a wrong password.
+        reached is a ConnectorUnavailable or ConnectorTimeout either way: that is not a wrong password;
+        nor is a server that does not implement NTLM binds (NTLMUnsupported).
         """
         from ldap3.core.exceptions import LDAPOperationResult
 
@@ -378,6 +439,28 @@ class LDAPClient:
         if refused and raise_on_error:
             raise self._connector.error(ConnectorAuthError, 'invalid credentials')
         return not refused
+
+    def search_paged(self, search_base: str, search_filter: str, attributes: Any = None, page_size: int = 500,
+                     search_scope: str = 'SUBTREE', **kwargs: Any) -> Iterator[dict[str, Any]]:
+        """Every entry a search finds, asking for `page_size` at a time (the paged results control).
+
+        Active Directory answers a plain search with at most MaxPageSize entries (1000 by default) and
+        then sizeLimitExceeded; a paged one with all of them. Yields ldap3's response of each entry
+        (`dn`, `attributes`, `raw_attributes`), never the references to other naming contexts that AD
+        adds (searchResRef). `kwargs` go to ldap3's search (controls, size_limit ...). A pooled
+        connection is held until the generator ends; one left before its end is closed, not reused."""
+        with self.get() as conn:
+            cookie: bytes | None = None
+            while True:
+                conn.search(search_base, search_filter, search_scope=search_scope, attributes=attributes,
+                            paged_size=page_size, paged_cookie=cookie, **kwargs)
+                for response in conn.response or ():
+                    if response.get('type') == 'searchResEntry':
+                        yield response
+                control = (conn.result.get('controls') or {}).get(PAGED_RESULTS) or {}
+                cookie = (control.get('value') or {}).get('cookie')
+                if not cookie:
+                    return
 
 
 class LDAPConnection:
@@ -431,7 +514,7 @@ class LDAPConnector(Connector):
                 raise
             cls, reason = found
             reason = self._reason(pool, cls, reason)
-            if cls is ConnectorAuthError:
+            if cls is ConnectorAuthError:  # not NTLMUnsupported: no password was refused
                 self._auth_refused_at, self._auth_reason = time.monotonic(), reason
             raise cls(reason, kind=self.kind, name=self.name) from e
         self._auth_refused_at = None
@@ -466,7 +549,7 @@ class LDAPConnector(Connector):
             raise FieldError('username', r'NTLM needs DOMAIN\user')
 
     def _reason(self, pool: LDAPPool, cls: type[ConnectorError], reason: str) -> str:
-        if cls is ConnectorAuthError:
+        if issubclass(cls, ConnectorAuthError):
             who = f'`{pool.username}`' if pool.username else 'anonymously'
             return f'bind as {who} refused by {pool.describe_servers()}: {reason}'
         return f'{pool.describe_servers()}: {reason}'
