@@ -18,6 +18,7 @@ cat <<TXT
 
 Zato is running. Try it:
   curl http://127.0.0.1:17010/zato/ping
+The web-admin is at http://127.0.0.1:8183 (user admin; its password was printed above, once).
 Deploy a service by copying a .py file into:
   $env_dir/pickup/incoming/services/
 Stop it with:

@@ -39,7 +39,7 @@ def test_every_feature_page_has_a_runnable_example():
                  'admin-api.md', 'security.md', 'json-schema.md', 'rate-limits.md', 'websockets.md',
                  'outgoing-wsx.md', 'outgoing-rest.md', 'jsonrpc.md', 'outgoing-ldap.md',
                  'outgoing-mongodb.md', 'outgoing-ssh.md', 'outgoing-sftp.md', 'outgoing-kafka.md',
-                 'outgoing-slack.md', 'outgoing-telegram.md', 'monitoring.md'):
+                 'outgoing-slack.md', 'outgoing-telegram.md', 'monitoring.md', 'kafka-channels.md'):
         assert page in pages, f'{page} has no docs-example block'
 
 
@@ -84,8 +84,8 @@ def admin_calls(env, page: str, calls: list) -> None:
         try:
             out = env.admin.call(call['method'], call['path'], body)
             creates = call['method'] == 'POST' and (
-                call['path'].endswith(('/channels/rest', '/channels/wsx', '/channels/jsonrpc', '/security',
-                                        '/rate-limits'))
+                call['path'].endswith(('/channels/rest', '/channels/wsx', '/channels/jsonrpc', '/channels/kafka',
+                                        '/security', '/rate-limits'))
                 or re.fullmatch(r'/zato/admin/outconns/[a-z]+', call['path']) is not None)
             status = 201 if creates else 200
         except AdminCallError as e:
@@ -149,3 +149,12 @@ def test_the_cli_pages_example_runs_as_written(tmp_path):
                 assert json.loads(out.stdout) == {'pong': 'zato'}
     finally:
         zato('stop', env_dir, check=False)
+
+
+def test_every_image_a_page_shows_exists():
+    """Screenshots and figures referenced as ![...](path) are in the repository."""
+    for name in sorted(os.listdir(DOCS)):
+        if name.endswith('.md'):
+            with open(os.path.join(DOCS, name), encoding='utf-8') as f:
+                for target in re.findall(r'!\[[^\]]*\]\(([^)]+)\)', f.read()):
+                    assert os.path.isfile(os.path.join(DOCS, target)), f'{name}: {target} is missing'

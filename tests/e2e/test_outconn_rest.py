@@ -192,3 +192,15 @@ def test_a_required_field_is_required_and_an_edit_is_validated_too(env, setup):
     listed = env.admin.call('GET', '/zato/admin/outconns/rest')
     assert any(row['name'] == 'ocr edit bad' for row in listed) and all('secret' not in row for row in listed)
     assert env.admin.call('GET', '/zato/admin/outconns/plain_http') == listed
+
+
+def test_the_kinds_and_their_fields_are_listed_for_forms(env):
+    kinds = {k['kind']: k for k in env.admin.call('GET', '/zato/admin/outconns')}
+    assert {'rest', 'jsonrpc', 'ldap', 'mongodb', 'kafka', 'sftp', 'ssh', 'slack', 'telegram', 'wsx'} <= set(kinds)
+    assert kinds['rest']['aliases'] == ['plain_http']
+    fields = {f['name']: f for f in kinds['rest']['fields']}
+    assert fields['address_host'] == {'name': 'address_host', 'type': 'str', 'required': True, 'default': None,
+                                      'doc': fields['address_host']['doc'], 'secret': False}
+    assert fields['timeout']['type'] == 'float' and fields['timeout']['default'] == 10.0
+    assert fields['secret']['secret'] is True and fields['secret']['default'] is None
+    assert fields['headers']['type'] == 'dict'

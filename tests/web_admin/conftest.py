@@ -60,8 +60,10 @@ def csrf(html: str) -> str:
 
 
 @pytest.fixture(scope='module')
-def web_admin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebAdmin]:
-    env = Env(str(tmp_path_factory.mktemp('zato') / 'env'), web_admin=True)
+def web_admin(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebAdmin]:
+    # A test module may set WEB_ADMIN_ENV, e.g. {'ZATO_STATS_FLUSH_INTERVAL': '0.5'} for statistics in time
+    env = Env(str(tmp_path_factory.mktemp('zato') / 'env'), web_admin=True,
+              env=getattr(request.module, 'WEB_ADMIN_ENV', None))
     env.start()
     try:
         yield WebAdmin(env)

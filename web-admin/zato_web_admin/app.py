@@ -107,12 +107,17 @@ class WebAdmin:
     def handle(self, request: Request) -> Response:
         if request.path.startswith('/static/'):
             return self.static(request.path[len('/static/'):])
-        handler, params, public = self.router.match(request.method, request.path)
-        request.params = params
-
         token = request.cookies.get(sessions.COOKIE, '')
         with self.db() as db:
             request.current = sessions.load(db, token, self.config.idle_seconds, self.config.max_seconds)
+        try:
+            handler, params, public = self.router.match(request.method, request.path)
+        except HTTPError:
+            if request.current is not None:
+                raise
+            # Without a session, a path that does not exist looks like one that does: sign in first
+            handler, params, public = self.not_found, {}, False
+        request.params = params
 
         login_cookie = ''
         if request.current is None:
@@ -134,6 +139,10 @@ class WebAdmin:
         if login_cookie and not any(name == 'Set-Cookie' for name, _ in response.headers):
             response.set_cookie(LOGIN_CSRF_COOKIE, login_cookie, secure=self.secure(request))
         return response
+
+    @staticmethod
+    def not_found(_request: Request) -> Response:
+        raise HTTPError(404)
 
     def static(self, name: str) -> Response:
         path = os.path.normpath(os.path.join(STATIC, name))

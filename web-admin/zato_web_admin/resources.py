@@ -39,6 +39,10 @@ class Field:
     create_only: bool = False
     # How an API item's value is shown when it is not under `name` (a rate limit's id → its name ...)
     read: Callable[[WebAdmin, dict[str, Any]], Any] | None = None
+    # A web-admin URL that checks the text as it is typed (static/app.js; answers {"ok", "error"})
+    check: str = ''
+    # False: an empty value is not sent, so the server's default applies (a Kafka group id ...)
+    send_empty: bool = True
 
     def value_of(self, app: WebAdmin, item: dict[str, Any]) -> str:
         return self.to_form(self.read(app, item) if self.read is not None else item.get(self.name, self.default))
@@ -62,6 +66,8 @@ class Field:
         """The form's text as the API value; ValueError with a message for the user."""
         if self.widget == 'checkbox':
             return text in ('on', 'true', '1')
+        if self.widget == 'textarea':
+            text = text.replace('\r\n', '\n')  # browsers send a textarea's lines with CRLF
         text = text.strip() if self.widget not in ('textarea', 'password') else text
         if self.widget in ('number', 'float'):
             if text == '':
@@ -113,6 +119,7 @@ class Resource:
     create_extra: dict[str, Any] = field(default_factory=dict)  # always sent on create (a kind ...)
     keep: Callable[[dict[str, Any]], bool] | None = None  # which API items belong to this page
     audit_kind: str = ''
+    links: tuple[tuple[str, str], ...] = ()  # (label, suffix): a link on each row to /<slug>/<id><suffix>
 
     @property
     def base(self) -> str:
@@ -126,6 +133,28 @@ def field_of_message(message: str, fields: tuple[Field, ...]) -> str:
         if name in names:
             return name
     return ''
+
+
+def audit(app: WebAdmin, request: Request, res: Resource, action: str, name: str,
+          details: dict[str, Any] | None = None) -> None:
+    """Records a change the signed-in user made to an object of `res`."""
+    with app.db() as db:
+        users.audit(db, request.current.username, action, res.audit_kind or res.slug, name, details,
+                    request.remote_addr)
+        db.commit()
+
+
+def get_one(app: WebAdmin, res: Resource, obj_id: str) -> dict[str, Any]:
+    """The object of `res` with this id, from the admin API; a 404 page if there is none."""
+    if not obj_id.isdigit():
+        raise HTTPError(404)
+    try:
+        out = app.config.admin.call('GET', f'{res.api}/{obj_id}')
+    except AdminCallError as e:
+        if e.status == 404:
+            raise HTTPError(404, f'No such {res.singular}') from None
+        raise
+    return out if isinstance(out, dict) else {}
 
 
 def crud_routes(app: WebAdmin, res: Resource | None = None, base: str = '',
@@ -144,12 +173,6 @@ def crud_routes(app: WebAdmin, res: Resource | None = None, base: str = '',
     def items(res: Resource) -> list[dict[str, Any]]:
         found = admin.call('GET', res.api) or []
         return [item for item in found if res.keep is None or res.keep(item)]
-
-    def audit(request: Request, res: Resource, action: str, name: str, details: dict[str, Any] | None = None) -> None:
-        with app.db() as db:
-            users.audit(db, request.current.username, action, res.audit_kind or res.slug, name, details,
-                        request.remote_addr)
-            db.commit()
 
     def list_page(request: Request) -> Response:
         res = find(request)
@@ -186,7 +209,7 @@ def crud_routes(app: WebAdmin, res: Resource | None = None, base: str = '',
             except ValueError as e:
                 errors[f.name] = str(e)
                 continue
-            if value is not None:
+            if value is not None and (f.send_empty or value != ''):
                 payload[f.name] = value
         return values, payload, errors
 
@@ -209,27 +232,17 @@ def crud_routes(app: WebAdmin, res: Resource | None = None, base: str = '',
                 raise
             return refused(request, values, e)
         name = str(out.get('name', payload.get('name', ''))) if isinstance(out, dict) else ''
-        audit(request, res, f'{res.slug}.create', name, {k: v for k, v in payload.items() if k != res.password_field})
+        audit(app, request, res, f'{res.slug}.create', name,
+              {k: v for k, v in payload.items() if k != res.password_field})
         secret = out.get('password') if isinstance(out, dict) else None
         if secret:
             # A secret the server generated is shown on this page once, never put in a cookie or a URL
             return app.render(request, 'created.html', res=res, name=name, secret=secret)
         return app.done(request, res.base, f'Created {res.singular} `{name}`.')
 
-    def get_one(res: Resource, obj_id: str) -> dict[str, Any]:
-        if not obj_id.isdigit():
-            raise HTTPError(404)
-        try:
-            out = admin.call('GET', f'{res.api}/{obj_id}')
-        except AdminCallError as e:
-            if e.status == 404:
-                raise HTTPError(404, f'No such {res.singular}') from None
-            raise
-        return out if isinstance(out, dict) else {}
-
     def edit(request: Request) -> Response:
         res = find(request)
-        item = get_one(res, request.params['id'])
+        item = get_one(app, res, request.params['id'])
         return form_page(request, {f.name: f.value_of(app, item) for f in res.fields}, request.params['id'])
 
     def update(request: Request) -> Response:
@@ -245,29 +258,47 @@ def crud_routes(app: WebAdmin, res: Resource | None = None, base: str = '',
                 raise
             return refused(request, values, e, obj_id)
         name = str(out.get('name', '')) if isinstance(out, dict) else ''
-        audit(request, res, f'{res.slug}.edit', name, {k: v for k, v in payload.items() if k != res.password_field})
+        audit(app, request, res, f'{res.slug}.edit', name,
+              {k: v for k, v in payload.items() if k != res.password_field})
         return app.done(request, res.base, f'Saved {res.singular} `{name}`.')
+
+    def write(request: Request, res: Resource, item: dict[str, Any], what: str, method: str,
+              payload: dict[str, Any] | None = None) -> Response | None:
+        """Calls the admin API on `item`; a refusal (a definition still in use ...) is a message on the
+        list rather than an error page."""
+        try:
+            admin.call(method, f'{res.api}/{request.params["id"]}', payload)
+        except AdminCallError as e:
+            if e.status >= 500:
+                raise
+            return app.done(request, res.base, f'Could not {what} {res.singular} `{item.get("name", "")}`: '
+                                               f'{e.details}', 'error')
+        return None
 
     def remove(request: Request) -> Response:
         res = find(request)
-        item = get_one(res, request.params['id'])
-        admin.call('DELETE', f'{res.api}/{request.params["id"]}')
-        audit(request, res, f'{res.slug}.delete', str(item.get('name', '')))
+        item = get_one(app, res, request.params['id'])
+        failed = write(request, res, item, 'delete', 'DELETE')
+        if failed is not None:
+            return failed
+        audit(app, request, res, f'{res.slug}.delete', str(item.get('name', '')))
         return app.done(request, res.base, f'Deleted {res.singular} `{item.get("name", "")}`.')
 
     def toggle(request: Request) -> Response:
         res = find(request)
-        item = get_one(res, request.params['id'])
+        item = get_one(app, res, request.params['id'])
         active = not item.get('is_active', False)
-        admin.call('PUT', f'{res.api}/{request.params["id"]}', {'is_active': active})
-        audit(request, res, f'{res.slug}.{"activate" if active else "deactivate"}', str(item.get('name', '')))
+        failed = write(request, res, item, 'activate' if active else 'deactivate', 'PUT', {'is_active': active})
+        if failed is not None:
+            return failed
+        audit(app, request, res, f'{res.slug}.{"activate" if active else "deactivate"}', str(item.get('name', '')))
         return app.done(request, res.base, f'{"Activated" if active else "Deactivated"} {res.singular} '
                                            f'`{item.get("name", "")}`.')
 
     def action(act: Action) -> Callable[[Request], Response]:
         def run(request: Request) -> Response:
             res = find(request)
-            item = get_one(res, request.params['id'])
+            item = get_one(app, res, request.params['id'])
             try:
                 out = admin.call('POST', f'{res.api}/{request.params["id"]}{act.path}')
             except AdminCallError as e:
@@ -280,7 +311,7 @@ def crud_routes(app: WebAdmin, res: Resource | None = None, base: str = '',
         res = find(request)
         if not res.password_field:
             raise HTTPError(404)
-        item = get_one(res, request.params['id'])
+        item = get_one(app, res, request.params['id'])
         return app.render(request, 'password.html', status, res=res, item=item, error=error)
 
     def change_password(request: Request) -> Response:
@@ -291,14 +322,14 @@ def crud_routes(app: WebAdmin, res: Resource | None = None, base: str = '',
         new, again = request.form.get('password', ''), request.form.get('password_again', '')
         if not new or new != again:
             return password_form(request, 400, 'The two passwords differ.' if new else 'required')
-        item = get_one(res, obj_id)
+        item = get_one(app, res, obj_id)
         try:
             admin.call('POST', f'{res.api}/{obj_id}/change-password', {res.password_field: new})
         except AdminCallError as e:
             if e.status >= 500:
                 raise
             return password_form(request, e.status, str(e.details))
-        audit(request, res, f'{res.slug}.change-password', str(item.get('name', '')))
+        audit(app, request, res, f'{res.slug}.change-password', str(item.get('name', '')))
         return app.done(request, res.base, f'Changed the password of {res.singular} `{item.get("name", "")}`.')
 
     routes: list[tuple[str, str, Any, bool]] = [

@@ -22,6 +22,7 @@ SASL_MECHANISMS = ('', 'PLAIN', 'SCRAM-SHA-256', 'SCRAM-SHA-512')
 ACKS = ('all', '1', '0')
 COMPRESSIONS = ('none', 'gzip', 'snappy', 'lz4', 'zstd')
 DEFAULT_PORT = 9092
+GROUP_REQUEST_TIMEOUT = 10000  # milliseconds: longer than a consumer group's session timeout
 
 
 
@@ -176,12 +177,17 @@ def consumer_config(config: dict[str, Any], password: str, group: str) -> dict[s
     """`confluent_kafka.Consumer` configuration for a checked config and a consumer group.
 
     A short session timeout and heartbeat: a consumer that subscribes joins its group within
-    seconds, instead of the tens of seconds librdkafka's defaults take on some brokers.
+    seconds, instead of the tens of seconds librdkafka's defaults take on some brokers. Requests
+    get at least GROUP_REQUEST_TIMEOUT: a broker holds a member's SyncGroup until every member has
+    joined, and one answered later than socket.timeout.ms is sent again, so a group of two or more
+    consumers on a connection with a short socket_timeout would never form.
     """
-    return {
+    out = {
         **client_config(config, password),
         'group.id': group,
         'auto.offset.reset': 'earliest',
         'session.timeout.ms': 6000,
         'heartbeat.interval.ms': 500,
     }
+    out['socket.timeout.ms'] = max(out['socket.timeout.ms'], GROUP_REQUEST_TIMEOUT)
+    return out

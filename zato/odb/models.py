@@ -193,3 +193,104 @@ class OutConn(Base):
     config: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     secret: Mapped[str] = mapped_column(Text, default='')
     version: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class ChannelKafka(Base):
+    """An inbound Kafka channel: a consumer group reading topics through an outgoing Kafka
+    connection, invoking one service per message and committing after it succeeded."""
+    __tablename__ = 'channel_kafka'
+    __table_args__ = (UniqueConstraint('cluster_id', 'name'),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    cluster_id: Mapped[int] = mapped_column(ForeignKey('cluster.id', ondelete='CASCADE'))
+    name: Mapped[str] = mapped_column(String(200))
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    out_conn_id: Mapped[int | None] = mapped_column(ForeignKey('out_conn.id', ondelete='SET NULL'), nullable=True)
+    topics: Mapped[list[str]] = mapped_column(JSON, default=list)
+    group_id: Mapped[str] = mapped_column(String(255))
+    service_name: Mapped[str] = mapped_column(String(400))
+    data_format: Mapped[str] = mapped_column(String(20), default='json')
+    start_from: Mapped[str] = mapped_column(String(20), default='earliest')
+    on_error: Mapped[str] = mapped_column(String(20), default='retry')
+    max_attempts: Mapped[int] = mapped_column(Integer, default=5)
+    dead_letter_topic: Mapped[str] = mapped_column(String(249), default='')
+    retry_min: Mapped[float] = mapped_column(Float, default=0.5)
+    retry_max: Mapped[float] = mapped_column(Float, default=30.0)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    opaque: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class ServiceStat(Base):
+    """One worker's usage of one service in one wall-clock minute (UTC). Each worker writes only its
+    own rows, replacing them as the minute goes on; zato.odb.stats_query merges every worker's."""
+    __tablename__ = 'service_stats'
+
+    cluster_id: Mapped[int] = mapped_column(ForeignKey('cluster.id', ondelete='CASCADE'), primary_key=True)
+    minute: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    service_name: Mapped[str] = mapped_column(String(400), primary_key=True)
+    server_name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    worker_pid: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    count: Mapped[int] = mapped_column(Integer)
+    errors: Mapped[int] = mapped_column(Integer)
+    total_ms: Mapped[float] = mapped_column(Float)
+    max_ms: Mapped[float] = mapped_column(Float)
+    histogram: Mapped[dict[str, int]] = mapped_column(JSON)  # zato.odb.histogram's sparse form
+    last_call: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class WorkerHeartbeat(Base):
+    """A worker's sign of life, renewed each time it writes its statistics: down when older than three
+    flush intervals, stopped when the worker wrote stopped_at on its way out."""
+    __tablename__ = 'worker_heartbeat'
+
+    cluster_id: Mapped[int] = mapped_column(ForeignKey('cluster.id', ondelete='CASCADE'), primary_key=True)
+    server_name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    pid: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    flush_interval: Mapped[float] = mapped_column(Float)
+    stopped_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class WebAdminUser(Base):
+    """A web-admin user: an argon2id password hash, and a TOTP key encrypted with the environment's
+    key. `totp_last_step` is the 30-second step of the last code accepted, so that a code works once."""
+    __tablename__ = 'web_admin_user'
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(200), unique=True)
+    password_hash: Mapped[str] = mapped_column(Text)
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    totp_key: Mapped[str] = mapped_column(Text, default='')          # encrypted; '' = TOTP off
+    totp_pending_key: Mapped[str] = mapped_column(Text, default='')  # encrypted; shown until confirmed by a code
+    totp_label: Mapped[str] = mapped_column(String(200), default='Zato web-admin')
+    totp_last_step: Mapped[int] = mapped_column(Integer, default=0)
+    failed_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class WebAdminSession(Base):
+    """A signed-in browser: the SHA-256 of its cookie's random token, never the token itself."""
+    __tablename__ = 'web_admin_session'
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey('web_admin_user.id', ondelete='CASCADE'))
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class WebAdminAudit(Base):
+    """One change made in the web-admin (or to its users from the CLI): who, what, when."""
+    __tablename__ = 'web_admin_audit'
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    username: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(100))
+    object_kind: Mapped[str] = mapped_column(String(100), default='')
+    object_name: Mapped[str] = mapped_column(String(400), default='')
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    remote_addr: Mapped[str] = mapped_column(String(100), default='')

@@ -24,9 +24,12 @@ from zato.security.secrets_file import Crypto, read_secrets
 from zato.server import settings
 from zato.server.channels import ChannelConfig, SecurityConfig
 from zato.server.internal_routes import internal_channels
+from zato.server.kafka_channel import KafkaChannels
 from zato.server.limits import DefRow, RateLimits
 from zato.server.outconns import OutConns
 from zato.server.router import Router
+from zato.server.stats import ServiceStats
+from zato.server.stats_flush import StatsFlusher
 from zato.server.store import ServiceStore
 from zato.server.wsx.config import WSXChannelConfig
 from zato.server.wsx.registry import WSXRegistry
@@ -79,7 +82,9 @@ class Runtime:
 
         self.store = ServiceStore(SchemaRepository(os.path.join(self.env_dir, 'config', 'repo', 'schema', 'json')),
                                   schema_details=self.config.get('misc', 'return_json_schema_errors'))
-        self.invoker = Invoker(self.store, self)
+        self.stats = ServiceStats()
+        self.stats_flusher: StatsFlusher | None = None
+        self.invoker = Invoker(self.store, self, self.stats)
         self.authenticator = Authenticator(jwt=self.jwt)
         self.security: dict[int, SecurityConfig] = {}
         self.channels: dict[int, ChannelConfig] = {}
@@ -98,6 +103,7 @@ class Runtime:
         self.wsx = WSXRegistry(self)
         self.outconns: dict[str, dict[str, Any]] = {}
         self.outconn_mgr = OutConns(self)
+        self.kafka_channels = KafkaChannels(self)
 
     def _exact_backend(self) -> Any:
         """Exact (cluster-wide) rate limits count in the PostgreSQL ODB; with SQLite there is none."""
@@ -114,8 +120,10 @@ class Runtime:
         from zato.server.admin import rate_limits as admin_rate_limits
         from zato.server.admin import security as admin_security
         from zato.server.admin import services as admin_services
+        from zato.server.admin import stats as admin_stats
         from zato.server.admin import outconns as admin_outconns
         from zato.server.admin import wsx as admin_wsx
+        from zato.server.admin import kafka_channel as admin_kafka_channel
         with self.Session() as session:
             cluster = session.scalars(select(Cluster).where(Cluster.name == self.cluster_name)).one_or_none()
             if cluster is None:
@@ -127,6 +135,9 @@ class Runtime:
         self.store.add_internal(admin_wsx)
         self.store.add_internal(admin_outconns)
         self.store.add_internal(admin_jsonrpc)
+        self.store.add_internal(admin_stats)
+        self.store.add_internal(admin_kafka_channel)
+        self.kafka_channels.start()
         self.wsx.start()
         self.bus.subscribe(CONFIG_SUBJECT, self.on_config_changed)
         self.bus.subscribe(ASYNC_SUBJECT, self.invoker.on_async_message)
@@ -137,6 +148,10 @@ class Runtime:
         self.jwt.load()
         self.reload_all()
         self._greenlets.append(gevent.spawn(self._check_config_version))
+        self.stats_flusher = StatsFlusher(self.stats, self.engine, self.cluster_id, self.server_name,
+                                          self.config.get('stats', 'flush_interval'),
+                                          self.config.get('stats', 'retention'))
+        self.stats_flusher.start()
         if watch_pickup:
             from zato.server.hot_deploy import PickupWatcher
             self._greenlets.append(gevent.spawn(PickupWatcher(self).run))
@@ -147,10 +162,13 @@ class Runtime:
         self.jwt.load()
 
     def stop(self) -> None:
+        self.kafka_channels.stop_all()  # first: a message in hand may still need its connection
         self.outconn_mgr.stop_all()
         for g in self._greenlets:
             g.kill(block=False)
         self.bus.stop()
+        if self.stats_flusher is not None:
+            self.stats_flusher.stop()  # the last statistics, and the word that this worker stopped
         self.engine.dispose()
 
     # Loading config
@@ -185,6 +203,7 @@ class Runtime:
             wsx_rows = session.scalars(select(ChannelWSX).where(ChannelWSX.cluster_id == self.cluster_id)).all()
             self.wsx.set_channels({row.id: WSXChannelConfig.from_model(row) for row in wsx_rows})
             self.outconn_mgr.reload_all(session)
+            self.kafka_channels.reload_all(session)
 
     def _apply_code(self, code: DeployedCode) -> None:
         if self.code_versions.get(code.file_name) == code.version:
@@ -253,6 +272,10 @@ class Runtime:
                     return
                 elif kind == 'outconn':
                     self.outconn_mgr.apply(obj_id, session.get(OutConn, obj_id))
+                    self.kafka_channels.out_conn_changed(obj_id)
+                    return
+                elif kind == 'channel_kafka':
+                    self.kafka_channels.apply(session, obj_id)
                     return
                 elif kind == 'service':
                     srow = session.get(ServiceRow, obj_id)

@@ -99,10 +99,21 @@ SETTINGS: tuple[Setting, ...] = (
     Setting('http', 'trusted_proxies', '', _networks, 'Load balancers whose X-Forwarded-For is believed (IPs or networks, comma-separated).'),
     Setting('http', 'max_requests_per_connection', '10000', _pos_int, 'Requests served on one connection before it is closed.'),
     Setting('wsx', 'max_connections', '10000', _pos_int, 'WebSocket clients one worker serves at once (503 at the handshake above); they do not count against worker_connections.'),
+    Setting('web_admin', 'enabled', 'true', _bool, 'Whether `zato start` runs the web-admin next to the servers.'),
+    Setting('web_admin', 'host', '127.0.0.1', _str, 'Address the web-admin listens on.'),
+    Setting('web_admin', 'port', '8183', _port, 'Port of the web-admin.'),
+    Setting('web_admin', 'require_totp', 'false', _bool, 'Every web-admin user must sign in with a TOTP code (users without a key cannot sign in until `zato reset-totp-key`).'),
+    Setting('web_admin', 'session_idle_minutes', '30', _pos_int, 'A web-admin session unused this long ends.'),
+    Setting('web_admin', 'session_max_hours', '12', _pos_int, 'A web-admin session ends this long after sign-in, used or not.'),
+    Setting('web_admin', 'lockout_attempts', '5', _pos_int, 'Failed sign-ins in a row that lock a web-admin account.'),
+    Setting('web_admin', 'lockout_minutes', '15', _pos_int, 'How long a locked web-admin account stays locked.'),
+    Setting('web_admin', 'secure_cookies', 'auto', _choice('auto', 'true', 'false'), 'Mark the session cookie Secure: auto = when the request came over TLS (https, or X-Forwarded-Proto: https from the load balancer).'),
     Setting('hot_deploy', 'pickup_dir', 'pickup/incoming/services', _str, 'Directory watched for service modules.'),
     Setting('hot_deploy', 'poll_interval', '0.25', _pos_float, 'Seconds between scans of the pickup directory.'),
     Setting('misc', 'return_json_schema_errors', 'false', _bool, 'Default for services: say what failed JSON Schema validation.'),
     Setting('misc', 'config_check_interval', '5', _pos_float, 'Seconds between checks that no bus message was missed.'),
+    Setting('stats', 'flush_interval', '10', _pos_float, 'Seconds between two writes of the service statistics and heartbeat of each worker to the ODB; a worker is down after three intervals without a heartbeat.'),
+    Setting('stats', 'retention', '24', _pos_int, 'Hours service statistics, and heartbeats of workers gone, are kept in the ODB (the flushers delete older rows).'),
 )
 
 

@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import logging
 import os
+from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
 import gevent
 
 from fastjsonschema import JsonSchemaValueException
 
-from zato.errors import BadRequest, InvocationTimeout, MethodNotAllowed, ZatoError
+from zato.errors import BadRequest, ClientError, InvocationTimeout, MethodNotAllowed, ZatoError
 from zato.security.json_schema import error_details
 from zato.service.channel import INVOKE_ASYNC_CHANNEL, INVOKE_CHANNEL, ChannelInfo
 from zato.service.reqresp import Request, Response
 from zato.service.sio import SIOInputError
 
 if TYPE_CHECKING:
+    from zato.server.stats import ServiceStats
     from zato.server.store import ServiceStore
     from zato.service.base import Service
 
@@ -61,12 +63,17 @@ def _run_logged(svc: Service, hook: str) -> None:
         svc.logger.exception('Exception in %s.%s, cid `%s`', svc.name, hook, svc.cid)
 
 
-class Invoker:
-    """One per worker process."""
+def _no_stats(name: str, started: float, ended: float, status: Any) -> None:
+    pass
 
-    def __init__(self, store: ServiceStore, runtime: Any) -> None:
+
+class Invoker:
+    """One per worker process; every invocation it runs is recorded in `stats` (zato.server.stats)."""
+
+    def __init__(self, store: ServiceStore, runtime: Any, stats: ServiceStats | None = None) -> None:
         self.store = store
         self.runtime = runtime
+        self._record = _no_stats if stats is None else stats.record
 
     def run(self, cls: type[Service], cid: str, channel: ChannelInfo, request: Request,
             http_method: str | None = None, environ: dict[str, Any] | None = None) -> Service:
@@ -75,6 +82,7 @@ class Invoker:
         Client mistakes surface as zato.errors.ClientError subclasses; anything else propagates
         for the caller to log and turn into a 500.
         """
+        started = perf_counter()
         svc = cls()
         svc.cid = cid
         svc.channel = channel
@@ -85,6 +93,7 @@ class Invoker:
         svc.response = Response(sio.new_payload() if sio is not None and sio.has_output else None)
         hooks = cls._hooks
 
+        status: Any = None  # stays None if the service raises
         try:
             if 'accept' in hooks and not svc.accept():
                 raise BadRequest('Request not accepted')
@@ -120,9 +129,14 @@ class Invoker:
                 svc.validate_output()
             if 'after_handle' in hooks:
                 _run_logged(svc, 'after_handle')
+            status = svc.response.status_code
+        except ClientError as e:
+            status = e.status  # the caller's mistake, not the service's error (unless 5xx)
+            raise
         finally:
             if 'finalize_handle' in hooks:
                 _run_logged(svc, 'finalize_handle')
+            self._record(cls.name, started, perf_counter(), status)
         return svc
 
     def run_hook(self, cls: type[Service], hook: str, cid: str, channel: ChannelInfo,

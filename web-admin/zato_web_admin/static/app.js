@@ -30,7 +30,7 @@
         .then(function (out) {
           var note = document.getElementById('check-' + field.name);
           if (!note) { return; }
-          note.textContent = out.ok ? 'OK' : out.error;
+          note.textContent = out.ok ? (out.note || 'OK') : out.error;
           note.className = out.ok ? 'help' : 'error';
         });
     }, 300));

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from zato_web_admin.app import WebAdmin
 
-MODULES = ('account', 'audit', 'resources', 'home')
+MODULES = ('account', 'audit', 'resources', 'home', 'channels', 'rate_limits', 'services')
 
 
 def register_all(app: WebAdmin) -> None:

@@ -68,7 +68,9 @@ REST_CHANNELS = Resource(
     ),
     columns=(('name', 'Name'), ('url_path', 'URL path'), ('method', 'Method'), ('service', 'Service'),
              ('security', 'Security')),
-    search_keys=('name', 'url_path', 'service'))
+    search_keys=('name', 'url_path', 'service'),
+    # JSON-RPC channels are REST rows too (as in 3.1); they have a page of their own
+    keep=lambda item: item.get('service') != 'pub.zato.channel.json-rpc.gateway')
 
 
 def _security(kind: str, title: str, singular: str, fields: tuple[Field, ...],

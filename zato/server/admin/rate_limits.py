@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from zato.errors import BadRequest, Conflict
 from zato.odb.models import ChannelREST, RateLimitDef, SecurityDef, Service as ServiceRow
-from zato.security.ratelimit import APPROXIMATE, EXACT, RuleError, parse_rules
+from zato.security.ratelimit import APPROXIMATE, EXACT, RuleSet, parse_rules
 from zato.server.admin.services import AdminService
 
 MODES = (APPROXIMATE, EXACT)
@@ -18,6 +18,14 @@ MAX_RULES_TEXT = 64 * 1024
 def limit_to_dict(row: RateLimitDef, parent_name: str | None) -> dict[str, Any]:
     return {'id': row.id, 'name': row.name, 'rules': row.rules, 'mode': row.mode, 'parent': parent_name,
             'is_active': row.is_active, 'is_default': row.is_default}
+
+
+def parsed_rules(rules: str) -> RuleSet:
+    """A definition's text parsed by the limiter's own parser; ValueError saying why it cannot be used
+    (``line 2: ...`` for a bad line)."""
+    if len(rules) > MAX_RULES_TEXT:
+        raise ValueError('longer than 64 KiB')
+    return parse_rules(rules)
 
 
 def resolve_limit(service: AdminService, session: Any, data: dict[str, Any], current: int | None) -> int | None:
@@ -53,11 +61,9 @@ class _LimitBase(AdminService):
         if not row.name or len(row.name) > 200:
             raise BadRequest('Invalid input `name`: expected 1 to 200 characters')
         rules = f(data, 'rules', str, creating, row.rules)
-        if len(rules) > MAX_RULES_TEXT:
-            raise BadRequest('Invalid input `rules`: longer than 64 KiB')
         try:
-            parse_rules(rules)
-        except RuleError as e:
+            parsed_rules(rules)
+        except ValueError as e:
             # Refused when saved, naming the line and why
             raise BadRequest(f'Invalid input `rules`: {e}') from None
         row.rules = rules
@@ -163,3 +169,19 @@ class GetRateLimitList(_LimitBase):
             rows = session.scalars(select(RateLimitDef).where(RateLimitDef.cluster_id == self.server.cluster_id)
                                    .order_by(RateLimitDef.name)).all()
             self.response.payload = [limit_to_dict(row, self._parent_name(session, row)) for row in rows]
+
+
+class CheckRateLimit(AdminService):
+    """{"rules": text} -> {"ok": true, "rules": [each rule as normalised]} or {"ok": false, "error":
+    "line 2: ..."}: the text checked as a save would check it, nothing saved (the web-admin asks this
+    as the text is typed). A missing or non-string `rules` is a 400."""
+    name = 'zato.rate-limit.check'
+
+    def handle(self) -> None:
+        rules = self.field(self.input_dict(), 'rules', str)
+        try:
+            parsed = parsed_rules(rules)
+        except ValueError as e:
+            self.response.payload = {'ok': False, 'error': str(e)}
+            return
+        self.response.payload = {'ok': True, 'rules': [str(rule) for rule in parsed.rules]}

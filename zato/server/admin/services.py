@@ -9,10 +9,12 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from zato.errors import BadRequest, Conflict, DeploymentError, NotFound
-from zato.odb.models import ChannelREST, ChannelWSX, SecurityDef, Service as ServiceRow
+from zato.odb.models import ChannelREST, ChannelWSX, DeployedCode, RateLimitDef, SecurityDef, Service as ServiceRow
 from zato.server.hot_deploy import deploy_source
 from zato.server.router import RouteError, validate_url_path
 from zato.service.base import Service
+from zato.service.sio import CompiledSIO
+from zato.service.sio_types import NOT_GIVEN
 
 DATA_FORMATS = ('json', '')
 URL_PARAMS_PRI = ('qs-over-path', 'path-over-qs')
@@ -146,7 +148,24 @@ class GetServiceList(AdminService):
             for name, cls in sorted(store.services.items())]
 
 
+def sio_to_dict(sio: CompiledSIO | None) -> dict[str, Any] | None:
+    """A SimpleIO declaration as data: each element's name, type and default (its Python repr), and the flags."""
+    if sio is None:
+        return None
+
+    def elements(declared: tuple[Any, ...]) -> list[dict[str, Any]]:
+        return [{'name': e.name, 'type': type(e).__name__,
+                 'default': None if e.default is NOT_GIVEN else repr(e.default)} for e in declared]
+
+    return {'input_required': elements(sio.input_required), 'input_optional': elements(sio.input_optional),
+            'output_required': elements(sio.output_required), 'output_optional': elements(sio.output_optional),
+            'response_elem': sio.response_elem, 'output_repeated': sio.output_repeated,
+            'skip_empty_keys': sio.skip_empty_keys, 'allow_empty_required': sio.allow_empty_required,
+            'use_channel_params_only': sio.use_channel_params_only, 'params_priority': sio.params_priority}
+
+
 class GetService(AdminService):
+    """A deployed service: its options, SimpleIO, rate limit and the source of the module it came from."""
     name = 'zato.service.get'
 
     def handle(self) -> None:
@@ -155,12 +174,24 @@ class GetService(AdminService):
         if not name or name not in store:
             raise NotFound(f'Service `{name}` not found')
         cls = store.services[name]
+        source, limit = None, None
+        with self.server.Session() as session:
+            row = session.scalars(select(ServiceRow).where(ServiceRow.cluster_id == self.server.cluster_id,
+                                                           ServiceRow.name == name)).one_or_none()
+            if row is not None:
+                code = session.get(DeployedCode, row.code_id) if row.code_id is not None else None
+                source = code.source if code is not None else None
+                limit = session.get(RateLimitDef, row.rate_limit_id) if row.rate_limit_id is not None else None
         self.response.payload = {'name': name, 'impl_name': cls.impl_name, 'file_name': store.file_of.get(name, ''),
                                  'is_internal': name.startswith('zato.'),
                                  'http_verbs': sorted(cls._verbs), 'has_simple_io': cls._sio is not None,
+                                 'simple_io': sio_to_dict(cls._sio),
                                  'schema': cls._schema.name if cls._schema else None,
                                  'is_json_schema_enabled': cls._schema_enabled,
-                                 'needs_json_schema_err_details': cls._schema_details}
+                                 'needs_json_schema_err_details': cls._schema_details,
+                                 'rate_limit_id': limit.id if limit is not None else None,
+                                 'rate_limit': limit.name if limit is not None else None,
+                                 'source': source}
 
 
 class EditService(AdminService):
