@@ -124,6 +124,17 @@ def test_bad_admin_input_gets_a_clear_4xx_and_never_a_traceback(env):
         else:
             raise AssertionError('duplicate accepted')
 
+    # An edit onto a taken name is a 409 too, not a 500 (a check's query must not flush the half-edited row)
+    other = env.channel('e2e-dup3', '/e2e/dup3', 'zato.ping')
+    for change in ({'name': 'e2e-dup'}, {'url_path': '/e2e/dup'}):
+        try:
+            env.admin.call('PUT', f'/zato/admin/channels/rest/{other["id"]}', change)
+        except AdminCallError as e:
+            assert e.status == 409, (change, e)
+        else:
+            raise AssertionError(f'edit {change} accepted')
+    assert env.admin.call('GET', f'/zato/admin/channels/rest/{other["id"]}')['name'] == 'e2e-dup3'
+
 
 def test_the_admin_api_needs_the_admin_credential(env):
     r = requests.get(env.url + '/zato/admin/services', timeout=5)

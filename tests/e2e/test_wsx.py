@@ -257,3 +257,11 @@ def test_a_rest_channel_cannot_take_a_websocket_channels_path_nor_the_other_way_
         env.admin.call('POST', '/zato/admin/channels/wsx', {'name': 'wsxt clash 3', 'url_path': '/wsxt/x',
                                                             'service': 'wsxt.echo', 'security': 'no such def'})
     assert info.value.status == 400 and '`security`' in str(info.value)
+
+    # An edit onto another WebSocket channel's name or path: 409, not a 500
+    moved = env.admin.call('POST', '/zato/admin/channels/wsx', {'name': 'wsxt mover', 'url_path': '/wsxt/mover',
+                                                                'service': 'wsxt.echo'})
+    for change in ({'name': 'wsxt main'}, {'url_path': '/wsxt/main'}):
+        with pytest.raises(AdminCallError) as info:
+            env.admin.call('PUT', f'/zato/admin/channels/wsx/{moved["id"]}', change)
+        assert info.value.status == 409, change

@@ -8,17 +8,17 @@ channel does (kind ``channel``), and its path can never clash with a REST channe
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import select
 
 from zato.errors import BadRequest, Conflict, NotFound
 from zato.odb.models import ChannelREST, RateLimitDef, SecurityDef
+from zato.server.admin.crud import CRUD, Create, Delete, Edit, Get, GetList
 from zato.server.admin.rate_limits import resolve_limit
-from zato.server.admin.services import AdminService
 from zato.server.channels import JSONRPC_PREFIX
 from zato.server.jsonrpc import GATEWAY_SERVICE, user_name
-from zato.server.router import RouteError, validate_url_path
 
 FIELDS = ('name', 'is_active', 'url_path', 'security', 'service_whitelist', 'rate_limit')
 MAX_NAME = 200 - len(JSONRPC_PREFIX)
@@ -57,11 +57,21 @@ def check_whitelist(value: Any) -> list[str]:
     return out
 
 
-class _JSONRPCBase(AdminService):
+class _JSONRPCBase(CRUD):
     zato_dont_import = True
 
+    model = ChannelREST
+    label = 'JSON-RPC channel'
+    bus_kind = 'channel'
+
+    def _new_row(self) -> ChannelREST:
+        return ChannelREST(cluster_id=self.server.cluster_id, is_internal=False, version=1, opaque={},
+                           name='', url_path='/', service_name=GATEWAY_SERVICE, method='POST',
+                           data_format='json', merge_url_params_req=False, url_params_pri='qs-over-path',
+                           params_pri='channel-params-over-msg')
+
     def _get_row(self, session: Any) -> ChannelREST:
-        row = self.get_object(session, ChannelREST, 'JSON-RPC channel')
+        row = super()._get_row(session)
         if not is_jsonrpc(row):
             raise NotFound(f'JSON-RPC channel {row.id} not found')
         return row
@@ -75,11 +85,7 @@ class _JSONRPCBase(AdminService):
         if not name or len(name) > MAX_NAME:
             raise BadRequest(f'Invalid input `name`: expected 1 to {MAX_NAME} characters')
         row.name = JSONRPC_PREFIX + name
-        url_path = f(data, 'url_path', str, creating, row.url_path)
-        try:
-            validate_url_path(url_path)
-        except RouteError as e:
-            raise BadRequest(f'Invalid input `url_path`: {e}') from None
+        url_path = self._url_path(row, data, creating)
         if '{' in url_path:
             raise BadRequest('Invalid input `url_path`: a JSON-RPC channel takes a fixed path, no {param}')
         if url_path.startswith('/zato/'):
@@ -115,66 +121,36 @@ class _JSONRPCBase(AdminService):
             kind = 'JSON-RPC channel' if is_jsonrpc(clash) else 'REST channel'
             raise Conflict(f'{kind} `{user_name(clash.name)}` already serves `{row.url_path}`')
 
-    def _commit(self, session: Any, row: ChannelREST, action: str) -> None:
-        self.flush_or_conflict(session, f'A JSON-RPC channel named `{user_name(row.name)}`')
-        self.server.commit_change(session, 'channel', row.id, action=action)
+    def _named(self, row: ChannelREST) -> str:
+        return f'A {self.label} named `{user_name(row.name)}`'
+
+    def _to_dict(self, session: Any, row: ChannelREST) -> dict[str, Any]:
+        return jsonrpc_to_dict(session, row)
+
+    def _list_where(self) -> tuple[Any, ...]:
+        return ChannelREST.is_internal.is_(False), ChannelREST.service_name == GATEWAY_SERVICE
+
+    def _list_rows(self, session: Any) -> Sequence[ChannelREST]:
+        return [row for row in super()._list_rows(session) if is_jsonrpc(row)]
 
 
-class CreateJSONRPCChannel(_JSONRPCBase):
+class CreateJSONRPCChannel(_JSONRPCBase, Create):
     """{"name", "url_path", "service_whitelist": [...], "security"?, "rate_limit"?, "is_active"?} -> 201."""
     name = 'zato.channel.json-rpc.create'
 
-    def handle(self) -> None:
-        data = self.input_dict()
-        with self.server.Session() as session:
-            row = ChannelREST(cluster_id=self.server.cluster_id, is_internal=False, version=1, opaque={},
-                              name='', url_path='/', service_name=GATEWAY_SERVICE, method='POST',
-                              data_format='json', merge_url_params_req=False, url_params_pri='qs-over-path',
-                              params_pri='channel-params-over-msg')
-            self._apply(session, row, data, creating=True)
-            session.add(row)
-            self._commit(session, row, 'create')
-            self.response.status_code = 201
-            self.response.payload = jsonrpc_to_dict(session, row)
 
-
-class EditJSONRPCChannel(_JSONRPCBase):
+class EditJSONRPCChannel(_JSONRPCBase, Edit):
     """Any of the create fields; the others keep their values."""
     name = 'zato.channel.json-rpc.edit'
 
-    def handle(self) -> None:
-        data = self.input_dict()
-        with self.server.Session() as session:
-            row = self._get_row(session)
-            self._apply(session, row, data, creating=False)
-            row.version += 1
-            self._commit(session, row, 'edit')
-            self.response.payload = jsonrpc_to_dict(session, row)
 
-
-class DeleteJSONRPCChannel(_JSONRPCBase):
+class DeleteJSONRPCChannel(_JSONRPCBase, Delete):
     name = 'zato.channel.json-rpc.delete'
 
-    def handle(self) -> None:
-        with self.server.Session() as session:
-            self.delete_object(session, self._get_row(session), 'channel')
 
-
-class GetJSONRPCChannel(_JSONRPCBase):
+class GetJSONRPCChannel(_JSONRPCBase, Get):
     name = 'zato.channel.json-rpc.get'
 
-    def handle(self) -> None:
-        with self.server.Session() as session:
-            self.response.payload = jsonrpc_to_dict(session, self._get_row(session))
 
-
-class GetJSONRPCChannelList(_JSONRPCBase):
+class GetJSONRPCChannelList(_JSONRPCBase, GetList):
     name = 'zato.channel.json-rpc.get-list'
-
-    def handle(self) -> None:
-        with self.server.Session() as session:
-            rows = session.scalars(select(ChannelREST).where(ChannelREST.cluster_id == self.server.cluster_id,
-                                                             ChannelREST.is_internal.is_(False),
-                                                             ChannelREST.service_name == GATEWAY_SERVICE)
-                                   .order_by(ChannelREST.name)).all()
-            self.response.payload = [jsonrpc_to_dict(session, row) for row in rows if is_jsonrpc(row)]

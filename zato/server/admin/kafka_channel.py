@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from zato.errors import BadRequest
 from zato.odb.models import ChannelKafka, OutConn
-from zato.server.admin.services import AdminService
+from zato.server.admin.crud import CRUD, Create, Delete, Edit, Get, GetList
 
 DATA_FORMATS = ('json', 'text', 'bytes')
 START_FROM = ('earliest', 'latest')
@@ -75,11 +75,17 @@ def _seconds(data: dict[str, Any], name: str, low: float, high: float, current: 
     return float(value)
 
 
-class _KafkaChannelBase(AdminService):
+class _KafkaChannelBase(CRUD):
     zato_dont_import = True
 
-    def _get_row(self, session: Any) -> ChannelKafka:
-        return self.get_object(session, ChannelKafka, 'Kafka channel')
+    model = ChannelKafka
+    label = 'Kafka channel'
+    bus_kind = 'channel_kafka'
+
+    def _new_row(self) -> ChannelKafka:
+        return ChannelKafka(cluster_id=self.server.cluster_id, version=1, opaque={}, topics=[], service_name='',
+                            group_id='', data_format='json', start_from='earliest', on_error='retry',
+                            dead_letter_topic='')
 
     def _out_conn(self, session: Any, value: Any) -> int:
         """The id of the outgoing Kafka connection `value` names (by name, or by id as a number)."""
@@ -99,9 +105,7 @@ class _KafkaChannelBase(AdminService):
         if unknown:
             raise BadRequest(f'Invalid input `{unknown[0]}`: a Kafka channel has no such field')
         f = self.field
-        row.name = f(data, 'name', str, creating, row.name)
-        if not row.name or len(row.name) > 200:
-            raise BadRequest('Invalid input `name`: expected 1 to 200 characters')
+        self._apply_name(row, data, creating)
         row.is_active = f(data, 'is_active', bool, False, True if creating else row.is_active)
         if creating or data.get('out_conn') is not None:
             if data.get('out_conn') is None:
@@ -112,10 +116,7 @@ class _KafkaChannelBase(AdminService):
         if not group_id or len(group_id) > 255:
             raise BadRequest('Invalid input `group_id`: expected 1 to 255 characters')
         row.group_id = group_id
-        service = f(data, 'service', str, creating, row.service_name)
-        if service != row.service_name and not self._service_exists(session, service):
-            raise BadRequest(f'Invalid input `service`: service `{service}` is not deployed')
-        row.service_name = service
+        self._apply_service(session, row, data, creating)
         row.data_format = _one_of('data_format', f(data, 'data_format', str, False, row.data_format), DATA_FORMATS)
         row.start_from = _one_of('start_from', f(data, 'start_from', str, False, row.start_from), START_FROM)
         row.on_error = _one_of('on_error', f(data, 'on_error', str, False, row.on_error), ON_ERROR)
@@ -136,68 +137,29 @@ class _KafkaChannelBase(AdminService):
             raise BadRequest('Invalid input `dead_letter_topic`: required with on_error `dead_letter`')
         row.dead_letter_topic = dead_letter_topic
 
-    def _commit(self, session: Any, row: ChannelKafka, action: str) -> None:
-        self.flush_or_conflict(session, f'A Kafka channel named `{row.name}`')
-        self.server.commit_change(session, 'channel_kafka', row.id, action=action)
-
     def _to_dict(self, session: Any, row: ChannelKafka) -> dict[str, Any]:
         out_conn = None if row.out_conn_id is None else session.get(OutConn, row.out_conn_id)
         return kafka_channel_to_dict(row, None if out_conn is None else out_conn.name)
 
 
-class CreateKafkaChannel(_KafkaChannelBase):
+class CreateKafkaChannel(_KafkaChannelBase, Create):
     name = 'zato.channel.kafka.create'
 
-    def handle(self) -> None:
-        data = self.input_dict()
-        with self.server.Session() as session:
-            row = ChannelKafka(cluster_id=self.server.cluster_id, version=1, opaque={}, topics=[], service_name='',
-                               group_id='', data_format='json', start_from='earliest', on_error='retry',
-                               dead_letter_topic='')
-            self._apply(session, row, data, creating=True)
-            session.add(row)
-            self._commit(session, row, 'create')
-            self.response.status_code = 201
-            self.response.payload = self._to_dict(session, row)
 
-
-class EditKafkaChannel(_KafkaChannelBase):
+class EditKafkaChannel(_KafkaChannelBase, Edit):
     name = 'zato.channel.kafka.edit'
 
-    def handle(self) -> None:
-        data = self.input_dict()
-        with self.server.Session() as session:
-            row = self._get_row(session)
-            self._apply(session, row, data, creating=False)
-            row.version += 1
-            self._commit(session, row, 'edit')
-            self.response.payload = self._to_dict(session, row)
 
-
-class DeleteKafkaChannel(_KafkaChannelBase):
+class DeleteKafkaChannel(_KafkaChannelBase, Delete):
     name = 'zato.channel.kafka.delete'
 
-    def handle(self) -> None:
-        with self.server.Session() as session:
-            self.delete_object(session, self._get_row(session), 'channel_kafka')
 
-
-class GetKafkaChannel(_KafkaChannelBase):
+class GetKafkaChannel(_KafkaChannelBase, Get):
     name = 'zato.channel.kafka.get'
 
-    def handle(self) -> None:
-        with self.server.Session() as session:
-            self.response.payload = self._to_dict(session, self._get_row(session))
 
-
-class GetKafkaChannelList(_KafkaChannelBase):
+class GetKafkaChannelList(_KafkaChannelBase, GetList):
     name = 'zato.channel.kafka.get-list'
-
-    def handle(self) -> None:
-        with self.server.Session() as session:
-            rows = session.scalars(select(ChannelKafka).where(ChannelKafka.cluster_id == self.server.cluster_id)
-                                   .order_by(ChannelKafka.name)).all()
-            self.response.payload = [self._to_dict(session, row) for row in rows]
 
 
 class GetKafkaChannelStatus(_KafkaChannelBase):

@@ -7,13 +7,13 @@ import time
 from typing import Any
 
 import gevent
-from sqlalchemy import select
 
 from zato.connectors import registry
 from zato.connectors.base import Connector, ConnectorError, FieldError, effective_config, secret_field, validate
 from zato.errors import BadRequest, NotFound
 from zato.odb.models import OutConn
-from zato.server.admin.services import AdminService
+from zato.server.admin.base import AdminService
+from zato.server.admin.crud import CRUD, Create, Delete, Edit, Get, GetList
 
 # Inputs of every kind, not fields of any: `secret` is the generic name of whichever field a kind stores encrypted
 COMMON = ('id', 'kind', 'name', 'is_active', 'secret')
@@ -31,8 +31,13 @@ def outconn_to_dict(row: OutConn) -> dict[str, Any]:
             'has_secret': bool(row.secret), **effective_config(fields, row.config or {})}
 
 
-class _OutConnBase(AdminService):
+class _OutConnBase(CRUD):
     zato_dont_import = True
+
+    # The label is generic: _get_row and _named say which kind, from the path or the row
+    model = OutConn
+    label = 'outgoing connection'
+    bus_kind = 'outconn'
 
     def _kind(self) -> str:
         kind = str(self.request.channel_params.get('kind', ''))
@@ -48,7 +53,10 @@ class _OutConnBase(AdminService):
             raise NotFound(f'Outgoing {kind} connection {row.id} not found')
         return row
 
-    def _apply(self, row: OutConn, data: dict[str, Any], creating: bool) -> None:
+    def _new_row(self) -> OutConn:
+        return OutConn(cluster_id=self.server.cluster_id, kind=self._kind(), version=1, config={}, secret='')
+
+    def _apply(self, session: Any, row: OutConn, data: dict[str, Any], creating: bool) -> None:
         cls: type[Connector] = registry.get(row.kind)
         secret_spec = secret_field(cls.fields)
         data = dict(data)
@@ -59,9 +67,7 @@ class _OutConnBase(AdminService):
             elif value:
                 raise BadRequest(f'Invalid input `secret`: a {row.kind} connection has no secret')
         f = self.field
-        row.name = f(data, 'name', str, creating, row.name)
-        if not row.name or len(row.name) > 200:
-            raise BadRequest('Invalid input `name`: expected 1 to 200 characters')
+        self._apply_name(row, data, creating)
         row.is_active = f(data, 'is_active', bool, False, True if creating else row.is_active)
         current = None if creating else effective_config(cls.fields, row.config or {})
         try:
@@ -73,36 +79,22 @@ class _OutConnBase(AdminService):
         if secret is not None:
             row.secret = self.server.crypto.encrypt(secret) if secret else ''
 
-    def _commit(self, session: Any, row: OutConn, action: str) -> None:
-        self.flush_or_conflict(session, f'An outgoing {row.kind} connection named `{row.name}`')
-        self.server.commit_change(session, 'outconn', row.id, action=action)
+    def _named(self, row: OutConn) -> str:
+        return f'An outgoing {row.kind} connection named `{row.name}`'
+
+    def _to_dict(self, session: Any, row: OutConn) -> dict[str, Any]:
+        return outconn_to_dict(row)
+
+    def _list_where(self) -> tuple[Any, ...]:
+        return (OutConn.kind == self._kind(),)
 
 
-class CreateOutConn(_OutConnBase):
+class CreateOutConn(_OutConnBase, Create):
     name = 'zato.outconn.create'
 
-    def handle(self) -> None:
-        data = self.input_dict()
-        with self.server.Session() as session:
-            row = OutConn(cluster_id=self.server.cluster_id, kind=self._kind(), version=1, config={}, secret='')
-            self._apply(row, data, creating=True)
-            session.add(row)
-            self._commit(session, row, 'create')
-            self.response.status_code = 201
-            self.response.payload = outconn_to_dict(row)
 
-
-class EditOutConn(_OutConnBase):
+class EditOutConn(_OutConnBase, Edit):
     name = 'zato.outconn.edit'
-
-    def handle(self) -> None:
-        data = self.input_dict()
-        with self.server.Session() as session:
-            row = self._get_row(session)
-            self._apply(row, data, creating=False)
-            row.version += 1
-            self._commit(session, row, 'edit')
-            self.response.payload = outconn_to_dict(row)
 
 
 class ChangeOutConnPassword(_OutConnBase):
@@ -122,20 +114,12 @@ class ChangeOutConnPassword(_OutConnBase):
             self.response.payload = {'id': row.id, 'has_secret': bool(secret)}
 
 
-class DeleteOutConn(_OutConnBase):
+class DeleteOutConn(_OutConnBase, Delete):
     name = 'zato.outconn.delete'
 
-    def handle(self) -> None:
-        with self.server.Session() as session:
-            self.delete_object(session, self._get_row(session), 'outconn')
 
-
-class GetOutConn(_OutConnBase):
+class GetOutConn(_OutConnBase, Get):
     name = 'zato.outconn.get'
-
-    def handle(self) -> None:
-        with self.server.Session() as session:
-            self.response.payload = outconn_to_dict(self._get_row(session))
 
 
 _TYPE_NAMES = {bool: 'bool', int: 'int', float: 'float', str: 'str', dict: 'dict', list: 'list'}
@@ -155,15 +139,8 @@ class GetKindList(AdminService):
             for cls in (registry.get(kind) for kind in registry.kinds())]
 
 
-class GetOutConnList(_OutConnBase):
+class GetOutConnList(_OutConnBase, GetList):
     name = 'zato.outconn.get-list'
-
-    def handle(self) -> None:
-        kind = self._kind()
-        with self.server.Session() as session:
-            rows = session.scalars(select(OutConn).where(OutConn.cluster_id == self.server.cluster_id,
-                                                         OutConn.kind == kind).order_by(OutConn.name)).all()
-            self.response.payload = [outconn_to_dict(row) for row in rows]
 
 
 class PingOutConn(_OutConnBase):

@@ -9,7 +9,8 @@ from sqlalchemy import select
 from zato.errors import BadRequest, Conflict
 from zato.odb.models import ChannelREST, RateLimitDef, SecurityDef, Service as ServiceRow
 from zato.security.ratelimit import APPROXIMATE, EXACT, RuleSet, parse_rules
-from zato.server.admin.services import AdminService
+from zato.server.admin.base import AdminService
+from zato.server.admin.crud import CRUD, Create, Delete, Edit, Get, GetList
 
 MODES = (APPROXIMATE, EXACT)
 MAX_RULES_TEXT = 64 * 1024
@@ -45,11 +46,16 @@ def resolve_limit(service: AdminService, session: Any, data: dict[str, Any], cur
     return row.id
 
 
-class _LimitBase(AdminService):
+class _LimitBase(CRUD):
     zato_dont_import = True
 
-    def _get_row(self, session: Any) -> RateLimitDef:
-        return self.get_object(session, RateLimitDef, 'Rate-limit definition')
+    model = RateLimitDef
+    label = 'rate-limit definition'
+    bus_kind = 'rate_limit'
+
+    def _new_row(self) -> RateLimitDef:
+        return RateLimitDef(cluster_id=self.server.cluster_id, version=1, rules='', mode=APPROXIMATE,
+                            is_active=True, is_default=False)
 
     def _parent_name(self, session: Any, row: RateLimitDef) -> str | None:
         parent = session.get(RateLimitDef, row.parent_id) if row.parent_id else None
@@ -57,9 +63,7 @@ class _LimitBase(AdminService):
 
     def _apply(self, session: Any, row: RateLimitDef, data: dict[str, Any], creating: bool) -> None:
         f = self.field
-        row.name = f(data, 'name', str, creating, row.name)
-        if not row.name or len(row.name) > 200:
-            raise BadRequest('Invalid input `name`: expected 1 to 200 characters')
+        self._apply_name(row, data, creating)
         rules = f(data, 'rules', str, creating, row.rules)
         try:
             parsed_rules(rules)
@@ -96,8 +100,7 @@ class _LimitBase(AdminService):
             seen.add(node.id)
             node = session.get(RateLimitDef, node.parent_id) if node.parent_id else None
 
-    def _commit(self, session: Any, row: RateLimitDef, action: str) -> None:
-        self.flush_or_conflict(session, f'A rate-limit definition named `{row.name}`')
+    def _check_flushed(self, session: Any, row: RateLimitDef) -> None:
         if row.is_default:
             other = session.scalars(select(RateLimitDef).where(
                 RateLimitDef.cluster_id == self.server.cluster_id, RateLimitDef.is_default.is_(True),
@@ -105,70 +108,38 @@ class _LimitBase(AdminService):
             if other is not None:
                 session.rollback()
                 raise Conflict(f'`{other.name}` is already the default (IP-level) definition')
-        self.server.commit_change(session, 'rate_limit', row.id, action=action)
+
+    def _check_unused(self, session: Any, row: RateLimitDef) -> None:
+        users = [*session.scalars(select(ChannelREST.name).where(ChannelREST.rate_limit_id == row.id)),
+                 *session.scalars(select(SecurityDef.name).where(SecurityDef.rate_limit_id == row.id)),
+                 *session.scalars(select(ServiceRow.name).where(ServiceRow.rate_limit_id == row.id)),
+                 *session.scalars(select(RateLimitDef.name).where(RateLimitDef.parent_id == row.id))]
+        if users:
+            raise Conflict(f'Rate-limit definition `{row.name}` is used by: {", ".join(sorted(users))}')
+
+    def _to_dict(self, session: Any, row: RateLimitDef) -> dict[str, Any]:
+        return limit_to_dict(row, self._parent_name(session, row))
 
 
-class CreateRateLimit(_LimitBase):
+class CreateRateLimit(_LimitBase, Create):
     name = 'zato.rate-limit.create'
 
-    def handle(self) -> None:
-        data = self.input_dict()
-        with self.server.Session() as session:
-            row = RateLimitDef(cluster_id=self.server.cluster_id, version=1, rules='', mode=APPROXIMATE,
-                               is_active=True, is_default=False)
-            self._apply(session, row, data, creating=True)
-            session.add(row)
-            self._commit(session, row, 'create')
-            self.response.status_code = 201
-            self.response.payload = limit_to_dict(row, self._parent_name(session, row))
 
-
-class EditRateLimit(_LimitBase):
+class EditRateLimit(_LimitBase, Edit):
     """Changing a definition starts its counters afresh (as in 3.1)."""
     name = 'zato.rate-limit.edit'
 
-    def handle(self) -> None:
-        data = self.input_dict()
-        with self.server.Session() as session:
-            row = self._get_row(session)
-            self._apply(session, row, data, creating=False)
-            row.version += 1
-            self._commit(session, row, 'edit')
-            self.response.payload = limit_to_dict(row, self._parent_name(session, row))
 
-
-class DeleteRateLimit(_LimitBase):
+class DeleteRateLimit(_LimitBase, Delete):
     name = 'zato.rate-limit.delete'
 
-    def handle(self) -> None:
-        with self.server.Session() as session:
-            row = self._get_row(session)
-            users = [*session.scalars(select(ChannelREST.name).where(ChannelREST.rate_limit_id == row.id)),
-                     *session.scalars(select(SecurityDef.name).where(SecurityDef.rate_limit_id == row.id)),
-                     *session.scalars(select(ServiceRow.name).where(ServiceRow.rate_limit_id == row.id)),
-                     *session.scalars(select(RateLimitDef.name).where(RateLimitDef.parent_id == row.id))]
-            if users:
-                raise Conflict(f'Rate-limit definition `{row.name}` is used by: {", ".join(sorted(users))}')
-            self.delete_object(session, row, 'rate_limit')
 
-
-class GetRateLimit(_LimitBase):
+class GetRateLimit(_LimitBase, Get):
     name = 'zato.rate-limit.get'
 
-    def handle(self) -> None:
-        with self.server.Session() as session:
-            row = self._get_row(session)
-            self.response.payload = limit_to_dict(row, self._parent_name(session, row))
 
-
-class GetRateLimitList(_LimitBase):
+class GetRateLimitList(_LimitBase, GetList):
     name = 'zato.rate-limit.get-list'
-
-    def handle(self) -> None:
-        with self.server.Session() as session:
-            rows = session.scalars(select(RateLimitDef).where(RateLimitDef.cluster_id == self.server.cluster_id)
-                                   .order_by(RateLimitDef.name)).all()
-            self.response.payload = [limit_to_dict(row, self._parent_name(session, row)) for row in rows]
 
 
 class CheckRateLimit(AdminService):

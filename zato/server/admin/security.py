@@ -11,7 +11,9 @@ from zato.odb.models import ChannelREST, SecurityDef
 from zato.security.authenticate import KINDS
 from zato.security.password_policy import check_password
 from zato.security.passwords import hash_password, new_password
-from zato.server.admin.services import AdminService
+from zato.server.admin.base import AdminService
+from zato.server.admin.crud import CRUD, Delete, Edit, Get, GetList
+from zato.server.admin.rate_limits import resolve_limit
 
 HEADER_CHARS = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
 
@@ -32,17 +34,20 @@ def sec_to_dict(row: SecurityDef) -> dict[str, Any]:
     return out
 
 
-class _SecBase(AdminService):
+class _SecBase(CRUD):
     zato_dont_import = True
 
-    def _get_row(self, session: Any) -> SecurityDef:
-        return self.get_object(session, SecurityDef, 'Security definition')
+    model = SecurityDef
+    label = 'security definition'
+    bus_kind = 'security'
 
-    def _apply(self, row: SecurityDef, data: dict[str, Any], creating: bool) -> None:
+    def _new_row(self) -> SecurityDef:
+        return SecurityDef(cluster_id=self.server.cluster_id, is_internal=False, version=1, opaque={},
+                           username='', realm='Zato', kind='basic_auth')
+
+    def _apply(self, session: Any, row: SecurityDef, data: dict[str, Any], creating: bool) -> None:
         f = self.field
-        row.name = f(data, 'name', str, creating, row.name)
-        if not row.name or len(row.name) > 200:
-            raise BadRequest('Invalid input `name`: expected 1 to 200 characters')
+        self._apply_name(row, data, creating)
         if creating:
             kind = f(data, 'kind', str)
             if kind not in KINDS:
@@ -75,12 +80,9 @@ class _SecBase(AdminService):
             opaque['audience'] = f(data, 'audience', str, False, opaque.get('audience', ''))
             row.opaque = opaque
         row.is_active = f(data, 'is_active', bool, False, True if creating else row.is_active)
-
-    def _attach_limit(self, session: Any, row: SecurityDef, data: dict[str, Any]) -> None:
-        from zato.server.admin.rate_limits import resolve_limit
         row.rate_limit_id = resolve_limit(self, session, data, row.rate_limit_id)
 
-    def _check_unique(self, session: Any, row: SecurityDef) -> None:
+    def _check_flushed(self, session: Any, row: SecurityDef) -> None:
         if row.kind == 'jwt':
             clash = session.scalars(select(SecurityDef).where(
                 SecurityDef.cluster_id == self.server.cluster_id, SecurityDef.kind == 'jwt',
@@ -96,10 +98,17 @@ class _SecBase(AdminService):
                 session.rollback()
                 raise Conflict(f'API key definition `{clash.name}` already uses header `{row.username}`')
 
-    def _commit(self, session: Any, row: SecurityDef, action: str) -> None:
-        self.flush_or_conflict(session, f'A security definition named `{row.name}`')
-        self._check_unique(session, row)  # after the flush, so the row has its id
-        self.server.commit_change(session, 'security', row.id, action=action)
+    def _check_unused(self, session: Any, row: SecurityDef) -> None:
+        users = session.scalars(select(ChannelREST.name).where(ChannelREST.security_id == row.id)).all()
+        if users:
+            # Deleting it would leave those channels open to anyone
+            raise Conflict(f'Security definition `{row.name}` is used by channels: {", ".join(sorted(users))}')
+
+    def _to_dict(self, session: Any, row: SecurityDef) -> dict[str, Any]:
+        return sec_to_dict(row)
+
+    def _list_where(self) -> tuple[Any, ...]:
+        return (SecurityDef.is_internal.is_(False),)
 
     @staticmethod
     def _new_secret(data: dict[str, Any]) -> tuple[str, bool]:
@@ -122,10 +131,8 @@ class CreateSecurity(_SecBase):
     def handle(self) -> None:
         data = self.input_dict()
         with self.server.Session() as session:
-            row = SecurityDef(cluster_id=self.server.cluster_id, is_internal=False, version=1, opaque={},
-                              username='', realm='Zato', kind='basic_auth')
-            self._apply(row, data, creating=True)
-            self._attach_limit(session, row, data)
+            row = self._new_row()
+            self._apply(session, row, data, creating=True)
             secret, generated = self._new_secret(data)
             row.password_hash = hash_password(secret)
             session.add(row)
@@ -137,20 +144,13 @@ class CreateSecurity(_SecBase):
             self.response.payload = out
 
 
-class EditSecurity(_SecBase):
+class EditSecurity(_SecBase, Edit):
     name = 'zato.security.edit'
 
     def handle(self) -> None:
-        data = self.input_dict()
-        if 'password' in data:
+        if 'password' in self.input_dict():
             raise BadRequest('Use change-password to change a secret')
-        with self.server.Session() as session:
-            row = self._get_row(session)
-            self._apply(row, data, creating=False)
-            self._attach_limit(session, row, data)
-            row.version += 1
-            self._commit(session, row, 'edit')
-            self.response.payload = sec_to_dict(row)
+        super().handle()
 
 
 class ChangeSecurityPassword(_SecBase):
@@ -171,36 +171,16 @@ class ChangeSecurityPassword(_SecBase):
             self.response.payload = out
 
 
-class DeleteSecurity(_SecBase):
+class DeleteSecurity(_SecBase, Delete):
     name = 'zato.security.delete'
 
-    def handle(self) -> None:
-        with self.server.Session() as session:
-            row = self._get_row(session)
-            users = session.scalars(select(ChannelREST.name).where(ChannelREST.security_id == row.id)).all()
-            if users:
-                # Deleting it would leave those channels open to anyone
-                raise Conflict(f'Security definition `{row.name}` is used by channels: {", ".join(sorted(users))}')
-            self.delete_object(session, row, 'security')
 
-
-class GetSecurity(_SecBase):
+class GetSecurity(_SecBase, Get):
     name = 'zato.security.get'
 
-    def handle(self) -> None:
-        with self.server.Session() as session:
-            self.response.payload = sec_to_dict(self._get_row(session))
 
-
-class GetSecurityList(_SecBase):
+class GetSecurityList(_SecBase, GetList):
     name = 'zato.security.get-list'
-
-    def handle(self) -> None:
-        with self.server.Session() as session:
-            rows = session.scalars(select(SecurityDef).where(SecurityDef.cluster_id == self.server.cluster_id,
-                                                             SecurityDef.is_internal.is_(False))
-                                   .order_by(SecurityDef.name)).all()
-            self.response.payload = [sec_to_dict(row) for row in rows]
 
 
 class JWTLogIn(AdminService):

@@ -6,12 +6,13 @@ import os
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
 from zato.errors import BadRequest, Conflict, DeploymentError, NotFound
-from zato.odb.models import ChannelREST, ChannelWSX, DeployedCode, RateLimitDef, SecurityDef, Service as ServiceRow
+from zato.odb.models import ChannelREST, ChannelWSX, DeployedCode, RateLimitDef, Service as ServiceRow
+from zato.server.admin.base import AdminService
+from zato.server.admin.crud import CRUD, Create, Delete, Edit, Get, GetList
+from zato.server.admin.rate_limits import resolve_limit
 from zato.server.hot_deploy import deploy_source
-from zato.server.router import RouteError, validate_url_path
 from zato.service.base import Service
 from zato.service.sio import CompiledSIO
 from zato.service.sio_types import NOT_GIVEN
@@ -20,96 +21,6 @@ DATA_FORMATS = ('json', '')
 URL_PARAMS_PRI = ('qs-over-path', 'path-over-qs')
 PARAMS_PRI = ('channel-params-over-msg', 'msg-over-channel-params')
 METHODS = ('', 'GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS')
-
-
-class AdminService(Service):
-    """Base of admin services: a JSON object in, a helper to read typed fields."""
-
-    zato_dont_import = True
-
-    def input_dict(self) -> dict[str, Any]:
-        payload = self.request.payload
-        if payload is None or payload == b'':
-            payload = {}
-        if not isinstance(payload, dict):
-            raise BadRequest('Expected a JSON object')
-        return {**payload, **self.request.channel_params}
-
-    def get_object(self, session: Any, model: type, label: str) -> Any:
-        """The row of `model` named by the `id` path parameter (or input), of this cluster and not
-        internal; 400 for an id that is not a number, 404 for any other miss."""
-        raw_id = self.request.channel_params.get('id', self.input_dict().get('id'))
-        try:
-            obj_id = int(str(raw_id))
-        except ValueError:
-            raise BadRequest('Invalid input `id`: expected an integer') from None
-        row = session.get(model, obj_id)
-        if row is None or row.cluster_id != self.server.cluster_id or getattr(row, 'is_internal', False):
-            raise NotFound(f'{label} {obj_id} not found')
-        return row
-
-    @staticmethod
-    def flush_or_conflict(session: Any, what: str) -> None:
-        """Flushes the session; a unique constraint it breaks is a 409 saying `what` already exists."""
-        try:
-            session.flush()
-        except IntegrityError:
-            session.rollback()
-            raise Conflict(f'{what} already exists') from None
-
-    def delete_object(self, session: Any, row: Any, kind: str) -> None:
-        """Deletes the row, tells every worker, and answers with what was deleted."""
-        obj_id = row.id
-        session.delete(row)
-        self.server.commit_change(session, kind, obj_id, action='delete')
-        self.response.payload = {'id': obj_id, 'deleted': True}
-
-    def _sec_name(self, session: Any, sec_id: int | None) -> str | None:
-        if sec_id is None:
-            return None
-        sec = session.get(SecurityDef, sec_id)
-        return sec.name if sec else None
-
-    def _service_exists(self, session: Any, name: str) -> bool:
-        """Deployed on this worker, or known to the ODB (a deploy another worker has not applied yet)."""
-        if name in self.server.store:
-            return True
-        return session.scalars(select(ServiceRow.id).where(ServiceRow.cluster_id == self.server.cluster_id,
-                                                           ServiceRow.name == name)).first() is not None
-
-    def resolve_security(self, session: Any, data: dict[str, Any], current: int | None,
-                         kinds: tuple[str, ...] | None = None) -> int | None:
-        """The id of the security definition named by input `security` (None or '' for none), or
-        `current` when the input does not name one; 400 for an unknown name or a kind not in `kinds`."""
-        if 'security' not in data:
-            return current
-        sec_name = data['security']
-        if sec_name in (None, ''):
-            return None
-        sec = session.scalars(select(SecurityDef).where(SecurityDef.cluster_id == self.server.cluster_id,
-                                                        SecurityDef.name == sec_name)).one_or_none()
-        if sec is None or sec.is_internal:
-            raise BadRequest(f'Invalid input `security`: no security definition named `{sec_name}`')
-        if kinds is not None and sec.kind not in kinds:
-            raise BadRequest(f'Invalid input `security`: `{sec_name}` is a {sec.kind} definition; '
-                             f'expected one of {", ".join(kinds)}')
-        return sec.id
-
-    @staticmethod
-    def field(data: dict[str, Any], name: str, kind: type | tuple[type, ...], required: bool = True,
-              default: Any = None) -> Any:
-        if name not in data or data[name] is None:
-            if required:
-                raise BadRequest(f'Missing input `{name}`')
-            return default
-        value = data[name]
-        if kind is bool and not isinstance(value, bool):
-            raise BadRequest(f'Invalid input `{name}`: expected true or false')
-        if kind is int and isinstance(value, str) and value.isdigit():
-            value = int(value)
-        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-            raise BadRequest(f'Invalid input `{name}`: expected {getattr(kind, "__name__", kind)}')
-        return value
 
 
 class Ping(Service):
@@ -217,7 +128,6 @@ class EditService(AdminService):
                 if option in data:
                     opaque[option] = self.field(data, option, bool)
             row.opaque = opaque
-            from zato.server.admin.rate_limits import resolve_limit
             row.rate_limit_id = resolve_limit(self, session, data, row.rate_limit_id)
             self.server.commit_change(session, 'service', row.id, name=name)
             self.response.payload = {'name': name, 'rate_limit_id': row.rate_limit_id,
@@ -247,27 +157,23 @@ def channel_to_dict(row: ChannelREST, sec_name: str | None) -> dict[str, Any]:
             'rate_limit_id': row.rate_limit_id}
 
 
-class _ChannelBase(AdminService):
+class _ChannelBase(CRUD):
     zato_dont_import = True
 
-    def _get_row(self, session: Any) -> ChannelREST:
-        return self.get_object(session, ChannelREST, 'REST channel')
+    model = ChannelREST
+    label = 'REST channel'
+    bus_kind = 'channel'
+
+    def _new_row(self) -> ChannelREST:
+        return ChannelREST(cluster_id=self.server.cluster_id, is_internal=False, version=1, opaque={},
+                           url_path='/', service_name='', method='', data_format='json',
+                           url_params_pri='qs-over-path', params_pri='channel-params-over-msg')
 
     def _apply(self, session: Any, row: ChannelREST, data: dict[str, Any], creating: bool) -> None:
         f = self.field
-        row.name = f(data, 'name', str, creating, row.name)
-        if not row.name or len(row.name) > 200:
-            raise BadRequest('Invalid input `name`: expected 1 to 200 characters')
-        url_path = f(data, 'url_path', str, creating, row.url_path)
-        try:
-            validate_url_path(url_path)
-        except RouteError as e:
-            raise BadRequest(f'Invalid input `url_path`: {e}') from None
-        row.url_path = url_path
-        service = f(data, 'service', str, creating, row.service_name)
-        if service != row.service_name and not self._service_exists(session, service):
-            raise BadRequest(f'Invalid input `service`: service `{service}` is not deployed')
-        row.service_name = service
+        self._apply_name(row, data, creating)
+        row.url_path = self._url_path(row, data, creating)
+        self._apply_service(session, row, data, creating)
         method = f(data, 'method', str, False, row.method or '').upper()
         if method not in METHODS:
             raise BadRequest(f'Invalid input `method`: expected one of {", ".join(m for m in METHODS if m)} or empty')
@@ -288,7 +194,6 @@ class _ChannelBase(AdminService):
             raise BadRequest(f'Invalid input `params_pri`: expected one of {", ".join(PARAMS_PRI)}')
         row.params_pri = pri
         row.security_id = self.resolve_security(session, data, row.security_id)
-        from zato.server.admin.rate_limits import resolve_limit
         row.rate_limit_id = resolve_limit(self, session, data, row.rate_limit_id)
         self._check_route_free(session, row)
 
@@ -305,63 +210,28 @@ class _ChannelBase(AdminService):
         if wsx is not None:
             raise Conflict(f'WebSocket channel `{wsx.name}` already serves `{row.url_path}`')
 
-    def _commit(self, session: Any, row: ChannelREST, action: str) -> None:
-        self.flush_or_conflict(session, f'A REST channel named `{row.name}`')
-        self.server.commit_change(session, 'channel', row.id, action=action)
+    def _to_dict(self, session: Any, row: ChannelREST) -> dict[str, Any]:
+        return channel_to_dict(row, self._sec_name(session, row.security_id))
+
+    def _list_where(self) -> tuple[Any, ...]:
+        return (ChannelREST.is_internal.is_(False),)
 
 
-class CreateChannel(_ChannelBase):
+class CreateChannel(_ChannelBase, Create):
     name = 'zato.channel.rest.create'
 
-    def handle(self) -> None:
-        data = self.input_dict()
-        with self.server.Session() as session:
-            row = ChannelREST(cluster_id=self.server.cluster_id, is_internal=False, version=1, opaque={},
-                              url_path='/', service_name='', method='', data_format='json',
-                              url_params_pri='qs-over-path', params_pri='channel-params-over-msg')
-            self._apply(session, row, data, creating=True)
-            session.add(row)
-            self._commit(session, row, 'create')
-            self.response.status_code = 201
-            self.response.payload = channel_to_dict(row, self._sec_name(session, row.security_id))
 
-
-class EditChannel(_ChannelBase):
+class EditChannel(_ChannelBase, Edit):
     name = 'zato.channel.rest.edit'
 
-    def handle(self) -> None:
-        data = self.input_dict()
-        with self.server.Session() as session:
-            row = self._get_row(session)
-            self._apply(session, row, data, creating=False)
-            row.version += 1
-            self._commit(session, row, 'edit')
-            self.response.payload = channel_to_dict(row, self._sec_name(session, row.security_id))
 
-
-class DeleteChannel(_ChannelBase):
+class DeleteChannel(_ChannelBase, Delete):
     name = 'zato.channel.rest.delete'
 
-    def handle(self) -> None:
-        with self.server.Session() as session:
-            self.delete_object(session, self._get_row(session), 'channel')
 
-
-class GetChannel(_ChannelBase):
+class GetChannel(_ChannelBase, Get):
     name = 'zato.channel.rest.get'
 
-    def handle(self) -> None:
-        with self.server.Session() as session:
-            row = self._get_row(session)
-            self.response.payload = channel_to_dict(row, self._sec_name(session, row.security_id))
 
-
-class GetChannelList(_ChannelBase):
+class GetChannelList(_ChannelBase, GetList):
     name = 'zato.channel.rest.get-list'
-
-    def handle(self) -> None:
-        with self.server.Session() as session:
-            rows = session.scalars(select(ChannelREST).where(ChannelREST.cluster_id == self.server.cluster_id,
-                                                             ChannelREST.is_internal.is_(False))
-                                   .order_by(ChannelREST.name)).all()
-            self.response.payload = [channel_to_dict(row, self._sec_name(session, row.security_id)) for row in rows]

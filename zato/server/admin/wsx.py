@@ -10,8 +10,8 @@ from sqlalchemy import select
 
 from zato.errors import BadRequest, Conflict, NotFound
 from zato.odb.models import ChannelREST, ChannelWSX
-from zato.server.admin.services import AdminService
-from zato.server.router import RouteError, validate_url_path
+from zato.server.admin.base import AdminService
+from zato.server.admin.crud import CRUD, Create, Delete, Edit, Get, GetList
 
 DATA_FORMATS = ('json', '')
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
@@ -48,31 +48,27 @@ def _string_list(data: dict[str, Any], name: str, current: list[str]) -> list[st
     return value
 
 
-class _WSXBase(AdminService):
+class _WSXBase(CRUD):
     zato_dont_import = True
 
-    def _get_row(self, session: Any) -> ChannelWSX:
-        return self.get_object(session, ChannelWSX, 'WebSocket channel')
+    model = ChannelWSX
+    label = 'WebSocket channel'
+    bus_kind = 'channel_wsx'
+
+    def _new_row(self) -> ChannelWSX:
+        return ChannelWSX(cluster_id=self.server.cluster_id, version=1, opaque={}, url_path='/', service_name='',
+                          origins=[], services_allowed=[], subprotocols=[])
 
     def _apply(self, session: Any, row: ChannelWSX, data: dict[str, Any], creating: bool) -> None:
         f = self.field
-        row.name = f(data, 'name', str, creating, row.name)
-        if not row.name or len(row.name) > 200:
-            raise BadRequest('Invalid input `name`: expected 1 to 200 characters')
-        url_path = f(data, 'url_path', str, creating, row.url_path)
-        try:
-            validate_url_path(url_path)
-        except RouteError as e:
-            raise BadRequest(f'Invalid input `url_path`: {e}') from None
+        self._apply_name(row, data, creating)
+        url_path = self._url_path(row, data, creating)
         if '{' in url_path:
             raise BadRequest('Invalid input `url_path`: WebSocket channels take a fixed path, without {parameters}')
         if url_path.startswith('/zato/'):
             raise BadRequest('Invalid input `url_path`: paths under /zato/ are reserved')
         row.url_path = url_path
-        service = f(data, 'service', str, creating, row.service_name)
-        if service != row.service_name and not self._service_exists(session, service):
-            raise BadRequest(f'Invalid input `service`: service `{service}` is not deployed')
-        row.service_name = service
+        self._apply_service(session, row, data, creating)
         data_format = f(data, 'data_format', str, False, row.data_format if not creating else 'json')
         data_format = '' if data_format == 'none' else data_format
         if data_format not in DATA_FORMATS:
@@ -105,68 +101,32 @@ class _WSXBase(AdminService):
         if other is not None:
             raise Conflict(f'WebSocket channel `{other.name}` already serves `{row.url_path}`')
 
-    def _commit(self, session: Any, row: ChannelWSX, action: str) -> None:
-        self.flush_or_conflict(session, f'A WebSocket channel named `{row.name}`')
-        self.server.commit_change(session, 'channel_wsx', row.id, action=action)
+    def _to_dict(self, session: Any, row: ChannelWSX) -> dict[str, Any]:
+        return wsx_to_dict(row, self._sec_name(session, row.security_id))
 
     def _channel_name(self) -> str:
         with self.server.Session() as session:
             return self._get_row(session).name
 
 
-class CreateWSXChannel(_WSXBase):
+class CreateWSXChannel(_WSXBase, Create):
     name = 'zato.channel.web-socket.create'
 
-    def handle(self) -> None:
-        data = self.input_dict()
-        with self.server.Session() as session:
-            row = ChannelWSX(cluster_id=self.server.cluster_id, version=1, opaque={}, url_path='/', service_name='',
-                             origins=[], services_allowed=[], subprotocols=[])
-            self._apply(session, row, data, creating=True)
-            session.add(row)
-            self._commit(session, row, 'create')
-            self.response.status_code = 201
-            self.response.payload = wsx_to_dict(row, self._sec_name(session, row.security_id))
 
-
-class EditWSXChannel(_WSXBase):
+class EditWSXChannel(_WSXBase, Edit):
     name = 'zato.channel.web-socket.edit'
 
-    def handle(self) -> None:
-        data = self.input_dict()
-        with self.server.Session() as session:
-            row = self._get_row(session)
-            self._apply(session, row, data, creating=False)
-            row.version += 1
-            self._commit(session, row, 'edit')
-            self.response.payload = wsx_to_dict(row, self._sec_name(session, row.security_id))
 
-
-class DeleteWSXChannel(_WSXBase):
+class DeleteWSXChannel(_WSXBase, Delete):
     name = 'zato.channel.web-socket.delete'
 
-    def handle(self) -> None:
-        with self.server.Session() as session:
-            self.delete_object(session, self._get_row(session), 'channel_wsx')
 
-
-class GetWSXChannel(_WSXBase):
+class GetWSXChannel(_WSXBase, Get):
     name = 'zato.channel.web-socket.get'
 
-    def handle(self) -> None:
-        with self.server.Session() as session:
-            row = self._get_row(session)
-            self.response.payload = wsx_to_dict(row, self._sec_name(session, row.security_id))
 
-
-class GetWSXChannelList(_WSXBase):
+class GetWSXChannelList(_WSXBase, GetList):
     name = 'zato.channel.web-socket.get-list'
-
-    def handle(self) -> None:
-        with self.server.Session() as session:
-            rows = session.scalars(select(ChannelWSX).where(ChannelWSX.cluster_id == self.server.cluster_id)
-                                   .order_by(ChannelWSX.name)).all()
-            self.response.payload = [wsx_to_dict(row, self._sec_name(session, row.security_id)) for row in rows]
 
 
 class Broadcast(_WSXBase):
