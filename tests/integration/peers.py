@@ -219,7 +219,7 @@ class Peer:
                 self.cleanup()
             finally:
                 if self.dir:
-                    shutil.rmtree(self.dir, ignore_errors=True)
+                    remove_tree(self.dir)
                     self.dir = ''
 
     @property
@@ -248,6 +248,17 @@ class Peer:
 
     def __repr__(self) -> str:
         return f'<{type(self).__name__} {self.host}:{self.port} {"running" if self.running else "stopped"}>'
+
+
+def remove_tree(path: str, timeout: float = 5.0) -> None:
+    """Removes a peer's directory, again while a process that is going away still writes into it
+    (a session of sshd closing its log ...), within `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        shutil.rmtree(path, ignore_errors=True)
+        if not os.path.exists(path) or time.monotonic() > deadline:
+            return
+        time.sleep(0.05)
 
 
 def _is_zombie(pid: int) -> bool:

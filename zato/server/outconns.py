@@ -89,7 +89,12 @@ class OutConns:
 
     def apply(self, obj_id: int, row: OutConn | None) -> None:
         """(Re)builds one connection from its row; the new one is in place before the old one stops,
-        so a service never finds the name missing during an edit."""
+        so a service never finds the name missing during an edit. A row of the version already built
+        (loaded by catch_up before its bus message came) is left as it is."""
+        current = self.by_id.get(obj_id)
+        if current is not None and row is not None and row.version <= current.version \
+                and (current.connector is not None or not current.is_active):
+            return
         old = self.by_id.pop(obj_id, None)
         if old is not None:
             self._unregister(old)
@@ -99,6 +104,18 @@ class OutConns:
             self.runtime.outconns.setdefault(handle.kind, {})[handle.name] = handle
         if old is not None:
             self._stop(old, retire=True)
+
+    def catch_up(self, kind: str, name: str) -> OutConnHandle | None:
+        """The connection `name` of `kind` if the ODB has it though this worker has not heard of it yet
+        (created a moment ago, its bus message still on the way): built now, the bus message then
+        finding it done. None if the ODB has no such definition."""
+        with self.runtime.Session() as session:
+            row = session.scalars(select(OutConn).where(OutConn.cluster_id == self.runtime.cluster_id,
+                                                        OutConn.kind == kind, OutConn.name == name)).first()
+            if row is None:
+                return None
+            self.apply(row.id, row)
+        return self.runtime.outconns.get(kind, {}).get(name)
 
     def stop_all(self) -> None:
         """Stops every connection at once (the worker is stopping)."""

@@ -87,19 +87,24 @@ class Service:
         return WSXFacade(self.server.wsx)
 
     @property
+    def _catch_up(self) -> Any:
+        manager = getattr(self.server, 'outconn_mgr', None)
+        return None if manager is None else manager.catch_up
+
+    @property
     def out(self) -> OutFacade:
         """Outgoing connections: ``self.out.wsx['My Connection'].conn.send(data)``."""
-        return OutFacade(self.server.outconns)
+        return OutFacade(self.server.outconns, self._catch_up)
 
     @property
     def im(self) -> OutFacade:
         """Instant messaging connections: ``self.im.slack['My Slack'].conn.client``, ``self.im.telegram[...]``."""
-        return OutFacade(self.server.outconns)
+        return OutFacade(self.server.outconns, self._catch_up)
 
     @property
     def definition(self) -> OutFacade:
         """Zato 3.1's name for Kafka connections: ``self.definition.kafka['name']`` is ``self.out.kafka['name']``."""
-        return OutFacade(self.server.outconns)
+        return OutFacade(self.server.outconns, self._catch_up)
 
     # Invoking other services
     def invoke(self, name: str, payload: Any = None, *, timeout: float | None = None,

@@ -4,9 +4,14 @@ worker's registries, so that a service never holds a registry itself."""
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable
 from typing import Any
 
 from zato.connectors import registry
+
+
+# (kind, name) → the handle of a definition the ODB has and this worker had not applied yet, or None
+CatchUp = Callable[[str, str], Any]
 
 
 def _unknown(kind: str, name: str, known: Any) -> KeyError:
@@ -74,16 +79,21 @@ class WSXFacade:
 class OutKind:
     """``self.out.wsx`` and the like: outgoing connections of one kind by name."""
 
-    __slots__ = ('kind', 'conns')
+    __slots__ = ('kind', 'conns', 'catch_up')
 
-    def __init__(self, kind: str, conns: dict[str, Any]) -> None:
+    def __init__(self, kind: str, conns: dict[str, Any], catch_up: CatchUp | None = None) -> None:
         self.kind = kind
         self.conns = conns
+        self.catch_up = catch_up
 
     def __getitem__(self, name: str) -> Any:
         try:
             return self.conns[name]
         except KeyError:
+            # Defined a moment ago, its bus message not here yet: this worker loads it now
+            handle = self.catch_up(registry.resolve(self.kind), name) if self.catch_up is not None else None
+            if handle is not None:
+                return handle
             raise _unknown(f'outgoing {self.kind} connection', name, self.conns) from None
 
     def get(self, name: str) -> Any:
@@ -102,13 +112,14 @@ class OutFacade:
     ``.conn`` is the live connection; for an inactive definition it raises
     zato.connectors.base.ConnectorInactive naming it. An unknown name raises KeyError with close names."""
 
-    __slots__ = ('_by_kind',)
+    __slots__ = ('_by_kind', '_catch_up')
 
-    def __init__(self, by_kind: dict[str, dict[str, Any]]) -> None:
+    def __init__(self, by_kind: dict[str, dict[str, Any]], catch_up: CatchUp | None = None) -> None:
         self._by_kind = by_kind
+        self._catch_up = catch_up
 
     def __getattr__(self, kind: str) -> OutKind:
         if kind.startswith('_'):
             raise AttributeError(kind)
         # An alias (plain_http for rest) reaches the connections of the kind it stands for
-        return OutKind(kind, self._by_kind.get(registry.resolve(kind), {}))
+        return OutKind(kind, self._by_kind.get(registry.resolve(kind), {}), self._catch_up)
