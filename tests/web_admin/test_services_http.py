@@ -283,6 +283,20 @@ def test_uploading_a_module_deploys_it_or_shows_the_servers_error(web_admin):
     assert re.search(r'id="deploy-error">wa_up.py, line 1: SyntaxError', r.text), r.text
     assert eventually(wa, 'POST', '/zato/admin/invoke', {'name': 'wa-up.one'}) == {'up': 1}  # still served
 
+    # A JSON Schema: deployed, with the services that name it (none yet, then one)
+    schema = b'{"type": "object", "required": ["n"], "properties": {"n": {"type": "integer"}}}'
+    r = upload('wa_up.json', schema)
+    assert r.status_code == 200, r.text
+    assert 'Deployed JSON Schema <code>wa_up.json</code>, version 1' in r.text and 'No service names it yet' in r.text
+    checked = source.replace('"wa-up.one"', '"wa-up.checked"\n    schema = "wa_up.json"').replace('class Up', 'class Checked')
+    assert upload('wa_up_checked.py', checked.encode()).status_code == 200
+    r = upload('wa_up.json', schema.replace(b'"n"]', b'"n", "m"]'))
+    assert r.status_code == 200 and 'version 2' in r.text
+    assert '<a href="/services/wa-up.checked">wa-up.checked</a>' in r.text
+    r = upload('wa_up.json', b'{"type": 12}')
+    assert r.status_code == 400 and 'id="deploy-error"' in r.text
+    assert 'schema.deploy' in audit_text(wa, s, 'wa_up.json')
+
     assert upload('notes.txt', b'hi').status_code == 400
     assert upload('bad.py', b'\xff\xfe').status_code == 400
     assert s.post(wa.url + '/deploy', data={'csrf_token': token}, timeout=TIMEOUT).status_code == 400

@@ -212,9 +212,10 @@ def routes(app: WebAdmin) -> list[tuple[str, str, Any, bool]]:
         # A browser may send the client's whole path; the server takes the base name only
         file_name = file_name.replace('\\', '/').rsplit('/', 1)[-1]
         if not file_name:
-            return deploy_page(request, 400, error='Choose a .py file to deploy.')
-        if not file_name.endswith('.py'):
-            return deploy_page(request, 400, file_name=file_name, error=f'`{file_name}` is not a .py module.')
+            return deploy_page(request, 400, error='Choose a .py module or a .json schema to deploy.')
+        if not file_name.endswith(('.py', '.json')):
+            return deploy_page(request, 400, file_name=file_name,
+                               error=f'`{file_name}` is neither a .py module nor a .json schema.')
         try:
             source = data.decode('utf-8')
         except UnicodeDecodeError:
@@ -225,6 +226,12 @@ def routes(app: WebAdmin) -> list[tuple[str, str, Any, bool]]:
             if e.status >= 500:
                 raise
             return deploy_page(request, e.status, file_name=file_name, error=details_text(e))
+        if 'services_using' in out:
+            # A JSON Schema: every worker now validates with it the services that name it
+            audit(request, 'schema.deploy', file_name, {'version': out.get('version'),
+                                                        'services_using': out.get('services_using')})
+            using = [{'name': name, 'url': service_url(name)} for name in out.get('services_using') or []]
+            return deploy_page(request, file_name=file_name, result=out, schema=True, deployed=using)
         audit(request, 'service.deploy', file_name, {'version': out.get('version'), 'services': out.get('services'),
                                                      'changed': out.get('changed')})
         deployed = [{'name': name, 'url': service_url(name)} for name in out.get('services') or []]
