@@ -1,11 +1,12 @@
 """Field checks and types that several kinds of outgoing connection share: one of a set of values,
-a positive number, seconds in a range, and a `server_list` of host:port entries."""
+a positive number, seconds in a range, an http(s) URL or proxy, and a `server_list` of host:port entries."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 Check = Callable[[Any], 'str | None']
 
@@ -19,6 +20,25 @@ def one_of(allowed: tuple[str, ...]) -> Check:
     def check(value: str) -> str | None:
         return None if value in allowed else f'expected one of {", ".join(repr(a) for a in allowed)}'
     return check
+
+
+def http_url(value: str) -> str | None:
+    """An http:// or https:// URL with a host, a valid port if any, and no query string or fragment."""
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError for a port out of range or not a number
+    except ValueError as e:
+        return f'not a valid URL ({e})'
+    if parts.scheme not in ('http', 'https') or not parts.hostname:
+        return 'expected an http:// or https:// URL'
+    if parts.query or parts.fragment:
+        return 'expected a URL without a query string or fragment'
+    return None
+
+
+def proxy_url(value: str) -> str | None:
+    """A proxy's http(s) URL, or empty for none."""
+    return http_url(value) if value else None
 
 
 def positive(value: float) -> str | None:

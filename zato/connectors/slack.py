@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 from zato.connectors.base import (
     Connector, ConnectorAuthError, ConnectorError, ConnectorTimeout, ConnectorUnavailable, Field, describe)
-from zato.connectors.checks import positive
+from zato.connectors.checks import http_url, positive, proxy_url
 
 if TYPE_CHECKING:
     from slack_sdk import WebClient
@@ -36,38 +36,19 @@ AUTH_ERRORS = frozenset(('invalid_auth', 'not_authed', 'account_inactive', 'toke
 
 # ################################################################################################ fields
 
-def check_http_url(value: str, *, allow_empty: bool = False) -> str | None:
-    if allow_empty and not value:
-        return None
-    try:
-        parts = urlsplit(value)
-        parts.port  # noqa: B018 - raises ValueError for a port out of range or not a number
-    except ValueError as e:
-        return f'not a valid URL ({e})'
-    if parts.scheme not in ('http', 'https') or not parts.hostname:
-        return 'expected an http:// or https:// URL'
-    if parts.query or parts.fragment:
-        return 'expected a URL without a query string or fragment'
-    return None
-
-
 def check_address(value: str) -> str | None:
-    error = check_http_url(value)
+    error = http_url(value)
     if error is None and urlsplit(value).username is not None:
         return 'the token goes into `token`, not the URL'
     return error
-
-
-def check_proxy(value: str) -> str | None:
-    return check_http_url(value, allow_empty=True)
 
 
 SLACK_FIELDS: tuple[Field, ...] = (
     Field('address', str, DEFAULT_ADDRESS, check_address,
           'The Web API base URL the method names are appended to; Slack itself unless testing'),
     Field('timeout', float, 10.0, positive, 'Seconds to connect, and again to wait for each read'),
-    Field('http_proxy', str, '', check_proxy, 'Proxy URL used when address is http://'),
-    Field('https_proxy', str, '', check_proxy, 'Proxy URL used when address is https://'),
+    Field('http_proxy', str, '', proxy_url, 'Proxy URL used when address is http://'),
+    Field('https_proxy', str, '', proxy_url, 'Proxy URL used when address is https://'),
     Field('token', str, '', None, 'The bot or user token (xoxb-..., xoxp-...); encrypted, also accepted as `secret`',
           secret=True),
 )

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 from zato.connectors.base import (
     Connector, ConnectorAuthError, ConnectorError, ConnectorTimeout, ConnectorUnavailable, Field)
-from zato.connectors.checks import positive
+from zato.connectors.checks import http_url, positive, proxy_url
 
 if TYPE_CHECKING:
     import requests
@@ -55,24 +55,7 @@ def check_address(value: str) -> str | None:
         return f'unknown placeholder `{{{unknown[0]}}}`; expected {{token}} and {{method}}'
     if 'method' not in names:
         return 'expected a {method} placeholder, e.g. https://api.telegram.org/bot{token}/{method}'
-    return check_url(value.replace('{token}', 'TOKEN').replace('{method}', 'METHOD'))
-
-
-def check_url(value: str) -> str | None:
-    try:
-        parts = urlsplit(value)
-        parts.port  # noqa: B018 - raises ValueError for a port out of range or not a number
-    except ValueError as e:
-        return f'not a valid URL ({e})'
-    if parts.scheme not in ('http', 'https') or not parts.hostname:
-        return 'expected an http:// or https:// URL'
-    if parts.query or parts.fragment:
-        return 'expected a URL without a query string or fragment'
-    return None
-
-
-def check_proxy(value: str) -> str | None:
-    return check_url(value) if value else None
+    return http_url(value.replace('{token}', 'TOKEN').replace('{method}', 'METHOD'))
 
 
 TELEGRAM_FIELDS: tuple[Field, ...] = (
@@ -80,8 +63,8 @@ TELEGRAM_FIELDS: tuple[Field, ...] = (
           'URL template of a method call, with {token} and {method}'),
     Field('connect_timeout', float, 5.0, positive, 'Seconds to connect'),
     Field('invoke_timeout', float, 10.0, positive, 'Seconds to wait for the response to start arriving'),
-    Field('http_proxy', str, '', check_proxy, 'Proxy URL for http:// addresses'),
-    Field('https_proxy', str, '', check_proxy, 'Proxy URL for https:// addresses'),
+    Field('http_proxy', str, '', proxy_url, 'Proxy URL for http:// addresses'),
+    Field('https_proxy', str, '', proxy_url, 'Proxy URL for https:// addresses'),
     Field('token', str, '', None, 'The bot token from @BotFather; encrypted, also accepted as `secret`', secret=True),
 )
 
