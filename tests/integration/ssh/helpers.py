@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from tests.integration.peers import SSHPeer
+from zato.connectors.base import Connector
 
 
 def known_hosts(peer: SSHPeer) -> str:
@@ -30,3 +31,17 @@ def private_key(peer: SSHPeer) -> str:
 def restart(peer: SSHPeer) -> None:
     """Starts a killed peer again, on the same port and with the same keys."""
     peer.spawn(peer.command())
+
+
+C = TypeVar('C', bound=Connector)
+
+
+def start_connector(started: list[Connector], cls: type[C], name: str, config: dict, secret: str,
+                    wait: bool = True) -> C:
+    """Starts a connector the `started` fixture stops after the test; waits for its first attempt."""
+    c = cls(name, config, secret)
+    started.append(c)
+    c.start()
+    if wait:
+        c.wait_attempted(10)
+    return c

@@ -5,39 +5,17 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
 
 import gevent
 import pytest
 
-from tests.integration.peers import SSHPeer
-from tests.integration.ssh.helpers import private_key, restart, sftp_config
+from tests.integration.ssh.helpers import start_connector, private_key, restart, sftp_config
 from zato.connectors.base import ConnectorAuthError, ConnectorUnavailable, FieldError, validate
 from zato.connectors.sftp import SFTPConnector
 
 
-@pytest.fixture
-def started() -> Iterator[list[SFTPConnector]]:
-    connectors: list[SFTPConnector] = []
-    yield connectors
-    for c in connectors:
-        c.stop()
-
-
-def start(started: list[SFTPConnector], config: dict, secret: str, wait: bool = True) -> SFTPConnector:
-    c = SFTPConnector('sftp test', config, secret)
-    started.append(c)
-    c.start()
-    if wait:
-        c.wait_attempted(10)
-    return c
-
-
-@pytest.fixture(scope='module')
-def own_peer() -> Iterator[SSHPeer]:
-    peer = SSHPeer().start()
-    yield peer
-    peer.stop()
+def start(started: list, config: dict, secret: str, wait: bool = True) -> SFTPConnector:
+    return start_connector(started, SFTPConnector, 'sftp test', config, secret, wait)
 
 
 def test_files_are_written_read_listed_moved_and_deleted(ssh_peer, started, tmp_path):

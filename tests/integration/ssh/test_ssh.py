@@ -5,42 +5,18 @@ mid-call."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import gevent
 import pytest
 
-from tests.integration.peers import SSHPeer
-from tests.integration.ssh.helpers import known_hosts, private_key, restart, ssh_config
+from tests.integration.ssh.helpers import start_connector, known_hosts, private_key, restart, ssh_config
 from zato.connectors.base import (
     ConnectorAuthError, ConnectorTimeout, ConnectorUnavailable, FieldError, validate)
 from zato.connectors.ssh import SSHConnector, SSHResult
 
 
-@pytest.fixture
-def started() -> Iterator[list[SSHConnector]]:
-    """Connectors a test starts, stopped after it."""
-    connectors: list[SSHConnector] = []
-    yield connectors
-    for c in connectors:
-        c.stop()
-
-
-def start(started: list[SSHConnector], config: dict, secret: str, wait: bool = True) -> SSHConnector:
-    c = SSHConnector('ssh test', config, secret)
-    started.append(c)
-    c.start()
-    if wait:
-        c.wait_attempted(10)
-    return c
-
-
-@pytest.fixture(scope='module')
-def own_peer() -> Iterator[SSHPeer]:
-    """An sshd of this module's own, to kill and start again."""
-    peer = SSHPeer().start()
-    yield peer
-    peer.stop()
+def start(started: list, config: dict, secret: str, wait: bool = True) -> SSHConnector:
+    return start_connector(started, SSHConnector, 'ssh test', config, secret, wait)
 
 
 def test_a_command_runs_with_a_password_and_returns_stdout_stderr_and_exit_code(ssh_peer, started):
