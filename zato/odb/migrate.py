@@ -19,6 +19,21 @@ def alembic_config() -> Config:
 
 def upgrade(engine: Engine, revision: str = 'head') -> None:
     cfg = alembic_config()
-    with engine.begin() as conn:
-        cfg.attributes['connection'] = conn
-        command.upgrade(cfg, revision)
+    with engine.connect() as conn:
+        sqlite = conn.dialect.name == 'sqlite'
+        if sqlite:
+            # A migration that rebuilds a table (SQLite's only way to change one) drops the old copy;
+            # with foreign keys on, that drop would null or delete every row referring to it. The pragma
+            # is a no-op inside a transaction, so it is set before the migrations' transaction begins.
+            conn.exec_driver_sql('PRAGMA foreign_keys=OFF')
+            conn.commit()
+        with conn.begin():
+            cfg.attributes['connection'] = conn
+            command.upgrade(cfg, revision)
+            if sqlite:
+                broken = conn.exec_driver_sql('PRAGMA foreign_key_check').fetchall()
+                if broken:
+                    raise RuntimeError(f'ODB migration left rows referring to missing rows: {broken[:10]}')
+        if sqlite:
+            conn.exec_driver_sql('PRAGMA foreign_keys=ON')
+            conn.commit()

@@ -18,8 +18,15 @@ class Base(DeclarativeBase):
     pass
 
 
+# An id is never handed out twice, even after its row is deleted (SQLite's AUTOINCREMENT; PostgreSQL's
+# sequences behave so already). Workers cache what they derive from a definition by its id, and a new
+# object must never inherit what was cached of a deleted one under the same id.
+NEVER_REUSED_IDS = {'sqlite_autoincrement': True}
+
+
 class Cluster(Base):
     __tablename__ = 'cluster'
+    __table_args__ = NEVER_REUSED_IDS
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
@@ -32,7 +39,7 @@ class Cluster(Base):
 
 class Server(Base):
     __tablename__ = 'server'
-    __table_args__ = (UniqueConstraint('cluster_id', 'name'),)
+    __table_args__ = (UniqueConstraint('cluster_id', 'name'), NEVER_REUSED_IDS)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     cluster_id: Mapped[int] = mapped_column(ForeignKey('cluster.id', ondelete='CASCADE'))
@@ -46,7 +53,7 @@ class Server(Base):
 class DeployedCode(Base):
     """One hot-deployed module: its file name, source and hash. A redeploy replaces it in place."""
     __tablename__ = 'deployed_code'
-    __table_args__ = (UniqueConstraint('cluster_id', 'file_name'),)
+    __table_args__ = (UniqueConstraint('cluster_id', 'file_name'), NEVER_REUSED_IDS)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     cluster_id: Mapped[int] = mapped_column(ForeignKey('cluster.id', ondelete='CASCADE'))
@@ -60,7 +67,7 @@ class DeployedCode(Base):
 
 class Service(Base):
     __tablename__ = 'service'
-    __table_args__ = (UniqueConstraint('cluster_id', 'name'),)
+    __table_args__ = (UniqueConstraint('cluster_id', 'name'), NEVER_REUSED_IDS)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     cluster_id: Mapped[int] = mapped_column(ForeignKey('cluster.id', ondelete='CASCADE'))
@@ -79,7 +86,7 @@ class SecurityDef(Base):
     """A security definition. Secrets are stored hashed (argon2id) or, where the plain value
     must be recovered, encrypted with the environment's key; never in clear."""
     __tablename__ = 'sec_def'
-    __table_args__ = (UniqueConstraint('cluster_id', 'name'),)
+    __table_args__ = (UniqueConstraint('cluster_id', 'name'), NEVER_REUSED_IDS)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     cluster_id: Mapped[int] = mapped_column(ForeignKey('cluster.id', ondelete='CASCADE'))
@@ -99,7 +106,7 @@ class SecurityDef(Base):
 class ChannelREST(Base):
     """A REST channel: a URL path (with optional {param} patterns) and method bound to a service."""
     __tablename__ = 'channel_rest'
-    __table_args__ = (UniqueConstraint('cluster_id', 'name'),)
+    __table_args__ = (UniqueConstraint('cluster_id', 'name'), NEVER_REUSED_IDS)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     cluster_id: Mapped[int] = mapped_column(ForeignKey('cluster.id', ondelete='CASCADE'))
@@ -139,7 +146,7 @@ class RateLimitDef(Base):
     is_default applies to every request on user channels, as the IP level of the hierarchy.
     """
     __tablename__ = 'rate_limit_def'
-    __table_args__ = (UniqueConstraint('cluster_id', 'name'),)
+    __table_args__ = (UniqueConstraint('cluster_id', 'name'), NEVER_REUSED_IDS)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     cluster_id: Mapped[int] = mapped_column(ForeignKey('cluster.id', ondelete='CASCADE'))
@@ -156,7 +163,8 @@ class ChannelWSX(Base):
     """A WebSocket channel: a URL path on the servers' HTTP port whose upgraded connections are
     served by one service, with its own security, limits, keep-alive and origin allow-list."""
     __tablename__ = 'channel_wsx'
-    __table_args__ = (UniqueConstraint('cluster_id', 'name'), UniqueConstraint('cluster_id', 'url_path'))
+    __table_args__ = (UniqueConstraint('cluster_id', 'name'), UniqueConstraint('cluster_id', 'url_path'),
+                      NEVER_REUSED_IDS)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     cluster_id: Mapped[int] = mapped_column(ForeignKey('cluster.id', ondelete='CASCADE'))
@@ -183,7 +191,7 @@ class OutConn(Base):
     """An outgoing connection of any kind (wsx, rest, mongodb ...): its typed config as JSON and
     its secret encrypted with the environment's key, never in clear."""
     __tablename__ = 'out_conn'
-    __table_args__ = (UniqueConstraint('cluster_id', 'kind', 'name'),)
+    __table_args__ = (UniqueConstraint('cluster_id', 'kind', 'name'), NEVER_REUSED_IDS)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     cluster_id: Mapped[int] = mapped_column(ForeignKey('cluster.id', ondelete='CASCADE'))
@@ -199,7 +207,7 @@ class ChannelKafka(Base):
     """An inbound Kafka channel: a consumer group reading topics through an outgoing Kafka
     connection, invoking one service per message and committing after it succeeded."""
     __tablename__ = 'channel_kafka'
-    __table_args__ = (UniqueConstraint('cluster_id', 'name'),)
+    __table_args__ = (UniqueConstraint('cluster_id', 'name'), NEVER_REUSED_IDS)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     cluster_id: Mapped[int] = mapped_column(ForeignKey('cluster.id', ondelete='CASCADE'))
@@ -256,6 +264,7 @@ class WebAdminUser(Base):
     """A web-admin user: an argon2id password hash, and a TOTP key encrypted with the environment's
     key. `totp_last_step` is the 30-second step of the last code accepted, so that a code works once."""
     __tablename__ = 'web_admin_user'
+    __table_args__ = NEVER_REUSED_IDS
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     username: Mapped[str] = mapped_column(String(200), unique=True)
@@ -285,6 +294,7 @@ class WebAdminSession(Base):
 class WebAdminAudit(Base):
     """One change made in the web-admin (or to its users from the CLI): who, what, when."""
     __tablename__ = 'web_admin_audit'
+    __table_args__ = NEVER_REUSED_IDS
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
