@@ -35,10 +35,11 @@ class Authenticator:
                  max_verified: int = 10_000) -> None:
         self.cache = cache or CredentialCache()
         self.jwt = jwt
-        # (definition id, its version, the exact header value) -> who that is, for headers already
-        # verified: a repeated good credential costs one dict lookup, no base64 and no hashing. The
-        # version in the key retires every entry of a definition whose secret changes. The header
-        # values stay in this process's memory, which holds the environment's secret key anyway.
+        # (definition id, its version, the exact header value - or, for JWT, the user name) -> who that
+        # is, for credentials already verified: a repeated good credential costs one dict lookup, no
+        # base64 and no hashing. The version in the key retires every entry of a definition whose
+        # secret changes. The header values stay in this process's memory, which holds the
+        # environment's secret key anyway.
         self.verified: dict[tuple[int, int, str], SecurityInfo] = {}
         self.max_verified = max_verified
 
@@ -79,5 +80,20 @@ class Authenticator:
             username = self.jwt.verify_request(sec, headers.get('authorization'))  # type: ignore[attr-defined]
             if username is None:
                 raise Unauthorized(INVALID, challenge(sec))
-            return SecurityInfo(sec.id, sec.name, kind, username)
+            # Every token of one user is the same caller: one SecurityInfo for them all, so that what the
+            # request path keeps per caller (keyed by this object) is found again, not built per token
+            key = (sec.id, sec.version, username)
+            known = self.verified.get(key)
+            if known is not None:
+                return known
+            return self._remember(key, SecurityInfo(sec.id, sec.name, kind, username))
         raise Unauthorized(INVALID, challenge(sec))
+
+    def forget(self, def_id: int) -> None:
+        """Drops whatever was verified against a definition that changed or was deleted. Ids are never
+        reused (zato.odb.models.NEVER_REUSED_IDS) and the version is in every key, so a new definition
+        cannot match these entries anyway; forgetting them frees the memory, and stays a second guard
+        should an id ever come back (an ODB restored from an old backup, a sequence reset by hand)."""
+        for key in [key for key in self.verified if key[0] == def_id]:
+            del self.verified[key]
+        self.cache.forget(def_id)

@@ -50,3 +50,8 @@ class CredentialCache:
                 self._ok.clear()
             self._ok[key] = digest
         return ok
+
+    def forget(self, def_id: int) -> None:
+        """Drops every credential verified for a definition that changed or was deleted."""
+        for key in [key for key in self._ok if key[0] == def_id]:
+            del self._ok[key]

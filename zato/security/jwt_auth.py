@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import secrets
 import time
 from typing import TYPE_CHECKING, Any
@@ -40,6 +41,10 @@ SUBJECT = 'security.jwt'
 DEFAULT_TTL = 3600
 DEFAULT_MAX_LIFETIME = 86400
 FLUSH_INTERVAL = 5.0
+
+# A compact JWS (RFC 7515 §7.1): three parts in unpadded base64url (§2). PyJWT would also take `=` padding;
+# a token is one exact string, so anything but this form is refused before the signature is even checked.
+COMPACT_JWS = re.compile(r'[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+')
 
 # Verified when the user name is unknown, so that an unknown user costs what a wrong password does
 _DUMMY_HASH = hash_password(secrets.token_urlsafe(16))
@@ -83,6 +88,13 @@ class JWTManager:
         if current is None or current[0] < found[0]:
             self.sessions[jti] = found
         return self.sessions[jti]
+
+    def forget_definition(self, sec_def_id: int) -> None:
+        """Ends, in this worker, every session of a deleted definition (the ODB's rows go with it by cascade)."""
+        for jti in [jti for jti, (_, def_id) in self.sessions.items() if def_id == sec_def_id]:
+            del self.sessions[jti]
+            self.announced.pop(jti, None)
+            self.dirty.pop(jti, None)
 
     def on_message(self, msg: dict[str, Any]) -> None:
         action, jti = msg['action'], msg['jti']
@@ -174,11 +186,12 @@ class JWTManager:
         if not authorization:
             return None
         scheme, _, token = authorization.partition(' ')
-        if scheme.lower() != 'bearer' or not token:
+        token = token.strip()
+        if scheme.lower() != 'bearer' or not COMPACT_JWS.fullmatch(token):
             return None
         options = {'require': ['exp', 'nbf', 'iat', 'jti', 'sub'], 'verify_aud': not any_audience}
         try:
-            claims = jwt.decode(token.strip(), self.key, algorithms=ALGORITHMS, audience=audience or None,
+            claims = jwt.decode(token, self.key, algorithms=ALGORITHMS, audience=audience or None,
                                 options=options)  # type: ignore[arg-type]
         except jwt.PyJWTError:
             return None

@@ -192,7 +192,11 @@ class Runtime:
                 self.code_versions.pop(gone, None)
 
             sec_defs = session.scalars(select(SecurityDef).where(SecurityDef.cluster_id == self.cluster_id)).all()
-            self.security = {row.id: SecurityConfig.from_model(row) for row in sec_defs}
+            previous, self.security = self.security, {row.id: SecurityConfig.from_model(row) for row in sec_defs}
+            for sec_id, sec in previous.items():
+                current = self.security.get(sec_id)
+                if current is None or current.version != sec.version:
+                    self._forget_security(sec_id, deleted=current is None)
             self.admin_sec_id = next((row.id for row in sec_defs if row.name == ADMIN_SEC_NAME), None)
 
             rows = session.scalars(select(ChannelREST).where(ChannelREST.cluster_id == self.cluster_id)).all()
@@ -222,6 +226,16 @@ class Runtime:
             logger.error('Could not deploy %s (version %s): %s', code.file_name, code.version, e)
             return
         self.code_versions[code.file_name] = code.version
+
+    def _forget_security(self, sec_id: int, deleted: bool) -> None:
+        """What this worker derived from a security definition that changed or is gone: verified
+        credentials, the callers each channel remembers, and, once it is deleted, its JWT sessions."""
+        self.authenticator.forget(sec_id)
+        for chan in self.channels.values():
+            if chan.security_id == sec_id:
+                chan.info_by_caller.clear()
+        if deleted:
+            self.jwt.forget_definition(sec_id)
 
     def _rebuild_limits(self) -> None:
         try:
@@ -297,6 +311,7 @@ class Runtime:
                         self.security.pop(obj_id, None)
                     else:
                         self.security[obj_id] = SecurityConfig.from_model(row)
+                    self._forget_security(obj_id, deleted=row is None)
                 else:
                     logger.warning('Unknown config kind in bus message: %s', msg)
                     return

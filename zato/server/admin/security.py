@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from zato.errors import BadRequest, Conflict, Unauthorized
-from zato.odb.models import ChannelREST, SecurityDef
+from zato.odb.models import ChannelREST, ChannelWSX, SecurityDef
 from zato.security.authenticate import KINDS
 from zato.security.password_policy import check_password
 from zato.security.passwords import hash_password, new_password
@@ -99,7 +99,8 @@ class _SecBase(CRUD):
                 raise Conflict(f'API key definition `{clash.name}` already uses header `{row.username}`')
 
     def _check_unused(self, session: Any, row: SecurityDef) -> None:
-        users = session.scalars(select(ChannelREST.name).where(ChannelREST.security_id == row.id)).all()
+        users = [*session.scalars(select(ChannelREST.name).where(ChannelREST.security_id == row.id)),
+                 *session.scalars(select(ChannelWSX.name).where(ChannelWSX.security_id == row.id))]
         if users:
             # Deleting it would leave those channels open to anyone
             raise Conflict(f'Security definition `{row.name}` is used by channels: {", ".join(sorted(users))}')
