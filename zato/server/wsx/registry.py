@@ -18,6 +18,7 @@ from gevent.event import Event
 
 from zato.errors import ClientError, Unauthorized
 from zato.proto import websocket as ws
+from zato.proto.reasons import REASONS
 from zato.server.client_address import client_address
 from zato.server.wsx.config import WSXChannelConfig
 from zato.server.wsx.session import WSXClient, encode_payload, error_status
@@ -161,7 +162,7 @@ class WSXRegistry:
             logger.info('WebSocket handshake on `%s` from %s refused: %s %s', chan.name, peer, e.status, e.details)
             return self.refusal(e.status, e.details, e.headers)
         forwarded = req.headers.get('x-forwarded-for', '')
-        address = client_address(peer, forwarded or None, self.runtime.trusted_proxies) if forwarded else peer
+        address = self._address(peer, req.headers)
         conn = ws.Connection('server', max_message=chan.max_message_size, deflate=hs.deflate)
         client = WSXClient(self, chan, sock, address, forwarded, conn, sec_info)
         sock.sendall(ws.accept_response(hs, [('X-Zato-CID', new_cid())]))
@@ -189,6 +190,14 @@ class WSXRegistry:
             raise HandshakeRefused(e.status, e.reason, list(e.headers or [])) from None
         if not chan.origin_allowed(headers.get('origin'), headers.get('host')):
             raise HandshakeRefused(403, 'Origin not allowed')
+        # The IP level of the rate limits - the default definition's allow-list and limits, which cover
+        # every request on every user channel - is checked before credentials, as for REST
+        limits = self.runtime.limits
+        address = ''
+        if limits.default_allow_list:
+            address = self._address(peer, headers)
+            if not limits.address_allowed(None, address):
+                raise HandshakeRefused(403, REASONS[403], [('Cache-Control', 'no-store')])
         sec_info = None
         if chan.security_id is not None:
             sec = self.runtime.security.get(chan.security_id)
@@ -198,7 +207,19 @@ class WSXRegistry:
                 except Unauthorized as e:
                     raise HandshakeRefused(401, str(e.details), list(e.headers.items())) from None
             # Otherwise the client has new_token_wait_time to send create-session
+        # The handshake is a request like any other: charged to the IP level and, for a client that
+        # authenticated with it, to its security definition's level
+        levels = limits.levels(None, sec_info.id if sec_info is not None else None, '')
+        if levels:
+            decision = limits.limiter.check(levels, address or self._address(peer, headers))
+            if not decision.allowed:
+                raise HandshakeRefused(decision.status, REASONS[decision.status], list(decision.headers.items()))
         return hs, sec_info
+
+    def _address(self, peer: str, headers: dict[str, str]) -> str:
+        """The client's address: the peer's, or what a trusted proxy says in X-Forwarded-For."""
+        forwarded = headers.get('x-forwarded-for')
+        return client_address(peer, forwarded, self.runtime.trusted_proxies) if forwarded else peer
 
     @staticmethod
     def _has_credentials(sec: Any, headers: dict[str, str]) -> bool:
