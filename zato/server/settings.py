@@ -29,6 +29,13 @@ def _pos_int(value: str) -> int:
     return number
 
 
+def _non_neg_int(value: str) -> int:
+    number = int(value.strip())
+    if number < 0:
+        raise ValueError('expected a whole number, 0 or more')
+    return number
+
+
 def _port(value: str) -> int:
     number = int(value.strip())
     if not 1 <= number <= 65535:
@@ -80,7 +87,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting('main', 'base_port', '17010', _port, 'Port of the first server; server N listens on base_port + N - 1.'),
     Setting('main', 'servers', '1', _pos_int, 'How many servers `zato start` runs from this environment.'),
     Setting('main', 'workers', '2', _pos_int, 'gevent worker processes per server.'),
-    Setting('main', 'worker_connections', '1000', _pos_int, 'Connections one worker serves at once; more wait in the backlog.'),
+    Setting('main', 'worker_connections', '1000', _pos_int, 'HTTP connections one worker keeps open at once; a new one above it closes the connection idle the longest (503 when none is idle).'),
     Setting('main', 'graceful_timeout', '30', _pos_int, 'Seconds in-flight requests get to finish after SIGTERM.'),
     Setting('odb', 'engine', 'sqlite', _choice('sqlite', 'postgresql'), 'ODB type.'),
     Setting('odb', 'db_path', 'data/odb.sqlite3', _str, 'SQLite file, relative to the environment.'),
@@ -94,9 +101,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting('http', 'max_request_line', '8192', _pos_int, 'Longest request line in bytes (414 above).'),
     Setting('http', 'max_header_bytes', '16384', _pos_int, 'Largest header block in bytes (431 above).'),
     Setting('http', 'max_header_count', '100', _pos_int, 'Most header fields in a request (431 above).'),
-    Setting('http', 'header_timeout', '10', _pos_float, 'Seconds a client has to send a complete request head (408 after).'),
+    Setting('http', 'header_timeout', '10', _pos_float, 'Seconds a client has to send a complete request head, counted from accept for the first request (then closed; 408 if part of a head came).'),
     Setting('http', 'keepalive_timeout', '75', _pos_float, 'Seconds an idle keep-alive connection is kept open.'),
     Setting('http', 'trusted_proxies', '', _networks, 'Load balancers whose X-Forwarded-For is believed (IPs or networks, comma-separated).'),
+    Setting('http', 'max_connections_per_address', '0', _non_neg_int, 'HTTP connections one client address may keep open at one worker (503 above); 0 = no limit. Leave 0 behind a load balancer, whose address every connection has.'),
     Setting('http', 'max_requests_per_connection', '10000', _pos_int, 'Requests served on one connection before it is closed.'),
     Setting('wsx', 'max_connections', '10000', _pos_int, 'WebSocket clients one worker serves at once (503 at the handshake above); they do not count against worker_connections.'),
     Setting('web_admin', 'enabled', 'true', _bool, 'Whether `zato start` runs the web-admin next to the servers.'),

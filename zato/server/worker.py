@@ -46,10 +46,13 @@ class ZatoWorker(GeventWorker):
 
     def run(self) -> None:
         servers = []
+        # Room above worker_connections, so that a new connection is still accepted when the worker is
+        # full: the handler then closes the connection idle the longest, or answers 503 (connection.py)
+        pool_size = self.worker_connections + max(16, self.worker_connections // 10)
         for sock in self.sockets:
             sock.setblocking(1)
             server = StreamServer(sock, handle=lambda client, addr, _s=sock: self.handle(_s, client, addr),
-                                  spawn=Pool(self.worker_connections))
+                                  spawn=Pool(pool_size))
             if self.cfg.workers > 1:
                 server.max_accept = 1  # spread new connections across workers
             server.start()
