@@ -148,3 +148,20 @@ def test_the_autoincrement_rebuild_keeps_every_row_and_reference_of_an_existing_
     # The rows at hand decide where the sequence starts (3: the id deleted before the upgrade, whose
     # cached state no process kept across the upgrade's restart); from then on no id comes back
     assert (new_id, newer_id) == (3, 4)
+
+
+def test_migrations_hold_their_own_ddl_and_import_nothing_of_the_application():
+    # Alembic's rule: an old migration must not change meaning when the application's code changes
+    import ast
+    import pathlib
+
+    import zato.odb.migrations
+    versions = pathlib.Path(zato.odb.migrations.__path__[0]) / 'versions'
+    imports = []
+    for path in sorted(versions.glob('*.py')):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ''] if isinstance(node, ast.ImportFrom) else []
+            imports += [f'{path.name}: {name}' for name in names if name.startswith('zato')]
+    assert len(list(versions.glob('*.py'))) >= 8
+    assert imports == []
