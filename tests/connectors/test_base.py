@@ -335,6 +335,43 @@ def test_the_default_error_mapping_knows_the_standard_library():
     assert str(mapped) == 'Outgoing tcp connection `t`: ConnectionResetError: reset'
 
 
+class _Failing(Connector):
+    """Fails to connect with what `failures` holds next, then connects."""
+    kind = 'failing'
+
+    def __init__(self, failures):
+        super().__init__('f', {})
+        self.failures = list(failures)
+
+    def connect(self):
+        if self.failures:
+            raise self.failures.pop(0)
+        return object()
+
+
+@pytest.mark.parametrize('raised, cls', [
+    (TimeoutError('slow'), ConnectorTimeout),            # mapped by map_error
+    (PermissionError('no'), ConnectorAuthError),
+    (ConnectionRefusedError('down'), ConnectorUnavailable),
+    (ConnectorAuthError('host: refused'), ConnectorAuthError),  # raised by connect() already mapped
+])
+def test_until_the_client_is_built_a_call_gets_the_class_the_last_failure_was_mapped_to(raised, cls):
+    # Kept by the base class for every kind: no kind keeps its own copy of the last failure
+    c = _Failing([raised])
+    assert c._attempt() is False
+    with pytest.raises(ConnectorError) as e:
+        c.client
+    assert type(e.value) is cls and 'Outgoing failing connection `f`: not connected yet; last error:' in str(e.value)
+    assert c._attempt() is True and c.client is not None
+
+
+def test_a_failure_that_names_its_connection_is_described_without_the_name_twice():
+    c = _Failing([])
+    named = c.error(ConnectorAuthError, 'host:22: password refused')
+    assert c.describe(named) == 'ConnectorAuthError: host:22: password refused'
+    assert c.describe(ValueError('x')) == 'ValueError: x'
+
+
 # ################################################################################################ fields
 
 FIELDS = TCPConnector.fields

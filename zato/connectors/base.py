@@ -229,7 +229,9 @@ class Connector:
         self.hooks: Hooks = hooks if hooks is not None else NoHooks()
         self._client: Any = None
         self._last_error = ''
-        self._refused = False      # the last attempt failed because the remote refused our credentials
+        # The class the last failed attempt to build the client was mapped to (ConnectorAuthError for
+        # credentials the remote refused ...): what a call gets until the client is built, for every kind
+        self._failure: type[ConnectorError] = ConnectorUnavailable
         self._stopping = False
         self._runner: gevent.Greenlet | None = None
         self._wake = gevent.event.Event()       # cuts a backoff sleep short when stopping
@@ -366,9 +368,14 @@ class Connector:
         if self._stopping:
             return self.error(ConnectorUnavailable, 'stopped')
         why = f'; last error: {self._last_error}' if self._last_error else ''
-        # Credentials the remote refused are an auth error, whichever way a kind reports them
-        cls = ConnectorAuthError if self._refused else ConnectorUnavailable
-        return self.error(cls, f'not connected yet{why}')
+        return self.error(self._failure, f'not connected yet{why}')
+
+    def describe(self, e: BaseException) -> str:
+        """An exception on one line; one that names this connection already is not prefixed twice."""
+        if isinstance(e, ConnectorError) and e.name == self.name and e.kind == self.kind:
+            text = str(e).removeprefix(f'Outgoing {self.kind} connection `{self.name}`: ')
+            return f'{type(e).__name__}: {text}'
+        return describe(e)
 
     # ------------------------------------------------------------------ the connecting greenlet
 
@@ -376,19 +383,19 @@ class Connector:
         try:
             client = self.connect()
         except Exception as e:  # noqa: BLE001 - whatever failed is retried and reported
-            self._last_error = describe(e)
+            self._last_error = self.describe(e)
             try:
                 mapped = e if isinstance(e, ConnectorError) else self.map_error(e)
             except Exception:  # noqa: BLE001 - a mapping bug must not stop the retries
                 mapped = None
-            self._refused = isinstance(mapped, ConnectorAuthError)
+            self._failure = type(mapped) if mapped is not None else ConnectorUnavailable
             return False
         if self._stopping:
             self.close_client(client)
             return False
         self._client = client
         self._last_error = ''
-        self._refused = False
+        self._failure = ConnectorUnavailable
         return True
 
     def _run(self) -> None:

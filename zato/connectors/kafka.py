@@ -153,8 +153,6 @@ class KafkaConnector(Connector):
 
     def __init__(self, name: str, config: dict[str, Any], secret: str = '', hooks: Any = None) -> None:
         super().__init__(name, config, secret, hooks)
-        # What the last failed attempt to connect was, so that refused credentials stay an auth error
-        self._failure: type[ConnectorError] = ConnectorUnavailable
         self._broker_errors: list[KafkaError] = []
 
     # ------------------------------------------------------------------ for services
@@ -289,10 +287,8 @@ class KafkaConnector(Connector):
         except Exception as e:
             admin.poll(0)  # serves error_cb: an authentication failure shows there, not in the exception
             mapped = self.map_error(e)
-            self._failure = type(mapped)
             self._drop(producer)
             raise type(mapped)(f'{self._servers()}: {self._explain(e)}', kind=self.kind, name=self.name) from e
-        self._failure = ConnectorUnavailable
         client.start_polling()
         return client
 
@@ -321,12 +317,6 @@ class KafkaConnector(Connector):
             return super().map_error(e)
         cls = self._auth_failure() or error_class(err) or ConnectorUnavailable
         return self.error(cls, f'{self._servers()}: {self._explain(e)}')
-
-    def unavailable(self) -> ConnectorError:
-        error = super().unavailable()
-        if self._stopping or self._failure is ConnectorUnavailable:
-            return error
-        return self._failure(str(error), kind=self.kind, name=self.name)
 
     @classmethod
     def check_config(cls, config: dict[str, Any]) -> None:

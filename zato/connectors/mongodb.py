@@ -71,11 +71,6 @@ class MongoDBConnector(Connector):
     kind: ClassVar[str] = 'mongodb'
     fields: ClassVar[tuple[Field, ...]] = MONGODB_FIELDS
 
-    def __init__(self, name: str, config: dict[str, Any], secret: str = '', hooks: Any = None) -> None:
-        super().__init__(name, config, secret, hooks)
-        # What the last failed attempt to connect was, so that a refused password stays an auth error
-        self._failure: type[ConnectorError] = ConnectorUnavailable
-
     # ------------------------------------------------------------------ for services
 
     @contextmanager
@@ -106,10 +101,8 @@ class MongoDBConnector(Connector):
         except Exception as e:
             client.close()
             mapped = self.map_error(e)
-            self._failure = type(mapped)
             # Not the mapped error itself: last_error is prefixed with the connection's name already
             raise type(mapped)(f'{self._servers()}: {explain(e)}', kind=self.kind, name=self.name) from e
-        self._failure = ConnectorUnavailable
         return client
 
     def ping_client(self, client: MongoClient[Any]) -> None:
@@ -137,12 +130,6 @@ class MongoDBConnector(Connector):
                 return super().map_error(e)
             cls = ConnectorUnavailable  # a ping answered with an error: the server is not usable
         return self.error(cls, f'{self._servers()}: {explain(e)}')
-
-    def unavailable(self) -> ConnectorError:
-        error = super().unavailable()
-        if self._stopping or self._failure is ConnectorUnavailable:
-            return error
-        return self._failure(str(error), kind=self.kind, name=self.name)
 
     @classmethod
     def check_config(cls, config: dict[str, Any]) -> None:

@@ -163,7 +163,6 @@ class SFTPConnector(Connector):
         self.buffer_size = int(config.get('buffer_size', 32768))
         self.preserve = bool(config.get('should_preserve_meta', True))
         self.checker = HostKeyChecker(config.get('host_key_policy', 'strict'), config.get('known_hosts', ''))
-        self._connect_error: ConnectorError | None = None
 
     # ------------------------------------------------------------------ information
 
@@ -339,9 +338,8 @@ class SFTPConnector(Connector):
         try:
             first = self._open()
         except Exception as e:
-            self._connect_error = self.map_error(e)
-            raise
-        self._connect_error = None
+            # Mapped here, where it explains itself best; the base class keeps its class for the calls
+            raise self.map_error(e) from e
         return SessionPool(int(self.config.get('pool_size', 2)), first)
 
     def ping_client(self, client: SessionPool) -> None:
@@ -355,13 +353,6 @@ class SFTPConnector(Connector):
     @classmethod
     def check_config(cls, config: dict[str, Any]) -> None:
         check_credentials(config)
-
-    def unavailable(self) -> ConnectorError:
-        error = self._connect_error
-        if self._stopping or error is None:
-            return super().unavailable()
-        detail = str(error).removeprefix(f'Outgoing {self.kind} connection `{self.name}`: ')
-        return self.error(type(error), f'not connected yet; {detail}')
 
     def map_error(self, e: BaseException) -> ConnectorError:
         import paramiko

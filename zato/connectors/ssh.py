@@ -156,7 +156,6 @@ class SSHConnector(Connector):
         self.connect_timeout = float(config.get('connect_timeout', 10.0))
         self.checker = HostKeyChecker(config.get('host_key_policy', 'strict'), config.get('known_hosts', ''))
         self._locks = {host: gevent.lock.Semaphore() for host in self.hosts}
-        self._connect_error: ConnectorError | None = None
         self._cls: type | None = None
 
     # ------------------------------------------------------------------ calls
@@ -198,9 +197,7 @@ class SSHConnector(Connector):
             else:
                 errors.append(self.host_error(host, job.exception))
         if not sessions:
-            self._connect_error = errors[0]
-            raise errors[0]
-        self._connect_error = None
+            raise errors[0]  # mapped already: the base class keeps its class for the calls that follow
         for error in errors:
             logger.warning('%r: %s; will retry when a call needs it', self, error)
         return sessions
@@ -218,14 +215,6 @@ class SSHConnector(Connector):
     @classmethod
     def check_config(cls, config: dict[str, Any]) -> None:
         check_credentials(config)
-
-    def unavailable(self) -> ConnectorError:
-        # Not built yet because of a wrong password, a host key ...: that error, of its own class
-        error = self._connect_error
-        if self._stopping or error is None:
-            return super().unavailable()
-        detail = str(error).removeprefix(f'Outgoing {self.kind} connection `{self.name}`: ')
-        return self.error(type(error), f'not connected yet; {detail}')
 
     def map_error(self, e: BaseException) -> ConnectorError:
         from pssh import exceptions as pssh_errors
