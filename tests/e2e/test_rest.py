@@ -145,3 +145,37 @@ def test_the_admin_api_needs_the_admin_credential(env):
     assert r.status_code == 401
     r = requests.get(env.url + '/zato/admin/services', auth=('nobody', 'wrong'), timeout=5)
     assert r.status_code == 401
+
+
+ROUTE_ECHO = '''
+from zato.server.service import Service
+
+class Customer(Service):
+    def handle(self):
+        self.response.payload = {'service': 'customer', 'params': dict(self.request.http.params)}
+
+class Report(Service):
+    def handle(self):
+        self.response.payload = {'service': 'report', 'params': dict(self.request.http.params)}
+'''
+
+
+def test_a_literal_segment_outranks_a_parameter_and_one_template_cannot_be_served_twice(env):
+    from zato.cli.client import AdminCallError
+    env.admin.call('POST', '/zato/admin/deploy', {'file_name': 'e2e_routes.py', 'source': ROUTE_ECHO})
+    env.wait_for(lambda: 'e2e-routes.report' in [s['name'] for s in env.admin.call('GET', '/zato/admin/services')])
+    env.channel('e2e-report', '/e2e-rt/{kind}/summary-report', 'e2e-routes.report')
+    env.channel('e2e-customer', '/e2e-rt/customer/{id}', 'e2e-routes.customer')
+    url = env.url + '/e2e-rt/customer/summary-report'
+    env.wait_for(lambda: all(env.fresh_get(url).json().get('service') == 'customer' for _ in range(4)))
+    assert env.fresh_get(url).json() == {'service': 'customer', 'params': {'id': 'summary-report'}}
+    assert env.fresh_get(env.url + '/e2e-rt/invoice/summary-report').json() == \
+        {'service': 'report', 'params': {'kind': 'invoice'}}
+
+    try:
+        env.channel('e2e-customer-2', '/e2e-rt/customer/{customer_id}', 'e2e-routes.report')
+    except AdminCallError as e:
+        assert e.status == 409 and 'e2e-customer' in e.details and 'same template' in e.details, e
+    else:
+        raise AssertionError('a second channel for one template was accepted')
+    env.channel('e2e-customer-post', '/e2e-rt/customer/{customer_id}', 'e2e-routes.report', method='POST')

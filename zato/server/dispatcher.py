@@ -13,7 +13,6 @@ from zato import accel
 from zato.errors import ClientError, Forbidden, ServiceNotFound, TooManyRequests
 from zato.server.client_address import client_address
 from zato.server.jsonrpc import JSONRPCGateway
-from zato.server.router import Router
 from zato.service.invoker import Invoker, new_cid
 from zato.service.reqresp import HTTPInfo, Request
 
@@ -77,14 +76,13 @@ class Dispatcher:
             except UnicodeDecodeError:
                 return self.error(cid, 400, 'Invalid percent-encoding in URL path', keep_alive, head)
 
-        matched = runtime.router.match(path)
+        matched = runtime.router.route(method, path)
         if matched is None:
-            return self.error(cid, 404, f'URL not found `{path}`', keep_alive, head)
-        methods, path_params = matched
-        chan = Router.pick(methods, method)
-        if chan is None:
-            allowed = ', '.join(sorted(m for m in methods if m)) or 'none'
-            return self.error(cid, 405, f'Method {method} not allowed', keep_alive, head, {'Allow': allowed})
+            allowed = runtime.router.allowed(path)
+            if not allowed:
+                return self.error(cid, 404, f'URL not found `{path}`', keep_alive, head)
+            return self.error(cid, 405, f'Method {method} not allowed', keep_alive, head, {'Allow': ', '.join(allowed)})
+        chan, path_params = matched
         if not chan.is_active:
             return self.error(cid, 404, f'URL not found `{path}`', keep_alive, head)
 
@@ -103,13 +101,14 @@ class Dispatcher:
                 sec_info = runtime.authenticator.authenticate(runtime.security.get(sec_id), req.headers)
                 # One ChannelInfo per (channel, caller), built once: not an allocation per request
                 by_caller = chan.info_by_caller
-                channel_info = by_caller.get(sec_info)
-                if channel_info is None:
+                known = by_caller.get(sec_info)
+                if known is None:
                     if len(by_caller) > 1000:
                         by_caller.clear()
                     info = chan.info
-                    channel_info = by_caller[sec_info] = type(info)(info.id, info.name, info.type, info.data_format,
-                                                                    info.is_internal, sec_info)
+                    known = by_caller[sec_info] = type(info)(info.id, info.name, info.type, info.data_format,
+                                                             info.is_internal, sec_info)
+                channel_info = known
 
             if not chan.is_internal:
                 levels = limits.levels(chan.id, sec_id, chan.service_name)

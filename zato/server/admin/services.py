@@ -13,6 +13,7 @@ from zato.server.admin.base import AdminService
 from zato.server.admin.crud import CRUD, Create, Delete, Edit, Get, GetList
 from zato.server.admin.rate_limits import resolve_limit
 from zato.server.hot_deploy import deploy_source
+from zato.server.router import template_of
 from zato.service.base import Service
 from zato.service.sio import CompiledSIO
 from zato.service.sio_types import NOT_GIVEN
@@ -200,11 +201,16 @@ class _ChannelBase(CRUD):
     def _check_route_free(self, session: Any, row: ChannelREST) -> None:
         if row.url_path.startswith('/zato/'):
             raise BadRequest('Invalid input `url_path`: paths under /zato/ are reserved')
-        clash = session.scalars(select(ChannelREST).where(
-            ChannelREST.cluster_id == self.server.cluster_id, ChannelREST.url_path == row.url_path,
-            ChannelREST.method == row.method, ChannelREST.id != (row.id or -1))).first()
+        # One template whatever its parameters are called: /a/{x} and /a/{y} would leave the choice to row order
+        template = template_of(row.url_path)
+        same_method = session.scalars(select(ChannelREST).where(
+            ChannelREST.cluster_id == self.server.cluster_id, ChannelREST.method == row.method,
+            ChannelREST.id != (row.id or -1))).all()
+        clash = next((other for other in same_method if template_of(other.url_path) == template), None)
         if clash is not None:
-            raise Conflict(f'Channel `{clash.name}` already serves {row.method or "any method"} on `{row.url_path}`')
+            what = f'`{row.url_path}`' if clash.url_path == row.url_path else \
+                f'`{clash.url_path}`, the same template as `{row.url_path}`'
+            raise Conflict(f'Channel `{clash.name}` already serves {row.method or "any method"} on {what}')
         wsx = session.scalars(select(ChannelWSX).where(ChannelWSX.cluster_id == self.server.cluster_id,
                                                        ChannelWSX.url_path == row.url_path)).first()
         if wsx is not None:
