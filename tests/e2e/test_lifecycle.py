@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import threading
 import time
 
@@ -166,3 +167,76 @@ class Echo(Service):
     def handle(self):
         self.response.payload = self.request.payload
 '''
+
+
+NEEDS_DEP = '''
+import os
+import lc_dep_pkg
+from zato.server.service import Service
+
+class Answer(Service):
+    def handle(self):
+        self.response.payload = {'value': lc_dep_pkg.VALUE, 'pid': os.getpid()}
+'''
+
+
+def test_a_module_that_failed_to_import_at_start_is_loaded_by_a_redeploy_of_the_same_source(tmp_path):
+    # A package on the servers' PYTHONPATH, there when the modules are first deployed, gone when the
+    # servers start again (its directory on the path too, so the import system remembers there is
+    # none), installed once more while they run
+    lib = tmp_path / 'lib'
+    package = lib / 'lc_dep_pkg'
+
+    def install() -> None:
+        package.mkdir(parents=True)
+        (package / '__init__.py').write_text("VALUE = 'installed'\n")
+
+    install()
+    env = Env(str(tmp_path / 'env'), workers=2, env={'PYTHONPATH': str(lib)})
+    module = tmp_path / 'lc_dep_cli.py'
+    module.write_text(NEEDS_DEP)
+    try:
+        env.start()
+        zato('deploy', str(module), env.path)
+        env.drop('lc_dep_pickup.py', NEEDS_DEP)
+        env.wait_for(lambda: {'lc-dep-cli.answer', 'lc-dep-pickup.answer'} <=
+                     {s['name'] for s in env.admin.call('GET', '/zato/admin/services')})
+        env.channel('lc-dep-cli', '/lc/dep/cli', 'lc-dep-cli.answer')
+        env.channel('lc-dep-pickup', '/lc/dep/pickup', 'lc-dep-pickup.answer')
+        env.wait_for(lambda: env.fresh_get(env.url + '/lc/dep/pickup').status_code == 200)
+        env.stop()
+
+        shutil.rmtree(lib)
+        env.start()
+        for _ in range(6):
+            assert env.fresh_get(env.url + '/lc/dep/cli').status_code == 404
+            assert env.fresh_get(env.url + '/lc/dep/pickup').status_code == 404
+        assert 'Could not deploy lc_dep_cli.py (version 1)' in env.log()
+        # The pickup directory's files are deployed again at start, and this one says why it is not
+        env.wait_for(lambda: "lc_dep_pickup.py, line 3: ModuleNotFoundError: No module named 'lc_dep_pkg'"
+                     in env.log())
+
+        # Still missing: the deploy says why, in one line, and fails
+        out = zato('deploy', str(module), env.path, check=False)
+        assert out.returncode == 1 and out.stderr.count('\n') == 1
+        assert "lc_dep_cli.py, line 3: ModuleNotFoundError: No module named 'lc_dep_pkg'" in out.stderr
+        assert 'Deployed' not in out.stdout
+
+        def answered_by_every_worker(url: str) -> bool:
+            replies = [env.fresh_get(url) for _ in range(12)]
+            return all(r.status_code == 200 for r in replies) and len({r.json()['pid'] for r in replies}) == 2
+
+        # Installed: the same source deployed again is loaded by every worker, with no restart
+        install()
+        out = zato('deploy', str(module), env.path)
+        assert 'Deployed lc_dep_cli.py (version 1): lc-dep-cli.answer' in out.stdout
+        env.wait_for(lambda: answered_by_every_worker(env.url + '/lc/dep/cli'), timeout=10)
+        assert env.fresh_get(env.url + '/lc/dep/cli').json()['value'] == 'installed'
+
+        # The pickup directory likewise: the module still 404s until its file is dropped again, unchanged
+        assert env.fresh_get(env.url + '/lc/dep/pickup').status_code == 404
+        env.drop('lc_dep_pickup.py', NEEDS_DEP)
+        env.wait_for(lambda: answered_by_every_worker(env.url + '/lc/dep/pickup'), timeout=10)
+        assert 'Deployed lc_dep_pickup.py (version 1, unchanged)' in env.log()
+    finally:
+        env.stop()

@@ -116,6 +116,7 @@ CHANNELS = [
     ('/e2e/text', 'e2e-svc.text', {}),
     ('/e2e/get-only', 'e2e-svc.hooks', {'method': 'GET'}),
     ('/e2e/big', 'e2e-svc.big', {}),
+    ('/e2e/customer-by-body', 'e2e-svc.get-customer', {}),
 ]
 
 _ready = {}
@@ -157,6 +158,25 @@ def test_a_wrongly_typed_input_is_a_400_naming_the_field(env):
     assert '`customer_id`' in r.json()['details']
     r = requests.post(env.url + '/e2e/customer/1', json={'name': 'Joe', 'since': 'yesterday'})
     assert r.status_code == 400 and '`since`' in r.json()['details']
+
+
+def test_an_integer_beyond_64_bits_is_a_400_naming_the_field_from_the_path_the_query_or_the_body(env):
+    _setup(env)
+    expected = 'Invalid input `customer_id`: expected an integer from -9223372036854775808 to 9223372036854775807'
+    for url, body in ((env.url + '/e2e/customer/99999999999999999999999', {'name': 'Joe'}),
+                      (env.url + '/e2e/customer/9223372036854775808', {'name': 'Joe'}),
+                      (env.url + '/e2e/customer/1?customer_id=99999999999999999999999', {'name': 'Joe'}),
+                      (env.url + '/e2e/customer-by-body', {'name': 'Joe', 'customer_id': '99999999999999999999999'}),
+                      (env.url + '/e2e/customer-by-body', {'name': 'Joe', 'customer_id': 2 ** 63})):
+        r = requests.post(url, json=body, timeout=10)
+        assert r.status_code == 400, (url, body, r.text)
+        assert r.json()['details'] == expected, (url, body)
+    # Beyond 2**64 a JSON number is a float, refused as one
+    r = requests.post(env.url + '/e2e/customer-by-body', data=b'{"name": "Joe", "customer_id": 99999999999999999999999}',
+                      headers={'Content-Type': 'application/json'}, timeout=10)
+    assert r.status_code == 400 and r.json()['details'] == 'Invalid input `customer_id`: expected an integer'
+    r = requests.post(env.url + '/e2e/customer/9223372036854775807', json={'name': 'Joe'}, timeout=10)
+    assert r.status_code == 200 and r.json()['cust_id'] == 2 ** 63 - 1
 
 
 def test_response_elem_wraps_the_output_when_set(env):

@@ -89,7 +89,14 @@ def _store(runtime: Runtime, file_name: str, source: str, deployed_by: str, clas
         code = session.scalars(select(DeployedCode).where(DeployedCode.cluster_id == runtime.cluster_id,
                                                           DeployedCode.file_name == file_name)).one_or_none()
         if code is not None and code.source_hash == digest:
-            return {'file_name': file_name, 'version': code.version, 'services': [c.name for c in classes],
+            # Nothing to store, but still announced: a worker whose import of this version failed (a
+            # package it imports was missing then) has not got it loaded and tries again now; a
+            # worker that has it loaded skips it (Runtime._apply_code compares versions)
+            version = code.version
+            runtime.commit_change(session, 'code', code.id, file_name=file_name)
+            logger.info('Deployed %s (version %s, unchanged): every worker that has not got it loaded loads it',
+                        file_name, version)
+            return {'file_name': file_name, 'version': version, 'services': [c.name for c in classes],
                     'changed': False, **({'services_using': services_using} if services_using is not None else {})}
         if code is None:
             code = DeployedCode(cluster_id=runtime.cluster_id, file_name=file_name, version=0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import linecache
 import logging
 import sys
@@ -108,6 +109,9 @@ class ServiceStore:
         existing = sys.modules.get(module_name)
         if existing is not None and not getattr(existing, '__zato_deployed__', False):
             raise DeploymentError(f'{file_name}: the module name `{module_name}` would shadow an installed module')
+        # A package the module imports may have been installed since the finders last looked (or its
+        # directory on sys.path created): forget what they remember, or the import would fail again
+        importlib.invalidate_caches()
         module = ModuleType(module_name)
         module.__file__ = file_name
         module.__zato_deployed__ = True  # type: ignore[attr-defined]

@@ -118,7 +118,12 @@ def _add_conversion(src: _Source, indent: int, index: int, elem: Type, method: s
         return
     native = getattr(elem, native_attr) if _declared_with(elem, native_attr, method) else None
     if native is not None:
-        src.add(indent, f'if {type_expr} is not {src.bind(f"_n{index}", native)}:')
+        condition = f'{type_expr} is not {src.bind(f"_n{index}", native)}'
+        if elem.native_bounds is not None:
+            # A native value out of the type's bounds (an int beyond 64 bits) is converted, to be refused
+            low, high = elem.native_bounds
+            condition += f' or not {src.bind(f"_lo{index}", low)} <= v <= {src.bind(f"_hi{index}", high)}'
+        src.add(indent, f'if {condition}:')
         indent += 1
     src.add(indent, 'try:')
     src.add(indent + 1, f'v = {src.bind(f"_c{index}", getattr(elem, method))}(v)')

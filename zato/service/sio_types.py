@@ -74,6 +74,9 @@ class Type:
     native_in: type | None = None
     native_out: type | None = None
 
+    # (low, high): a value of the native class skips the conversion only within these bounds
+    native_bounds: tuple[Any, Any] | None = None
+
     # True for types that do no conversion at all, so the compiler emits no conversion code
     passthrough: bool = False
 
@@ -146,36 +149,64 @@ class Opaque(Type):
     passthrough = True
 
 
-# Integers: an optional sign and ASCII digits only. ``\Z`` rather than ``$`` because ``$`` also
-# matches before a trailing newline. The cap keeps a client from making us parse huge numbers.
-_MAX_INT_DIGITS = 40
-_int_re = re.compile(rf'[+-]?[0-9]{{1,{_MAX_INT_DIGITS}}}')
+# Integers: an optional sign and ASCII digits only. ``fullmatch`` rather than ``$``, because ``$``
+# also matches before a trailing newline.
+_int_re = re.compile(r'[+-]?[0-9]+')
+
+# A signed 64-bit integer, what a database column holds. A JSON body cannot carry more either: a
+# larger number arrives as a float (and is refused as one), so a string from a URL path or a query
+# string must stop at the same bound, or the same value would be a 400 in a body and reach the
+# service (to fail there, as a 500) from a path.
+INT_MIN = -2 ** 63
+INT_MAX = 2 ** 63 - 1
+_OUT_OF_RANGE = f'expected an integer from {INT_MIN} to {INT_MAX}'
+
+# Digits beyond this many (leading zeros aside) are out of range without being parsed, so that a
+# client cannot make us parse a huge number; fewer are always in range
+_MAX_INT_DIGITS = len(str(INT_MAX))
+
+
+def _in_range(value: int) -> int:
+    if INT_MIN <= value <= INT_MAX:
+        return value
+    raise ValueError(_OUT_OF_RANGE)
+
+
+def _int_of_text(value: str) -> int:
+    if not _int_re.fullmatch(value):
+        raise ValueError('expected an integer')
+    if len(value.lstrip('+-0')) > _MAX_INT_DIGITS:
+        raise ValueError(_OUT_OF_RANGE)
+    return _in_range(int(value))
 
 
 class Int(Type):
-    """An integer: a JSON integer, or a string of decimal digits with an optional sign.
+    """An integer from -2**63 to 2**63-1: a JSON integer, or a string of decimal digits with an
+    optional sign.
 
     Rejected: booleans, floats (even ``2.0``: a client sending a float where an integer is
-    expected is a client bug worth reporting), strings with spaces or underscores, and strings
-    of more than 40 digits.
+    expected is a client bug worth reporting), strings with spaces or underscores, and numbers
+    beyond 64 bits, whichever way they came.
     """
 
     __slots__ = ()
     native_in = int
     native_out = int
+    native_bounds = (INT_MIN, INT_MAX)
     blank_is_missing = True
     expected = 'an integer'
 
     def to_python(self, value: Any) -> int:
         if type(value) is str:
-            # isascii() first: isdigit() alone also takes digits such as '²' that int() refuses
-            if value.isascii() and value.isdigit() and len(value) <= _MAX_INT_DIGITS:
+            # The common case first. isascii() before isdigit(), which alone also takes digits such
+            # as '²' that int() refuses; fewer digits than INT_MAX has are always in range.
+            if value.isascii() and value.isdigit() and len(value) < _MAX_INT_DIGITS:
                 return int(value)
-            if _int_re.fullmatch(value):
-                return int(value)
-        elif (isinstance(value, int) and not isinstance(value, bool)) or (
-                isinstance(value, str) and _int_re.fullmatch(value)):  # the latter: a str subclass
-            return int(value)
+            return _int_of_text(value)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return _in_range(int(value))
+        if isinstance(value, str):  # a str subclass
+            return _int_of_text(str(value))
         raise ValueError('expected an integer')
 
     to_json = to_python

@@ -97,18 +97,7 @@ class _JSONRPCBase(CRUD):
             opaque['service_whitelist'] = check_whitelist(f(data, 'service_whitelist', list, True))
         opaque['jsonrpc'] = True
         row.opaque = opaque
-        if 'security' in data:
-            sec_name = data['security']
-            if sec_name in (None, ''):
-                row.security_id = None
-            else:
-                if not isinstance(sec_name, str):
-                    raise BadRequest('Invalid input `security`: expected the name of a security definition')
-                sec = session.scalars(select(SecurityDef).where(SecurityDef.cluster_id == self.server.cluster_id,
-                                                                SecurityDef.name == sec_name)).one_or_none()
-                if sec is None or sec.is_internal:
-                    raise BadRequest(f'Invalid input `security`: no security definition named `{sec_name}`')
-                row.security_id = sec.id
+        row.security_id = self.resolve_security(session, data, row.security_id)
         row.rate_limit_id = resolve_limit(self, session, data, row.rate_limit_id)
         self._check_path_free(session, row)
 

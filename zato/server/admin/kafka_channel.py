@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from zato.errors import BadRequest
 from zato.odb.models import ChannelKafka, OutConn
+from zato.server.admin.base import AdminService, parse_id
 from zato.server.admin.crud import CRUD, Create, Delete, Edit, Get, GetList
 
 DATA_FORMATS = ('json', 'text', 'bytes')
@@ -65,14 +66,10 @@ def _topics(data: dict[str, Any], current: list[str]) -> list[str]:
 
 
 def _seconds(data: dict[str, Any], name: str, low: float, high: float, current: float) -> float:
-    value = data.get(name)
-    if value is None:
-        return current
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise BadRequest(f'Invalid input `{name}`: expected a number of seconds')
+    value: float = AdminService.field(data, name, float, False, current)
     if not low <= value <= high:
         raise BadRequest(f'Invalid input `{name}`: expected {low:g} to {high:g} seconds')
-    return float(value)
+    return value
 
 
 class _KafkaChannelBase(CRUD):
@@ -91,7 +88,8 @@ class _KafkaChannelBase(CRUD):
         """The id of the outgoing Kafka connection `value` names (by name, or by id as a number)."""
         query = select(OutConn).where(OutConn.cluster_id == self.server.cluster_id, OutConn.kind == 'kafka')
         if isinstance(value, int) and not isinstance(value, bool):
-            row = session.scalars(query.where(OutConn.id == value)).one_or_none()
+            out_conn_id = parse_id(value)
+            row = None if out_conn_id is None else session.scalars(query.where(OutConn.id == out_conn_id)).one_or_none()
         elif isinstance(value, str) and value:
             row = session.scalars(query.where(OutConn.name == value)).one_or_none()
         else:

@@ -34,11 +34,9 @@ def resolve_limit(service: AdminService, session: Any, data: dict[str, Any], cur
     or null/empty to detach; absent keeps `current`."""
     if 'rate_limit' not in data:
         return current
-    name = data['rate_limit']
-    if name in (None, ''):
+    name = service.ref_name(data, 'rate_limit', 'a rate-limit definition')
+    if name is None:
         return None
-    if not isinstance(name, str):
-        raise BadRequest('Invalid input `rate_limit`: expected the name of a rate-limit definition')
     row = session.scalars(select(RateLimitDef).where(RateLimitDef.cluster_id == service.server.cluster_id,
                                                      RateLimitDef.name == name)).one_or_none()
     if row is None:
@@ -80,8 +78,8 @@ class _LimitBase(CRUD):
         row.is_active = f(data, 'is_active', bool, False, True if creating else row.is_active)
         row.is_default = f(data, 'is_default', bool, False, False if creating else row.is_default)
         if 'parent' in data:
-            parent_name = data['parent']
-            if parent_name in (None, ''):
+            parent_name = self.ref_name(data, 'parent', 'a rate-limit definition')
+            if parent_name is None:
                 row.parent_id = None
             else:
                 parent = session.scalars(select(RateLimitDef).where(

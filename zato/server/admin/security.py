@@ -150,7 +150,7 @@ class EditSecurity(_SecBase, Edit):
 
     def handle(self) -> None:
         if 'password' in self.input_dict():
-            raise BadRequest('Use change-password to change a secret')
+            raise BadRequest('Invalid input `password`: use change-password to change a secret')
         super().handle()
 
 

@@ -81,7 +81,7 @@ class GetService(AdminService):
     name = 'zato.service.get'
 
     def handle(self) -> None:
-        name = self.request.channel_params.get('name') or self.input_dict().get('name')
+        name = self.name_input(self.input_dict())
         store = self.server.store
         if not name or name not in store:
             raise NotFound(f'Service `{name}` not found')
@@ -115,7 +115,7 @@ class EditService(AdminService):
 
     def handle(self) -> None:
         data = self.input_dict()
-        name = self.request.channel_params.get('name') or data.get('name')
+        name = self.name_input(data)
         unknown = sorted(set(data) - {'name', 'rate_limit', *self.OPTIONS})
         if unknown:
             raise BadRequest(f'Unknown input `{unknown[0]}`; expected: {", ".join(self.OPTIONS)}')

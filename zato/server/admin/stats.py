@@ -26,10 +26,11 @@ class _StatsService(AdminService):
         if unknown:
             raise BadRequest(f'Unknown input `{unknown[0]}`; expected: minutes')
         most = self.server.config.get('stats', 'retention') * 60
-        value = data.get('minutes', DEFAULT_MINUTES)
-        if isinstance(value, str) and value.isdigit():
-            value = int(value)
-        if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= most:
+        try:
+            value = self.field(data, 'minutes', int, False, DEFAULT_MINUTES)
+        except BadRequest:
+            value = None
+        if value is None or not 1 <= value <= most:
             raise BadRequest(f'Invalid input `minutes`: expected a whole number from 1 to {most}')
         return value
 
