@@ -360,7 +360,7 @@ def test_until_the_client_is_built_a_call_gets_the_class_the_last_failure_was_ma
     c = _Failing([raised])
     assert c._attempt() is False
     with pytest.raises(ConnectorError) as e:
-        c.client
+        _ = c.client
     assert type(e.value) is cls and 'Outgoing failing connection `f`: not connected yet; last error:' in str(e.value)
     assert c._attempt() is True and c.client is not None
 
