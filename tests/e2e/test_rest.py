@@ -179,3 +179,30 @@ def test_a_literal_segment_outranks_a_parameter_and_one_template_cannot_be_serve
     else:
         raise AssertionError('a second channel for one template was accepted')
     env.channel('e2e-customer-post', '/e2e-rt/customer/{customer_id}', 'e2e-routes.report', method='POST')
+
+
+PARAMS_PRI = '''
+from zato.server.service import Service
+
+class Name(Service):
+    class SimpleIO:
+        input_required = 'name',
+        output_required = 'name',
+
+    def handle(self):
+        self.response.payload.name = self.request.input.name
+'''
+
+
+def test_a_channels_params_pri_decides_whether_the_path_or_the_body_wins(env):
+    env.admin.call('POST', '/zato/admin/deploy', {'file_name': 'e2e_params_pri.py', 'source': PARAMS_PRI})
+    env.wait_for(lambda: 'e2e-params-pri.name' in [s['name'] for s in env.admin.call('GET', '/zato/admin/services')])
+    env.channel('e2e-pp-default', '/e2e-pp/default/{name}', 'e2e-params-pri.name')
+    env.channel('e2e-pp-msg', '/e2e-pp/msg/{name}', 'e2e-params-pri.name', params_pri='msg-over-channel-params')
+
+    def name_via(path: str) -> str:
+        r = requests.post(env.url + path, json={'name': 'from-body'}, headers={'Connection': 'close'}, timeout=5)
+        return r.json().get('name')
+
+    env.wait_for(lambda: all(name_via('/e2e-pp/msg/from-path') == 'from-body' for _ in range(4)))
+    assert {name_via('/e2e-pp/default/from-path') for _ in range(4)} == {'from-path'}

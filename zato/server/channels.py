@@ -20,7 +20,7 @@ class ChannelConfig:
 
     __slots__ = ('id', 'name', 'is_active', 'is_internal', 'url_path', 'method', 'data_format', 'service_name',
                  'security_id', 'merge_url_params_req', 'url_params_pri', 'params_pri', 'version', 'info',
-                 'rate_limit_id', 'info_by_caller', 'jsonrpc')
+                 'rate_limit_id', 'info_by_caller', 'jsonrpc', 'msg_over_params')
 
     def __init__(self, *, id: int | None, name: str, url_path: str, service_name: str, method: str = '',
                  data_format: str = 'json', is_active: bool = True, is_internal: bool = False,
@@ -40,6 +40,9 @@ class ChannelConfig:
         self.merge_url_params_req = merge_url_params_req
         self.url_params_pri = url_params_pri
         self.params_pri = params_pri
+        # The body wins over path and query parameters in SimpleIO input (with the default, the service's
+        # own params_priority decides, whose default lets the channel params win)
+        self.msg_over_params = params_pri == 'msg-over-channel-params'
         self.version = version
         self.rate_limit_id = rate_limit_id
         self.info_by_caller: dict[Any, ChannelInfo] = {}
@@ -65,7 +68,8 @@ class ChannelConfig:
                    jsonrpc=jsonrpc)
 
     def to_dict(self) -> dict[str, Any]:
-        out = {name: getattr(self, name) for name in self.__slots__ if name not in ('info', 'info_by_caller')}
+        out = {name: getattr(self, name) for name in self.__slots__
+               if name not in ('info', 'info_by_caller', 'msg_over_params')}
         if self.jsonrpc is not None:
             out['jsonrpc'] = sorted(self.jsonrpc)
         return out

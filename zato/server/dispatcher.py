@@ -157,7 +157,7 @@ class Dispatcher:
             http_info = HTTPInfo(method, path, req.query, req.headers, path_params, body)
             params = {}
 
-        request = Request(payload, body, http_info, params)
+        request = Request(payload, body, http_info, params, chan.msg_over_params)
         svc = self.invoker.run(cls, cid, channel_info, request, method)
         response = svc.response
         out = self.invoker.output_of(svc)

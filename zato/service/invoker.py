@@ -107,7 +107,7 @@ class Invoker:
 
             if sio is not None and sio.has_input:
                 try:
-                    request.input = sio.parse_input(request.payload, request.channel_params)
+                    request.input = sio.parse_input(request.payload, request.channel_params, request.msg_over_params)
                 except SIOInputError as e:
                     raise BadRequest(str(e)) from None
 

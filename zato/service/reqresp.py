@@ -45,16 +45,20 @@ class HTTPInfo:
 
 class Request:
     """``self.request``: ``payload`` (decoded body), ``input`` (SimpleIO or channel params),
-    ``raw_request`` (bytes as received), ``http`` (for HTTP channels) and ``channel_params``."""
+    ``raw_request`` (bytes as received), ``http`` (for HTTP channels) and ``channel_params``.
 
-    __slots__ = ('payload', 'input', 'raw_request', 'http', 'channel_params')
+    ``msg_over_params`` is the channel's ``params_pri`` of ``msg-over-channel-params``: the body wins
+    over the channel params when SimpleIO reads the input (see CompiledSIO.parse_input)."""
+
+    __slots__ = ('payload', 'input', 'raw_request', 'http', 'channel_params', 'msg_over_params')
 
     def __init__(self, payload: Any = None, raw_request: bytes | str = b'', http: HTTPInfo | None = None,
-                 channel_params: dict[str, Any] | None = None) -> None:
+                 channel_params: dict[str, Any] | None = None, msg_over_params: bool = False) -> None:
         self.payload = payload
         self.raw_request = raw_request
         self.http = http
         self.channel_params = channel_params or {}
+        self.msg_over_params = msg_over_params
         self.input: Any = Bunch(self.channel_params)
 
 

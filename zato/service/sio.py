@@ -276,13 +276,14 @@ class CompiledSIO:
 
     # ############################################################################################
 
-    def parse_input(self, payload: Any, params: Mapping[str, Any] | None = None) -> Input:
+    def parse_input(self, payload: Any, params: Mapping[str, Any] | None = None, msg_first: bool = False) -> Input:
         """Builds ``self.request.input`` from the decoded request body and the channel params.
 
         ``params`` are the URL path parameters and query-string values, already merged by the
-        caller. They take precedence over the body unless ``params_priority`` is
-        ``'msg-over-channel-params'``, and all of them are available in the result, declared or
-        not (as in 3.1). Of the body, only declared inputs are kept. Raises ``SIOInputError``.
+        caller. They take precedence over the body unless ``'msg-over-channel-params'`` is chosen,
+        by the service (``params_priority``) or by the channel it came through (``msg_first``, its
+        ``params_pri``), and all of them are available in the result, declared or not (as in 3.1).
+        Of the body, only declared inputs are kept. Raises ``SIOInputError``.
         """
         if params is None:
             params = _EMPTY_DICT
@@ -298,7 +299,7 @@ class CompiledSIO:
                 src = payload
             elif not payload:
                 src = params
-            elif self._msg_first:
+            elif self._msg_first or msg_first:
                 src = {**params, **payload}
             else:
                 src = {**payload, **params}
