@@ -19,14 +19,16 @@ from cpython.unicode cimport PyUnicode_AsUTF8, PyUnicode_DecodeLatin1
 from libc.string cimport memchr, memcmp, memcpy
 
 from zato.proto.http1 import CONTINUE, NEED_DATA, Limits, ProtocolError
-from zato.proto.http1 import _STATUS_LINES, _header_error, _request_line_error
+from zato.proto.http1 import _STATUS_LINES, _absolute_form, _header_error, _imitation_error, _request_line_error
 
 __all__ = ['CONTINUE', 'NEED_DATA', 'Limits', 'ProtocolError', 'Request', 'RequestParser', 'serialize_response']
 
 # Lookup tables, one byte per possible input byte; filled in once by _init_tables below
 cdef unsigned char TCHAR[256]     # token characters
 cdef unsigned char TARGET[256]    # request-target: visible ASCII
-cdef unsigned char FVALUE[256]    # field value: HTAB, SP, visible ASCII, obs-text (also chunk extensions)
+cdef unsigned char FVALUE[256]    # field value: HTAB, SP, visible ASCII, obs-text (also a quoted-pair's second byte)
+cdef unsigned char QDTEXT[256]    # quoted-string text: field value characters but DQUOTE and backslash
+cdef unsigned char SEPARATOR[256] # '-' and '_', which a header name imitating a framing one differs by
 cdef unsigned char HOSTCHAR[256]  # RFC 3986 authority without userinfo
 cdef unsigned char LOWER[256]
 cdef signed char HEXVAL[256]      # -1 when not a hex digit
@@ -39,6 +41,8 @@ cdef void _init_tables() noexcept:
         TCHAR[c] = (48 <= c <= 57) or (65 <= c <= 90) or (97 <= c <= 122)
         TARGET[c] = 0x21 <= c <= 0x7e
         FVALUE[c] = c == 9 or (0x20 <= c <= 0x7e) or c >= 0x80
+        QDTEXT[c] = FVALUE[c] and c != 34 and c != 92
+        SEPARATOR[c] = c == 45 or c == 95
         HOSTCHAR[c] = TCHAR[c]
         LOWER[c] = c + 32 if 65 <= c <= 90 else c
         HEXVAL[c] = c - 48 if 48 <= c <= 57 else (c - 55 if 65 <= c <= 70 else (c - 87 if 97 <= c <= 102 else -1))
@@ -157,6 +161,67 @@ cdef inline object _known_name(const char* lowered, Py_ssize_t n):
     return None
 
 
+cdef inline bint _imitates_a_framing_name(const char* normalized, Py_ssize_t n) noexcept:
+    """Whether a header name lower-cased without '-' and '_' is Content-Length's, Transfer-Encoding's
+    or Host's; only asked of names that are not those headers' own, so a match is an imitation."""
+    if n == 4:
+        return memcmp(normalized, b'host', 4) == 0
+    if n == 13:
+        return memcmp(normalized, b'contentlength', 13) == 0
+    if n == 16:
+        return memcmp(normalized, b'transferencoding', 16) == 0
+    return False
+
+
+cdef inline Py_ssize_t _skip_bws(const unsigned char* p, Py_ssize_t i, Py_ssize_t n) noexcept:
+    while i < n and (p[i] == 32 or p[i] == 9):
+        i += 1
+    return i
+
+
+cdef bint _valid_chunk_extensions(const unsigned char* p, Py_ssize_t i, Py_ssize_t n) noexcept:
+    """Whether p[i:n], which starts with ';', is ``1*( BWS ";" BWS name [ BWS "=" BWS value ] )``
+    (RFC 9112 7.1.1): the name a token, the value a token or a quoted-string."""
+    cdef Py_ssize_t start
+    while i < n:
+        i = _skip_bws(p, i, n)
+        if i == n or p[i] != 59:  # ';'
+            return False
+        i = _skip_bws(p, i + 1, n)
+        start = i
+        while i < n and TCHAR[p[i]]:
+            i += 1
+        if i == start:
+            return False
+        start = _skip_bws(p, i, n)
+        if start == n or p[start] != 61:  # '=': none, so what follows must be the next ';'
+            continue
+        i = _skip_bws(p, start + 1, n)
+        if i < n and p[i] == 34:  # '"'
+            i += 1
+            while True:
+                if i == n:
+                    return False
+                if p[i] == 34:
+                    i += 1
+                    break
+                if p[i] == 92:  # a backslash quotes the next character
+                    if i + 1 == n or not FVALUE[p[i + 1]]:
+                        return False
+                    i += 2
+                elif QDTEXT[p[i]]:
+                    i += 1
+                else:
+                    return False
+        else:
+            start = i
+            while i < n and TCHAR[p[i]]:
+                i += 1
+            if i == start:
+                return False
+    return True
+
+
 cdef enum:
     OPT_CLOSE = 1
     OPT_KEEP_ALIVE = 2
@@ -207,6 +272,7 @@ cdef class RequestParser:
     cdef Request _request
     cdef dict _headers
     cdef Py_ssize_t _host_count, _header_count, _header_bytes, _empty_lines, _remaining, _body_len
+    cdef object _authority         # of an absolute-form target, to replace Host with
     cdef bint _host_invalid, _continue_sent
     # Framing facts gathered while the header lines are scanned, so that _end_of_head needs no lookups
     cdef int _options              # OPT_* bits from Connection and Expect
@@ -232,6 +298,7 @@ cdef class RequestParser:
 
     cdef void _new_message(self) noexcept:
         self._request = None
+        self._authority = None
         self._headers = {}
         self._host_count = self._header_count = self._header_bytes = self._empty_lines = 0
         self._remaining = self._body_len = 0
@@ -380,7 +447,10 @@ cdef class RequestParser:
         query = target_start
         while query < target_end and p[query] != 63:  # '?'
             query += 1
-        if query == target_end:
+        # Not the origin-form (no '/'), or CONNECT: both are the cold path's
+        if p[target_start] != 47 or (method_end == 7 and memcmp(p, b'CONNECT', 7) == 0):
+            request.path, request.query, self._authority = _absolute_form(request.method, request.target)
+        elif query == target_end:
             request.path = request.target
             request.query = ''
         else:
@@ -394,8 +464,9 @@ cdef class RequestParser:
         return 0
 
     cdef int _header_line(self, const unsigned char* p, Py_ssize_t n, dict headers, bint trailer) except -1:
-        cdef Py_ssize_t i = 0, k, name_len, value_start, value_end, size
+        cdef Py_ssize_t i = 0, k, name_len, value_start, value_end, size, letters = 0
         cdef char lowered[64]
+        cdef char normalized[64]   # lowered without '-' and '_'
         self._header_count += 1
         self._header_bytes += n + 2
         if self._header_count > self.max_header_count or self._header_bytes > self.max_header_bytes:
@@ -420,14 +491,20 @@ cdef class RequestParser:
 
         if name_len <= 64:
             for k in range(name_len):
-                lowered[k] = LOWER[p[k]]
+                lowered[k] = normalized[letters] = LOWER[p[k]]
+                letters += not SEPARATOR[p[k]]
             name = _known_name(lowered, name_len)
             if name is None:
+                if _imitates_a_framing_name(normalized, letters):
+                    raise _imitation_error(_latin1(lowered, name_len))
                 name = _latin1(lowered, name_len)
             elif not trailer:
                 self._framing_header(name, p + value_start, value_end - value_start)
         else:
             name = _latin1(<const char*>p, name_len).lower()
+            error = _imitation_error(name)
+            if error is not None:
+                raise error
         value = _latin1(<const char*>p + value_start, value_end - value_start)
 
         # One lookup when the name is new, which it nearly always is. Whether it was new is told by the
@@ -476,6 +553,9 @@ cdef class RequestParser:
                 raise ProtocolError(400, 'Missing Host header')
         elif self._host_invalid:
             raise ProtocolError(400, 'Invalid Host header')
+        if self._authority is not None:
+            # RFC 9112 3.2.2: the authority of an absolute-form target is the host, whatever Host said
+            headers[HOST] = self._authority
 
         content_length = None
         if self._has_length:
@@ -507,28 +587,19 @@ cdef class RequestParser:
         return 0
 
     cdef unsigned long long _content_length(self, str text) except? 0xffffffffffffffff:
-        """Digits only, at most 19 of them, repeats agreeing; stores the one value back in the headers."""
+        """Digits only, at most 19 of them, and one value: no list, no repeated field."""
         cdef Py_UCS4 ch
         cdef Py_ssize_t i
         cdef unsigned long long result = 0
-        cdef str value
+        # A repeated field was joined with ', ', so one comma test finds lists and repeats alike
         if ',' in text:
-            values = {item.strip(' \t') for item in text.split(',')}
-        else:
-            values = {text.strip(' \t')}
-        for value in values:
-            if len(value) == 0 or len(value) > MAX_CL_DIGITS:
+            raise ProtocolError(400, 'Content-Length with more than one value')
+        if len(text) == 0 or len(text) > MAX_CL_DIGITS:
+            raise ProtocolError(400, 'Invalid Content-Length')
+        for i in range(len(text)):
+            ch = text[i]
+            if ch < 48 or ch > 57:
                 raise ProtocolError(400, 'Invalid Content-Length')
-            for i in range(len(value)):
-                ch = value[i]
-                if ch < 48 or ch > 57:
-                    raise ProtocolError(400, 'Invalid Content-Length')
-        if len(values) > 1:
-            raise ProtocolError(400, 'Conflicting Content-Length values')
-        value = values.pop()
-        self._headers['content-length'] = value
-        for i in range(len(value)):
-            ch = value[i]
             # 19 digits always fit: 10**19 - 1 < 2**64
             result = result * 10 + (<unsigned long long>ch - 48)
         return result
@@ -584,7 +655,7 @@ cdef class RequestParser:
                 self._state = S_CHUNK_DATA
 
     cdef Py_ssize_t _chunk_size(self, const unsigned char* p, Py_ssize_t n) except -1:
-        cdef Py_ssize_t i = 0, k
+        cdef Py_ssize_t i = 0
         cdef unsigned long long size = 0
         while i < n and HEXVAL[p[i]] >= 0:
             # Saturates above max_body, so any number of digits is safe to accumulate
@@ -594,12 +665,11 @@ cdef class RequestParser:
         if i == 0:
             raise ProtocolError(400, 'Invalid chunk size')
         if i < n:
-            # Extensions are tolerated and ignored, but must be made of field-value characters
+            # Extensions are ignored, but only well-formed ones: no two parsers disagree about those
             if p[i] != 59:  # ';'
                 raise ProtocolError(400, 'Invalid chunk size')
-            for k in range(i + 1, n):
-                if not FVALUE[p[k]]:
-                    raise ProtocolError(400, 'Invalid chunk size')
+            if not _valid_chunk_extensions(p, i, n):
+                raise ProtocolError(400, 'Invalid chunk extension')
         if i > self.max_chunk_size_digits:
             raise ProtocolError(400, 'Chunk size has too many digits')
         if size > <unsigned long long>(self.max_body - self._body_len):

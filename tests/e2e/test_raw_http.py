@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import time
 
@@ -104,6 +105,10 @@ def test_expect_100_continue_gets_an_interim_response_before_the_body(env):
     (b'POST /zato/ping HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999\r\n\r\n', 413),
 ])
 def test_a_framing_error_gets_its_status_and_the_connection_is_closed(env, request_bytes, status):
+    assert_refused_and_closed(env, request_bytes, status)
+
+
+def assert_refused_and_closed(env, request_bytes: bytes, status: int) -> None:
     with connect(env) as s:
         s.sendall(request_bytes + PING)
         got, headers, body = read_responses(s, 1)[0]
@@ -113,6 +118,74 @@ def test_a_framing_error_gets_its_status_and_the_connection_is_closed(env, reque
         assert len(headers['x-zato-cid']) == 24
         # Never resynchronised: the ping smuggled behind the bad request is not answered
         assert is_closed(s)
+
+
+POST_PING = b'POST /zato/ping HTTP/1.1\r\nHost: x\r\n'
+CHUNKED = POST_PING + b'Transfer-Encoding: chunked\r\n\r\n'
+
+
+@pytest.mark.parametrize('request_bytes', [
+    POST_PING + b'Content-Length: 2,2\r\n\r\n{}',
+    POST_PING + b'Content-Length: 2, 2\r\n\r\n{}',
+    POST_PING + b'Content-Length: 1000,1000\r\n\r\n{}',
+    POST_PING + b'Content-Length: 2\r\nContent-Length: 2\r\n\r\n{}',
+], ids=['list', 'list-with-space', 'list-of-1000', 'repeated'])
+def test_a_list_valued_content_length_gets_400_and_the_connection_is_closed(env, request_bytes):
+    assert_refused_and_closed(env, request_bytes, 400)
+
+
+@pytest.mark.parametrize('size_line', [b'2;', b'2;;a', b'2;a=', b'2;a="b', b'2;a b', b'2;a=b;'])
+def test_a_malformed_chunk_extension_gets_400_and_the_connection_is_closed(env, size_line):
+    assert_refused_and_closed(env, CHUNKED + size_line + b'\r\n{}\r\n0\r\n\r\n', 400)
+
+
+@pytest.mark.parametrize('line', [
+    b'Content_Length: 2', b'CONTENT_LENGTH: 2', b'Content--Length: 2', b'ContentLength: 2', b'Transfer_Encoding: chunked',
+    b'Transfer---Encoding: chunked', b'transfer_encoding: chunked', b'Ho_st: y',
+])
+def test_a_header_name_imitating_a_framing_header_gets_400_and_the_connection_is_closed(env, line):
+    assert_refused_and_closed(env, POST_PING + line + b'\r\n\r\n2\r\n{}\r\n0\r\n\r\n', 400)
+
+
+@pytest.mark.parametrize('start', [
+    b'OPTIONS * HTTP/1.1', b'CONNECT 127.0.0.1:443 HTTP/1.1', b'CONNECT /zato/ping HTTP/1.1',
+    b'GET ftp://x/zato/ping HTTP/1.1', b'GET http:///zato/ping HTTP/1.1', b'GET http://u@x/zato/ping HTTP/1.1',
+    b'GET zato/ping HTTP/1.1',
+])
+def test_a_request_target_in_a_form_not_served_gets_400_and_the_connection_is_closed(env, start):
+    assert_refused_and_closed(env, start + b'\r\nHost: x\r\n\r\n', 400)
+
+
+def test_an_absolute_form_target_is_routed_on_its_path_and_the_connection_kept(env):
+    authority = b'127.0.0.1:%d' % env.base_port
+    with connect(env) as s:
+        s.sendall(b'GET http://' + authority + b'/zato/ping HTTP/1.1\r\nHost: ' + authority + b'\r\n\r\n'
+                  + b'GET HTTPS://' + authority + b'/zato/ping?x=1 HTTP/1.1\r\nHost: x\r\n\r\n' + PING)
+        responses = read_responses(s, 3)
+    assert [(status, body) for status, _, body in responses] == [(200, b'{"pong":"zato"}')] * 3
+
+
+ECHO = '''
+from zato.server.service import Service
+
+class Echo(Service):
+    def handle(self):
+        http = self.request.http
+        self.response.payload = {'host': http.headers['host'], 'path': http.path, 'query': http.GET}
+'''
+
+
+def test_a_service_called_with_an_absolute_form_target_sees_its_authority_as_the_host(env):
+    env.drop('e2e_absolute_form.py', ECHO)
+    env.wait_for(lambda: 'e2e-absolute-form.echo' in [s['name'] for s in env.admin.call('GET', '/zato/admin/services')])
+    env.channel('e2e-absolute-form', '/e2e/absolute-form', 'e2e-absolute-form.echo')
+    env.wait_for(lambda: env.fresh_get(env.url + '/e2e/absolute-form').status_code == 200)
+    with connect(env) as s:
+        # RFC 9112 3.2.2: the Host header is ignored in favour of the target's authority
+        s.sendall(b'GET http://example.org:81/e2e/absolute-form?x=1 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n')
+        status, _, body = read_responses(s, 1)[0]
+    assert status == 200
+    assert json.loads(body) == {'host': 'example.org:81', 'path': '/e2e/absolute-form', 'query': {'x': '1'}}
 
 
 def test_a_client_that_never_finishes_its_head_gets_408_after_the_header_timeout(env):

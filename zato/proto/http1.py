@@ -10,15 +10,42 @@ The rules, in prose (RFC 9112 and the HTTP section of RELIABILITY.md; each one h
 * Request line: ``method SP request-target SP HTTP-version``, single spaces, method a token, the
   target visible ASCII, the version exactly ``HTTP/1.1`` or ``HTTP/1.0`` (any other ``HTTP/x.y`` is 505).
   A few empty lines before a request line are skipped (RFC 9112 section 2.2).
+* Request-target (RFC 9112 section 3.2): the origin-form (``/path?query``) as it is. The absolute-form
+  of an ``http`` or ``https`` URI (scheme in any case) gives the path (``/`` when it has none) and the
+  query, and its authority replaces the Host header's value, which a server MUST ignore then
+  (section 3.2.2); the Host header itself is still required and checked as below, since a client
+  MUST send it anyway. An empty authority, userinfo or characters outside an authority are a 400,
+  as is any other scheme. The asterisk-form (``OPTIONS *``) and CONNECT, whatever its target (its
+  own is the authority-form, ``CONNECT host:443``), are a 400 too: this is an origin server, not a
+  proxy; it routes paths only, and a 2xx to CONNECT would tell the client a tunnel is open. Any
+  other target is a 400. All this costs an origin-form request one test of its target's first
+  character and one of its method.
 * Header lines: ``name ":" OWS value OWS``; the name a token with no whitespace before the colon, no
   obs-fold, no control characters in the value except HTAB. Names are lower-cased, repeated fields
   are joined with ``", "``.
+* A header name that differs from ``Content-Length``, ``Transfer-Encoding`` or ``Host`` only by
+  dashes and underscores (the name lower-cased with every ``-`` and ``_`` removed is
+  ``contentlength``, ``transferencoding`` or ``host``, but the name is not that header's own:
+  ``Content_Length``, ``Transfer---Encoding``, ``ContentLength``, ``Ho_st``) is a 400, in trailers too.
+  A proxy in front that normalises names (CGI and WSGI turn ``-`` into ``_``, some squeeze runs of
+  ``-``) would see a framing header where we see an ordinary one, and frame the body differently.
+  Host is included although it does not frame the message: a proxy that took ``Ho_st`` for Host
+  would route or authorise on a Host we never saw, and refusing costs nothing. Connection and
+  Expect are not: neither moves a message boundary, and a disagreement about them at worst closes a
+  connection or skips a 100 Continue.
 * Host: required in HTTP/1.1, never twice, and only characters of an RFC 3986 authority.
 * Content-Length: digits only (never ``int()`` on unchecked text: it takes ``+``, ``-``, ``_``, spaces
-  and ``0x``), at most 19 of them; repeats must agree.
+  and ``0x``), at most 19 of them, and one value only: a list (``5,5``, ``5, 5``) or a repeated field
+  is a 400 even when the values agree. RFC 9110 section 8.6 allows repairing it to one value, but a
+  proxy in front may read it otherwise.
 * Transfer-Encoding: never in HTTP/1.0, ``chunked`` exactly once and last; other codings are 501.
   With Content-Length as well, chunked wins, Content-Length is dropped and the connection closes
   after the response.
+* Chunk-size lines: ``1*HEXDIG`` (a capped number of digits) directly followed by CRLF or by chunk
+  extensions as RFC 9112 section 7.1.1 has them: ``*( BWS ";" BWS name [ BWS "=" BWS value ] )``,
+  the name a token, the value a token or a quoted-string. They are ignored; anything else (``2;``,
+  ``2;a=``, an unterminated quote) is a 400. Whitespace between the size and the first ``;`` stays
+  a 400 (h11 refuses it too), and the whole line is capped at 4096 bytes.
 * After a request that does not keep the connection alive, the parser reads nothing more
   (RFC 9112 section 9.6). After a ProtocolError it is dead: it never resynchronises.
 
@@ -94,6 +121,8 @@ class Limits:
 class Request:
     """One complete request: its head, its de-chunked body and what to do with the connection after it."""
 
+    # ``target`` is the request-target as received; ``path`` and ``query`` are split from it here, and
+    # by the parser from an absolute-form target too.
     __slots__ = ('body', 'expect_continue', 'headers', 'keep_alive', 'method', 'path', 'query', 'target', 'version')
 
     def __init__(
@@ -145,7 +174,21 @@ _TOKEN = re.compile(rf'[{_TCHAR}]+')
 # RFC 3986 authority characters: reg-name, IP-literal in brackets, port; no userinfo ('@')
 _HOST = re.compile(r"[A-Za-z0-9\-._~!$&'()*+,;=:\[\]%]*")
 _DIGITS = re.compile('[0-9]+')
-_CHUNK_SIZE_LINE = re.compile(r'([0-9A-Fa-f]+)(?:;[\t\x20-\x7e\x80-\xff]*)?')
+# The chunk size, then whatever follows from a ';' on, checked by _CHUNK_EXTENSIONS ('.' also takes
+# a bare CR or a NUL, so that they are reported as an invalid extension by both twins)
+_CHUNK_SIZE_LINE = re.compile(r'([0-9A-Fa-f]+)(;.*)?', re.DOTALL)
+# RFC 9112 7.1.1, with RFC 9110 5.6.4's quoted-string: qdtext is HTAB, SP, %x21, %x23-5B, %x5D-7E and
+# obs-text; a quoted-pair is a backslash and HTAB, SP, VCHAR or obs-text. No two parts can match the
+# same text, so the pattern never backtracks more than a run of whitespace.
+_BWS = r'[\t ]*'
+_CHUNK_EXT_VALUE = rf'(?:[{_TCHAR}]+|"(?:[\t !#-\[\]-~\x80-\xff]|\\[\t -~\x80-\xff])*")'
+_CHUNK_EXTENSIONS = re.compile(rf'(?:{_BWS};{_BWS}[{_TCHAR}]+(?:{_BWS}={_BWS}{_CHUNK_EXT_VALUE})?)+')
+
+# Header names a proxy might take for these, keyed by the name lower-cased without '-' and '_'
+_IMITATED = {'contentlength': 'Content-Length', 'transferencoding': 'Transfer-Encoding', 'host': 'Host'}
+# What such a name starts and ends with: two cheap tests that spare nearly every other name the full one
+_IMITATION_FIRST = frozenset('cth-_')
+_IMITATION_LAST = frozenset('hgt-_')
 
 _MAX_CL_DIGITS = 19        # 10**19 - 1 still fits a signed 64-bit integer
 _MAX_EMPTY_LINES = 4       # before a request line
@@ -185,6 +228,43 @@ def _header_error(line: str) -> ProtocolError:
     return ProtocolError(400, 'Invalid character in header value')
 
 
+def _imitation_error(name: str) -> ProtocolError | None:
+    """The error for a lower-cased header name that imitates Content-Length, Transfer-Encoding or Host."""
+    imitated = _IMITATED.get(name.replace('-', '').replace('_', ''))
+    if imitated is None or name == imitated.lower():
+        return None
+    return ProtocolError(400, f'Header name imitating {imitated}')
+
+
+def _absolute_form(method: str, target: str) -> tuple[str, str, str]:
+    """The path, query and authority of a request-target not in origin-form, or of CONNECT (cold path).
+
+    Only the absolute-form of an http or https URI is served; every other form raises ProtocolError.
+    """
+    if method == 'CONNECT':
+        # The authority-form belongs to CONNECT alone, and tunnels are a proxy's business
+        raise ProtocolError(400, 'CONNECT is not supported')
+    if target == '*':
+        raise ProtocolError(400, 'Asterisk-form request target is not supported')
+    scheme, slashes, rest = target.partition('://')
+    if not slashes:
+        raise ProtocolError(400, 'Invalid request target')
+    if scheme.lower() not in ('http', 'https'):
+        raise ProtocolError(400, 'Unsupported scheme in request target')
+    # The authority runs up to the path or the query (RFC 3986 3.2); no '#' gets this far legitimately
+    before_query, _, query = rest.partition('?')
+    slash = before_query.find('/')
+    if slash < 0:
+        authority, path = before_query, '/'
+    else:
+        authority, path = before_query[:slash], before_query[slash:]
+    if not authority:
+        raise ProtocolError(400, 'Empty authority in request target')
+    if not _HOST.fullmatch(authority):
+        raise ProtocolError(400, 'Invalid authority in request target')
+    return path, query, authority
+
+
 def _comma_list(value: str) -> list[str]:
     return [item.strip(' \t').lower() for item in value.split(',')]
 
@@ -208,6 +288,7 @@ class RequestParser:
 
     def _new_message(self) -> None:
         self._request: Request | None = None     # set once the request line is parsed
+        self._authority: str | None = None        # of an absolute-form target, to replace Host with
         self._headers: dict[str, str] = {}
         self._host_count = 0
         self._header_count = 0
@@ -330,7 +411,10 @@ class RequestParser:
         if match is None:
             raise _request_line_error(line)
         method, target, minor = match.groups()
-        self._request = Request(method, target, '1.' + minor)
+        request = Request(method, target, '1.' + minor)
+        if target[0] != '/' or method == 'CONNECT':
+            request.path, request.query, self._authority = _absolute_form(method, target)
+        self._request = request
 
     def _header_line(self, line: str, headers: dict[str, str]) -> None:
         limits = self._limits
@@ -342,6 +426,10 @@ class RequestParser:
         if match is None:
             raise _header_error(line)
         name = match.group(1).lower()
+        if name[0] in _IMITATION_FIRST and name[-1] in _IMITATION_LAST:
+            error = _imitation_error(name)
+            if error is not None:
+                raise error
         value = match.group(2).strip(' \t')
         if name == 'host':
             self._host_count += 1
@@ -365,19 +453,19 @@ class RequestParser:
                 raise ProtocolError(400, 'Missing Host header')
         elif not _HOST.fullmatch(headers['host']):
             raise ProtocolError(400, 'Invalid Host header')
+        if self._authority is not None:
+            # RFC 9112 3.2.2: the authority of an absolute-form target is the host, whatever Host said
+            headers['host'] = self._authority
 
         length = 0
         content_length = headers.get('content-length')
         if content_length is not None:
-            values = {item.strip(' \t') for item in content_length.split(',')}
-            for value in values:
-                if not _DIGITS.fullmatch(value) or len(value) > _MAX_CL_DIGITS:
-                    raise ProtocolError(400, 'Invalid Content-Length')
-            if len(values) > 1:
-                raise ProtocolError(400, 'Conflicting Content-Length values')
-            value = values.pop()
-            headers['content-length'] = value
-            length = int(value)  # Safe: only ASCII digits got here
+            # A repeated field was joined with ', ' above, so one comma test finds lists and repeats alike
+            if ',' in content_length:
+                raise ProtocolError(400, 'Content-Length with more than one value')
+            if not _DIGITS.fullmatch(content_length) or len(content_length) > _MAX_CL_DIGITS:
+                raise ProtocolError(400, 'Invalid Content-Length')
+            length = int(content_length)  # Safe: only ASCII digits got here
 
         connection = headers.get('connection')
         options = _comma_list(connection) if connection is not None else ()
@@ -456,7 +544,10 @@ class RequestParser:
             match = _CHUNK_SIZE_LINE.fullmatch(line)
             if match is None:
                 raise ProtocolError(400, 'Invalid chunk size')
-            digits = match.group(1)
+            digits, extensions = match.groups()
+            # Extensions are ignored, but only well-formed ones: no two parsers disagree about those
+            if extensions is not None and not _CHUNK_EXTENSIONS.fullmatch(extensions):
+                raise ProtocolError(400, 'Invalid chunk extension')
             if len(digits) > limits.max_chunk_size_digits:
                 raise ProtocolError(400, 'Chunk size has too many digits')
             size = int(digits, 16)  # Safe: only hex digits got here
