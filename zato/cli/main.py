@@ -180,7 +180,8 @@ def run(args: argparse.Namespace) -> int:
             'POST', '/zato/admin/invoke', {'name': args.name, 'payload': payload, 'async': args.is_async})
         if args.is_async:
             print(result['cid'])
-        else:
+        elif result is not None:
+            # None: the service returned nothing (a 204), and nothing is printed, as curl prints nothing
             out(result)
         return 0
 
