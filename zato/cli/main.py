@@ -9,6 +9,7 @@ import sys
 from typing import Any
 
 from zato import __version__
+from zato.cli import admin_commands
 from zato.errors import ZatoError
 
 
@@ -77,7 +78,7 @@ def build_parser() -> ArgumentParser:
     s = sub.add_parser('check-config', help='check the configuration of an environment')
     s.add_argument('path')
 
-    svc = sub.add_parser('service', help='work with services')
+    svc = sub.add_parser('service', help='services: invoke, list, get, edit their options')
     svc_sub = svc.add_subparsers(dest='action', required=True, parser_class=ArgumentParser)
     inv = svc_sub.add_parser('invoke', help='invoke a service through the admin API')
     inv.add_argument('path')
@@ -87,8 +88,6 @@ def build_parser() -> ArgumentParser:
 
     sec = sub.add_parser('security', help='security definitions (Basic Auth, API keys, JWT)')
     sec_sub = sec.add_subparsers(dest='action', required=True, parser_class=ArgumentParser)
-    s = sec_sub.add_parser('list', help='list security definitions (never their secrets)')
-    s.add_argument('path')
     s = sec_sub.add_parser('create', help='create a definition; prints its random secret once')
     s.add_argument('path')
     s.add_argument('name')
@@ -96,6 +95,8 @@ def build_parser() -> ArgumentParser:
     s.add_argument('--username', help='basic_auth and jwt')
     s.add_argument('--header', help='apikey: the HTTP header carrying the key, e.g. X-API-Key')
     s.add_argument('--realm', default='Zato')
+    s.add_argument('fields', nargs='*', metavar='FIELD=VALUE', type=admin_commands.field_arg,
+                   help='any other field of the definition (a JWT ttl, a rate_limit ...)')
     s = sec_sub.add_parser('change-password', help='set a new secret: read from stdin, or random and printed')
     s.add_argument('path')
     s.add_argument('name')
@@ -104,14 +105,19 @@ def build_parser() -> ArgumentParser:
     d = sub.add_parser('deploy', help='hot-deploy a service module, or every .py file in a directory')
     d.add_argument('source', metavar='FILE_OR_DIR')
     d.add_argument('path', metavar='ENV_PATH')
+
+    # A command for each route of the admin API: channels, connections, rate limits, services ...
+    admin_commands.add_commands(sub, {('service',): svc_sub, ('security',): sec_sub})
     return p
 
 
-def out(data: Any) -> None:
-    print(json.dumps(data, indent=2, sort_keys=False, default=str))
+out = admin_commands.print_json
 
 
 def run(args: argparse.Namespace) -> int:
+    if getattr(args, 'admin_command', None) is not None:
+        return admin_commands.run(args)
+
     if args.command == 'quickstart':
         from zato.cli.quickstart import create
         result = create(args.path, odb=args.odb, odb_host=args.odb_host, odb_port=args.odb_port,
@@ -196,11 +202,9 @@ def run(args: argparse.Namespace) -> int:
 def security(args: argparse.Namespace) -> int:
     from zato.cli.client import AdminClient
     client = AdminClient.for_env(args.path)
-    if args.action == 'list':
-        out(client.call('GET', '/zato/admin/security'))
-        return 0
     if args.action == 'create':
-        body: dict[str, Any] = {'name': args.name, 'kind': args.kind, 'realm': args.realm}
+        body: dict[str, Any] = {**admin_commands.body_of(args), 'name': args.name, 'kind': args.kind,
+                                'realm': args.realm}
         if args.kind == 'apikey':
             if not args.header:
                 raise ZatoError('--header is required for an API key definition')
@@ -266,9 +270,22 @@ def deploy(source: str, env_dir: str) -> int:
     return 1 if failed else 0
 
 
+def parse(parser: ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """The arguments; FIELD=VALUE ones after an option (`--stdin secret is_active=false`) are fields
+    too, which argparse alone would refuse: it matches a positional list once, before the option."""
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        if not hasattr(args, 'fields') or any(text.startswith('-') for text in extra):
+            parser.error(f'unrecognized arguments: {" ".join(extra)}')
+        try:
+            args.fields += [admin_commands.field_arg(text) for text in extra]
+        except argparse.ArgumentTypeError as e:
+            parser.error(f'argument FIELD=VALUE: {e}')
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parse(build_parser(), argv)
     try:
         return run(args)
     except ZatoError as e:
