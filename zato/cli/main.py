@@ -43,6 +43,7 @@ def build_parser() -> ArgumentParser:
     c.add_argument('--host', default='127.0.0.1', help='listen address; 0.0.0.0 behind a load balancer')
     c.add_argument('--base-port', type=int, default=17010)
     c.add_argument('--web-admin-port', type=int, default=8183)
+    c.add_argument('--start', action='store_true', help='start it once created, as `zato start` would')
 
     s = sub.add_parser('start', help='start the servers of an environment')
     s.add_argument('path')
@@ -126,19 +127,17 @@ def run(args: argparse.Namespace) -> int:
                         host=args.host, base_port=args.base_port, web_admin_port=args.web_admin_port)
         print(f'Environment created in {result["path"]}')
         print(f'Admin API user:     {result["admin_username"]}')
-        print(f'Admin API password: {result["admin_password"]}   (shown once; the CLI keeps it encrypted)')
+        print(f'Admin API password: {result["admin_password"]}   (shown once; the CLI keeps it encrypted and uses '
+              'it by itself)')
         print(f'Web-admin:          {result["web_admin_url"]}  user `{result["web_admin_username"]}`, '
               f'password {result["web_admin_password"]}   (shown once)')
-        print(f'Start it with:      zato start {result["path"]}')
-        return 0
+        if not args.start:
+            print(f'Start it with:      zato start {result["path"]}')
+            return 0
+        return start_env(result['path'], foreground=False)
 
     if args.command == 'start':
-        from zato.cli.process import start
-        started = start(args.path, foreground=args.fg)
-        if not args.fg:
-            for info in started:
-                print(f'{info["server"]} listening on {info["url"]} (pid {info["pid"]})')
-        return 0
+        return start_env(args.path, foreground=args.fg)
 
     if args.command == 'stop':
         from zato.cli.process import stop
@@ -197,6 +196,15 @@ def run(args: argparse.Namespace) -> int:
     if args.command == 'security':
         return security(args)
     raise AssertionError(args.command)
+
+
+def start_env(path: str, foreground: bool) -> int:
+    from zato.cli.process import start
+    started = start(path, foreground=foreground)
+    if not foreground:
+        for info in started:
+            print(f'{info["server"]} listening on {info["url"]} (pid {info["pid"]})')
+    return 0
 
 
 def security(args: argparse.Namespace) -> int:
