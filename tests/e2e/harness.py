@@ -128,3 +128,57 @@ class Env:
     def fresh_get(self, url: str, **kwargs: Any) -> requests.Response:
         """A request over a new connection, so successive calls spread across workers."""
         return requests.get(url, headers={'Connection': 'close'}, timeout=10, **kwargs)
+
+
+class Clone:
+    """The repository as a README reader's clone, in a temporary directory with a HOME of its own, so
+    that `scripts/quickstart.sh` runs as the README says and commands run after it in fresh shells.
+
+    Its scripts/quickstart.sh is a copy of the real one; the install step is taken as done: its
+    scripts/setup.sh only says so, and its .venv/bin/zato is the test venv's `zato`, which runs this
+    tree (PYTHONPATH) as the editable install that setup.sh makes would. A fresh shell is `bash -c`
+    with only HOME, PATH (~/.local/bin, where the quickstart links `zato`, and the system's), LANG and
+    PYTHONPATH. The ports the docs show are mapped to free ones (`local`), and the quickstart is told
+    them through $ZATO_QUICKSTART_ARGS."""
+
+    DOC_PORTS = (17010, 8183, 17020, 8184)  # the quickstart's server and web-admin, docs/cli.md's example's
+
+    def __init__(self, tmp: str) -> None:
+        self.root = os.path.join(tmp, 'clone')
+        self.home = os.path.join(tmp, 'home')
+        self.env_dir = os.path.join(self.home, 'zato-quickstart')
+        zato_script = os.path.join(os.path.dirname(sys.executable), 'zato')
+        assert os.path.exists(zato_script), f'the test venv has no `zato` command at {zato_script}'
+        os.makedirs(os.path.join(self.root, 'scripts'))
+        os.makedirs(os.path.join(self.root, '.venv', 'bin'))
+        os.makedirs(self.home)
+        shutil.copy2(os.path.join(ROOT, 'scripts', 'quickstart.sh'), os.path.join(self.root, 'scripts'))
+        setup = os.path.join(self.root, 'scripts', 'setup.sh')
+        with open(setup, 'w', encoding='utf-8') as f:
+            f.write('#!/bin/sh\necho "setup: ready (installed by the test run)"\n')
+        os.chmod(setup, 0o755)
+        os.symlink(zato_script, os.path.join(self.root, '.venv', 'bin', 'zato'))
+        base = free_port_block(len(self.DOC_PORTS))
+        self.ports = {doc: base + i for i, doc in enumerate(self.DOC_PORTS)}
+
+    def local(self, text: str) -> str:
+        """`text` with each port the docs show replaced by this clone's."""
+        return re.sub(r'\b(\d{4,5})\b', lambda m: str(self.ports.get(int(m.group(1)), m.group(1))), text)
+
+    def shell_env(self, local_bin_on_path: bool = True) -> dict[str, str]:
+        path = '/usr/local/bin:/usr/bin:/bin'
+        return {'HOME': self.home, 'PATH': f'{self.home}/.local/bin:{path}' if local_bin_on_path else path,
+                'LANG': 'C.UTF-8', 'PYTHONPATH': ROOT + os.pathsep + os.path.join(ROOT, 'web-admin'),
+                'ZATO_QUICKSTART_ARGS': f'--base-port {self.ports[17010]} --web-admin-port {self.ports[8183]}'}
+
+    def sh(self, command: str, local_bin_on_path: bool = True, timeout: float = 120,
+           input_text: str | None = None) -> subprocess.CompletedProcess:
+        """Runs `command` in a fresh shell in the clone's directory, as a user who opened a terminal."""
+        return subprocess.run(['bash', '-c', command], cwd=self.root, env=self.shell_env(local_bin_on_path),
+                              capture_output=True, text=True, timeout=timeout, input=input_text)
+
+    def stop_all(self) -> None:
+        """Stops every environment made under the clone's HOME."""
+        for name in sorted(os.listdir(self.home)):
+            if os.path.isfile(os.path.join(self.home, name, 'config', 'repo', 'server.conf')):
+                zato('stop', os.path.join(self.home, name), check=False)

@@ -128,29 +128,6 @@ def test_the_settings_page_is_generated_from_the_declared_settings():
         assert f.read() == render_docs(), 'run: python -m zato.server.settings > docs/settings.md'
 
 
-def test_the_cli_pages_example_runs_as_written(tmp_path):
-    """docs/cli.md's `## Example` block, line by line, in a temporary directory and on free ports."""
-    from tests.e2e.harness import free_port_block
-    with open(os.path.join(DOCS, 'cli.md'), encoding='utf-8') as f:
-        text = f.read()
-    block = text.split('## Example', 1)[1].split('```bash\n', 1)[1].split('```', 1)[0]
-    commands = [line.split() for line in block.strip().splitlines()]
-    assert [c[:2] for c in commands] == [['zato', 'quickstart'], ['zato', 'start'], ['zato', 'info'],
-                                         ['zato', 'service'], ['zato', 'stop']]
-    env_dir = str(tmp_path / 'env')
-    try:
-        for words in commands:
-            args = [env_dir if word == '/tmp/env' else word for word in words[1:]]
-            if args[:2] == ['quickstart', 'create']:
-                base = free_port_block(2)
-                args += ['--base-port', str(base), '--web-admin-port', str(base + 1)]
-            out = zato(*args)
-            if args[:2] == ['service', 'invoke']:
-                assert json.loads(out.stdout) == {'pong': 'zato'}
-    finally:
-        zato('stop', env_dir, check=False)
-
-
 def test_every_image_a_page_shows_exists():
     """Screenshots and figures referenced as ![...](path) are in the repository."""
     for name in sorted(os.listdir(DOCS)):

@@ -11,7 +11,7 @@ import time
 import pytest
 import requests
 
-from tests.e2e.harness import Env, zato
+from tests.e2e.harness import Clone, Env, zato
 
 SLOW = '''
 import gevent
@@ -240,3 +240,49 @@ def test_a_module_that_failed_to_import_at_start_is_loaded_by_a_redeploy_of_the_
         assert 'Deployed lc_dep_pickup.py (version 1, unchanged)' in env.log()
     finally:
         env.stop()
+
+
+def test_the_quickstart_script_says_what_it_did_on_a_first_a_second_and_a_third_run(tmp_path):
+    clone = Clone(str(tmp_path))
+    env_dir, link = clone.env_dir, os.path.join(clone.home, '.local', 'bin', 'zato')
+    target = os.path.join(clone.root, '.venv', 'bin', 'zato')
+    try:
+        # First: created with its passwords, started, and `zato` linked; ~/.local/bin not on PATH yet
+        first = clone.sh('scripts/quickstart.sh', local_bin_on_path=False)
+        assert first.returncode == 0, first.stderr
+        out = first.stdout
+        assert f'Environment created in {env_dir}' in out and 'Admin API password: ' in out
+        assert f'server1 listening on http://127.0.0.1:{clone.ports[17010]}' in out
+        assert f'web-admin listening on http://127.0.0.1:{clone.ports[8183]}' in out
+        assert 'Start it with' not in out and 'quickstart: already' not in out
+        assert "The web-admin's user is admin; its password was printed above, once" in out
+        assert os.readlink(link) == target
+        assert 'is not on your PATH yet' in out and 'export PATH="$HOME/.local/bin:$PATH"' in out
+        assert f'Stop it with:\n  {target} stop {env_dir}' in out
+        assert f'curl http://127.0.0.1:{clone.ports[17010]}/zato/ping' in out
+
+        # Second, in a shell whose PATH has ~/.local/bin: nothing made, nothing started, nothing printed twice
+        second = clone.sh('scripts/quickstart.sh')
+        assert second.returncode == 0, second.stderr
+        out = second.stdout
+        assert f'quickstart: already created in {env_dir} (its passwords were printed when it was created;' in out
+        assert 'the CLI keeps its own credential' in out and 'quickstart: already running' in out
+        assert 'Environment created' not in out and 'password: ' not in out and 'printed above' not in out
+        assert f'for a new one: zato update password {env_dir} admin' in out
+        assert f'The zato command: {link} (a link to {target})' in out and 'not on your PATH' not in out
+        assert f'Stop it with:\n  zato stop {env_dir}' in out
+        assert clone.sh(f'zato update password {env_dir} admin').returncode == 0  # what it says, works
+
+        # Third, stopped: started again; a `zato` of another program in ~/.local/bin is left alone
+        assert clone.sh(f'zato stop {env_dir}').returncode == 0
+        os.remove(link)
+        with open(link, 'w', encoding='utf-8') as f:
+            f.write('#!/bin/sh\n')
+        third = clone.sh('scripts/quickstart.sh')
+        assert third.returncode == 0, third.stderr
+        out = third.stdout
+        assert 'quickstart: starting it' in out and 'server1 listening on' in out and 'already running' not in out
+        assert f'{link} is not ours and was left alone: run Zato as {target}' in out
+        assert not os.path.islink(link)
+    finally:
+        clone.stop_all()

@@ -3,6 +3,7 @@ invoke_async, and clean error responses."""
 
 from __future__ import annotations
 
+import json
 import os
 
 import requests
@@ -95,6 +96,10 @@ class Refuses(Service):
 class Big(Service):
     def handle(self):
         self.response.payload = 'x' * 3_000_000
+
+class Silent(Service):
+    def handle(self):
+        pass
 
 class Text_(Service):
     name = 'e2e-svc.text'
@@ -278,6 +283,18 @@ def test_the_cli_invokes_a_service_with_a_payload(env):
     out = zato('service', 'invoke', env.path, 'e2e-svc.callee', '--payload', '{bad', check=False)
     assert out.returncode == 1 and '--payload is not valid JSON' in out.stderr
     assert os.path.exists(env.path)
+
+
+def test_the_cli_prints_nothing_for_a_service_that_returns_nothing(env):
+    _setup(env)
+    from tests.e2e.harness import zato
+    out = zato('service', 'invoke', env.path, 'e2e-svc.silent')
+    assert (out.returncode, out.stdout, out.stderr) == (0, '', '')
+    # The admin API says so with a 204 and no body, not {"response": ""}
+    r = requests.post(env.url + '/zato/admin/invoke', json={'name': 'e2e-svc.silent'}, headers=env.admin.headers)
+    assert (r.status_code, r.content) == (204, b'')
+    # A string still comes back as {"response": ...}
+    assert json.loads(zato('service', 'invoke', env.path, 'e2e-svc.text').stdout) == {'response': 'plain text'}
 
 
 def test_a_response_larger_than_the_socket_buffer_arrives_whole(env):

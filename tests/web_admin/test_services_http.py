@@ -47,6 +47,13 @@ class Refuses(Service):
 
     def handle(self):
         raise BadRequest('Customer <b>closed</b>')
+
+
+class Silent(Service):
+    name = 'wa-http.silent'
+
+    def handle(self):
+        pass
 '''
 
 
@@ -219,6 +226,10 @@ def test_invoking_shows_the_response_or_the_error_and_keeps_the_payload(web_admi
 
     r = post(s, url, {'payload': '{}'})  # SimpleIO refuses: the server's 400 is shown
     assert 'class="invoke-result failed"' in r.text and 'HTTP 400' in r.text and 'name' in text_of(r.text)
+
+    r = post(s, wa.url + '/services/wa-http.silent/invoke', {'payload': ''})  # it returns nothing: says so
+    assert 'class="invoke-result ok"' in r.text and 'HTTP 204' in r.text
+    assert re.search(r'<pre id="invoke-response">\(no response\)</pre>', r.text)
 
     r = post(s, wa.url + '/services/wa-http.refuses/invoke', {'payload': ''})
     assert 'HTTP 400' in r.text and 'Customer &lt;b&gt;closed&lt;/b&gt;' in r.text  # escaped, never markup

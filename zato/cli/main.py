@@ -9,6 +9,7 @@ import sys
 from typing import Any
 
 from zato import __version__
+from zato.cli import admin_commands
 from zato.errors import ZatoError
 
 
@@ -42,6 +43,7 @@ def build_parser() -> ArgumentParser:
     c.add_argument('--host', default='127.0.0.1', help='listen address; 0.0.0.0 behind a load balancer')
     c.add_argument('--base-port', type=int, default=17010)
     c.add_argument('--web-admin-port', type=int, default=8183)
+    c.add_argument('--start', action='store_true', help='start it once created, as `zato start` would')
 
     s = sub.add_parser('start', help='start the servers of an environment')
     s.add_argument('path')
@@ -77,7 +79,7 @@ def build_parser() -> ArgumentParser:
     s = sub.add_parser('check-config', help='check the configuration of an environment')
     s.add_argument('path')
 
-    svc = sub.add_parser('service', help='work with services')
+    svc = sub.add_parser('service', help='services: invoke, list, get, edit their options')
     svc_sub = svc.add_subparsers(dest='action', required=True, parser_class=ArgumentParser)
     inv = svc_sub.add_parser('invoke', help='invoke a service through the admin API')
     inv.add_argument('path')
@@ -87,8 +89,6 @@ def build_parser() -> ArgumentParser:
 
     sec = sub.add_parser('security', help='security definitions (Basic Auth, API keys, JWT)')
     sec_sub = sec.add_subparsers(dest='action', required=True, parser_class=ArgumentParser)
-    s = sec_sub.add_parser('list', help='list security definitions (never their secrets)')
-    s.add_argument('path')
     s = sec_sub.add_parser('create', help='create a definition; prints its random secret once')
     s.add_argument('path')
     s.add_argument('name')
@@ -96,6 +96,8 @@ def build_parser() -> ArgumentParser:
     s.add_argument('--username', help='basic_auth and jwt')
     s.add_argument('--header', help='apikey: the HTTP header carrying the key, e.g. X-API-Key')
     s.add_argument('--realm', default='Zato')
+    s.add_argument('fields', nargs='*', metavar='FIELD=VALUE', type=admin_commands.field_arg,
+                   help='any other field of the definition (a JWT ttl, a rate_limit ...)')
     s = sec_sub.add_parser('change-password', help='set a new secret: read from stdin, or random and printed')
     s.add_argument('path')
     s.add_argument('name')
@@ -104,14 +106,19 @@ def build_parser() -> ArgumentParser:
     d = sub.add_parser('deploy', help='hot-deploy a service module, or every .py file in a directory')
     d.add_argument('source', metavar='FILE_OR_DIR')
     d.add_argument('path', metavar='ENV_PATH')
+
+    # A command for each route of the admin API: channels, connections, rate limits, services ...
+    admin_commands.add_commands(sub, {('service',): svc_sub, ('security',): sec_sub})
     return p
 
 
-def out(data: Any) -> None:
-    print(json.dumps(data, indent=2, sort_keys=False, default=str))
+out = admin_commands.print_json
 
 
 def run(args: argparse.Namespace) -> int:
+    if getattr(args, 'admin_command', None) is not None:
+        return admin_commands.run(args)
+
     if args.command == 'quickstart':
         from zato.cli.quickstart import create
         result = create(args.path, odb=args.odb, odb_host=args.odb_host, odb_port=args.odb_port,
@@ -120,19 +127,17 @@ def run(args: argparse.Namespace) -> int:
                         host=args.host, base_port=args.base_port, web_admin_port=args.web_admin_port)
         print(f'Environment created in {result["path"]}')
         print(f'Admin API user:     {result["admin_username"]}')
-        print(f'Admin API password: {result["admin_password"]}   (shown once; the CLI keeps it encrypted)')
+        print(f'Admin API password: {result["admin_password"]}   (shown once; the CLI keeps it encrypted and uses '
+              'it by itself)')
         print(f'Web-admin:          {result["web_admin_url"]}  user `{result["web_admin_username"]}`, '
               f'password {result["web_admin_password"]}   (shown once)')
-        print(f'Start it with:      zato start {result["path"]}')
-        return 0
+        if not args.start:
+            print(f'Start it with:      zato start {result["path"]}')
+            return 0
+        return start_env(result['path'], foreground=False)
 
     if args.command == 'start':
-        from zato.cli.process import start
-        started = start(args.path, foreground=args.fg)
-        if not args.fg:
-            for info in started:
-                print(f'{info["server"]} listening on {info["url"]} (pid {info["pid"]})')
-        return 0
+        return start_env(args.path, foreground=args.fg)
 
     if args.command == 'stop':
         from zato.cli.process import stop
@@ -180,7 +185,8 @@ def run(args: argparse.Namespace) -> int:
             'POST', '/zato/admin/invoke', {'name': args.name, 'payload': payload, 'async': args.is_async})
         if args.is_async:
             print(result['cid'])
-        else:
+        elif result is not None:
+            # None: the service returned nothing (a 204), and nothing is printed, as curl prints nothing
             out(result)
         return 0
 
@@ -192,14 +198,21 @@ def run(args: argparse.Namespace) -> int:
     raise AssertionError(args.command)
 
 
+def start_env(path: str, foreground: bool) -> int:
+    from zato.cli.process import start
+    started = start(path, foreground=foreground)
+    if not foreground:
+        for info in started:
+            print(f'{info["server"]} listening on {info["url"]} (pid {info["pid"]})')
+    return 0
+
+
 def security(args: argparse.Namespace) -> int:
     from zato.cli.client import AdminClient
     client = AdminClient.for_env(args.path)
-    if args.action == 'list':
-        out(client.call('GET', '/zato/admin/security'))
-        return 0
     if args.action == 'create':
-        body: dict[str, Any] = {'name': args.name, 'kind': args.kind, 'realm': args.realm}
+        body: dict[str, Any] = {**admin_commands.body_of(args), 'name': args.name, 'kind': args.kind,
+                                'realm': args.realm}
         if args.kind == 'apikey':
             if not args.header:
                 raise ZatoError('--header is required for an API key definition')
@@ -265,9 +278,22 @@ def deploy(source: str, env_dir: str) -> int:
     return 1 if failed else 0
 
 
+def parse(parser: ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """The arguments; FIELD=VALUE ones after an option (`--stdin secret is_active=false`) are fields
+    too, which argparse alone would refuse: it matches a positional list once, before the option."""
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        if not hasattr(args, 'fields') or any(text.startswith('-') for text in extra):
+            parser.error(f'unrecognized arguments: {" ".join(extra)}')
+        try:
+            args.fields += [admin_commands.field_arg(text) for text in extra]
+        except argparse.ArgumentTypeError as e:
+            parser.error(f'argument FIELD=VALUE: {e}')
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parse(build_parser(), argv)
     try:
         return run(args)
     except ZatoError as e:

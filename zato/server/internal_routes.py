@@ -79,3 +79,7 @@ def internal_channels(admin_sec_id: int | None) -> list[ChannelConfig]:
         channels.append(ChannelConfig(id=None, name=f'{service}.{method.lower()}', url_path=url_path, method=method,
                                       service_name=service, is_internal=True, security_id=admin_sec_id))
     return channels
+
+
+# The admin API's routes as (url path, method, service): the CLI makes a command of each (zato.cli.admin_commands)
+ADMIN_ROUTES = _ADMIN

@@ -188,7 +188,9 @@ def routes(app: WebAdmin) -> list[tuple[str, str, Any, bool]]:
         started = time.monotonic()
         try:
             out = admin.call('POST', '/zato/admin/invoke', {'name': name, 'payload': payload})
-            result = {'ok': True, 'status': 200, 'body': pretty(out)}
+            # None: the service returned nothing (the API's 204)
+            result: dict[str, Any] = {'ok': True, 'status': 200 if out is not None else 204,
+                      'body': pretty(out) if out is not None else '(no response)'}
         except AdminCallError as e:
             result = {'ok': False, 'status': e.status, 'body': pretty(e.details)}
         except ZatoError as e:

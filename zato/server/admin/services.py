@@ -33,7 +33,8 @@ class Ping(Service):
 
 
 class InvokeService(AdminService):
-    """Invokes any service by name: {"name": ..., "payload": ..., "async": false}."""
+    """Invokes any service by name: {"name": ..., "payload": ..., "async": false}; its output, or a 204
+    with no body if it returned nothing."""
     name = 'zato.service.invoke'
 
     def handle(self) -> None:
@@ -46,6 +47,11 @@ class InvokeService(AdminService):
             self.response.payload = {'cid': self.invoke_async(name, payload)}
             return
         output = self.server.invoker.invoke(name, payload, cid=self.cid)
+        if output is None or output in ('', b''):
+            # The service returned nothing: so does this, rather than inventing {"response": ""}
+            self.response.status_code = 204
+            self.response.payload = None
+            return
         self.response.payload = output if isinstance(output, (dict, list)) else {'response': output}
 
 
