@@ -71,6 +71,9 @@ INSTALL_REQUIRES = [
     # redis-py only by the optional Redis backend of the exact rate limits
     'requests>=2.31', 'ldap3>=2.9', 'pymongo>=4.6', 'parallel-ssh>=2.12', 'paramiko>=3.4', 'slack_sdk>=3.27',
     'confluent-kafka>=2.3', 'redis>=5',
+    # For services, as Zato 3.1 shipped it (`from sh import ssh`, docs/subprocess.md): 1.x, whose commands
+    # return a RunningCommand with .stdout and .stderr (bytes), where 2.x returns a str
+    'sh>=1.14,<2',
 ]
 
 EXTRAS_REQUIRE = {
