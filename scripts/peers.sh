@@ -48,10 +48,15 @@ PRESEED
   apt_install_no_start slapd ldap-utils
 fi
 
-# OpenSSH: sshd for the SSH/SFTP peer, which runs on its own config and host key
-if [ ! -x /usr/sbin/sshd ] || [ ! -x /usr/bin/ssh-keygen ]; then
-  echo "peers: installing OpenSSH server"
-  apt_install_no_start openssh-server
+# OpenSSH: sshd for the SSH/SFTP peer, which runs on its own config and host key; the ssh client and
+# curl for the sh example's test (tests/integration/ssh/test_sh_example.py)
+if [ ! -x /usr/sbin/sshd ] || [ ! -x /usr/bin/ssh-keygen ] || [ ! -x /usr/bin/ssh ]; then
+  echo "peers: installing OpenSSH server and client"
+  apt_install_no_start openssh-server openssh-client
+fi
+if ! command -v curl >/dev/null; then
+  echo "peers: installing curl"
+  apt_install curl
 fi
 
 # Samba AD DC: the Active Directory peer (tests/integration/peers_ad.py) provisions its own domain and

@@ -3,6 +3,7 @@
 # Usage: scripts/setup.sh [--test]   (--test adds the test dependencies)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/pip-quiet.sh
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
@@ -25,10 +26,13 @@ if sys.version_info < (3, 11):
 PY
 
 [ -x .venv/bin/python ] || python3 -m venv .venv
-.venv/bin/pip install -q --upgrade pip setuptools wheel cython 2>&1 | grep -v "^WARNING: Location" || true
+# A failed install stops here with pip's own message (an image built without the package index
+# would otherwise end up without the `zato` command)
+pip_quiet .venv/bin/pip install -q --upgrade pip setuptools wheel cython
 extras=""
 [ "${1:-}" = "--test" ] && extras="[test]"
 # Builds the Cython modules in ext/ in place; without a compiler the pure-Python twins are used
-.venv/bin/pip install -q -e ".${extras}" 2>&1 | grep -v "^WARNING: Location" || true
+pip_quiet .venv/bin/pip install -q -e ".${extras}"
+[ -x .venv/bin/zato ] || { echo "setup: the install left no .venv/bin/zato" >&2; exit 1; }
 .venv/bin/python setup.py -q build_ext --inplace >/dev/null 2>&1 || echo "setup: Cython build failed; using the pure-Python twins"
 .venv/bin/python -c 'import zato.accel as a, importlib; m = a.load("zato.proto.http1"); print("setup: ready;", "compiled" if a.is_compiled(m) else "pure-Python", "HTTP parser")'

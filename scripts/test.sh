@@ -13,6 +13,9 @@ echo "== lint: ruff and mypy"
 .venv/bin/ruff check zato tests web-admin
 .venv/bin/mypy
 
+echo "== plain install: pip install into an empty venv, then start and ping a quickstart"
+scripts/test-plain-install.sh
+
 echo "== tests, compiled modules"
 $py -m pytest -q "$@"
 echo "== tests, pure-Python twins (ZATO_PURE_PYTHON=1)"

@@ -1014,3 +1014,64 @@ def test_the_docs_page_lists_every_allowed_attribute_and_type() -> None:
              'Boolean', 'Integer', 'Nested', 'Unicode']
     missing = [name for name in names if f'`{name}' not in text]
     assert not missing
+
+
+# ################################################################################################
+# Bytes on output (a command's stdout from the sh library, say): text, since JSON has no bytes
+
+# The SimpleIO of Zato 3.1's blog example that runs commands over ssh (docs/subprocess.md)
+COMMAND_OUTPUT = {'input_required': ('host', 'command'), 'output_required': ('is_ok', 'cid'),
+                  'output_optional': ('stdout', 'stderr'), 'skip_empty_keys': True, 'response_elem': None}
+
+
+@pytest.mark.parametrize('cls', [AsIs, Opaque, Text])
+def test_bytes_on_output_become_utf8_text_with_undecodable_bytes_replaced(cls: type) -> None:
+    assert cls('x').to_json(b'Linux host 6.1\n') == 'Linux host 6.1\n'
+    assert cls('x').to_json(bytearray('zażółć'.encode())) == 'zażółć'
+    assert cls('x').to_json(b'a\xffb') == 'a\ufffdb'
+
+
+def test_a_commands_bytes_output_is_written_as_text_and_empty_bytes_are_skipped() -> None:
+    compiled = sio(**COMMAND_OUTPUT)
+    payload = compiled.new_payload()
+    payload.cid = 'c1'
+    payload.stdout = b'Linux host 6.1.0 x86_64 GNU/Linux\n'
+    payload.stderr = b''
+    payload.is_ok = True
+    out = compiled.serialize(payload)
+    assert out == {'is_ok': True, 'cid': 'c1', 'stdout': 'Linux host 6.1.0 x86_64 GNU/Linux\n'}
+    assert orjson.loads(orjson.dumps(out)) == out
+
+
+def test_bytes_outputs_of_every_writer_path_are_text() -> None:
+    # Required and optional, skipping empty keys or not, from a mapping and from an object
+    for attrs in (COMMAND_OUTPUT, {**COMMAND_OUTPUT, 'skip_empty_keys': False},
+                  {'output_required': ('stdout', Text('stderr'), Opaque('raw'))}):
+        compiled = sio(**attrs)
+        values = {'is_ok': False, 'cid': 'c', 'stdout': b'out', 'stderr': bytearray(b'err'), 'raw': b'r'}
+        for source in (values, SimpleNamespace(**values)):
+            out = compiled.serialize(source)
+            assert all(type(value) is not bytes and type(value) is not bytearray for value in out.values()), out
+            assert orjson.loads(orjson.dumps(out)) == out
+    assert sio(**{**COMMAND_OUTPUT, 'skip_empty_keys': False}).serialize(
+        {'is_ok': True, 'cid': 'c', 'stdout': b'', 'stderr': b''}) == {'is_ok': True, 'cid': 'c', 'stdout': '',
+                                                                      'stderr': ''}
+
+
+def test_empty_bytes_in_a_required_output_are_an_empty_string() -> None:
+    with pytest.raises(SIOOutputError, match='stdout'):
+        sio(output_required=('stdout',)).serialize({'stdout': b''})
+    assert sio(output_required=('stdout',), allow_empty_required=True).serialize({'stdout': b''}) == {'stdout': ''}
+
+
+@given(st.binary())
+def test_any_bytes_on_output_dump_as_json_text_decoded_as_utf8(data: bytes) -> None:
+    out = sio(**COMMAND_OUTPUT).serialize({'is_ok': True, 'cid': 'c', 'stdout': data})
+    assert orjson.loads(orjson.dumps(out)).get('stdout', '') == data.decode('utf-8', 'replace')
+
+
+def test_allow_empty_required_compiles_with_an_untyped_output() -> None:
+    # It generated an `if` with an empty block (an IndentationError at deploy time)
+    compiled = sio(output_required=('note', 'cust_id'), allow_empty_required=True)
+    assert compiled.serialize({'note': '', 'cust_id': ''}) == {'note': '', 'cust_id': ''}
+    assert compiled.serialize({'note': [1], 'cust_id': '7'}) == {'note': [1], 'cust_id': 7}

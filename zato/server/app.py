@@ -55,7 +55,7 @@ def register_server(env_dir: str, server_name: str) -> None:
     from zato.odb.engine import make_engine, make_session_factory, make_url
     from zato.odb.models import Cluster, Server
     from zato.security.secrets_file import Crypto, read_secrets
-    from zato.server.runtime import odb_settings
+    from zato.server.odb_settings import odb_settings
 
     config = settings.load(env_dir)
     secrets = read_secrets(env_dir)

@@ -25,6 +25,7 @@ from zato.server import settings
 from zato.server.channels import ChannelConfig, SecurityConfig
 from zato.server.internal_routes import internal_channels
 from zato.server.kafka_channel import KafkaChannels
+from zato.server.odb_settings import odb_settings
 from zato.server.limits import DefRow, RateLimits
 from zato.server.outconns import OutConns
 from zato.server.router import Router
@@ -39,13 +40,6 @@ logger = logging.getLogger('zato.runtime')
 
 CONFIG_SUBJECT = 'config.changed'
 ADMIN_SEC_NAME = 'admin.invoke'
-
-
-def odb_settings(config: settings.ServerConfig, secrets: dict[str, str], crypto: Crypto) -> dict[str, Any]:
-    odb = config.section('odb')
-    if secrets.get('odb_password'):
-        odb['password'] = crypto.decrypt(secrets['odb_password'])
-    return odb
 
 
 def bus_settings(config: settings.ServerConfig, odb: dict[str, Any]) -> dict[str, Any]:

@@ -27,6 +27,12 @@ class ZatoWorker(GeventWorker):
     runtime: Runtime
     handler: ConnectionHandler
 
+    def patch(self) -> None:
+        # gunicorn's gevent worker monkey-patches here, after the fork; then our os.close
+        super().patch()
+        from zato.server.patching import install_close
+        install_close()
+
     def load_wsgi(self) -> None:
         from zato.server.connection import ConnectionHandler
         from zato.server.dispatcher import Dispatcher

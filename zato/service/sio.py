@@ -27,7 +27,7 @@ from typing import Any
 
 from zato.service.sio_payload import (_EMPTY, _MISSING, Input, SIOError, SIOInputError, SIOOutputError,
                                       SIOPayload)
-from zato.service.sio_types import NOT_GIVEN, SIODefinitionError, Type, element_from_decl
+from zato.service.sio_types import NOT_GIVEN, SIODefinitionError, Type, bytes_as_text, element_from_decl
 
 __all__ = [
     'CHANNEL_PARAMS_OVER_MSG', 'MSG_OVER_CHANNEL_PARAMS', 'CompiledSIO', 'Input', 'SIODefinitionError',
@@ -131,6 +131,16 @@ def _add_conversion(src: _Source, indent: int, index: int, elem: Type, method: s
     src.add(indent + 1, f'raise {on_error}({elem.name!r}, e) from None')
 
 
+def _add_bytes_as_text(src: _Source, indent: int, elem: Type) -> None:
+    """Emits the ``bytes_out_as_text`` step: bytes become text before the emptiness checks."""
+    if not elem.bytes_out_as_text:
+        return
+    src.bind('_bytes_as_text', bytes_as_text)
+    src.add(indent, 'if t is bytes or t is bytearray:')
+    src.add(indent + 1, 'v = _bytes_as_text(v)')
+    src.add(indent + 1, 't = str')
+
+
 def _generate_reader(elements: list[tuple[Type, bool]], default_value: Any,
                      service: str) -> tuple[Callable[..., Any], str]:
     """``read(src, out)``: copies each declared input from ``src`` into ``out``, converted."""
@@ -190,10 +200,13 @@ def _generate_writer(elements: list[tuple[Type, bool]], *, from_mapping: bool, s
             src.add(1, 'if v is None:')
             src.add(2, f'raise _missing({key})')
             src.add(1, 't = _type(v)')
+            _add_bytes_as_text(src, 1, elem)
             if allow_empty_required:
                 # An empty string is allowed as it is, without the type's conversion
                 src.add(1, 'if t is not str or v:')
                 _add_conversion(src, 2, index, elem, 'to_json', 'native_out', '_invalid', 't')
+                if src.lines[-1].endswith(':'):
+                    src.lines.pop()  # a passthrough type converts nothing: no empty block
             else:
                 src.add(1, 'if t is str and not v:')
                 src.add(2, f'raise _empty({key})')
@@ -203,6 +216,7 @@ def _generate_writer(elements: list[tuple[Type, bool]], *, from_mapping: bool, s
 
         src.add(1, 'if v is not None:')
         src.add(2, 't = _type(v)')
+        _add_bytes_as_text(src, 2, elem)
         if skip_empty_keys and elem.name not in force_empty_keys:
             src.add(2, 'if t is not str or v:')
             _add_conversion(src, 3, index, elem, 'to_json', 'native_out', '_invalid', 't')

@@ -80,6 +80,11 @@ class Type:
     # True for types that do no conversion at all, so the compiler emits no conversion code
     passthrough: bool = False
 
+    # True for types whose output turns bytes and bytearrays into text (``bytes_as_text``) before
+    # anything else, so that an empty one counts as an empty string (``skip_empty_keys``); the
+    # compiler emits this step even for passthrough types, since orjson cannot dump bytes
+    bytes_out_as_text: bool = False
+
     # For optional elements, an empty string counts as "not given" (``?page_size=`` or a blank
     # form field) for types where an empty string is not a meaningful value; on output, such
     # an empty string is written as null.
@@ -135,18 +140,36 @@ class Type:
         return (self.name, repr(self.default))
 
 
-class AsIs(Type):
-    """Any value, passed through untouched; also opts a name out of the name-based conversions."""
+def bytes_as_text(value: bytes | bytearray) -> str:
+    """Bytes on output (a command's stdout, say) as JSON text: UTF-8, undecodable bytes as U+FFFD."""
+    return value.decode('utf-8', 'replace')
+
+
+class _Untouched(Type):
+    """What AsIs and Opaque share: no conversion, but bytes on output become text (JSON has no bytes)."""
 
     __slots__ = ()
     passthrough = True
+    bytes_out_as_text = True
+
+    def to_json(self, value: Any) -> Any:
+        if isinstance(value, (bytes, bytearray)):
+            return bytes_as_text(value)
+        return value
 
 
-class Opaque(Type):
-    """Any value, typically a nested structure, passed through untouched (3.1's ``Nested``)."""
+class AsIs(_Untouched):
+    """Any value, passed through untouched; also opts a name out of the name-based conversions.
+    On output, bytes become text (``bytes_as_text``)."""
 
     __slots__ = ()
-    passthrough = True
+
+
+class Opaque(_Untouched):
+    """Any value, typically a nested structure, passed through untouched (3.1's ``Nested``); on
+    output, bytes become text (``bytes_as_text``)."""
+
+    __slots__ = ()
 
 
 # Integers: an optional sign and ASCII digits only. ``fullmatch`` rather than ``$``, because ``$``
@@ -291,11 +314,13 @@ class Bool(Type):
 
 class Text(Type):
     """A string. Integers and floats are converted with ``str()`` (``7`` becomes ``"7"``), since
-    identifiers sent as numbers are common; booleans, objects and lists are rejected."""
+    identifiers sent as numbers are common; booleans, objects and lists are rejected. On output,
+    bytes become text (``bytes_as_text``)."""
 
     __slots__ = ()
     native_in = str
     native_out = str
+    bytes_out_as_text = True
     expected = 'a string'
 
     def to_python(self, value: Any) -> str:
@@ -309,6 +334,8 @@ class Text(Type):
         # Output also takes the other scalar types databases hand back for text-like columns
         if isinstance(value, (Decimal, UUID)):
             return str(value)
+        if isinstance(value, (bytes, bytearray)):
+            return bytes_as_text(value)
         return self.to_python(value)
 
 
