@@ -485,8 +485,8 @@ class TestReservedBits:
             c.send_raw(build_frame(OP_TEXT, 'good') + build_frame(OP_TEXT, 'bad', rsv=rsv) + build_frame(OP_PING, b'p'))
             result = c.expect_close_code(1002)
             assert not [f for f in result.frames if f.opcode == OP_PONG]
-            texts = [f.payload for f in result.frames if f.opcode == OP_TEXT]
-            assert texts in ([], [b'good'])
+            # The good message came first, so it is answered first
+            assert [f.payload for f in result.frames if f.opcode == OP_TEXT] == [b'good']
 
     def test_reserved_bits_on_a_continuation_frame(self, wsx):
         with client(wsx) as c:
@@ -615,6 +615,44 @@ class TestFragmentation:
             c.send_frame(second, b'intruder')
             result = c.expect_close_code(1002)
             assert not [f for f in result.frames if f.opcode in (OP_TEXT, OP_BINARY)]
+
+
+# 6b. Frames are handled in the order they arrive, even when the last of them breaks the protocol
+
+
+BROKEN_FRAMES = {
+    'rsv1 without an extension': build_frame(OP_TEXT, 'bad', rsv=RSV1),
+    'rsv2': build_frame(OP_TEXT, 'bad', rsv=RSV2),
+    'rsv3': build_frame(OP_BINARY, b'bad', rsv=RSV3),
+    'reserved data opcode': build_frame(3, b'bad'),
+    'reserved control opcode': build_frame(11, b''),
+    'stray continuation': build_frame(OP_CONT, 'bad'),
+    'unmasked frame': build_frame(OP_TEXT, 'bad', mask=False),
+}
+
+
+class TestOrderBeforeAnError:
+
+    @pytest.mark.parametrize('broken', BROKEN_FRAMES.values(), ids=list(BROKEN_FRAMES))
+    def test_messages_before_a_broken_frame_in_the_same_write_are_answered_before_the_close(self, wsx, broken):
+        with client(wsx) as c:
+            c.send_raw(build_frame(OP_TEXT, 'first') + build_frame(OP_BINARY, b'second')
+                       + build_frame(OP_TEXT, 'third', fin=False) + build_frame(OP_CONT, ' and last') + broken)
+            result = c.expect_close_code(1002)
+            assert [(f.opcode, f.payload) for f in result.frames] == [
+                (OP_TEXT, b'first'), (OP_BINARY, b'second'), (OP_TEXT, b'third and last')]
+
+    def test_a_message_before_invalid_utf8_in_the_same_write_is_answered_before_the_1007(self, wsx):
+        with client(wsx) as c:
+            c.send_raw(build_frame(OP_TEXT, 'good') + build_frame(OP_TEXT, b'\xff'))
+            result = c.expect_close_code(1007)
+            assert [(f.opcode, f.payload) for f in result.frames] == [(OP_TEXT, b'good')]
+
+    def test_a_json_message_before_a_broken_frame_gets_its_service_answer_first(self, wsx):
+        with client(wsx, 'json') as c:
+            c.send_raw(build_frame(OP_TEXT, '{"n": 1}') + build_frame(OP_TEXT, 'bad', rsv=RSV2))
+            result = c.expect_close_code(1002)
+            assert [json.loads(f.payload) for f in result.frames] == [{'echo': {'n': 1}}]
 
 
 # 7. UTF-8 handling

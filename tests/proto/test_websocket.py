@@ -725,6 +725,34 @@ def test_an_error_is_raised_again_on_every_later_call():
         assert again.value is first.value
 
 
+BROKEN_FRAMES = {
+    'rsv2': frame(ws.OP_TEXT, b'bad', rsv2=True),
+    'rsv3': frame(ws.OP_BINARY, b'bad', rsv3=True),
+    'reserved opcode': frame(3, b'bad'),
+    'reserved control opcode': frame(11, b''),
+    'stray continuation': frame(ws.OP_CONT, b'bad'),
+    'unmasked': frame(ws.OP_TEXT, b'bad', mask=None),
+    'invalid utf-8': frame(ws.OP_TEXT, b'\xff'),
+}
+
+
+@pytest.mark.parametrize('broken', BROKEN_FRAMES.values(), ids=list(BROKEN_FRAMES))
+def test_the_events_before_a_broken_frame_come_out_first_and_the_error_only_when_it_is_reached(broken):
+    good = frame(ws.OP_TEXT, b'whole') + frame(ws.OP_PING, b'p') + frame(ws.OP_BINARY, b'frag', fin=False) + \
+        frame(ws.OP_CONT, b'ments')
+    conn = ws.Connection('server')
+    # All of it in one feed, as one TCP segment would bring it, and a good frame after the broken one
+    conn.feed(good + broken + frame(ws.OP_TEXT, b'never'))
+    assert conn.next_event() == ws.Message(ws.OP_TEXT, 'whole')
+    assert conn.next_event() == ws.Ping(b'p')
+    assert conn.next_event() == ws.Message(ws.OP_BINARY, b'fragments')
+    with pytest.raises(ws.WebSocketError) as info:
+        conn.next_event()
+    assert info.value.code in (1002, 1007)
+    with pytest.raises(ws.WebSocketError):
+        conn.next_event()
+
+
 def test_many_frames_in_one_feed_and_one_frame_byte_by_byte():
     data = b''.join(frame(ws.OP_TEXT, str(i).encode()) for i in range(1000))
     assert [event.data for event in events(ws.Connection('server'), data)] == [str(i) for i in range(1000)]

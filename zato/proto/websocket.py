@@ -23,6 +23,8 @@ The rules a Connection enforces, in prose (each one has a named test; RELIABILIT
   produces more than the cap, so a deflate bomb costs no memory.
 * Text is UTF-8, checked fragment by fragment, so a message that cannot be valid fails on the first
   fragment that shows it; a complete message ends on a character boundary.
+* Events come out in the order of the frames that make them. An error is raised only when next_event
+  reaches the frame that breaks a rule, after every event that arrived before it has been returned.
 * A close frame is empty or carries a code and a UTF-8 reason; 1005, 1006, 1015, codes below 1000,
   1004, 1016-2999 and 5000 and above are never valid on the wire. After a close frame is received
   nothing more is read.
