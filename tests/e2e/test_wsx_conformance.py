@@ -721,6 +721,35 @@ class TestUTF8Handling:
             c.send_frame(OP_CONT, b'\xba')
             assert c.recv_text() == 'κ'
 
+    def test_invalid_utf8_at_the_start_of_a_large_text_frame_is_closed_with_1007_before_the_rest_arrives(self, wsx):
+        payload = b'a' * 50 + b'\xff' + b'b' * (65536 - 51)
+        frame = build_frame(OP_TEXT, payload)
+        head = 2 + 8 + 4  # a 64-bit length and the masking key
+        with WSClient('127.0.0.1', wsx.env.base_port, wsx.paths['raw'], timeout=1.0).connect() as c:
+            started = time.monotonic()
+            # 100 bytes of the 65,536 the header announces; the rest is never sent
+            c.send_raw(frame[:head + 100])
+            result = c.expect_close_code(1007)
+            assert time.monotonic() - started < 1.0
+            assert not result.frames
+
+    def test_a_character_cut_between_two_writes_of_one_text_frame_is_fine(self, wsx):
+        text = 'κόσμε-😀-µ-€-' * 3000   # 23 bytes of 1- to 4-byte characters, 69,000 bytes in all
+        frame = build_frame(OP_TEXT, text)
+        head = 2 + 8 + 4
+        # Cut inside the first κ, then inside an emoji (bytes 11 to 14 of each 23), at payload offsets
+        # that are not multiples of 4, so the masking key must go on where each write left it
+        cuts = [head + 1, head + 23 * 1500 + 13, len(frame)]
+        with client(wsx) as c:
+            start = 0
+            for cut in cuts:
+                c.send_raw(frame[start:cut])
+                start = cut
+                if cut < len(frame):
+                    # Half a character so far is no error: nothing comes back, the connection stays open
+                    assert c.nothing_arrives(0.2)
+            assert c.recv_text() == text
+
     def test_a_four_byte_character_one_byte_per_fragment(self, wsx):
         data = '😀'.encode()
         with client(wsx) as c:
