@@ -485,8 +485,8 @@ class TestReservedBits:
             c.send_raw(build_frame(OP_TEXT, 'good') + build_frame(OP_TEXT, 'bad', rsv=rsv) + build_frame(OP_PING, b'p'))
             result = c.expect_close_code(1002)
             assert not [f for f in result.frames if f.opcode == OP_PONG]
-            texts = [f.payload for f in result.frames if f.opcode == OP_TEXT]
-            assert texts in ([], [b'good'])
+            # The good message came first, so it is answered first
+            assert [f.payload for f in result.frames if f.opcode == OP_TEXT] == [b'good']
 
     def test_reserved_bits_on_a_continuation_frame(self, wsx):
         with client(wsx) as c:
@@ -617,6 +617,44 @@ class TestFragmentation:
             assert not [f for f in result.frames if f.opcode in (OP_TEXT, OP_BINARY)]
 
 
+# 6b. Frames are handled in the order they arrive, even when the last of them breaks the protocol
+
+
+BROKEN_FRAMES = {
+    'rsv1 without an extension': build_frame(OP_TEXT, 'bad', rsv=RSV1),
+    'rsv2': build_frame(OP_TEXT, 'bad', rsv=RSV2),
+    'rsv3': build_frame(OP_BINARY, b'bad', rsv=RSV3),
+    'reserved data opcode': build_frame(3, b'bad'),
+    'reserved control opcode': build_frame(11, b''),
+    'stray continuation': build_frame(OP_CONT, 'bad'),
+    'unmasked frame': build_frame(OP_TEXT, 'bad', mask=False),
+}
+
+
+class TestOrderBeforeAnError:
+
+    @pytest.mark.parametrize('broken', BROKEN_FRAMES.values(), ids=list(BROKEN_FRAMES))
+    def test_messages_before_a_broken_frame_in_the_same_write_are_answered_before_the_close(self, wsx, broken):
+        with client(wsx) as c:
+            c.send_raw(build_frame(OP_TEXT, 'first') + build_frame(OP_BINARY, b'second')
+                       + build_frame(OP_TEXT, 'third', fin=False) + build_frame(OP_CONT, ' and last') + broken)
+            result = c.expect_close_code(1002)
+            assert [(f.opcode, f.payload) for f in result.frames] == [
+                (OP_TEXT, b'first'), (OP_BINARY, b'second'), (OP_TEXT, b'third and last')]
+
+    def test_a_message_before_invalid_utf8_in_the_same_write_is_answered_before_the_1007(self, wsx):
+        with client(wsx) as c:
+            c.send_raw(build_frame(OP_TEXT, 'good') + build_frame(OP_TEXT, b'\xff'))
+            result = c.expect_close_code(1007)
+            assert [(f.opcode, f.payload) for f in result.frames] == [(OP_TEXT, b'good')]
+
+    def test_a_json_message_before_a_broken_frame_gets_its_service_answer_first(self, wsx):
+        with client(wsx, 'json') as c:
+            c.send_raw(build_frame(OP_TEXT, '{"n": 1}') + build_frame(OP_TEXT, 'bad', rsv=RSV2))
+            result = c.expect_close_code(1002)
+            assert [json.loads(f.payload) for f in result.frames] == [{'echo': {'n': 1}}]
+
+
 # 7. UTF-8 handling
 
 
@@ -682,6 +720,35 @@ class TestUTF8Handling:
             assert (frame.opcode, frame.payload) == (OP_PONG, b'alive?')
             c.send_frame(OP_CONT, b'\xba')
             assert c.recv_text() == 'κ'
+
+    def test_invalid_utf8_at_the_start_of_a_large_text_frame_is_closed_with_1007_before_the_rest_arrives(self, wsx):
+        payload = b'a' * 50 + b'\xff' + b'b' * (65536 - 51)
+        frame = build_frame(OP_TEXT, payload)
+        head = 2 + 8 + 4  # a 64-bit length and the masking key
+        with WSClient('127.0.0.1', wsx.env.base_port, wsx.paths['raw'], timeout=1.0).connect() as c:
+            started = time.monotonic()
+            # 100 bytes of the 65,536 the header announces; the rest is never sent
+            c.send_raw(frame[:head + 100])
+            result = c.expect_close_code(1007)
+            assert time.monotonic() - started < 1.0
+            assert not result.frames
+
+    def test_a_character_cut_between_two_writes_of_one_text_frame_is_fine(self, wsx):
+        text = 'κόσμε-😀-µ-€-' * 3000   # 23 bytes of 1- to 4-byte characters, 69,000 bytes in all
+        frame = build_frame(OP_TEXT, text)
+        head = 2 + 8 + 4
+        # Cut inside the first κ, then inside an emoji (bytes 11 to 14 of each 23), at payload offsets
+        # that are not multiples of 4, so the masking key must go on where each write left it
+        cuts = [head + 1, head + 23 * 1500 + 13, len(frame)]
+        with client(wsx) as c:
+            start = 0
+            for cut in cuts:
+                c.send_raw(frame[start:cut])
+                start = cut
+                if cut < len(frame):
+                    # Half a character so far is no error: nothing comes back, the connection stays open
+                    assert c.nothing_arrives(0.2)
+            assert c.recv_text() == text
 
     def test_a_four_byte_character_one_byte_per_fragment(self, wsx):
         data = '😀'.encode()

@@ -671,6 +671,67 @@ def test_text_ending_inside_a_character_is_1007():
     rejected(frame(ws.OP_TEXT, b'a\xe2\x98'), 1007)
 
 
+def test_invalid_utf8_in_the_first_piece_of_a_text_frame_fails_before_the_rest_arrives():
+    # 64 KiB declared, 100 bytes sent: the 0xff among them is enough, the other 65,436 never come
+    piece = b'a' * 50 + b'\xff' + b'b' * 49
+    rejected(frame(ws.OP_TEXT, piece, length=65536), 1007)
+    rejected(frame(ws.OP_TEXT, piece, length=65536, mask=None), 1007, role='client')
+    # The same in a continuation frame, and in a compressed message once what arrived is inflated
+    rejected(frame(ws.OP_TEXT, b'fine', fin=False) + frame(ws.OP_CONT, piece, length=65536), 1007)
+    compressor = zlib.compressobj(6, zlib.DEFLATED, -15)
+    deflated = compressor.compress(piece) + compressor.flush(zlib.Z_SYNC_FLUSH)
+    rejected(frame(ws.OP_TEXT, deflated, rsv1=True, length=65536), 1007, deflate=ws.DeflateParams())
+
+
+def test_invalid_utf8_fails_in_the_piece_that_carries_it_and_not_before():
+    conn = ws.Connection('server')
+    data = frame(ws.OP_TEXT, b'x' * 3000 + b'\xff' + b'y' * 3000)
+    assert events(conn, data[:3008]) == []   # the 8 bytes of header and key, and the 3,000 valid bytes
+    with pytest.raises(ws.WebSocketError) as info:
+        events(conn, data[3008:3010])
+    assert info.value.code == 1007
+
+
+@pytest.mark.parametrize('role', ['server', 'client'])
+def test_a_text_frame_read_piece_by_piece_is_the_whole_message_whatever_the_cuts(role):
+    # Every character of 1 to 4 bytes is cut at every byte by some pair of cuts, and the masking key
+    # must go on where each piece left it
+    text = 'a\N{MICRO SIGN}\N{SNOWMAN}\N{GRINNING FACE}z' * 3
+    data = frame(ws.OP_TEXT, text.encode(), mask=KEY if role == 'server' else None)
+    for first in range(1, len(data)):
+        for second in range(first, len(data)):
+            conn = ws.Connection(role)
+            assert events(conn, data[:first]) == []
+            assert events(conn, data[first:second]) == []
+            assert events(conn, data[second:]) == [ws.Message(ws.OP_TEXT, text)]
+
+
+def test_a_character_cut_between_pieces_and_between_fragments_is_fine():
+    snowman = '\N{SNOWMAN}'.encode()
+    data = frame(ws.OP_TEXT, b'ab' + snowman[:1], fin=False) + frame(ws.OP_CONT, snowman[1:] + b'cd')
+    conn = ws.Connection('server')
+    # The first fragment in two pieces, the second split after its first byte
+    assert events(conn, data[:7]) == []
+    assert events(conn, data[7:16]) == []
+    assert events(conn, data[16:]) == [ws.Message(ws.OP_TEXT, 'ab\N{SNOWMAN}cd')]
+
+
+def test_a_message_ending_inside_a_character_is_1007_when_its_last_frame_came_in_pieces():
+    data = frame(ws.OP_TEXT, b'abc\xe2\x98')
+    conn = ws.Connection('server')
+    assert events(conn, data[:8]) == []
+    with pytest.raises(ws.WebSocketError) as info:
+        events(conn, data[8:])
+    assert info.value.code == 1007
+
+
+def test_a_control_frame_after_a_text_frame_read_in_pieces_is_read_as_a_frame():
+    data = frame(ws.OP_TEXT, b'one two', fin=False) + frame(ws.OP_PING, b'p') + frame(ws.OP_CONT, b' three')
+    conn = ws.Connection('server')
+    assert events(conn, data[:9]) == []
+    assert events(conn, data[9:]) == [ws.Ping(b'p'), ws.Message(ws.OP_TEXT, 'one two three')]
+
+
 def test_binary_is_never_checked_for_utf8():
     assert events(ws.Connection('server'), frame(ws.OP_BINARY, b'\xff')) == [ws.Message(ws.OP_BINARY, b'\xff')]
 
@@ -723,6 +784,34 @@ def test_an_error_is_raised_again_on_every_later_call():
         with pytest.raises(ws.WebSocketError) as again:
             conn.next_event()
         assert again.value is first.value
+
+
+BROKEN_FRAMES = {
+    'rsv2': frame(ws.OP_TEXT, b'bad', rsv2=True),
+    'rsv3': frame(ws.OP_BINARY, b'bad', rsv3=True),
+    'reserved opcode': frame(3, b'bad'),
+    'reserved control opcode': frame(11, b''),
+    'stray continuation': frame(ws.OP_CONT, b'bad'),
+    'unmasked': frame(ws.OP_TEXT, b'bad', mask=None),
+    'invalid utf-8': frame(ws.OP_TEXT, b'\xff'),
+}
+
+
+@pytest.mark.parametrize('broken', BROKEN_FRAMES.values(), ids=list(BROKEN_FRAMES))
+def test_the_events_before_a_broken_frame_come_out_first_and_the_error_only_when_it_is_reached(broken):
+    good = frame(ws.OP_TEXT, b'whole') + frame(ws.OP_PING, b'p') + frame(ws.OP_BINARY, b'frag', fin=False) + \
+        frame(ws.OP_CONT, b'ments')
+    conn = ws.Connection('server')
+    # All of it in one feed, as one TCP segment would bring it, and a good frame after the broken one
+    conn.feed(good + broken + frame(ws.OP_TEXT, b'never'))
+    assert conn.next_event() == ws.Message(ws.OP_TEXT, 'whole')
+    assert conn.next_event() == ws.Ping(b'p')
+    assert conn.next_event() == ws.Message(ws.OP_BINARY, b'fragments')
+    with pytest.raises(ws.WebSocketError) as info:
+        conn.next_event()
+    assert info.value.code in (1002, 1007)
+    with pytest.raises(ws.WebSocketError):
+        conn.next_event()
 
 
 def test_many_frames_in_one_feed_and_one_frame_byte_by_byte():
@@ -982,6 +1071,36 @@ def test_fragmented_messages_with_pings_between_fragments_are_reassembled(messag
         expected.extend(events_of_message)
     # A ping between fragments is reported as it arrives, before the message it interrupts
     assert feed_in_chunks(into, b''.join(stream), sizes) == expected
+
+
+def outcome(data: bytes, sizes: list[int]) -> tuple[list, int | None]:
+    """The events a server reports for ``data`` fed in pieces of ``sizes``, and the close code it fails with."""
+    conn, got, pos, i = ws.Connection('server'), [], 0, 0
+    while pos < len(data):
+        size = sizes[i % len(sizes)] if sizes else len(data)
+        conn.feed(data[pos:pos + size])
+        pos += size
+        i += 1
+        try:
+            while (event := conn.next_event()) is not None:
+                got.append(event)
+        except ws.WebSocketError as e:
+            return got, e.code
+    return got, None
+
+
+@settings(max_examples=200, deadline=None)
+@given(fragments=st.lists(st.binary(max_size=12), min_size=1, max_size=4), sizes=st.lists(st.integers(1, 20), max_size=5),
+       ping_after=st.integers(0, 4))
+def test_how_text_is_cut_into_pieces_changes_neither_the_events_nor_the_error(fragments, sizes, ping_after):
+    # Text that may well not be UTF-8, in fragments with a ping between two of them, then a good message
+    frames = []
+    for i, payload in enumerate(fragments):
+        frames.append(frame(ws.OP_TEXT if i == 0 else ws.OP_CONT, payload, fin=i == len(fragments) - 1))
+        if i == ping_after:
+            frames.append(frame(ws.OP_PING, b'p'))
+    data = b''.join(frames) + frame(ws.OP_TEXT, b'after')
+    assert outcome(data, sizes) == outcome(data, [])
 
 
 # ################################################################################################

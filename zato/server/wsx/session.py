@@ -224,11 +224,18 @@ class WSXClient:
         registry = self.registry
         registry.add(self)
         self._enqueue(('hook', 'on_connected'))
+        failure: ws.WebSocketError | None = None
         try:
             self._read_loop(leftover)
         except ws.WebSocketError as e:
             logger.info('WebSocket client %s (%s) closed with %s: %s', self.id, self.peer, e.code, e.reason)
-            self._abort(e.code, e.reason)
+            failure = e
+            if self.handler is None:
+                self._abort(e.code, e.reason)
+            else:
+                # Messages that arrived before the broken frame are still the service's to answer, and
+                # their answers go out before the close frame: the handler sends it after them
+                self._enqueue(('fail', e))
         finally:
             registry.remove(self)
             self.reading = False
@@ -243,6 +250,10 @@ class WSXClient:
             writer = self.writer
             if writer is not None and not self.closed:
                 writer.join(timeout=CLOSE_WAIT)
+            if failure is not None:
+                # Nothing more is read after a protocol error: the close frame, if the handler did not
+                # get to send it in time, then the end of the connection
+                self._abort(failure.code, failure.reason)
             self.closed = True
 
     def _read_loop(self, leftover: bytes) -> None:
@@ -368,6 +379,10 @@ class WSXClient:
                         linger = True
                         if not self.closed and not self.closing:
                             self.registry.on_message(self, value)
+                    elif kind == 'fail':
+                        # The peer broke the protocol after the messages before this one: the close
+                        # frame follows their answers in the send queue
+                        self.close(value.code, value.reason)
                     else:
                         self.registry.run_hook(self, value)
                 except Exception:
