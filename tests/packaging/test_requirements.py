@@ -21,6 +21,7 @@ OURS = {'zato', 'zato_web_admin', 'tests'}
 NOT_IMPORTED = {
     'packaging': "gunicorn's gevent worker imports it and gunicorn does not declare it",
     'sh': "for services, as Zato 3.1 shipped it: `from sh import ssh` (docs/subprocess.md)",
+    'wsaccel': 'on the design card; bench/wsmask.py compares our masking and UTF-8 checks with it (ours are faster)',
 }
 
 
