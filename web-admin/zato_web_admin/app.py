@@ -111,12 +111,12 @@ class WebAdmin:
         with self.db() as db:
             request.current = sessions.load(db, token, self.config.idle_seconds, self.config.max_seconds)
         try:
-            handler, params, public = self.router.match(request.method, request.path)
+            view, params, public = self.router.match(request.method, request.path)
         except HTTPError:
             if request.current is not None:
                 raise
             # Without a session, a path that does not exist looks like one that does: sign in first
-            handler, params, public = self.not_found, {}, False
+            view, params, public = not_found, {}, False
         request.params = params
 
         login_cookie = ''
@@ -135,14 +135,10 @@ class WebAdmin:
             if not sent or not expected or not hmac.compare_digest(sent.encode(), expected.encode()):
                 raise HTTPError(403, 'The form had no valid CSRF token; reload the page and try again.')
 
-        response = handler(request)
+        response = view(self, request, **params)
         if login_cookie and not any(name == 'Set-Cookie' for name, _ in response.headers):
             response.set_cookie(LOGIN_CSRF_COOKIE, login_cookie, secure=self.secure(request))
         return response
-
-    @staticmethod
-    def not_found(_request: Request) -> Response:
-        raise HTTPError(404)
 
     def static(self, name: str) -> Response:
         path = os.path.normpath(os.path.join(STATIC, name))
@@ -158,6 +154,10 @@ class WebAdmin:
             return self.render(request, 'error.html', status, code=status, message=message)
         except Exception:  # noqa: BLE001 - a broken template must not hide the error itself
             return Response(message, status, 'text/plain; charset=utf-8')
+
+
+def not_found(_app: WebAdmin, _request: Request) -> Response:
+    raise HTTPError(404)
 
 
 def _phrase(status: int) -> str:

@@ -131,32 +131,36 @@ def safe_next(target: str) -> str:
     return quote(target, safe='/?=&-_.~%')
 
 
-Handler = Callable[[Request], Response]
+# A page: called as view(app, request, **params), params being the values of its pattern's {names}
+View = Callable[..., Response]
+
+# (method, pattern, view, public): public pages are open without a session (the sign-in form)
+Route = tuple[str, str, View, bool]
 
 
 class Router:
     """Routes by method and path; `{name}` in a pattern matches one path segment."""
 
     def __init__(self) -> None:
-        self.routes: list[tuple[str, re.Pattern[str], Handler, bool]] = []
+        self.routes: list[tuple[str, re.Pattern[str], View, bool]] = []
 
-    def add(self, method: str, pattern: str, handler: Handler, public: bool = False) -> None:
+    def add(self, method: str, pattern: str, view: View, public: bool = False) -> None:
         regex = re.sub(r'\{(\w+)\}', r'(?P<\1>[^/]+)', pattern)
-        self.routes.append((method, re.compile(f'^{regex}$'), handler, public))
+        self.routes.append((method, re.compile(f'^{regex}$'), view, public))
 
-    def match(self, method: str, path: str) -> tuple[Handler, dict[str, str], bool]:
+    def match(self, method: str, path: str) -> tuple[View, dict[str, str], bool]:
         allowed: list[str] = []
-        for route_method, regex, handler, public in self.routes:
+        for route_method, regex, view, public in self.routes:
             m = regex.match(path)
             if m is None:
                 continue
             if route_method == method or (method == 'HEAD' and route_method == 'GET'):
-                return handler, m.groupdict(), public
+                return view, m.groupdict(), public
             allowed.append(route_method)
         if allowed:
             raise HTTPError(405)
         raise HTTPError(404)
 
-    def extend(self, routes: Iterable[tuple[str, str, Handler, bool]]) -> None:
-        for method, pattern, handler, public in routes:
-            self.add(method, pattern, handler, public)
+    def extend(self, routes: Iterable[Route]) -> None:
+        for method, pattern, view, public in routes:
+            self.add(method, pattern, view, public)
