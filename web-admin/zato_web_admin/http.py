@@ -29,7 +29,7 @@ class Request:
         self.path = environ.get('PATH_INFO', '') or '/'
         self.query = {k: v[-1] for k, v in parse_qs(environ.get('QUERY_STRING', ''), keep_blank_values=True).items()}
         self._form: dict[str, str] | None = None
-        self.files: dict[str, tuple[str, bytes]] = {}
+        self._files: dict[str, tuple[str, bytes]] = {}
         self.params: dict[str, str] = {}  # from the route's pattern
         self.current: Any = None  # the signed-in user's session, set by the app
 
@@ -57,6 +57,12 @@ class Request:
         if self._form is None:
             self._form = self._read_form()
         return self._form
+
+    @property
+    def files(self) -> dict[str, tuple[str, bytes]]:
+        """A multipart form's files, {field: (file name, content)}: read with the form, whichever comes first."""
+        _ = self.form
+        return self._files
 
     def _read_form(self) -> dict[str, str]:
         try:
@@ -90,7 +96,7 @@ class Request:
                 payload = b''
             filename = part.get_filename()
             if filename is not None:
-                self.files[name] = (filename, payload)
+                self._files[name] = (filename, payload)
             else:
                 form[name] = payload.decode('utf-8', 'replace')
         return form

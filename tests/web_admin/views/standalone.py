@@ -52,14 +52,28 @@ def web_admin(db_path: str) -> tuple[WebAdmin, Engine]:
 
 
 def request(method: str = 'GET', path: str = '/', form: dict[str, str] | None = None, query: str = '',
-            current: Current | None = None) -> Request:
-    """A request as the WSGI server hands it over, `current` as the app sets it from the session cookie."""
-    body = urlencode(form or {}).encode()
+            current: Current | None = None, files: dict[str, tuple[str, bytes]] | None = None) -> Request:
+    """A request as the WSGI server hands it over, `current` as the app sets it from the session cookie;
+    with `files` ({field: (file name, content)}), a multipart form as a browser's upload sends it."""
+    if files is None:
+        body, content_type = urlencode(form or {}).encode(), 'application/x-www-form-urlencoded'
+    else:
+        body, content_type = multipart(form or {}, files)
     out = Request({'REQUEST_METHOD': method, 'PATH_INFO': path, 'QUERY_STRING': query,
-                   'CONTENT_TYPE': 'application/x-www-form-urlencoded', 'CONTENT_LENGTH': str(len(body)),
+                   'CONTENT_TYPE': content_type, 'CONTENT_LENGTH': str(len(body)),
                    'wsgi.input': io.BytesIO(body), 'REMOTE_ADDR': REMOTE_ADDR})
     out.current = current
     return out
+
+
+def multipart(form: dict[str, str], files: dict[str, tuple[str, bytes]]) -> tuple[bytes, str]:
+    boundary = 'zato-views-test-boundary'
+    parts = [f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
+             for name, value in form.items()]
+    parts.extend(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="{file_name}"\r\n'
+                 f'Content-Type: application/octet-stream\r\n\r\n'.encode() + data + b'\r\n'
+                 for name, (file_name, data) in files.items())
+    return b''.join(parts) + f'--{boundary}--\r\n'.encode(), f'multipart/form-data; boundary={boundary}'
 
 
 def signed_in(app: WebAdmin, username: str = 'jane') -> Current:
