@@ -17,6 +17,8 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from zato_web_admin import flash, sessions
 from zato_web_admin.config import WebAdminConfig
 from zato_web_admin.http import HTTPError, Request, Response, Router, redirect
+from zato_web_admin.views import register_all
+from zato_web_admin.views.resources import OutgoingKinds
 
 logger = logging.getLogger('zato.web_admin')
 
@@ -42,8 +44,7 @@ class WebAdmin:
                                      autoescape=select_autoescape(default=True, default_for_string=True),
                                      trim_blocks=True, lstrip_blocks=True)
         self.router = Router()
-        self.outgoing: Any = None  # views.resources.OutgoingKinds, set when its routes are added
-        from zato_web_admin.views import register_all
+        self.outgoing = OutgoingKinds(self)  # the menu's and the outgoing pages' kinds, read once
         register_all(self)
 
     # ------------------------------------------------------------------ what views use
@@ -65,7 +66,7 @@ class WebAdmin:
 
     def outgoing_kinds(self, request: Request) -> list[tuple[str, Any]]:
         """The menu's kinds of outgoing connections; none while no server answers."""
-        if request.current is None or self.outgoing is None:
+        if request.current is None:
             return []
         try:
             return sorted(self.outgoing.all().items())
