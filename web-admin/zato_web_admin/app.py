@@ -1,5 +1,5 @@
 """The web-admin as one WSGI callable: static files, sessions, CSRF on every POST, security headers,
-templates, and the pages each views module adds."""
+templates, and the pages each views module declares."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from zato_web_admin import flash, sessions
 from zato_web_admin.config import WebAdminConfig
 from zato_web_admin.http import HTTPError, Request, Response, Router, redirect
-from zato_web_admin.views import register_all
+from zato_web_admin.views import all_routes
 from zato_web_admin.views.resources import OutgoingKinds
 
 logger = logging.getLogger('zato.web_admin')
@@ -44,8 +44,8 @@ class WebAdmin:
                                      autoescape=select_autoescape(default=True, default_for_string=True),
                                      trim_blocks=True, lstrip_blocks=True)
         self.router = Router()
+        self.router.extend(all_routes())
         self.outgoing = OutgoingKinds(self)  # the menu's and the outgoing pages' kinds, read once
-        register_all(self)
 
     # ------------------------------------------------------------------ what views use
 
@@ -118,7 +118,6 @@ class WebAdmin:
                 raise
             # Without a session, a path that does not exist looks like one that does: sign in first
             view, params, public = not_found, {}, False
-        request.params = params
 
         login_cookie = ''
         if request.current is None:

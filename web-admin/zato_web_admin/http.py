@@ -30,7 +30,6 @@ class Request:
         self.query = {k: v[-1] for k, v in parse_qs(environ.get('QUERY_STRING', ''), keep_blank_values=True).items()}
         self._form: dict[str, str] | None = None
         self._files: dict[str, tuple[str, bytes]] = {}
-        self.params: dict[str, str] = {}  # from the route's pattern
         self.current: Any = None  # the signed-in user's session, set by the app
 
     @property
