@@ -17,6 +17,7 @@ import requests
 from zato.cli.client import AdminClient
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+WEB_ADMIN = os.path.join(ROOT, 'web-admin')
 
 # A docs page's runnable example: an optional `<!-- docs-test: {...} -->` spec, then a ```python
 # block starting with `# docs-example: FILE` (tests/e2e/test_docs.py runs every one)
@@ -53,13 +54,19 @@ def free_port_block(count: int) -> int:
     raise RuntimeError('no free ports')
 
 
+def child_env(env: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment of a process started from this checkout: its zato and its web-admin first on the
+    path (the web-admin's package lives in web-admin/; without it there, an installed copy would run)."""
+    full_env = {**os.environ, **(env or {})}
+    full_env['PYTHONPATH'] = os.pathsep.join([ROOT, WEB_ADMIN, full_env.get('PYTHONPATH', '')])
+    return full_env
+
+
 def zato(*args: str, env: dict[str, str] | None = None, check: bool = True, timeout: float = 120,
          input_text: str | None = None) -> subprocess.CompletedProcess:
-    full_env = {**os.environ, **(env or {})}
-    full_env['PYTHONPATH'] = ROOT + os.pathsep + full_env.get('PYTHONPATH', '')
     proc = subprocess.run([sys.executable, '-m', 'zato.cli.main', *args], capture_output=True, text=True,
                           input=input_text,
-                          env=full_env, timeout=timeout, cwd=ROOT)
+                          env=child_env(env), timeout=timeout, cwd=ROOT)
     if check and proc.returncode != 0:
         raise AssertionError(f'zato {" ".join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}')
     return proc

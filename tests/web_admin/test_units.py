@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import io
+import os
 import subprocess
 import sys
 
 import pyotp
 import pytest
 
+import zato_web_admin
+from tests.e2e.harness import WEB_ADMIN, child_env
 from zato_web_admin import totp
 from zato_web_admin.http import HTTPError, Request, Router, safe_next
 from zato_web_admin.resources import Field, field_of_message
@@ -135,5 +138,15 @@ def test_the_web_admin_imports_no_server_internals():
             '[importlib.import_module("zato_web_admin.views." + m) for m in MODULES]\n'
             'print("\\n".join(sorted(m for m in sys.modules if m.startswith(("zato.server", "zato.connectors", '
             '"zato.service", "zato.proto", "gevent")))))')
-    out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, check=True).stdout.split()
+    out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, check=True,
+                         env=child_env()).stdout.split()
     assert out == ['zato.server', 'zato.server.settings'], out
+
+
+def test_the_tests_and_the_processes_they_start_run_this_checkouts_web_admin():
+    expected = os.path.join(WEB_ADMIN, 'zato_web_admin', '__init__.py')
+    assert zato_web_admin.__file__ == expected
+    code = 'import zato_web_admin; print(zato_web_admin.__file__)'
+    out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, check=True, cwd='/',
+                         env=child_env()).stdout.strip()
+    assert out == expected

@@ -1,5 +1,5 @@
 """The web-admin as one WSGI callable: static files, sessions, CSRF on every POST, security headers,
-templates, and the pages each views module adds."""
+templates, and the pages each views module declares."""
 
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from zato_web_admin import flash, sessions
 from zato_web_admin.config import WebAdminConfig
 from zato_web_admin.http import HTTPError, Request, Response, Router, redirect
+from zato_web_admin.views import all_routes
+from zato_web_admin.views.resources import OutgoingKinds
 
 logger = logging.getLogger('zato.web_admin')
 
@@ -42,9 +44,8 @@ class WebAdmin:
                                      autoescape=select_autoescape(default=True, default_for_string=True),
                                      trim_blocks=True, lstrip_blocks=True)
         self.router = Router()
-        self.outgoing: Any = None  # views.resources.OutgoingKinds, set when its routes are added
-        from zato_web_admin.views import register_all
-        register_all(self)
+        self.router.extend(all_routes())
+        self.outgoing = OutgoingKinds(self)  # the menu's and the outgoing pages' kinds, read once
 
     # ------------------------------------------------------------------ what views use
 
@@ -65,7 +66,7 @@ class WebAdmin:
 
     def outgoing_kinds(self, request: Request) -> list[tuple[str, Any]]:
         """The menu's kinds of outgoing connections; none while no server answers."""
-        if request.current is None or self.outgoing is None:
+        if request.current is None:
             return []
         try:
             return sorted(self.outgoing.all().items())
@@ -111,13 +112,12 @@ class WebAdmin:
         with self.db() as db:
             request.current = sessions.load(db, token, self.config.idle_seconds, self.config.max_seconds)
         try:
-            handler, params, public = self.router.match(request.method, request.path)
+            view, params, public = self.router.match(request.method, request.path)
         except HTTPError:
             if request.current is not None:
                 raise
             # Without a session, a path that does not exist looks like one that does: sign in first
-            handler, params, public = self.not_found, {}, False
-        request.params = params
+            view, params, public = not_found, {}, False
 
         login_cookie = ''
         if request.current is None:
@@ -135,14 +135,10 @@ class WebAdmin:
             if not sent or not expected or not hmac.compare_digest(sent.encode(), expected.encode()):
                 raise HTTPError(403, 'The form had no valid CSRF token; reload the page and try again.')
 
-        response = handler(request)
+        response = view(self, request, **params)
         if login_cookie and not any(name == 'Set-Cookie' for name, _ in response.headers):
             response.set_cookie(LOGIN_CSRF_COOKIE, login_cookie, secure=self.secure(request))
         return response
-
-    @staticmethod
-    def not_found(_request: Request) -> Response:
-        raise HTTPError(404)
 
     def static(self, name: str) -> Response:
         path = os.path.normpath(os.path.join(STATIC, name))
@@ -158,6 +154,10 @@ class WebAdmin:
             return self.render(request, 'error.html', status, code=status, message=message)
         except Exception:  # noqa: BLE001 - a broken template must not hide the error itself
             return Response(message, status, 'text/plain; charset=utf-8')
+
+
+def not_found(_app: WebAdmin, _request: Request) -> Response:
+    raise HTTPError(404)
 
 
 def _phrase(status: int) -> str:

@@ -29,8 +29,7 @@ class Request:
         self.path = environ.get('PATH_INFO', '') or '/'
         self.query = {k: v[-1] for k, v in parse_qs(environ.get('QUERY_STRING', ''), keep_blank_values=True).items()}
         self._form: dict[str, str] | None = None
-        self.files: dict[str, tuple[str, bytes]] = {}
-        self.params: dict[str, str] = {}  # from the route's pattern
+        self._files: dict[str, tuple[str, bytes]] = {}
         self.current: Any = None  # the signed-in user's session, set by the app
 
     @property
@@ -57,6 +56,12 @@ class Request:
         if self._form is None:
             self._form = self._read_form()
         return self._form
+
+    @property
+    def files(self) -> dict[str, tuple[str, bytes]]:
+        """A multipart form's files, {field: (file name, content)}: read with the form, whichever comes first."""
+        _ = self.form
+        return self._files
 
     def _read_form(self) -> dict[str, str]:
         try:
@@ -90,7 +95,7 @@ class Request:
                 payload = b''
             filename = part.get_filename()
             if filename is not None:
-                self.files[name] = (filename, payload)
+                self._files[name] = (filename, payload)
             else:
                 form[name] = payload.decode('utf-8', 'replace')
         return form
@@ -131,32 +136,36 @@ def safe_next(target: str) -> str:
     return quote(target, safe='/?=&-_.~%')
 
 
-Handler = Callable[[Request], Response]
+# A page: called as view(app, request, **params), params being the values of its pattern's {names}
+View = Callable[..., Response]
+
+# (method, pattern, view, public): public pages are open without a session (the sign-in form)
+Route = tuple[str, str, View, bool]
 
 
 class Router:
     """Routes by method and path; `{name}` in a pattern matches one path segment."""
 
     def __init__(self) -> None:
-        self.routes: list[tuple[str, re.Pattern[str], Handler, bool]] = []
+        self.routes: list[tuple[str, re.Pattern[str], View, bool]] = []
 
-    def add(self, method: str, pattern: str, handler: Handler, public: bool = False) -> None:
+    def add(self, method: str, pattern: str, view: View, public: bool = False) -> None:
         regex = re.sub(r'\{(\w+)\}', r'(?P<\1>[^/]+)', pattern)
-        self.routes.append((method, re.compile(f'^{regex}$'), handler, public))
+        self.routes.append((method, re.compile(f'^{regex}$'), view, public))
 
-    def match(self, method: str, path: str) -> tuple[Handler, dict[str, str], bool]:
+    def match(self, method: str, path: str) -> tuple[View, dict[str, str], bool]:
         allowed: list[str] = []
-        for route_method, regex, handler, public in self.routes:
+        for route_method, regex, view, public in self.routes:
             m = regex.match(path)
             if m is None:
                 continue
             if route_method == method or (method == 'HEAD' and route_method == 'GET'):
-                return handler, m.groupdict(), public
+                return view, m.groupdict(), public
             allowed.append(route_method)
         if allowed:
             raise HTTPError(405)
         raise HTTPError(404)
 
-    def extend(self, routes: Iterable[tuple[str, str, Handler, bool]]) -> None:
-        for method, pattern, handler, public in routes:
-            self.add(method, pattern, handler, public)
+    def extend(self, routes: Iterable[Route]) -> None:
+        for method, pattern, view, public in routes:
+            self.add(method, pattern, view, public)

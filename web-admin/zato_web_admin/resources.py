@@ -1,6 +1,7 @@
 """Declared pages over the admin API: a `Resource` says which admin API path holds the objects, which
 fields its form has and which columns its list shows; `crud_routes` gives it list, search and
-pagination, create, edit, delete, activate/deactivate, and its row actions (ping, change password).
+pagination, create, edit, delete, activate/deactivate, and its row actions (ping, change password),
+each a module-level view.
 
 Every write goes through the admin API, so the server validates it and the cluster bus spreads it to
 every worker, exactly as a change made with the CLI. A refused form is shown again with what the
@@ -12,11 +13,12 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from zato.cli.client import AdminCallError
 from zato_web_admin import users
-from zato_web_admin.http import HTTPError, Request, Response
+from zato_web_admin.http import HTTPError, Request, Response, Route, View
 from zato_web_admin.listing import Page
 
 if TYPE_CHECKING:
@@ -157,195 +159,219 @@ def get_one(app: WebAdmin, res: Resource, obj_id: str) -> dict[str, Any]:
     return out if isinstance(out, dict) else {}
 
 
-def crud_routes(app: WebAdmin, res: Resource | None = None, base: str = '',
-                get_res: Callable[[Request], Resource] | None = None,
-                actions: tuple[Action, ...] = (), has_password: bool = False) -> list[tuple[str, str, Any, bool]]:
-    """The pages of one resource, or of a family of them under one pattern (`base` with `{kind}`),
-    `get_res` finding the resource a request is about."""
-    admin = app.config.admin
-    if get_res is None:
-        assert res is not None
-        fixed = res
-        get_res = lambda _request: fixed  # noqa: E731 - one resource for every request
-        base, actions, has_password = res.base, res.actions, bool(res.password_field)
-    find = get_res
+# ################################################################################################ the pages
+# Every view of a resource is called as view(app, request, res, [obj_id]): `res` is bound by its route
+# (crud_routes) or found from the {kind} in its path (family_routes).
 
-    def items(res: Resource) -> list[dict[str, Any]]:
-        found = admin.call('GET', res.api) or []
-        return [item for item in found if res.keep is None or res.keep(item)]
+def items(app: WebAdmin, res: Resource) -> list[dict[str, Any]]:
+    found = app.config.admin.call('GET', res.api) or []
+    return [item for item in found if res.keep is None or res.keep(item)]
 
-    def list_page(request: Request) -> Response:
-        res = find(request)
-        page = Page.from_request(request)
-        shown, page = page.slice(items(res), lambda item: ' '.join(str(item.get(k, '')) for k in res.search_keys))
-        return app.render(request, 'list.html', res=res, items=shown, page=page)
 
-    def form_page(request: Request, values: dict[str, str], obj_id: str = '', status: int = 200,
-                  errors: dict[str, str] | None = None) -> Response:
-        res = find(request)
-        return app.render(request, 'form.html', status, res=res, values=values, obj_id=obj_id, errors=errors or {},
-                          fields=[f for f in res.fields if not (obj_id and f.create_only)],
-                          options={f.name: f.options(app) for f in res.fields if f.widget == 'select'})
+def list_page(app: WebAdmin, request: Request, res: Resource) -> Response:
+    page = Page.from_request(request)
+    shown, page = page.slice(items(app, res), lambda item: ' '.join(str(item.get(k, '')) for k in res.search_keys))
+    return app.render(request, 'list.html', res=res, items=shown, page=page)
 
-    def new(request: Request) -> Response:
-        res = find(request)
-        return form_page(request, {f.name: f.to_form(f.default) for f in res.fields})
 
-    def collect(request: Request, editing: bool) -> tuple[dict[str, str], dict[str, Any], dict[str, str]]:
-        """What the user typed, the API payload made of it, and the fields that could not be read."""
-        res = find(request)
-        values, payload, errors = {}, {}, {}
-        for f in res.fields:
-            if editing and f.create_only:
-                continue
-            text = request.form.get(f.name, '')
-            values[f.name] = '' if f.widget == 'password' else text
-            if f.widget == 'password' and not text:
-                if f.required and not editing:
-                    errors[f.name] = 'required'
-                continue
-            try:
-                value = f.from_form(text)
-            except ValueError as e:
-                errors[f.name] = str(e)
-                continue
-            if value is not None and (f.send_empty or value != ''):
-                payload[f.name] = value
-        return values, payload, errors
+def render_form(app: WebAdmin, request: Request, res: Resource, values: dict[str, str], obj_id: str = '',
+                status: int = 200, errors: dict[str, str] | None = None) -> Response:
+    """The create form (no `obj_id`) or the edit form, showing `values` and the `errors` next to their fields."""
+    return app.render(request, 'form.html', status, res=res, values=values, obj_id=obj_id, errors=errors or {},
+                      fields=[f for f in res.fields if not (obj_id and f.create_only)],
+                      options={f.name: f.options(app) for f in res.fields if f.widget == 'select'})
 
-    def refused(request: Request, values: dict[str, str], e: AdminCallError, obj_id: str = '') -> Response:
-        res = find(request)
-        message = e.details if isinstance(e.details, str) else json.dumps(e.details)
-        name = field_of_message(message, res.fields)
-        errors = {name: message} if name else {'__all__': message}
-        return form_page(request, values, obj_id, e.status if 400 <= e.status < 500 else 400, errors)
 
-    def create(request: Request) -> Response:
-        res = find(request)
-        values, payload, errors = collect(request, editing=False)
-        if errors:
-            return form_page(request, values, status=400, errors=errors)
+def new(app: WebAdmin, request: Request, res: Resource) -> Response:
+    return render_form(app, request, res, {f.name: f.to_form(f.default) for f in res.fields})
+
+
+def collect(request: Request, res: Resource, editing: bool) -> tuple[dict[str, str], dict[str, Any], dict[str, str]]:
+    """What the user typed, the API payload made of it, and the fields that could not be read."""
+    values, payload, errors = {}, {}, {}
+    for f in res.fields:
+        if editing and f.create_only:
+            continue
+        text = request.form.get(f.name, '')
+        values[f.name] = '' if f.widget == 'password' else text
+        if f.widget == 'password' and not text:
+            if f.required and not editing:
+                errors[f.name] = 'required'
+            continue
         try:
-            out = admin.call('POST', res.api, {**res.create_extra, **payload})
-        except AdminCallError as e:
-            if e.status >= 500:
-                raise
-            return refused(request, values, e)
-        name = str(out.get('name', payload.get('name', ''))) if isinstance(out, dict) else ''
-        audit(app, request, res, f'{res.slug}.create', name,
-              {k: v for k, v in payload.items() if k != res.password_field})
-        secret = out.get('password') if isinstance(out, dict) else None
-        if secret:
-            # A secret the server generated is shown on this page once, never put in a cookie or a URL
-            return app.render(request, 'created.html', res=res, name=name, secret=secret)
-        return app.done(request, res.base, f'Created {res.singular} `{name}`.')
+            value = f.from_form(text)
+        except ValueError as e:
+            errors[f.name] = str(e)
+            continue
+        if value is not None and (f.send_empty or value != ''):
+            payload[f.name] = value
+    return values, payload, errors
 
-    def edit(request: Request) -> Response:
-        res = find(request)
-        item = get_one(app, res, request.params['id'])
-        return form_page(request, {f.name: f.value_of(app, item) for f in res.fields}, request.params['id'])
 
-    def update(request: Request) -> Response:
-        res = find(request)
-        obj_id = request.params['id']
-        values, payload, errors = collect(request, editing=True)
-        if errors:
-            return form_page(request, values, obj_id, 400, errors)
-        try:
-            out = admin.call('PUT', f'{res.api}/{obj_id}', payload)
-        except AdminCallError as e:
-            if e.status >= 500:
-                raise
-            return refused(request, values, e, obj_id)
-        name = str(out.get('name', '')) if isinstance(out, dict) else ''
-        audit(app, request, res, f'{res.slug}.edit', name,
-              {k: v for k, v in payload.items() if k != res.password_field})
-        return app.done(request, res.base, f'Saved {res.singular} `{name}`.')
+def refused(app: WebAdmin, request: Request, res: Resource, values: dict[str, str], e: AdminCallError,
+            obj_id: str = '') -> Response:
+    """The form again, with the server's message next to the field it names."""
+    message = e.details if isinstance(e.details, str) else json.dumps(e.details)
+    name = field_of_message(message, res.fields)
+    errors = {name: message} if name else {'__all__': message}
+    return render_form(app, request, res, values, obj_id, e.status if 400 <= e.status < 500 else 400, errors)
 
-    def write(request: Request, res: Resource, item: dict[str, Any], what: str, method: str,
-              payload: dict[str, Any] | None = None) -> Response | None:
-        """Calls the admin API on `item`; a refusal (a definition still in use ...) is a message on the
-        list rather than an error page."""
-        try:
-            admin.call(method, f'{res.api}/{request.params["id"]}', payload)
-        except AdminCallError as e:
-            if e.status >= 500:
-                raise
-            return app.done(request, res.base, f'Could not {what} {res.singular} `{item.get("name", "")}`: '
-                                               f'{e.details}', 'error')
-        return None
 
-    def remove(request: Request) -> Response:
-        res = find(request)
-        item = get_one(app, res, request.params['id'])
-        failed = write(request, res, item, 'delete', 'DELETE')
-        if failed is not None:
-            return failed
-        audit(app, request, res, f'{res.slug}.delete', str(item.get('name', '')))
-        return app.done(request, res.base, f'Deleted {res.singular} `{item.get("name", "")}`.')
+def create(app: WebAdmin, request: Request, res: Resource) -> Response:
+    values, payload, errors = collect(request, res, editing=False)
+    if errors:
+        return render_form(app, request, res, values, status=400, errors=errors)
+    try:
+        out = app.config.admin.call('POST', res.api, {**res.create_extra, **payload})
+    except AdminCallError as e:
+        if e.status >= 500:
+            raise
+        return refused(app, request, res, values, e)
+    name = str(out.get('name', payload.get('name', ''))) if isinstance(out, dict) else ''
+    audit(app, request, res, f'{res.slug}.create', name,
+          {k: v for k, v in payload.items() if k != res.password_field})
+    secret = out.get('password') if isinstance(out, dict) else None
+    if secret:
+        # A secret the server generated is shown on this page once, never put in a cookie or a URL
+        return app.render(request, 'created.html', res=res, name=name, secret=secret)
+    return app.done(request, res.base, f'Created {res.singular} `{name}`.')
 
-    def toggle(request: Request) -> Response:
-        res = find(request)
-        item = get_one(app, res, request.params['id'])
-        active = not item.get('is_active', False)
-        failed = write(request, res, item, 'activate' if active else 'deactivate', 'PUT', {'is_active': active})
-        if failed is not None:
-            return failed
-        audit(app, request, res, f'{res.slug}.{"activate" if active else "deactivate"}', str(item.get('name', '')))
-        return app.done(request, res.base, f'{"Activated" if active else "Deactivated"} {res.singular} '
-                                           f'`{item.get("name", "")}`.')
 
-    def action(act: Action) -> Callable[[Request], Response]:
-        def run(request: Request) -> Response:
-            res = find(request)
-            item = get_one(app, res, request.params['id'])
-            try:
-                out = admin.call('POST', f'{res.api}/{request.params["id"]}{act.path}')
-            except AdminCallError as e:
-                return app.done(request, res.base, f'{act.label} `{item.get("name", "")}`: {e.details}', 'error')
-            kind, text = act.describe(out if isinstance(out, dict) else {})
-            return app.done(request, res.base, f'{act.label} `{item.get("name", "")}`: {text}', kind)
-        return run
+def edit(app: WebAdmin, request: Request, res: Resource, obj_id: str) -> Response:
+    item = get_one(app, res, obj_id)
+    return render_form(app, request, res, {f.name: f.value_of(app, item) for f in res.fields}, obj_id)
 
-    def password_form(request: Request, status: int = 200, error: str = '') -> Response:
-        res = find(request)
-        if not res.password_field:
-            raise HTTPError(404)
-        item = get_one(app, res, request.params['id'])
-        return app.render(request, 'password.html', status, res=res, item=item, error=error)
 
-    def change_password(request: Request) -> Response:
-        res = find(request)
-        if not res.password_field:
-            raise HTTPError(404)
-        obj_id = request.params['id']
-        new, again = request.form.get('password', ''), request.form.get('password_again', '')
-        if not new or new != again:
-            return password_form(request, 400, 'The two passwords differ.' if new else 'required')
-        item = get_one(app, res, obj_id)
-        try:
-            admin.call('POST', f'{res.api}/{obj_id}/change-password', {res.password_field: new})
-        except AdminCallError as e:
-            if e.status >= 500:
-                raise
-            return password_form(request, e.status, str(e.details))
-        audit(app, request, res, f'{res.slug}.change-password', str(item.get('name', '')))
-        return app.done(request, res.base, f'Changed the password of {res.singular} `{item.get("name", "")}`.')
+def update(app: WebAdmin, request: Request, res: Resource, obj_id: str) -> Response:
+    values, payload, errors = collect(request, res, editing=True)
+    if errors:
+        return render_form(app, request, res, values, obj_id, 400, errors)
+    try:
+        out = app.config.admin.call('PUT', f'{res.api}/{obj_id}', payload)
+    except AdminCallError as e:
+        if e.status >= 500:
+            raise
+        return refused(app, request, res, values, e, obj_id)
+    name = str(out.get('name', '')) if isinstance(out, dict) else ''
+    audit(app, request, res, f'{res.slug}.edit', name,
+          {k: v for k, v in payload.items() if k != res.password_field})
+    return app.done(request, res.base, f'Saved {res.singular} `{name}`.')
 
-    routes: list[tuple[str, str, Any, bool]] = [
-        ('GET', base, list_page, False),
-        ('GET', f'{base}/new', new, False),
-        ('POST', f'{base}/new', create, False),
-        ('GET', f'{base}/{{id}}/edit', edit, False),
-        ('POST', f'{base}/{{id}}/edit', update, False),
-        ('POST', f'{base}/{{id}}/delete', remove, False),
-        ('POST', f'{base}/{{id}}/toggle', toggle, False),
+
+def write(app: WebAdmin, request: Request, res: Resource, obj_id: str, item: dict[str, Any], what: str,
+          method: str, payload: dict[str, Any] | None = None) -> Response | None:
+    """Calls the admin API on `item`; a refusal (a definition still in use ...) is a message on the
+    list rather than an error page."""
+    try:
+        app.config.admin.call(method, f'{res.api}/{obj_id}', payload)
+    except AdminCallError as e:
+        if e.status >= 500:
+            raise
+        return app.done(request, res.base, f'Could not {what} {res.singular} `{item.get("name", "")}`: '
+                                           f'{e.details}', 'error')
+    return None
+
+
+def remove(app: WebAdmin, request: Request, res: Resource, obj_id: str) -> Response:
+    item = get_one(app, res, obj_id)
+    failed = write(app, request, res, obj_id, item, 'delete', 'DELETE')
+    if failed is not None:
+        return failed
+    audit(app, request, res, f'{res.slug}.delete', str(item.get('name', '')))
+    return app.done(request, res.base, f'Deleted {res.singular} `{item.get("name", "")}`.')
+
+
+def toggle(app: WebAdmin, request: Request, res: Resource, obj_id: str) -> Response:
+    item = get_one(app, res, obj_id)
+    active = not item.get('is_active', False)
+    failed = write(app, request, res, obj_id, item, 'activate' if active else 'deactivate', 'PUT',
+                   {'is_active': active})
+    if failed is not None:
+        return failed
+    audit(app, request, res, f'{res.slug}.{"activate" if active else "deactivate"}', str(item.get('name', '')))
+    return app.done(request, res.base, f'{"Activated" if active else "Deactivated"} {res.singular} '
+                                       f'`{item.get("name", "")}`.')
+
+
+def run_action(app: WebAdmin, request: Request, res: Resource, obj_id: str, act: Action) -> Response:
+    """A row's button (`act`, bound by its route): the admin API's answer as a message on the list."""
+    item = get_one(app, res, obj_id)
+    try:
+        out = app.config.admin.call('POST', f'{res.api}/{obj_id}{act.path}')
+    except AdminCallError as e:
+        return app.done(request, res.base, f'{act.label} `{item.get("name", "")}`: {e.details}', 'error')
+    kind, text = act.describe(out if isinstance(out, dict) else {})
+    return app.done(request, res.base, f'{act.label} `{item.get("name", "")}`: {text}', kind)
+
+
+def render_password_form(app: WebAdmin, request: Request, res: Resource, obj_id: str, status: int = 200,
+                         error: str = '') -> Response:
+    if not res.password_field:
+        raise HTTPError(404)
+    item = get_one(app, res, obj_id)
+    return app.render(request, 'password.html', status, res=res, item=item, error=error)
+
+
+def password_form(app: WebAdmin, request: Request, res: Resource, obj_id: str) -> Response:
+    return render_password_form(app, request, res, obj_id)
+
+
+def change_password(app: WebAdmin, request: Request, res: Resource, obj_id: str) -> Response:
+    if not res.password_field:
+        raise HTTPError(404)
+    new, again = request.form.get('password', ''), request.form.get('password_again', '')
+    if not new or new != again:
+        return render_password_form(app, request, res, obj_id, 400, 'The two passwords differ.' if new else 'required')
+    item = get_one(app, res, obj_id)
+    try:
+        app.config.admin.call('POST', f'{res.api}/{obj_id}/change-password', {res.password_field: new})
+    except AdminCallError as e:
+        if e.status >= 500:
+            raise
+        return render_password_form(app, request, res, obj_id, e.status, str(e.details))
+    audit(app, request, res, f'{res.slug}.change-password', str(item.get('name', '')))
+    return app.done(request, res.base, f'Changed the password of {res.singular} `{item.get("name", "")}`.')
+
+
+# ################################################################################################ their routes
+
+@dataclass(frozen=True)
+class ByKind:
+    """A view of a family of resources under one pattern: the {kind} in the path names the resource
+    (`find` raises a 404 for an unknown one), then the view is called with it as with a fixed one."""
+    view: View
+    find: Callable[[WebAdmin, str], Resource]
+
+    def __call__(self, app: WebAdmin, request: Request, kind: str, **params: str) -> Response:
+        return self.view(app, request, self.find(app, kind), **params)
+
+
+def crud_routes(res: Resource) -> list[Route]:
+    """The pages of one resource, under its base path."""
+    return _routes(res.base, res.actions, bool(res.password_field), lambda view: partial(view, res=res))
+
+
+def family_routes(base: str, find: Callable[[WebAdmin, str], Resource], actions: tuple[Action, ...] = (),
+                  has_password: bool = False) -> list[Route]:
+    """The pages of a family of resources under `base`, a pattern with {kind}."""
+    return _routes(base, actions, has_password, lambda view: ByKind(view, find))
+
+
+def _routes(base: str, actions: tuple[Action, ...], has_password: bool, bind: Callable[[View], View]) -> list[Route]:
+    routes: list[Route] = [
+        ('GET', base, bind(list_page), False),
+        ('GET', f'{base}/new', bind(new), False),
+        ('POST', f'{base}/new', bind(create), False),
+        ('GET', f'{base}/{{obj_id}}/edit', bind(edit), False),
+        ('POST', f'{base}/{{obj_id}}/edit', bind(update), False),
+        ('POST', f'{base}/{{obj_id}}/delete', bind(remove), False),
+        ('POST', f'{base}/{{obj_id}}/toggle', bind(toggle), False),
     ]
     for act in actions:
-        routes.append(('POST', f'{base}/{{id}}/{act.name}', action(act), False))
+        routes.append(('POST', f'{base}/{{obj_id}}/{act.name}', bind(partial(run_action, act=act)), False))
     if has_password:
-        routes.append(('GET', f'{base}/{{id}}/change-password', password_form, False))
-        routes.append(('POST', f'{base}/{{id}}/change-password', change_password, False))
+        routes.append(('GET', f'{base}/{{obj_id}}/change-password', bind(password_form), False))
+        routes.append(('POST', f'{base}/{{obj_id}}/change-password', bind(change_password), False))
     return routes
 
 

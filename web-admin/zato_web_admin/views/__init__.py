@@ -1,17 +1,16 @@
-"""The pages: each module here has `routes(app)`, a list of (method, pattern, handler, public)."""
+"""The pages. Each module here declares ROUTES, a table of (method, pattern, view, public); a view is a
+module-level function called as `view(app, request, **params)`, params being the values of its
+pattern's {names}, so that it can be imported and called alone."""
 
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from zato_web_admin.app import WebAdmin
+from zato_web_admin.http import Route
 
 MODULES = ('account', 'audit', 'resources', 'home', 'channels', 'rate_limits', 'services')
 
 
-def register_all(app: WebAdmin) -> None:
-    for name in MODULES:
-        module = importlib.import_module(f'zato_web_admin.views.{name}')
-        app.router.extend(module.routes(app))
+def all_routes() -> list[Route]:
+    """Every module's ROUTES, in the order of MODULES (the first route a request matches wins)."""
+    return [route for name in MODULES for route in importlib.import_module(f'zato_web_admin.views.{name}').ROUTES]

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from zato.cli.client import AdminCallError
 from zato.odb.models import OutConn
-from zato_web_admin.http import HTTPError, Request, Response
+from zato_web_admin.http import HTTPError, Request, Response, Route
 from zato_web_admin.resources import Field, Resource, audit, crud_routes, get_one
 from zato_web_admin.views.resources import ACTIVE, NAME, RATE_LIMIT, security_choices, service_choices
 
@@ -120,80 +120,78 @@ def broadcast_data(text: str, data_format: str) -> Any:
     return text
 
 
-def routes(app: WebAdmin) -> list[tuple[str, str, Any, bool]]:
-    admin = app.config.admin
+def render_clients(app: WebAdmin, request: Request, obj_id: str, status: int = 200,
+                   values: dict[str, str] | None = None, errors: dict[str, str] | None = None) -> Response:
+    """A WebSocket channel's connected clients, with the broadcast form as typed (`values`) and its `errors`."""
     wsx = WSX_CHANNELS
-
-    def clients_page(request: Request, status: int = 200, values: dict[str, str] | None = None,
-                     errors: dict[str, str] | None = None) -> Response:
-        obj_id = request.params['id']
-        item = get_one(app, wsx, obj_id)
-        error = ''
-        try:
-            clients = admin.call('GET', f'{wsx.api}/{obj_id}/clients') or []
-        except AdminCallError as e:
-            if e.status >= 500:
-                raise
-            clients, error = [], str(e.details)
-        return app.render(request, 'wsx_clients.html', status, res=wsx, item=item, clients=clients, error=error,
-                          values=values or {'data': '', 'format': 'text'}, errors=errors or {},
-                          formats=BROADCAST_FORMATS)
-
-    def clients(request: Request) -> Response:
-        return clients_page(request)
-
-    def broadcast(request: Request) -> Response:
-        obj_id = request.params['id']
-        values = {'data': request.form.get('data', ''), 'format': request.form.get('format', 'text')}
-        try:
-            data = broadcast_data(values['data'], values['format'])
-        except ValueError as e:
-            return clients_page(request, 400, values, {'data': str(e)})
-        item = get_one(app, wsx, obj_id)
-        try:
-            admin.call('POST', f'{wsx.api}/{obj_id}/broadcast', {'data': data})
-        except AdminCallError as e:
-            if e.status >= 500:
-                raise
-            return clients_page(request, e.status, values, {'data': str(e.details)})
-        name = str(item.get('name', ''))
-        # The message itself is not recorded: it may be large, or hold what an audit log should not
-        audit(app, request, wsx, f'{wsx.slug}.broadcast', name, {'format': values['format'],
-                                                                  'size': len(values['data'])})
-        return app.done(request, f'{wsx.base}/{obj_id}/clients', f'Broadcast to the clients of `{name}`.')
-
-    def disconnect(request: Request) -> Response:
-        obj_id, client_id = request.params['id'], request.params['client_id']
-        item = get_one(app, wsx, obj_id)
-        back = f'{wsx.base}/{obj_id}/clients'
-        try:
-            admin.call('DELETE', f'/zato/admin/wsx/clients/{quote(client_id, safe="")}')
-        except AdminCallError as e:
-            if e.status >= 500:
-                raise
-            return app.done(request, back, f'Disconnect `{client_id}`: {e.details}', 'error')
-        audit(app, request, wsx, f'{wsx.slug}.disconnect', str(item.get('name', '')), {'client_id': client_id})
-        return app.done(request, back, f'Disconnected client `{client_id}`.')
-
-    def kafka_status(request: Request) -> Response:
-        obj_id = request.params['id']
-        item = get_one(app, KAFKA_CHANNELS, obj_id)
-        try:
-            status = admin.call('GET', f'{KAFKA_CHANNELS.api}/{obj_id}/status')
-        except AdminCallError as e:
-            if e.status == 404:
-                raise HTTPError(404, 'No such Kafka channel') from None
+    item = get_one(app, wsx, obj_id)
+    error = ''
+    try:
+        clients = app.config.admin.call('GET', f'{wsx.api}/{obj_id}/clients') or []
+    except AdminCallError as e:
+        if e.status >= 500:
             raise
-        return app.render(request, 'kafka_status.html', res=KAFKA_CHANNELS, item=item,
-                          workers=status.get('workers', []) if isinstance(status, dict) else [])
+        clients, error = [], str(e.details)
+    return app.render(request, 'wsx_clients.html', status, res=wsx, item=item, clients=clients, error=error,
+                      values=values or {'data': '', 'format': 'text'}, errors=errors or {},
+                      formats=BROADCAST_FORMATS)
 
-    out: list[tuple[str, str, Any, bool]] = []
-    for res in RESOURCES:
-        out.extend(crud_routes(app, res))
-    out.extend([
-        ('GET', f'{wsx.base}/{{id}}/clients', clients, False),
-        ('POST', f'{wsx.base}/{{id}}/broadcast', broadcast, False),
-        ('POST', f'{wsx.base}/{{id}}/clients/{{client_id}}/disconnect', disconnect, False),
-        ('GET', f'{KAFKA_CHANNELS.base}/{{id}}/status', kafka_status, False),
-    ])
-    return out
+
+def clients(app: WebAdmin, request: Request, obj_id: str) -> Response:
+    return render_clients(app, request, obj_id)
+
+
+def broadcast(app: WebAdmin, request: Request, obj_id: str) -> Response:
+    wsx = WSX_CHANNELS
+    values = {'data': request.form.get('data', ''), 'format': request.form.get('format', 'text')}
+    try:
+        data = broadcast_data(values['data'], values['format'])
+    except ValueError as e:
+        return render_clients(app, request, obj_id, 400, values, {'data': str(e)})
+    item = get_one(app, wsx, obj_id)
+    try:
+        app.config.admin.call('POST', f'{wsx.api}/{obj_id}/broadcast', {'data': data})
+    except AdminCallError as e:
+        if e.status >= 500:
+            raise
+        return render_clients(app, request, obj_id, e.status, values, {'data': str(e.details)})
+    name = str(item.get('name', ''))
+    # The message itself is not recorded: it may be large, or hold what an audit log should not
+    audit(app, request, wsx, f'{wsx.slug}.broadcast', name, {'format': values['format'],
+                                                              'size': len(values['data'])})
+    return app.done(request, f'{wsx.base}/{obj_id}/clients', f'Broadcast to the clients of `{name}`.')
+
+
+def disconnect(app: WebAdmin, request: Request, obj_id: str, client_id: str) -> Response:
+    wsx = WSX_CHANNELS
+    item = get_one(app, wsx, obj_id)
+    back = f'{wsx.base}/{obj_id}/clients'
+    try:
+        app.config.admin.call('DELETE', f'/zato/admin/wsx/clients/{quote(client_id, safe="")}')
+    except AdminCallError as e:
+        if e.status >= 500:
+            raise
+        return app.done(request, back, f'Disconnect `{client_id}`: {e.details}', 'error')
+    audit(app, request, wsx, f'{wsx.slug}.disconnect', str(item.get('name', '')), {'client_id': client_id})
+    return app.done(request, back, f'Disconnected client `{client_id}`.')
+
+
+def kafka_status(app: WebAdmin, request: Request, obj_id: str) -> Response:
+    item = get_one(app, KAFKA_CHANNELS, obj_id)
+    try:
+        status = app.config.admin.call('GET', f'{KAFKA_CHANNELS.api}/{obj_id}/status')
+    except AdminCallError as e:
+        if e.status == 404:
+            raise HTTPError(404, 'No such Kafka channel') from None
+        raise
+    return app.render(request, 'kafka_status.html', res=KAFKA_CHANNELS, item=item,
+                      workers=status.get('workers', []) if isinstance(status, dict) else [])
+
+
+ROUTES: list[Route] = [
+    *(route for res in RESOURCES for route in crud_routes(res)),
+    ('GET', f'{WSX_CHANNELS.base}/{{obj_id}}/clients', clients, False),
+    ('POST', f'{WSX_CHANNELS.base}/{{obj_id}}/broadcast', broadcast, False),
+    ('POST', f'{WSX_CHANNELS.base}/{{obj_id}}/clients/{{client_id}}/disconnect', disconnect, False),
+    ('GET', f'{KAFKA_CHANNELS.base}/{{obj_id}}/status', kafka_status, False),
+]

@@ -6,11 +6,11 @@ security definitions offers (views.resources.RATE_LIMIT reads them from the ODB)
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from zato.cli.client import AdminCallError
 from zato.errors import ZatoError
-from zato_web_admin.http import Request, Response, json_response
+from zato_web_admin.http import Request, Response, Route, json_response
 from zato_web_admin.resources import Field, Resource, crud_routes
 from zato_web_admin.views.resources import ACTIVE, NAME, rate_limit_choices
 
@@ -42,20 +42,18 @@ RATE_LIMITS = Resource(
     search_keys=('name', 'rules', 'parent'), audit_kind='rate-limit')
 
 
-def routes(app: WebAdmin) -> list[tuple[str, str, Any, bool]]:
+def check(app: WebAdmin, request: Request) -> Response:
+    """The rule text as typed, checked by the server: {"ok", "error", "note"} for static/app.js."""
+    try:
+        out = app.config.admin.call('POST', '/zato/admin/rate-limits/check', {'rules': request.form.get('text', '')})
+    except AdminCallError as e:
+        return json_response({'ok': False, 'error': str(e.details)})
+    except ZatoError:
+        return json_response({'ok': False, 'error': 'No server answers now; the rules are checked when saved'})
+    if not isinstance(out, dict) or not out.get('ok'):
+        return json_response({'ok': False, 'error': str(out.get('error', '')) if isinstance(out, dict) else ''})
+    count = len(out.get('rules') or ())
+    return json_response({'ok': True, 'error': '', 'note': f'OK: {count} rule{"" if count == 1 else "s"}'})
 
-    def check(request: Request) -> Response:
-        """The rule text as typed, checked by the server: {"ok", "error", "note"} for static/app.js."""
-        try:
-            out = app.config.admin.call('POST', '/zato/admin/rate-limits/check',
-                                        {'rules': request.form.get('text', '')})
-        except AdminCallError as e:
-            return json_response({'ok': False, 'error': str(e.details)})
-        except ZatoError:
-            return json_response({'ok': False, 'error': 'No server answers now; the rules are checked when saved'})
-        if not isinstance(out, dict) or not out.get('ok'):
-            return json_response({'ok': False, 'error': str(out.get('error', '')) if isinstance(out, dict) else ''})
-        count = len(out.get('rules') or ())
-        return json_response({'ok': True, 'error': '', 'note': f'OK: {count} rule{"" if count == 1 else "s"}'})
 
-    return [*crud_routes(app, RATE_LIMITS), ('POST', CHECK_URL, check, False)]
+ROUTES: list[Route] = [*crud_routes(RATE_LIMITS), ('POST', CHECK_URL, check, False)]

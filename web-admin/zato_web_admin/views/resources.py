@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 
 from zato.odb.models import RateLimitDef, SecurityDef, Service
-from zato_web_admin.http import HTTPError, Request
-from zato_web_admin.resources import PING, Field, Resource, crud_routes
+from zato_web_admin.http import HTTPError, Route
+from zato_web_admin.resources import PING, Field, Resource, crud_routes, family_routes
 
 if TYPE_CHECKING:
     from zato_web_admin.app import WebAdmin
@@ -116,8 +116,8 @@ class OutgoingKinds:
                     self._resources[kind['kind']] = self._resource(kind)
             return dict(self._resources)
 
-    def get(self, request: Request) -> Resource:
-        res = self.all().get(request.params.get('kind', ''))
+    def get(self, kind: str) -> Resource:
+        res = self.all().get(kind)
         if res is None:
             raise HTTPError(404, 'No such kind of outgoing connection')
         return res
@@ -151,11 +151,12 @@ def _label(name: str) -> str:
     return name.replace('_', ' ').capitalize()
 
 
-def routes(app: WebAdmin) -> list[tuple[str, str, Any, bool]]:
-    out: list[tuple[str, str, Any, bool]] = []
-    for res in RESOURCES:
-        out.extend(crud_routes(app, res))
-    kinds = OutgoingKinds(app)
-    app.outgoing = kinds
-    out.extend(crud_routes(app, base='/outgoing/{kind}', get_res=kinds.get, actions=(PING,), has_password=True))
-    return out
+def outgoing_kind(app: WebAdmin, kind: str) -> Resource:
+    """The kind of outgoing connection a path names; a 404 page if the server knows no such kind."""
+    return app.outgoing.get(kind)
+
+
+ROUTES: list[Route] = [
+    *(route for res in RESOURCES for route in crud_routes(res)),
+    *family_routes('/outgoing/{kind}', outgoing_kind, actions=(PING,), has_password=True),
+]

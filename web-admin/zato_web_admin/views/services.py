@@ -22,7 +22,7 @@ from zato.odb import stats_query
 from zato.odb.models import ChannelREST, ChannelWSX, DeployedCode, RateLimitDef, Service
 from zato_web_admin import users
 from zato_web_admin.charts import usage_charts
-from zato_web_admin.http import HTTPError, Request, Response
+from zato_web_admin.http import HTTPError, Request, Response, Route
 from zato_web_admin.listing import Page
 from zato_web_admin.resources import Field, field_of_message
 from zato_web_admin.views.resources import rate_limit_choices
@@ -80,170 +80,178 @@ def channels_of(db: Session, cluster_id: int, name: str) -> list[dict[str, Any]]
     return out
 
 
-def routes(app: WebAdmin) -> list[tuple[str, str, Any, bool]]:
-    admin = app.config.admin
+def audit(app: WebAdmin, request: Request, action: str, name: str, details: dict[str, Any] | None = None) -> None:
+    with app.db() as db:
+        users.audit(db, request.current.username, action, 'service', name, details, request.remote_addr)
+        db.commit()
+
+
+# ############################################################################################## list
+
+def services_list(app: WebAdmin, request: Request) -> Response:
     cluster_id = app.config.cluster_id
+    with app.db() as db:
+        rows = db.execute(select(Service.name, DeployedCode.file_name)
+                          .outerjoin(DeployedCode, Service.code_id == DeployedCode.id)
+                          .where(Service.cluster_id == cluster_id, Service.is_internal.is_(False))
+                          .order_by(Service.name)).all()
+        usage = {s['name']: s for s in stats_query.services_summary(db, cluster_id, MINUTES)}
+    items = [{**NO_USAGE, **usage.get(name, {}), 'name': name, 'file_name': file_name or '',
+              'url': service_url(name)} for name, file_name in rows if not is_internal(name)]
+    shown, page = Page.from_request(request).slice(items, lambda item: f'{item["name"]} {item["file_name"]}')
+    return app.render(request, 'services.html', items=shown, page=page, minutes=MINUTES)
 
-    def audit(request: Request, action: str, name: str, details: dict[str, Any] | None = None) -> None:
-        with app.db() as db:
-            users.audit(db, request.current.username, action, 'service', name, details, request.remote_addr)
-            db.commit()
 
-    # ------------------------------------------------------------------------------------------ list
+# ############################################################################################## one service
 
-    def list_page(request: Request) -> Response:
-        with app.db() as db:
-            rows = db.execute(select(Service.name, DeployedCode.file_name)
-                              .outerjoin(DeployedCode, Service.code_id == DeployedCode.id)
-                              .where(Service.cluster_id == cluster_id, Service.is_internal.is_(False))
-                              .order_by(Service.name)).all()
-            usage = {s['name']: s for s in stats_query.services_summary(db, cluster_id, MINUTES)}
-        items = [{**NO_USAGE, **usage.get(name, {}), 'name': name, 'file_name': file_name or '',
-                  'url': service_url(name)} for name, file_name in rows if not is_internal(name)]
-        shown, page = Page.from_request(request).slice(items, lambda item: f'{item["name"]} {item["file_name"]}')
-        return app.render(request, 'services.html', items=shown, page=page, minutes=MINUTES)
+def info_of(app: WebAdmin, db: Session, name: str) -> dict[str, Any]:
+    """What the admin API says of the service, with its options and rate limit as the ODB has them
+    (a worker may not have applied an edit made a moment ago); from the ODB alone if no server has
+    loaded it yet."""
+    if is_internal(name):
+        raise HTTPError(404, f'No user service named `{name}`')
+    row = db.scalar(select(Service).where(Service.cluster_id == app.config.cluster_id, Service.name == name))
+    note = ''
+    try:
+        info = app.config.admin.call('GET', f'/zato/admin/services/{quote(name, safe="")}')
+    except AdminCallError as e:
+        if e.status != 404:
+            raise
+        info, note = None, 'The server that answered has not loaded this service yet; reload in a moment.'
+    except ZatoError as e:
+        info, note = None, f'No server answered ({e}); showing what the ODB has.'
+    if info is None:
+        if row is None:
+            raise HTTPError(404, f'No service named `{name}` is deployed')
+        code = db.get(DeployedCode, row.code_id) if row.code_id is not None else None
+        info = {'name': name, 'impl_name': row.impl_name, 'file_name': code.file_name if code else '',
+                'source': code.source if code else None, 'http_verbs': None, 'simple_io': None,
+                'has_simple_io': None, 'schema': None}
+    info['note'] = note
+    limit_id = info.get('rate_limit_id')
+    if row is not None:
+        opaque = row.opaque or {}
+        for option in OPTIONS:
+            info[option] = bool(opaque.get(option, info.get(option, option == 'is_json_schema_enabled')))
+        limit_id = row.rate_limit_id
+    limit = db.get(RateLimitDef, limit_id) if limit_id is not None else None
+    info['rate_limit'] = limit.name if limit is not None else None
+    info['rate_limit_rules'] = limit.rules if limit is not None else ''
+    return info
 
-    # ------------------------------------------------------------------------------------------ one service
 
-    def info_of(db: Session, name: str) -> dict[str, Any]:
-        """What the admin API says of the service, with its options and rate limit as the ODB has them
-        (a worker may not have applied an edit made a moment ago); from the ODB alone if no server has
-        loaded it yet."""
-        if is_internal(name):
-            raise HTTPError(404, f'No user service named `{name}`')
-        row = db.scalar(select(Service).where(Service.cluster_id == cluster_id, Service.name == name))
-        note = ''
+def render_service(app: WebAdmin, request: Request, name: str, status: int = 200,
+                   options: dict[str, Any] | None = None, errors: dict[str, str] | None = None,
+                   **context: Any) -> Response:
+    """The page of service `name`, with the options form as typed (`options`) and `errors` if refused."""
+    cluster_id = app.config.cluster_id
+    with app.db() as db:
+        info = info_of(app, db, name)
+        channels = channels_of(db, cluster_id, name)
+        points = stats_query.series(db, cluster_id, name, MINUTES)
+        usage = next((s for s in stats_query.services_summary(db, cluster_id, MINUTES) if s['name'] == name),
+                     NO_USAGE)
+    if options is None:
+        options = {**{o: info[o] for o in OPTIONS if o in info}, 'rate_limit': info.get('rate_limit') or ''}
+    context.setdefault('payload', '')
+    return app.render(request, 'services_detail.html', status, svc=info, url=service_url(name), channels=channels,
+                      usage=usage, charts=usage_charts(points, name, 'svc-'), minutes=MINUTES, options=options,
+                      limits=rate_limit_choices(app), errors=errors or {}, **context)
+
+
+def service_page(app: WebAdmin, request: Request, name: str) -> Response:
+    return render_service(app, request, name)
+
+
+def service_edit(app: WebAdmin, request: Request, name: str) -> Response:
+    form = request.form
+    options: dict[str, Any] = {o: form.get(o, '') in ('on', 'true', '1') for o in OPTIONS}
+    options['rate_limit'] = form.get('rate_limit', '')
+    try:
+        app.config.admin.call('PUT', f'/zato/admin/services/{quote(name, safe="")}',
+                              {**options, 'rate_limit': options['rate_limit'] or None})
+    except AdminCallError as e:
+        if e.status >= 500:
+            raise
+        message = details_text(e)
+        field = field_of_message(message, OPTION_FIELDS) or 'options'
+        return render_service(app, request, name, e.status, options=options, errors={field: message})
+    audit(app, request, 'service.edit', name, options)
+    return app.done(request, service_url(name), f'Saved the options of service `{name}`.')
+
+
+def service_invoke(app: WebAdmin, request: Request, name: str) -> Response:
+    admin = app.config.admin
+    text = request.form.get('payload', '')
+    payload = None
+    if text.strip():
         try:
-            info = admin.call('GET', f'/zato/admin/services/{quote(name, safe="")}')
-        except AdminCallError as e:
-            if e.status != 404:
-                raise
-            info, note = None, 'The server that answered has not loaded this service yet; reload in a moment.'
-        except ZatoError as e:
-            info, note = None, f'No server answered ({e}); showing what the ODB has.'
-        if info is None:
-            if row is None:
-                raise HTTPError(404, f'No service named `{name}` is deployed')
-            code = db.get(DeployedCode, row.code_id) if row.code_id is not None else None
-            info = {'name': name, 'impl_name': row.impl_name, 'file_name': code.file_name if code else '',
-                    'source': code.source if code else None, 'http_verbs': None, 'simple_io': None,
-                    'has_simple_io': None, 'schema': None}
-        info['note'] = note
-        limit_id = info.get('rate_limit_id')
-        if row is not None:
-            opaque = row.opaque or {}
-            for option in OPTIONS:
-                info[option] = bool(opaque.get(option, info.get(option, option == 'is_json_schema_enabled')))
-            limit_id = row.rate_limit_id
-        limit = db.get(RateLimitDef, limit_id) if limit_id is not None else None
-        info['rate_limit'] = limit.name if limit is not None else None
-        info['rate_limit_rules'] = limit.rules if limit is not None else ''
-        return info
+            payload = json.loads(text)
+        except ValueError as e:
+            return render_service(app, request, name, 400, payload=text, errors={'payload': f'Not valid JSON: {e}'})
+    started = time.monotonic()
+    try:
+        out = admin.call('POST', '/zato/admin/invoke', {'name': name, 'payload': payload})
+        # None: the service returned nothing (the API's 204)
+        result: dict[str, Any] = {'ok': True, 'status': 200 if out is not None else 204,
+                                  'body': pretty(out) if out is not None else '(no response)'}
+    except AdminCallError as e:
+        result = {'ok': False, 'status': e.status, 'body': pretty(e.details)}
+    except ZatoError as e:
+        result = {'ok': False, 'status': None, 'body': str(e)}
+    result['ms'] = round((time.monotonic() - started) * 1000, 1)
+    # The payload may hold anything, a secret included: the audit log keeps its size only
+    audit(app, request, 'service.invoke', name, {'ok': result['ok'], 'status': result['status'],
+                                                 'payload_bytes': len(text.encode())})
+    return render_service(app, request, name, payload=text, result=result)
 
-    def service_page(request: Request, status: int = 200, options: dict[str, Any] | None = None,
-                     errors: dict[str, str] | None = None, **context: Any) -> Response:
-        name = request.params['name']
-        with app.db() as db:
-            info = info_of(db, name)
-            channels = channels_of(db, cluster_id, name)
-            points = stats_query.series(db, cluster_id, name, MINUTES)
-            usage = next((s for s in stats_query.services_summary(db, cluster_id, MINUTES) if s['name'] == name),
-                         NO_USAGE)
-        if options is None:
-            options = {**{o: info[o] for o in OPTIONS if o in info}, 'rate_limit': info.get('rate_limit') or ''}
-        context.setdefault('payload', '')
-        return app.render(request, 'services_detail.html', status, svc=info, url=service_url(name), channels=channels,
-                          usage=usage, charts=usage_charts(points, name, 'svc-'), minutes=MINUTES, options=options,
-                          limits=rate_limit_choices(app), errors=errors or {}, **context)
 
-    def show(request: Request) -> Response:
-        return service_page(request)
+# ############################################################################################## deploy
 
-    def edit(request: Request) -> Response:
-        name = request.params['name']
-        form = request.form
-        options: dict[str, Any] = {o: form.get(o, '') in ('on', 'true', '1') for o in OPTIONS}
-        options['rate_limit'] = form.get('rate_limit', '')
-        try:
-            admin.call('PUT', f'/zato/admin/services/{quote(name, safe="")}',
-                       {**options, 'rate_limit': options['rate_limit'] or None})
-        except AdminCallError as e:
-            if e.status >= 500:
-                raise
-            message = details_text(e)
-            field = field_of_message(message, OPTION_FIELDS) or 'options'
-            return service_page(request, e.status, options=options, errors={field: message})
-        audit(request, 'service.edit', name, options)
-        return app.done(request, service_url(name), f'Saved the options of service `{name}`.')
+def render_deploy(app: WebAdmin, request: Request, status: int = 200, **context: Any) -> Response:
+    return app.render(request, 'services_deploy.html', status, **context)
 
-    def invoke(request: Request) -> Response:
-        name = request.params['name']
-        text = request.form.get('payload', '')
-        payload = None
-        if text.strip():
-            try:
-                payload = json.loads(text)
-            except ValueError as e:
-                return service_page(request, 400, payload=text, errors={'payload': f'Not valid JSON: {e}'})
-        started = time.monotonic()
-        try:
-            out = admin.call('POST', '/zato/admin/invoke', {'name': name, 'payload': payload})
-            # None: the service returned nothing (the API's 204)
-            result: dict[str, Any] = {'ok': True, 'status': 200 if out is not None else 204,
-                      'body': pretty(out) if out is not None else '(no response)'}
-        except AdminCallError as e:
-            result = {'ok': False, 'status': e.status, 'body': pretty(e.details)}
-        except ZatoError as e:
-            result = {'ok': False, 'status': None, 'body': str(e)}
-        result['ms'] = round((time.monotonic() - started) * 1000, 1)
-        # The payload may hold anything, a secret included: the audit log keeps its size only
-        audit(request, 'service.invoke', name, {'ok': result['ok'], 'status': result['status'],
-                                                'payload_bytes': len(text.encode())})
-        return service_page(request, payload=text, result=result)
 
-    # ------------------------------------------------------------------------------------------ deploy
+def deploy_form(app: WebAdmin, request: Request) -> Response:
+    return render_deploy(app, request)
 
-    def deploy_page(request: Request, status: int = 200, **context: Any) -> Response:
-        return app.render(request, 'services_deploy.html', status, **context)
 
-    def deploy_form(request: Request) -> Response:
-        return deploy_page(request)
+def deploy(app: WebAdmin, request: Request) -> Response:
+    file_name, data = request.files.get('module', ('', b''))
+    # A browser may send the client's whole path; the server takes the base name only
+    file_name = file_name.replace('\\', '/').rsplit('/', 1)[-1]
+    if not file_name:
+        return render_deploy(app, request, 400, error='Choose a .py module or a .json schema to deploy.')
+    if not file_name.endswith(('.py', '.json')):
+        return render_deploy(app, request, 400, file_name=file_name,
+                             error=f'`{file_name}` is neither a .py module nor a .json schema.')
+    try:
+        source = data.decode('utf-8')
+    except UnicodeDecodeError:
+        return render_deploy(app, request, 400, file_name=file_name, error=f'`{file_name}` is not UTF-8 text.')
+    try:
+        out = app.config.admin.call('POST', '/zato/admin/deploy', {'file_name': file_name, 'source': source})
+    except AdminCallError as e:
+        if e.status >= 500:
+            raise
+        return render_deploy(app, request, e.status, file_name=file_name, error=details_text(e))
+    if 'services_using' in out:
+        # A JSON Schema: every worker now validates with it the services that name it
+        audit(app, request, 'schema.deploy', file_name, {'version': out.get('version'),
+                                                         'services_using': out.get('services_using')})
+        using = [{'name': name, 'url': service_url(name)} for name in out.get('services_using') or []]
+        return render_deploy(app, request, file_name=file_name, result=out, schema=True, deployed=using)
+    audit(app, request, 'service.deploy', file_name, {'version': out.get('version'), 'services': out.get('services'),
+                                                      'changed': out.get('changed')})
+    deployed = [{'name': name, 'url': service_url(name)} for name in out.get('services') or []]
+    return render_deploy(app, request, file_name=file_name, result=out, deployed=deployed)
 
-    def deploy(request: Request) -> Response:
-        file_name, data = request.files.get('module', ('', b''))
-        # A browser may send the client's whole path; the server takes the base name only
-        file_name = file_name.replace('\\', '/').rsplit('/', 1)[-1]
-        if not file_name:
-            return deploy_page(request, 400, error='Choose a .py module or a .json schema to deploy.')
-        if not file_name.endswith(('.py', '.json')):
-            return deploy_page(request, 400, file_name=file_name,
-                               error=f'`{file_name}` is neither a .py module nor a .json schema.')
-        try:
-            source = data.decode('utf-8')
-        except UnicodeDecodeError:
-            return deploy_page(request, 400, file_name=file_name, error=f'`{file_name}` is not UTF-8 text.')
-        try:
-            out = admin.call('POST', '/zato/admin/deploy', {'file_name': file_name, 'source': source})
-        except AdminCallError as e:
-            if e.status >= 500:
-                raise
-            return deploy_page(request, e.status, file_name=file_name, error=details_text(e))
-        if 'services_using' in out:
-            # A JSON Schema: every worker now validates with it the services that name it
-            audit(request, 'schema.deploy', file_name, {'version': out.get('version'),
-                                                        'services_using': out.get('services_using')})
-            using = [{'name': name, 'url': service_url(name)} for name in out.get('services_using') or []]
-            return deploy_page(request, file_name=file_name, result=out, schema=True, deployed=using)
-        audit(request, 'service.deploy', file_name, {'version': out.get('version'), 'services': out.get('services'),
-                                                     'changed': out.get('changed')})
-        deployed = [{'name': name, 'url': service_url(name)} for name in out.get('services') or []]
-        return deploy_page(request, file_name=file_name, result=out, deployed=deployed)
 
-    return [
-        ('GET', '/services', list_page, False),
-        ('GET', '/services/{name}', show, False),
-        ('POST', '/services/{name}/edit', edit, False),
-        ('POST', '/services/{name}/invoke', invoke, False),
-        ('GET', '/deploy', deploy_form, False),
-        ('POST', '/deploy', deploy, False),
-    ]
+ROUTES: list[Route] = [
+    ('GET', '/services', services_list, False),
+    ('GET', '/services/{name}', service_page, False),
+    ('POST', '/services/{name}/edit', service_edit, False),
+    ('POST', '/services/{name}/invoke', service_invoke, False),
+    ('GET', '/deploy', deploy_form, False),
+    ('POST', '/deploy', deploy, False),
+]
