@@ -1,8 +1,18 @@
-"""The error hierarchy. Each client-facing error carries its HTTP status and a stable code, so the
-dispatcher maps exceptions to responses in one place and never leaks a traceback to a caller."""
+"""The error hierarchy, and the one place where an exception becomes an answer.
+
+Each error a caller may see carries its HTTP status and a stable `code`, sent in the error body
+(`{"result": "ZATO_ERROR", "cid": ..., "details": ..., "code": ...}`). `failure_of` decides, for
+every entry point alike (REST, JSON-RPC, WebSockets and every channel type added later), what an
+exception a service let out means: a client's mistake (its 4xx), a remote end that failed (503 down
+or inactive, 504 too slow, 502 refused our credentials), or our own bug (500, the details in the
+log only); `log_failure` logs each as what it is.
+"""
 
 from __future__ import annotations
 
+import logging
+import math
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -86,3 +96,104 @@ class DeploymentError(ZatoError):
 
 class ConfigError(ZatoError):
     """A broken configuration file or value; the CLI prints it as one line."""
+
+
+# ################################################################################################ remote ends
+
+class ConnectorError(ZatoError, ConnectionError):
+    """Base of what using an outgoing connection raises, whatever its kind; `kind` and `name` say which.
+
+    `retry_after`, when known, is how many seconds until the connection tries its remote end again.
+    """
+    status = 503
+    code = 'remote_unavailable'
+
+    def __init__(self, message: str, *, kind: str = '', name: str = '', retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.name = name
+        self.retry_after = retry_after
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class ConnectorUnavailable(ConnectorError):
+    """The client is not built yet, or the remote end cannot be reached; the message says why."""
+
+
+class ConnectorTimeout(ConnectorError, TimeoutError):
+    """The remote end did not answer in time; it may still have acted on the request."""
+    status, code = 504, 'remote_timeout'
+
+
+class ConnectorAuthError(ConnectorError):
+    """The remote end refused our credentials."""
+    status, code = 502, 'remote_refused_credentials'
+
+
+class ConnectorInactive(ConnectorError):
+    """The connection's definition is not active."""
+    code = 'connection_inactive'
+
+    def __init__(self, kind: str, name: str) -> None:
+        super().__init__(f'Outgoing {kind} connection `{name}` is not active', kind=kind, name=name)
+
+
+# ################################################################################################ answers
+
+# The code of an error answered without an exception of ours (a route not found, a framing error ...)
+STATUS_CODES: dict[int, str] = {
+    400: 'bad_request', 401: 'unauthorized', 403: 'forbidden', 404: 'not_found', 405: 'method_not_allowed',
+    408: 'request_timeout', 409: 'conflict', 413: 'content_too_large', 414: 'uri_too_long',
+    415: 'unsupported_media_type', 426: 'upgrade_required', 429: 'too_many_requests',
+    431: 'header_fields_too_large', 500: 'internal_error', 502: 'bad_gateway', 503: 'service_unavailable',
+    504: 'gateway_timeout', 505: 'http_version_not_supported',
+}
+
+CLIENT, REMOTE, OURS = 'client', 'remote', 'ours'
+
+_REMOTE_DETAILS = {
+    503: 'Service Unavailable: a remote end this service uses could not be reached',
+    504: 'Gateway Timeout: a remote end this service uses did not answer in time',
+    502: 'Bad Gateway: a remote end this service uses refused its credentials',
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """What an exception means to the caller: the status, the stable code, the details it may see,
+    the headers that go with them, and whose failure it was (CLIENT, REMOTE or OURS)."""
+
+    status: int
+    code: str
+    details: Any
+    headers: dict[str, str] = field(default_factory=dict)
+    cause: str = CLIENT
+
+
+def failure_of(e: BaseException, cid: str) -> Failure:
+    """The answer to an exception raised while serving a request, the same for every entry point."""
+    if isinstance(e, ClientError):
+        return Failure(e.status, e.code, e.details, e.headers, CLIENT)
+    if isinstance(e, ConnectorError):
+        headers = {'Retry-After': str(max(1, math.ceil(e.retry_after)))} if e.retry_after else {}
+        details = f'{_REMOTE_DETAILS[e.status]}; the server log has the details under cid {cid}'
+        return Failure(e.status, e.code, details, headers, REMOTE)
+    if isinstance(e, ServiceNotFound):
+        return Failure(404, 'not_found', str(e), {}, CLIENT)
+    return Failure(500, 'internal_error', f'Internal server error; the server log has the details under cid {cid}',
+                   {}, OURS)
+
+
+def log_failure(logger: logging.Logger, failure: Failure, e: BaseException, what: str, cid: str) -> None:
+    """Logs a failure as what it was: our bug with its traceback, a remote end's failure naming the
+    connection (no traceback: nothing of ours to fix), a missing service as a warning; a client's
+    mistake is not logged."""
+    if failure.cause == OURS:
+        logger.error('%s failed, cid `%s`', what, cid, exc_info=e)
+    elif failure.cause == REMOTE:
+        logger.warning('%s failed, cid `%s`: %s (%s)', what, cid, e, type(e).__name__)
+    elif isinstance(e, ServiceNotFound):
+        logger.warning('%s: %s, cid `%s`', what, e, cid)
+

@@ -59,7 +59,7 @@ def test_invalid_input_is_a_400_with_3_1s_error_object_and_no_details_by_default
     cid = r.headers['X-Zato-CID']
     assert r.status_code == 400
     assert r.json() == {'result': 'ZATO_ERROR', 'cid': cid,
-                        'details': {'is_ok': False, 'cid': cid, 'message': 'Invalid request'}}
+                        'details': {'is_ok': False, 'cid': cid, 'message': 'Invalid request'}, 'code': 'bad_request'}
 
 
 def test_a_ref_to_another_local_schema_file_is_enforced(env):

@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 import gevent
 import gevent.event
 
+from zato.errors import ConnectorAuthError, ConnectorError, ConnectorInactive, ConnectorTimeout, ConnectorUnavailable
+
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
 
@@ -37,35 +39,12 @@ _jitter = random.random
 
 # ################################################################################################ errors
 
-class ConnectorError(ConnectionError):
-    """Base of what using an outgoing connection raises, whatever its kind; `kind` and `name` say which."""
-
-    def __init__(self, message: str, *, kind: str = '', name: str = '') -> None:
-        super().__init__(message)
-        self.kind = kind
-        self.name = name
-
-    def __str__(self) -> str:
-        return str(self.args[0])
-
-
-class ConnectorUnavailable(ConnectorError):
-    """The client is not built yet, or the remote end cannot be reached; the message says why."""
-
-
-class ConnectorTimeout(ConnectorError, TimeoutError):
-    """The remote end did not answer in time; it may still have acted on the request."""
-
-
-class ConnectorAuthError(ConnectorError):
-    """The remote end refused our credentials."""
-
-
-class ConnectorInactive(ConnectorError):
-    """The connection's definition is not active."""
-
-    def __init__(self, kind: str, name: str) -> None:
-        super().__init__(f'Outgoing {kind} connection `{name}` is not active', kind=kind, name=name)
+# ConnectorError and its subclasses are defined with the rest of the error hierarchy (zato.errors), where
+# every entry point maps them to answers (503, 504, 502); importable from here too, as the connectors and
+# services have always imported them
+__all__ = ['Connector', 'ConnectorAuthError', 'ConnectorError', 'ConnectorInactive', 'ConnectorTimeout',
+           'ConnectorUnavailable', 'Field', 'FieldError', 'Hooks', 'NoHooks', 'backoff_delay', 'coerce',
+           'describe', 'effective_config', 'secret_field', 'validate']
 
 
 # ################################################################################################ fields
@@ -236,6 +215,7 @@ class Connector:
         self._runner: gevent.Greenlet | None = None
         self._wake = gevent.event.Event()       # cuts a backoff sleep short when stopping
         self._attempted = gevent.event.Event()  # set after the first attempt, whatever its outcome
+        self._next_attempt = 0.0                # monotonic time of the next connect attempt, 0 when none is due
 
     def __repr__(self) -> str:
         return f'<{type(self).__name__} {self.kind} `{self.name}`>'
@@ -368,7 +348,11 @@ class Connector:
         if self._stopping:
             return self.error(ConnectorUnavailable, 'stopped')
         why = f'; last error: {self._last_error}' if self._last_error else ''
-        return self.error(self._failure, f'not connected yet{why}')
+        error = self.error(self._failure, f'not connected yet{why}')
+        # When the next attempt comes, which a caller answered 503 is told as Retry-After
+        wait = self._next_attempt - time.monotonic() if self._next_attempt else 0.0
+        error.retry_after = wait if wait > 0 else None
+        return error
 
     def describe(self, e: BaseException) -> str:
         """An exception on one line; one that names this connection already is not prefixed twice."""
@@ -415,4 +399,6 @@ class Connector:
                 logger.warning('%r: could not connect (attempt %d): %s; retrying in %.2fs',
                                self, attempt + 1, self._last_error, delay)
             attempt += 1
+            self._next_attempt = time.monotonic() + delay
             self._wake.wait(delay)
+            self._next_attempt = 0.0

@@ -40,6 +40,10 @@ SERVER_ERROR = -32000
 UNAUTHORIZED = -32001
 FORBIDDEN = -32403
 RATE_LIMITED = -32429
+# A remote end a service uses failed: as the HTTP status would say (502, 503, 504)
+BAD_GATEWAY = -32502
+UNAVAILABLE = -32503
+GATEWAY_TIMEOUT = -32504
 
 MESSAGES: dict[int, str] = {
     PARSE_ERROR: 'Parse error',
@@ -51,6 +55,9 @@ MESSAGES: dict[int, str] = {
     UNAUTHORIZED: 'Unauthorized',
     FORBIDDEN: 'Forbidden',
     RATE_LIMITED: 'Rate limit reached',
+    BAD_GATEWAY: 'Bad gateway',
+    UNAVAILABLE: 'Service unavailable',
+    GATEWAY_TIMEOUT: 'Gateway timeout',
 }
 
 MAX_BATCH = 1000

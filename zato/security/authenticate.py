@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from zato.bounded_cache import BoundedCache
 from zato.errors import Unauthorized
 from zato.security.basic_auth import CredentialCache, parse_basic_auth
 from zato.service.channel import SecurityInfo
@@ -40,14 +41,8 @@ class Authenticator:
         # base64 and no hashing. The version in the key retires every entry of a definition whose
         # secret changes. The header values stay in this process's memory, which holds the
         # environment's secret key anyway.
-        self.verified: dict[tuple[int, int, str], SecurityInfo] = {}
-        self.max_verified = max_verified
-
-    def _remember(self, key: tuple[int, int, str], info: SecurityInfo) -> SecurityInfo:
-        if len(self.verified) >= self.max_verified:
-            self.verified.clear()
-        self.verified[key] = info
-        return info
+        self.verified: BoundedCache[tuple[int, int, str], SecurityInfo] = BoundedCache(max_verified)
+        self._remember = self.verified.remember
 
     def authenticate(self, sec: SecurityConfig | None, headers: dict[str, str]) -> SecurityInfo:
         if sec is None or not sec.is_active:
@@ -94,6 +89,5 @@ class Authenticator:
         reused (zato.odb.models.NEVER_REUSED_IDS) and the version is in every key, so a new definition
         cannot match these entries anyway; forgetting them frees the memory, and stays a second guard
         should an id ever come back (an ODB restored from an old backup, a sequence reset by hand)."""
-        for key in [key for key in self.verified if key[0] == def_id]:
-            del self.verified[key]
+        self.verified.forget_where(lambda key: key[0] == def_id)
         self.cache.forget(def_id)

@@ -7,6 +7,7 @@ import hashlib
 import hmac
 from base64 import b64decode
 
+from zato.bounded_cache import BoundedCache
 from zato.security.passwords import verify_password
 
 
@@ -33,8 +34,7 @@ class CredentialCache:
     changed secret drops the entry. Comparisons are constant-time."""
 
     def __init__(self, max_size: int = 10_000) -> None:
-        self._ok: dict[tuple[int, int, str], bytes] = {}
-        self._max = max_size
+        self._ok: BoundedCache[tuple[int, int, str], bytes] = BoundedCache(max_size)
 
     def check(self, def_id: int, version: int, username: str, password: str,
               expected_username: str, password_hash: str) -> bool:
@@ -46,12 +46,9 @@ class CredentialCache:
             return hmac.compare_digest(cached, digest) and user_ok
         ok = verify_password(password_hash, password) and user_ok
         if ok:
-            if len(self._ok) >= self._max:
-                self._ok.clear()
-            self._ok[key] = digest
+            self._ok.remember(key, digest)
         return ok
 
     def forget(self, def_id: int) -> None:
         """Drops every credential verified for a definition that changed or was deleted."""
-        for key in [key for key in self._ok if key[0] == def_id]:
-            del self._ok[key]
+        self._ok.forget_where(lambda key: key[0] == def_id)

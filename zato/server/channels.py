@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from zato.server.guards import Guards
 from zato.service.channel import CHANNEL, ChannelInfo
 
 
@@ -20,7 +21,7 @@ class ChannelConfig:
 
     __slots__ = ('id', 'name', 'is_active', 'is_internal', 'url_path', 'method', 'data_format', 'service_name',
                  'security_id', 'merge_url_params_req', 'url_params_pri', 'params_pri', 'version', 'info',
-                 'rate_limit_id', 'info_by_caller', 'jsonrpc', 'msg_over_params')
+                 'rate_limit_id', 'guards', 'jsonrpc', 'msg_over_params')
 
     def __init__(self, *, id: int | None, name: str, url_path: str, service_name: str, method: str = '',
                  data_format: str = 'json', is_active: bool = True, is_internal: bool = False,
@@ -45,13 +46,14 @@ class ChannelConfig:
         self.msg_over_params = params_pri == 'msg-over-channel-params'
         self.version = version
         self.rate_limit_id = rate_limit_id
-        self.info_by_caller: dict[Any, ChannelInfo] = {}
         self.jsonrpc = jsonrpc
         if jsonrpc is None:
             self.info = ChannelInfo(id, name, CHANNEL.HTTP, self.data_format, is_internal)
         else:
             user_name = name[len(JSONRPC_PREFIX):] if name.startswith(JSONRPC_PREFIX) else name
             self.info = ChannelInfo(id, user_name, CHANNEL.JSON_RPC, 'json', is_internal)
+        # Closed until the runtime builds the channel's guards at config load (zato.server.guards)
+        self.guards = Guards(None, self.info)
 
     @classmethod
     def from_model(cls, row: Any) -> ChannelConfig:
@@ -69,7 +71,7 @@ class ChannelConfig:
 
     def to_dict(self) -> dict[str, Any]:
         out = {name: getattr(self, name) for name in self.__slots__
-               if name not in ('info', 'info_by_caller', 'msg_over_params')}
+               if name not in ('info', 'guards', 'msg_over_params')}
         if self.jsonrpc is not None:
             out['jsonrpc'] = sorted(self.jsonrpc)
         return out

@@ -1,5 +1,5 @@
-"""From a parsed HTTP request to response bytes: routing, security, body decoding, the service,
-and the one place where exceptions become responses."""
+"""From a parsed HTTP request to response bytes: routing, the channel's guards, body decoding, the
+service, and the answer to whatever it raised (zato.errors.failure_of, the same for every entry point)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from urllib.parse import unquote
 import orjson
 
 from zato import accel
-from zato.errors import ClientError, Forbidden, ServiceNotFound, TooManyRequests
-from zato.server.client_address import client_address
+from zato.errors import STATUS_CODES, ClientError, failure_of, log_failure
+from zato.server.guards import Caller
 from zato.server.jsonrpc import JSONRPCGateway
 from zato.service.invoker import Invoker, new_cid
 from zato.service.reqresp import HTTPInfo, Request
@@ -31,8 +31,9 @@ _loads = orjson.loads
 _OPT_NON_STR_KEYS = orjson.OPT_NON_STR_KEYS
 
 
-def error_body(cid: str, details: Any) -> bytes:
-    return _dumps({'result': 'ZATO_ERROR', 'cid': cid, 'details': details})
+def error_body(cid: str, details: Any, code: str) -> bytes:
+    """The one error envelope: 3.1's `result`, `cid` and `details`, and the error's stable `code`."""
+    return _dumps({'result': 'ZATO_ERROR', 'cid': cid, 'details': details, 'code': code})
 
 
 class Dispatcher:
@@ -44,11 +45,12 @@ class Dispatcher:
         self.jsonrpc = JSONRPCGateway(runtime)
 
     def error(self, cid: str, status: int, details: Any, keep_alive: bool, head: bool = False,
-              headers: dict[str, str] | None = None) -> bytes:
+              headers: dict[str, str] | None = None, code: str = '') -> bytes:
         out = [('X-Zato-CID', cid), ('Content-Type', JSON)]
         if headers:
             out.extend(headers.items())
-        return serialize_response(status, out, error_body(cid, details), keep_alive, head)
+        body = error_body(cid, details, code or STATUS_CODES.get(status, 'error'))
+        return serialize_response(status, out, body, keep_alive, head)
 
     def dispatch(self, req: Any, peer: str) -> bytes:
         cid = new_cid()
@@ -57,15 +59,10 @@ class Dispatcher:
         head = method == 'HEAD'
         try:
             return self._dispatch(req, cid, method, keep_alive, head, peer)
-        except ClientError as e:
-            return self.error(cid, e.status, e.details, keep_alive, head, e.headers)
-        except ServiceNotFound as e:
-            logger.warning('%s, cid `%s`', e, cid)
-            return self.error(cid, 404, str(e), keep_alive, head)
-        except Exception:
-            logger.exception('Error while handling %s %s, cid `%s`', method, req.path, cid)
-            return self.error(cid, 500, f'Internal server error; the server log has the details under cid {cid}',
-                              keep_alive, head)
+        except Exception as e:  # noqa: BLE001 - every exception gets its answer, decided in one place
+            failure = failure_of(e, cid)
+            log_failure(logger, failure, e, f'{method} {req.path}', cid)
+            return self.error(cid, failure.status, failure.details, keep_alive, head, failure.headers, failure.code)
 
     def _dispatch(self, req: Any, cid: str, method: str, keep_alive: bool, head: bool, peer: str) -> bytes:
         runtime = self.runtime
@@ -86,44 +83,17 @@ class Dispatcher:
         if not chan.is_active:
             return self.error(cid, 404, f'URL not found `{path}`', keep_alive, head)
 
-        channel_info = chan.info
-        client = ''
-        limits = runtime.limits
-        # A try block costs nothing in 3.11 until something raises: only a refusal pays for it
-        try:
-            if not chan.is_internal and limits.allow_list_channels is not None and \
-                    (limits.default_allow_list or chan.id in limits.allow_list_channels):
-                client = client_address(peer, req.headers.get('x-forwarded-for'), runtime.trusted_proxies)
-                if not limits.address_allowed(chan.id, client):
-                    raise Forbidden(headers={'Cache-Control': 'no-store'})
-            sec_id = chan.security_id
-            if sec_id is not None:
-                sec_info = runtime.authenticator.authenticate(runtime.security.get(sec_id), req.headers)
-                # One ChannelInfo per (channel, caller), built once: not an allocation per request
-                by_caller = chan.info_by_caller
-                known = by_caller.get(sec_info)
-                if known is None:
-                    if len(by_caller) > 1000:
-                        by_caller.clear()
-                    info = chan.info
-                    known = by_caller[sec_info] = type(info)(info.id, info.name, info.type, info.data_format,
-                                                             info.is_internal, sec_info)
-                channel_info = known
-
-            if not chan.is_internal:
-                levels = limits.levels(chan.id, sec_id, chan.service_name)
-                if levels:
-                    if not client:
-                        proxies = runtime.trusted_proxies
-                        client = client_address(peer, req.headers.get('x-forwarded-for'), proxies) if proxies else peer
-                    decision = limits.limiter.check(levels, client)
-                    if not decision.allowed:
-                        error = TooManyRequests if decision.status == 429 else Forbidden
-                        raise error(headers=decision.headers)
-        except ClientError as e:
-            if chan.jsonrpc is not None:
-                return self.jsonrpc.refused(e, cid, keep_alive, head)
-            raise
+        # The channel's guards, built at config load: none at all for an open channel without limits
+        guards = chan.guards
+        if guards:
+            try:
+                channel_info = guards.check(Caller(peer, req.headers, runtime.trusted_proxies))
+            except ClientError as e:
+                if chan.jsonrpc is not None:
+                    return self.jsonrpc.refused(e, cid, keep_alive, head)
+                raise
+        else:
+            channel_info = chan.info
 
         if chan.jsonrpc is not None:
             return self.jsonrpc.dispatch(req, cid, chan, channel_info, path, path_params, peer, keep_alive, head)

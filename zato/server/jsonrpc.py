@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Any
 from fastjsonschema import JsonSchemaValueException
 
 from zato import accel
-from zato.errors import BadRequest, ClientError, Forbidden, ServiceNotFound, TooManyRequests, Unauthorized
+from zato.errors import OURS, BadRequest, ClientError, ServiceNotFound, failure_of, log_failure
 from zato.proto import jsonrpc as rpc
 from zato.server.channels import JSONRPC_PREFIX as NAME_PREFIX
-from zato.server.client_address import client_address
+from zato.server.guards import Caller
 from zato.service.invoker import new_cid
 from zato.service.reqresp import HTTPInfo, Request
 
@@ -35,13 +35,11 @@ serialize_response = accel.load('zato.proto.http1').serialize_response
 GATEWAY_SERVICE = 'pub.zato.channel.json-rpc.gateway'
 JSON = 'application/json'
 
-# A refused caller: the JSON-RPC code that goes with the HTTP status the dispatcher chose
-_REFUSALS: dict[type[ClientError], int] = {
-    Unauthorized: rpc.UNAUTHORIZED,
-    Forbidden: rpc.FORBIDDEN,
-    TooManyRequests: rpc.RATE_LIMITED,
+# The JSON-RPC code of an HTTP status zato.errors.failure_of chose; any other client error is SERVER_ERROR
+_CODES: dict[int, int] = {
+    401: rpc.UNAUTHORIZED, 403: rpc.FORBIDDEN, 429: rpc.RATE_LIMITED, 500: rpc.INTERNAL_ERROR,
+    502: rpc.BAD_GATEWAY, 503: rpc.UNAVAILABLE, 504: rpc.GATEWAY_TIMEOUT,
 }
-_DECISION_CODES = {429: rpc.RATE_LIMITED, 403: rpc.FORBIDDEN}
 
 _parse = rpc.parse
 _encode_result = rpc.encode_result
@@ -65,7 +63,7 @@ class JSONRPCGateway:
     def refused(self, e: ClientError, cid: str, keep_alive: bool, head: bool) -> bytes:
         """Authentication, the allow-list or a rate limit said no: their HTTP status, a JSON-RPC body.
         The body has not been read yet, so the id is null."""
-        code = _REFUSALS.get(type(e), rpc.SERVER_ERROR)
+        code = _CODES.get(e.status, rpc.SERVER_ERROR)
         headers = [('X-Zato-CID', cid), ('Content-Type', JSON)]
         if e.headers:
             headers.extend(e.headers.items())
@@ -78,6 +76,7 @@ class JSONRPCGateway:
         items = parsed.items
         is_batch = parsed.is_batch
         http_info = HTTPInfo(req.method, path, req.query, req.headers, path_params, body)
+        caller = Caller(peer, req.headers, self.runtime.trusted_proxies)
         status = 200
         extra: dict[str, str] | None = None
         parts = []
@@ -86,11 +85,11 @@ class JSONRPCGateway:
                 parts.append(_encode_error(item.id, item.code, cid, details=item.details))
                 continue
             call_cid = new_cid() if is_batch else cid
-            part, decision = self._call(item, call_cid, chan, channel_info, http_info, body, req, peer)
+            part, refusal = self._call(item, call_cid, chan, channel_info, http_info, body, caller)
             if part is not None:
                 parts.append(part)
-            if decision is not None and not is_batch:
-                status, extra = decision.status, decision.headers
+            if refusal is not None and not is_batch:
+                status, extra = refusal.status, refusal.headers
         out = _encode_many(parts, is_batch)
         headers = [('X-Zato-CID', cid)]
         if out is None:
@@ -101,7 +100,7 @@ class JSONRPCGateway:
         return serialize_response(status, headers, out, keep_alive, head)
 
     def _call(self, call: rpc.Call, cid: str, chan: ChannelConfig, channel_info: ChannelInfo, http_info: HTTPInfo,
-              body: bytes, req: Any, peer: str) -> tuple[bytes | None, Any]:
+              body: bytes, caller: Caller) -> tuple[bytes | None, ClientError | None]:
         """One call: its encoded response (None for a notification) and a rate-limit refusal, if any."""
         method = call.method
         id = call.id
@@ -114,16 +113,15 @@ class JSONRPCGateway:
         except ServiceNotFound:
             return _encode_error(id, rpc.METHOD_NOT_FOUND, cid) if not call.is_notification else None, None
 
-        # The service's own rate limit applies per call, as it would behind a REST channel
-        limits = runtime.limits
-        limit = limits.by_service.get(method)
-        if limit is not None:
-            proxies = runtime.trusted_proxies
-            client = client_address(peer, req.headers.get('x-forwarded-for'), proxies) if proxies else peer
-            decision = limits.limiter.check([limit], client)
-            if not decision.allowed:
-                code = _DECISION_CODES.get(decision.status, rpc.FORBIDDEN)
-                return (_encode_error(id, code, cid) if not call.is_notification else None), decision
+        # The service's own rate limit applies per call, as it would behind a REST channel: the same
+        # guard, built with the channels' (zato.server.guards)
+        service_guard = runtime.service_guards.get(method)
+        if service_guard is not None:
+            try:
+                service_guard(caller)
+            except ClientError as e:
+                code = _CODES.get(e.status, rpc.FORBIDDEN)
+                return (_encode_error(id, code, cid) if not call.is_notification else None), e
 
         try:
             svc = self.invoker.run(cls, cid, channel_info, Request(call.params, body, http_info), 'POST')
@@ -135,17 +133,18 @@ class JSONRPCGateway:
                 # The invoker's details: 3.1's object, with what failed where only if the service says so
                 details = e.details.get('message') if isinstance(e.details, dict) else e.details
                 return _encode_error(id, rpc.INVALID_REQUEST, cid, details=details), None
-            return _encode_error(id, rpc.INVALID_PARAMS, cid, details=_details(e)), None
-        except ClientError as e:
-            if call.is_notification:
-                return None, None
-            code = _REFUSALS.get(type(e), rpc.SERVER_ERROR)
-            return _encode_error(id, code, cid, details=_details(e)), None
+            return _encode_error(id, rpc.INVALID_PARAMS, cid, details=_details(e.details)), None
         except ServiceNotFound:
             return _encode_error(id, rpc.METHOD_NOT_FOUND, cid) if not call.is_notification else None, None
-        except Exception:
-            logger.exception('JSON-RPC call of `%s` failed on channel `%s`, cid `%s`', method, chan.name, cid)
-            return _encode_error(id, rpc.INTERNAL_ERROR, cid) if not call.is_notification else None, None
+        except Exception as e:  # noqa: BLE001 - every exception gets its answer, decided in one place
+            failure = failure_of(e, cid)
+            log_failure(logger, failure, e, f'JSON-RPC call of `{method}` on channel `{chan.name}`', cid)
+            if call.is_notification:
+                return None, None
+            code = _CODES.get(failure.status, rpc.SERVER_ERROR)
+            # Our own bug's details stay in the log; a client's mistake or a remote's failure is explained
+            details = None if failure.cause == OURS else _details(failure.details)
+            return _encode_error(id, code, cid, details=details), None
 
         if call.is_notification:
             return None, None
@@ -170,6 +169,5 @@ class JSONRPCGateway:
         return out
 
 
-def _details(e: ClientError) -> Any:
-    details = e.details
+def _details(details: Any) -> Any:
     return details if isinstance(details, (str, int, float, bool, list, dict)) else str(details)

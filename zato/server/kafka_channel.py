@@ -480,6 +480,10 @@ class KafkaChannels:
         for row in rows:
             self._set(row.id, KafkaChannelConfig.from_model(row))
 
+    def changed(self, session: Any, obj_id: int, msg: dict[str, Any]) -> None:
+        """The runtime's handler of a change of a Kafka channel."""
+        self.apply(session, obj_id)
+
     def apply(self, session: Any, obj_id: int) -> None:
         row = session.get(ChannelKafka, obj_id)
         self._set(obj_id, None if row is None else KafkaChannelConfig.from_model(row))

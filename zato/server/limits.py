@@ -53,7 +53,6 @@ class RateLimits:
         # with a catch-all `*` (None when no level anywhere restricts addresses)
         self.default_allow_list = False
         self.allow_list_channels: frozenset[int] | None = None
-        self._levels: dict[tuple[int | None, int | None, str], list[LimitDef]] = {}
 
     @staticmethod
     def _restricts(limit: LimitDef | None) -> bool:
@@ -96,7 +95,6 @@ class RateLimits:
         self.default_allow_list = self._restricts(self.default)
         restricting = frozenset(cid for cid, d in self.by_channel.items() if self._restricts(d))
         self.allow_list_channels = restricting if (restricting or self.default_allow_list) else None
-        self._levels = {}
 
     def address_allowed(self, channel_id: int | None, client_ip: str) -> bool:
         """The allow-list part of the IP and channel levels (and their parents), decided before
@@ -110,16 +108,8 @@ class RateLimits:
         return True
 
     def levels(self, channel_id: int | None, sec_id: int | None, service: str) -> list[LimitDef]:
-        """The applicable levels in the order of the hierarchy: IP, security definition, channel, service."""
-        key = (channel_id, sec_id, service)
-        found = self._levels.get(key)
-        if found is None:
-            if len(self._levels) > 10_000:
-                self._levels.clear()
-            found = self._levels[key] = self._compute_levels(channel_id, sec_id, service)
-        return found
-
-    def _compute_levels(self, channel_id: int | None, sec_id: int | None, service: str) -> list[LimitDef]:
+        """The applicable levels in the order of the hierarchy: IP, security definition, channel, service.
+        Asked once per channel when its guards are built (zato.server.guards), never per request."""
         out = []
         if self.default is not None:
             out.append(self.default)

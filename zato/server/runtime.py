@@ -7,6 +7,7 @@ import hashlib
 import logging
 import os
 import tempfile
+from collections.abc import Callable
 from typing import Any
 
 import gevent
@@ -21,7 +22,7 @@ from zato.security.authenticate import Authenticator
 from zato.security.json_schema import SchemaRepository
 from zato.security.jwt_auth import JWTManager, signing_key
 from zato.security.secrets_file import Crypto, read_secrets
-from zato.server import settings
+from zato.server import guards, settings
 from zato.server.channels import ChannelConfig, SecurityConfig
 from zato.server.internal_routes import internal_channels
 from zato.server.kafka_channel import KafkaChannels
@@ -39,6 +40,10 @@ from zato.service.invoker import ASYNC_SUBJECT, Invoker
 logger = logging.getLogger('zato.runtime')
 
 CONFIG_SUBJECT = 'config.changed'
+
+# What a change of one kind of object runs on each worker: (ODB session, the object's id, the bus message)
+ChangeHandler = Callable[[Any, int, dict[str, Any]], None]
+Reload = Callable[[Any], None]
 ADMIN_SEC_NAME = 'admin.invoke'
 
 
@@ -98,6 +103,17 @@ class Runtime:
         self.outconns: dict[str, dict[str, Any]] = {}
         self.outconn_mgr = OutConns(self)
         self.kafka_channels = KafkaChannels(self)
+        self.service_guards: dict[str, guards.Guard] = {}  # a service's own level, for JSON-RPC's calls
+        self._handlers: dict[str, ChangeHandler] = {}
+        self._reloads: list[Reload] = []
+        self.on_change('code', self._code_changed)
+        self.on_change('channel', self._channel_changed)
+        self.on_change('channel_wsx', self._wsx_channel_changed)
+        self.on_change('service', self._service_changed)
+        self.on_change('rate_limit', self._rate_limit_changed)
+        self.on_change('security', self._security_changed)
+        self.on_change('outconn', self._outconn_changed, self.outconn_mgr.reload_all)
+        self.on_change('channel_kafka', self.kafka_channels.changed, self.kafka_channels.reload_all)
 
     def _exact_backend(self) -> Any:
         """Exact (cluster-wide) rate limits count in the PostgreSQL ODB; with SQLite there is none."""
@@ -195,13 +211,12 @@ class Runtime:
 
             rows = session.scalars(select(ChannelREST).where(ChannelREST.cluster_id == self.cluster_id)).all()
             self.channels = {row.id: ChannelConfig.from_model(row) for row in rows}
-            self._rebuild_router()
-            self._rebuild_limits()
-
             wsx_rows = session.scalars(select(ChannelWSX).where(ChannelWSX.cluster_id == self.cluster_id)).all()
             self.wsx.set_channels({row.id: WSXChannelConfig.from_model(row) for row in wsx_rows})
-            self.outconn_mgr.reload_all(session)
-            self.kafka_channels.reload_all(session)
+            self._rebuild_limits()
+            self._rebuild_router()
+            for reload in self._reloads:
+                reload(session)
 
     def _apply_code(self, code: DeployedCode) -> None:
         if self.code_versions.get(code.file_name) == code.version:
@@ -223,29 +238,55 @@ class Runtime:
 
     def _forget_security(self, sec_id: int, deleted: bool) -> None:
         """What this worker derived from a security definition that changed or is gone: verified
-        credentials, the callers each channel remembers, and, once it is deleted, its JWT sessions."""
+        credentials, and, once it is deleted, its JWT sessions. The callers each channel remembers go
+        with the channel's guards, built again after any change of security."""
         self.authenticator.forget(sec_id)
-        for chan in self.channels.values():
-            if chan.security_id == sec_id:
-                chan.info_by_caller.clear()
         if deleted:
             self.jwt.forget_definition(sec_id)
 
+    # Guards, limits and routes: rebuilt whole after any change that may touch them
+
     def _rebuild_limits(self) -> None:
+        """The rate limits, then every channel's guards, which are made of them and of the security."""
         try:
             self.limits.rebuild(self.limit_defs, self.channels, self.security, self.service_limits)
         except ValueError:
             logger.exception('Could not rebuild rate limits; keeping the previous ones')
+        for chan in self.channels.values():
+            self._build_guards(chan)
+        self.service_guards = {name: guards.rate_limits(self.limits.limiter, [limit])
+                               for name, limit in self.limits.by_service.items()}
+        for wchan in self.wsx.channels.values():
+            wchan.guards = guards.build(info=wchan.info, limits=self.limits, authenticator=self.authenticator,
+                                        security=self.security, channel_id=None, security_id=wchan.security_id,
+                                        service='', credentials_optional=True)
+
+    def _build_guards(self, chan: ChannelConfig) -> None:
+        # A JSON-RPC channel learns its service per call, and checks the service level then
+        service = chan.service_name if chan.jsonrpc is None else ''
+        chan.guards = guards.build(info=chan.info, limits=self.limits, authenticator=self.authenticator,
+                                   security=self.security, channel_id=chan.id, security_id=chan.security_id,
+                                   service=service, is_internal=chan.is_internal)
 
     def _rebuild_router(self) -> None:
-        routes = [(c.url_path, c.method, c) for c in internal_channels(self.admin_sec_id)]
+        internal = internal_channels(self.admin_sec_id)
+        for chan in internal:
+            self._build_guards(chan)
+        routes = [(c.url_path, c.method, c) for c in internal]
         routes.extend((c.url_path, c.method, c) for c in self.channels.values())
         try:
             self.router = Router(routes)
         except ValueError:
             logger.exception('Could not rebuild the router; keeping the previous one')
 
-    # Changes through the bus
+    # Changes through the bus: each kind of object has its handler, and a kind added later registers its own
+
+    def on_change(self, kind: str, handler: ChangeHandler, reload: Reload | None = None) -> None:
+        """Makes `handler(session, obj_id, msg)` what a change of `kind` runs on this worker (after the
+        ODB committed it), and `reload(session)` part of reloading everything."""
+        self._handlers[kind] = handler
+        if reload is not None:
+            self._reloads.append(reload)
 
     def on_config_changed(self, msg: dict[str, Any]) -> None:
         with self._lock:
@@ -255,62 +296,68 @@ class Runtime:
                 self.reload_all()
                 return
             self.seen_version = max(self.seen_version, version)
-            kind, obj_id = msg['kind'], msg['id']
+            handler = self._handlers.get(msg['kind'])
+            if handler is None:
+                logger.warning('Unknown config kind in bus message: %s', msg)
+                return
             with self.Session() as session:
-                if kind == 'code':
-                    code = session.get(DeployedCode, obj_id)
-                    if code is None:
-                        if msg['file_name'].endswith('.json') and self.store.schemas is not None:
-                            self.store.schemas.deployed.pop(msg['file_name'], None)
-                        else:
-                            self.store.remove_file(msg['file_name'])
-                        self.code_versions.pop(msg['file_name'], None)
-                    else:
-                        self._apply_code(code)
-                elif kind == 'channel':
-                    row = session.get(ChannelREST, obj_id)
-                    if row is None:
-                        self.channels.pop(obj_id, None)
-                    else:
-                        self.channels[obj_id] = ChannelConfig.from_model(row)
-                    self._rebuild_router()
-                elif kind == 'channel_wsx':
-                    wrow = session.get(ChannelWSX, obj_id)
-                    self.wsx.update_channel(obj_id, None if wrow is None else WSXChannelConfig.from_model(wrow))
-                    return
-                elif kind == 'outconn':
-                    self.outconn_mgr.apply(obj_id, session.get(OutConn, obj_id))
-                    self.kafka_channels.out_conn_changed(obj_id)
-                    return
-                elif kind == 'channel_kafka':
-                    self.kafka_channels.apply(session, obj_id)
-                    return
-                elif kind == 'service':
-                    srow = session.get(ServiceRow, obj_id)
-                    if srow is not None:
-                        self.store.set_options(srow.name, dict(srow.opaque or {}))
-                        if srow.rate_limit_id is None:
-                            self.service_limits.pop(srow.name, None)
-                        else:
-                            self.service_limits[srow.name] = srow.rate_limit_id
-                elif kind == 'rate_limit':
-                    lrow = session.get(RateLimitDef, obj_id)
-                    if lrow is None:
-                        self.limit_defs.pop(obj_id, None)
-                    else:
-                        self.limit_defs[obj_id] = DefRow(lrow)
-                elif kind == 'security':
-                    row = session.get(SecurityDef, obj_id)
-                    if row is None:
-                        self.security.pop(obj_id, None)
-                    else:
-                        self.security[obj_id] = SecurityConfig.from_model(row)
-                    self._forget_security(obj_id, deleted=row is None)
-                else:
-                    logger.warning('Unknown config kind in bus message: %s', msg)
-                    return
-                if kind != 'code':
-                    self._rebuild_limits()
+                handler(session, msg['id'], msg)
+
+    def _code_changed(self, session: Any, obj_id: int, msg: dict[str, Any]) -> None:
+        code = session.get(DeployedCode, obj_id)
+        if code is not None:
+            self._apply_code(code)
+            return
+        if msg['file_name'].endswith('.json') and self.store.schemas is not None:
+            self.store.schemas.deployed.pop(msg['file_name'], None)
+        else:
+            self.store.remove_file(msg['file_name'])
+        self.code_versions.pop(msg['file_name'], None)
+
+    def _channel_changed(self, session: Any, obj_id: int, msg: dict[str, Any]) -> None:
+        row = session.get(ChannelREST, obj_id)
+        if row is None:
+            self.channels.pop(obj_id, None)
+        else:
+            self.channels[obj_id] = ChannelConfig.from_model(row)
+        self._rebuild_limits()  # guards first: the router serves the new channel object at once
+        self._rebuild_router()
+
+    def _wsx_channel_changed(self, session: Any, obj_id: int, msg: dict[str, Any]) -> None:
+        row = session.get(ChannelWSX, obj_id)
+        self.wsx.update_channel(obj_id, None if row is None else WSXChannelConfig.from_model(row))
+        self._rebuild_limits()
+
+    def _service_changed(self, session: Any, obj_id: int, msg: dict[str, Any]) -> None:
+        row = session.get(ServiceRow, obj_id)
+        if row is not None:
+            self.store.set_options(row.name, dict(row.opaque or {}))
+            if row.rate_limit_id is None:
+                self.service_limits.pop(row.name, None)
+            else:
+                self.service_limits[row.name] = row.rate_limit_id
+        self._rebuild_limits()
+
+    def _rate_limit_changed(self, session: Any, obj_id: int, msg: dict[str, Any]) -> None:
+        row = session.get(RateLimitDef, obj_id)
+        if row is None:
+            self.limit_defs.pop(obj_id, None)
+        else:
+            self.limit_defs[obj_id] = DefRow(row)
+        self._rebuild_limits()
+
+    def _outconn_changed(self, session: Any, obj_id: int, msg: dict[str, Any]) -> None:
+        self.outconn_mgr.apply(obj_id, session.get(OutConn, obj_id))
+        self.kafka_channels.out_conn_changed(obj_id)  # a Kafka channel reads through its connection
+
+    def _security_changed(self, session: Any, obj_id: int, msg: dict[str, Any]) -> None:
+        row = session.get(SecurityDef, obj_id)
+        if row is None:
+            self.security.pop(obj_id, None)
+        else:
+            self.security[obj_id] = SecurityConfig.from_model(row)
+        self._forget_security(obj_id, deleted=row is None)
+        self._rebuild_limits()
 
     def commit_change(self, session: Any, kind: str, obj_id: int, **extra: Any) -> None:
         """Commits an ODB change and tells every worker of the cluster to reload that object."""

@@ -31,6 +31,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from zato.bounded_cache import BoundedCache
 from zato.security.ratelimit.rules import UNLIMITED, Rule, RuleSet, parse_rules
 
 if TYPE_CHECKING:
@@ -51,7 +52,7 @@ class LimitDef:
     (``'approximate'``, counted per process, or ``'exact'``, shared by the cluster) and an optional
     parent whose limits apply as well. Immutable, so a parent chain checked here stays acyclic."""
 
-    __slots__ = ('id', 'rules', 'mode', 'parent', 'chain', 'levels', 'is_exact', '_resolved', '_cache_size')
+    __slots__ = ('id', 'rules', 'mode', 'parent', 'chain', 'levels', 'is_exact', '_resolved')
 
     id: str
     rules: RuleSet
@@ -60,8 +61,7 @@ class LimitDef:
     chain: tuple[LimitDef, ...]    # the parent, its parent, and so on
     levels: tuple[LimitDef, ...]   # this definition, then its chain: what a request must pass
     is_exact: bool
-    _resolved: dict[str, _Resolved | None]
-    _cache_size: int
+    _resolved: BoundedCache[str, _Resolved | None]
 
     def __init__(self, id: str, rules: RuleSet | str, mode: str = APPROXIMATE,
                  parent: LimitDef | None = None, cache_size: int = 4096) -> None:
@@ -86,8 +86,7 @@ class LimitDef:
         setter(self, 'chain', chain)
         setter(self, 'levels', (self, *chain))
         setter(self, 'is_exact', mode == EXACT)
-        setter(self, '_resolved', {})
-        setter(self, '_cache_size', cache_size)
+        setter(self, '_resolved', BoundedCache(cache_size))
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError('LimitDef is immutable; create a new one')
@@ -99,8 +98,8 @@ class LimitDef:
     def resolve(self, ip: str) -> _Resolved | None:
         """(matching rule, approximate key, exact key) for a client address, or None (403).
 
-        Cached per address, so a returning client costs one dict lookup and no string building;
-        the cache is emptied when full, which bounds it whatever the addresses.
+        Cached per address (a BoundedCache), so a returning client costs one dict lookup and no
+        string building, and memory stays bounded whatever the addresses.
         """
         try:
             return self._resolved[ip]
@@ -111,9 +110,7 @@ class LimitDef:
         if found is not None:
             rule, client_key = found
             resolved = (rule, (self.id, rule.index, client_key), f'{self.id}|{rule.index}|{client_key}')
-        if len(self._resolved) >= self._cache_size:
-            self._resolved.clear()
-        self._resolved[ip] = resolved
+        self._resolved.remember(ip, resolved)
         return resolved
 
 

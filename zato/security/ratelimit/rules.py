@@ -37,6 +37,8 @@ import socket
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from zato.bounded_cache import BoundedCache
+
 __all__ = ['Rule', 'RuleError', 'RuleSet', 'parse_rules', 'UNIT_SECONDS']
 
 # Kinds of limit, also read by the counters (as plain ints, so the Cython twin can copy them into C)
@@ -215,7 +217,7 @@ class RuleSet:
     are cached per address string in a bounded dict, so a returning client costs one dict lookup.
     """
 
-    __slots__ = ('rules', '_by_family', '_any', '_cache', '_cache_size')
+    __slots__ = ('rules', '_by_family', '_any', '_cache')
 
     def __init__(self, rules: list[Rule], networks: list[tuple[int, int, int]], cache_size: int = 4096) -> None:
         self.rules: tuple[Rule, ...] = tuple(rules)
@@ -225,8 +227,7 @@ class RuleSet:
                 by_family[fam].append((net, mask, rule))
         self._by_family = {fam: tuple(entries) for fam, entries in by_family.items()}
         self._any = next((rule for rule in rules if rule.is_any), None)
-        self._cache: dict[str, tuple[Rule, str] | None] = {}
-        self._cache_size = cache_size
+        self._cache: BoundedCache[str, tuple[Rule, str] | None] = BoundedCache(cache_size)
 
     def __len__(self) -> int:
         return len(self.rules)
@@ -243,13 +244,7 @@ class RuleSet:
             return self._cache[ip]
         except KeyError:
             pass
-        found = self._lookup(ip)
-        if len(self._cache) >= self._cache_size:
-            # Dropping everything is O(1) amortised and bounds memory even when every request comes
-            # from a new address; the common case, a few returning clients, refills it at once.
-            self._cache.clear()
-        self._cache[ip] = found
-        return found
+        return self._cache.remember(ip, self._lookup(ip))
 
     def match(self, ip: str) -> Rule | None:
         """The first rule that matches ``ip``, or None (the address is not allowed)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
+from zato.server.guards import Guards
 from zato.service.channel import CHANNEL, ChannelInfo
 
 
@@ -13,7 +14,7 @@ class WSXChannelConfig:
 
     __slots__ = ('id', 'name', 'is_active', 'url_path', 'service_name', 'data_format', 'security_id',
                  'max_message_size', 'ping_interval', 'pings_missed_threshold', 'new_token_wait_time', 'token_ttl',
-                 'send_queue_max', 'origins', 'services_allowed', 'subprotocols', 'version', 'info')
+                 'send_queue_max', 'origins', 'services_allowed', 'subprotocols', 'version', 'info', 'guards')
 
     def __init__(self, *, id: int, name: str, url_path: str, service_name: str, is_active: bool = True,
                  data_format: str = 'json', security_id: int | None = None, max_message_size: int = 1048576,
@@ -39,6 +40,7 @@ class WSXChannelConfig:
         self.subprotocols = tuple(subprotocols or ())
         self.version = version
         self.info = ChannelInfo(id, name, CHANNEL.WEB_SOCKET, self.data_format)
+        self.guards = Guards(None, self.info)  # the handshake's: closed until the runtime builds them
 
     @classmethod
     def from_model(cls, row: Any) -> WSXChannelConfig:

@@ -16,12 +16,11 @@ import gevent
 import orjson
 from gevent.event import Event
 
-from zato.errors import ClientError, Unauthorized
+from zato.errors import STATUS_CODES, ClientError, Failure, Unauthorized, failure_of, log_failure
 from zato.proto import websocket as ws
-from zato.proto.reasons import REASONS
-from zato.server.client_address import client_address
 from zato.server.wsx.config import WSXChannelConfig
-from zato.server.wsx.session import WSXClient, encode_payload, error_status
+from zato.server.guards import Caller
+from zato.server.wsx.session import WSXClient, encode_payload
 from zato.service.channel import SecurityInfo
 from zato.service.invoker import new_cid
 
@@ -157,12 +156,11 @@ class WSXRegistry:
         if chan is None or not chan.is_active:
             return self.refusal(404, f'URL not found `{req.path}`')
         try:
-            hs, sec_info = self.check_handshake(chan, req, peer)
+            hs, sec_info, address = self.check_handshake(chan, req, peer)
         except HandshakeRefused as e:
             logger.info('WebSocket handshake on `%s` from %s refused: %s %s', chan.name, peer, e.status, e.details)
             return self.refusal(e.status, e.details, e.headers)
         forwarded = req.headers.get('x-forwarded-for', '')
-        address = self._address(peer, req.headers)
         conn = ws.Connection('server', max_message=chan.max_message_size, deflate=hs.deflate)
         client = WSXClient(self, chan, sock, address, forwarded, conn, sec_info)
         sock.sendall(ws.accept_response(hs, [('X-Zato-CID', new_cid())]))
@@ -173,7 +171,9 @@ class WSXRegistry:
         client.serve(leftover)
         return None
 
-    def check_handshake(self, chan: WSXChannelConfig, req: Any, peer: str) -> tuple[Any, SecurityInfo | None]:
+    def check_handshake(self, chan: WSXChannelConfig, req: Any, peer: str) -> tuple[Any, SecurityInfo | None, str]:
+        """The handshake, the channel's security info of the client (None until create-session, if it sent
+        no credentials) and the client's address; HandshakeRefused with the status to answer."""
         if not self.accepting:
             raise HandshakeRefused(503, 'Server shutting down')
         if len(self.clients) >= self.max_connections:
@@ -190,42 +190,17 @@ class WSXRegistry:
             raise HandshakeRefused(e.status, e.reason, list(e.headers or [])) from None
         if not chan.origin_allowed(headers.get('origin'), headers.get('host')):
             raise HandshakeRefused(403, 'Origin not allowed')
-        # The IP level of the rate limits - the default definition's allow-list and limits, which cover
-        # every request on every user channel - is checked before credentials, as for REST
-        limits = self.runtime.limits
-        address = ''
-        if limits.default_allow_list:
-            address = self._address(peer, headers)
-            if not limits.address_allowed(None, address):
-                raise HandshakeRefused(403, REASONS[403], [('Cache-Control', 'no-store')])
-        sec_info = None
-        if chan.security_id is not None:
-            sec = self.runtime.security.get(chan.security_id)
-            if sec is not None and self._has_credentials(sec, headers):
-                try:
-                    sec_info = self.runtime.authenticator.authenticate(sec, headers)
-                except Unauthorized as e:
-                    raise HandshakeRefused(401, str(e.details), list(e.headers.items())) from None
-            # Otherwise the client has new_token_wait_time to send create-session
-        # The handshake is a request like any other: charged to the IP level and, for a client that
-        # authenticated with it, to its security definition's level
-        levels = limits.levels(None, sec_info.id if sec_info is not None else None, '')
-        if levels:
-            decision = limits.limiter.check(levels, address or self._address(peer, headers))
-            if not decision.allowed:
-                raise HandshakeRefused(decision.status, REASONS[decision.status], list(decision.headers.items()))
-        return hs, sec_info
-
-    def _address(self, peer: str, headers: dict[str, str]) -> str:
-        """The client's address: the peer's, or what a trusted proxy says in X-Forwarded-For."""
-        forwarded = headers.get('x-forwarded-for')
-        return client_address(peer, forwarded, self.runtime.trusted_proxies) if forwarded else peer
-
-    @staticmethod
-    def _has_credentials(sec: Any, headers: dict[str, str]) -> bool:
-        if sec.kind == 'apikey':
-            return sec.username.lower() in headers
-        return 'authorization' in headers
+        # The channel's guards, as every entry point runs them (zato.server.guards): the IP level's
+        # allow-list before credentials, credentials if the client sent any (otherwise it has
+        # new_token_wait_time to send create-session), then the handshake charged to the IP level and,
+        # for a client that authenticated with it, to its security definition's level
+        caller = Caller(peer, headers, self.runtime.trusted_proxies)
+        try:
+            chan.guards.check(caller)
+        except ClientError as e:
+            failure = failure_of(e, '')
+            raise HandshakeRefused(failure.status, str(failure.details), list(failure.headers.items())) from None
+        return hs, caller.security, caller.address
 
     def authenticate_secret(self, chan: WSXChannelConfig, username: str, secret: str) -> SecurityInfo:
         """Checks a create-session credential against the channel's security definition."""
@@ -246,7 +221,7 @@ class WSXRegistry:
         from zato.server.dispatcher import JSON, error_body, serialize_response
         cid = new_cid()
         out = [('X-Zato-CID', cid), ('Content-Type', JSON), *(headers or ())]
-        return serialize_response(status, out, error_body(cid, details), False)
+        return serialize_response(status, out, error_body(cid, details, STATUS_CODES.get(status, 'error')), False)
 
     # Messages and hooks
 
@@ -275,7 +250,8 @@ class WSXRegistry:
         try:
             out = self._invoke(client, chan.service_name, cid, payload, data)
         except Exception as e:  # noqa: BLE001 - each error becomes a message to this client only
-            client.send({'result': 'ZATO_ERROR', 'cid': cid, 'details': self._details(e, cid, chan.service_name)})
+            failure = self._failure(e, cid, chan.service_name)
+            client.send({'result': 'ZATO_ERROR', 'cid': cid, 'details': failure.details, 'code': failure.code})
             return
         if out is not None:
             client.send(out)
@@ -299,8 +275,9 @@ class WSXRegistry:
                 name, data = data['service'], data.get('request')
             try:
                 out = self._invoke(client, name, cid, data, raw)
-            except Exception as e:  # noqa: BLE001
-                client.reply(msg_id, error_status(e), self._details(e, cid, name), cid)
+            except Exception as e:  # noqa: BLE001 - answered to this client only, as every entry point answers
+                failure = self._failure(e, cid, name)
+                client.reply(msg_id, failure.status, failure.details, cid)
                 return
             client.reply(msg_id, 200, out, cid)
             return
@@ -316,14 +293,10 @@ class WSXRegistry:
         return invoker.output_of(svc)
 
     @staticmethod
-    def _details(e: BaseException, cid: str, name: str) -> Any:
-        if isinstance(e, ClientError):
-            return e.details
-        status = error_status(e)
-        if status == 404:
-            return str(e)
-        logger.error('Service `%s` failed for a WebSocket message, cid `%s`', name, cid, exc_info=e)
-        return f'Internal server error; the server log has the details under cid {cid}'
+    def _failure(e: BaseException, cid: str, name: str) -> Failure:
+        failure = failure_of(e, cid)
+        log_failure(logger, failure, e, f'Service `{name}` for a WebSocket message', cid)
+        return failure
 
     def run_hook(self, client: WSXClient, hook: str) -> None:
         try:

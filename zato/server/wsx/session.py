@@ -22,7 +22,7 @@ import gevent
 import orjson
 from gevent.event import AsyncResult, Event
 
-from zato.errors import ClientError, ServiceNotFound, Unauthorized
+from zato.errors import Unauthorized
 from zato.proto import websocket as ws
 from zato.service.channel import ChannelInfo, SecurityInfo
 from zato.service.invoker import new_cid
@@ -448,11 +448,3 @@ class WSXClient:
 
 def conn_has_deflate(conn: ws.Connection) -> bool:
     return getattr(conn, 'deflate', None) is not None
-
-
-def error_status(e: BaseException) -> int:
-    if isinstance(e, ClientError):
-        return e.status
-    if isinstance(e, ServiceNotFound):
-        return 404
-    return 500

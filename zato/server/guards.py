@@ -1,0 +1,167 @@
+"""The guards of a channel: built once per channel at config load, run by every entry point.
+
+A request passes the guards of its channel in the order of the hierarchy (../shared/RELIABILITY.md):
+
+1. the **allow-list** of the IP level (the default rate-limit definition) and of the channel's own
+   definition, and their parents: an address no rule matches gets 403 before its credentials are
+   looked at;
+2. **authentication** against the channel's security definition (401);
+3. the **rate-limit levels** — IP, security definition, channel, service, and each one's parents —
+   checked together, a refused request charged to none of them (429, or 403).
+
+JSON Schema and SimpleIO, the last guards, belong to the service and run in the invoker, which every
+entry point invokes services through.
+
+What depends only on the channel is decided when the chain is built, not per request: which steps
+it has at all (a channel without security or limits has none, and costs nothing), the security
+definition, and the levels that apply. The REST dispatcher, the JSON-RPC gateway (and, per call, the
+called service's own level, a `rate_limits` guard the runtime builds per service) and the WebSocket
+handshake all run `Guards.check`; a channel type added later builds its `Guards` the same way and
+gets all of this by construction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from zato.bounded_cache import BoundedCache
+from zato.errors import Forbidden, ServiceUnavailable, TooManyRequests
+from zato.server.client_address import client_address
+from zato.service.channel import ChannelInfo, SecurityInfo
+
+if TYPE_CHECKING:
+    from zato.security.authenticate import Authenticator
+    from zato.security.ratelimit import LimitDef, Limiter
+    from zato.server.channels import SecurityConfig
+    from zato.server.client_address import Network
+    from zato.server.limits import RateLimits
+
+NO_STORE = {'Cache-Control': 'no-store'}
+
+# What a channel remembers per caller (one ChannelInfo each, so not one per request)
+MAX_CALLERS = 1000
+
+
+class Caller:
+    """What the guards know of one request: set up by the entry point, filled in by the guards."""
+
+    __slots__ = ('peer', 'headers', 'proxies', '_address', 'security')
+
+    def __init__(self, peer: str, headers: dict[str, str], proxies: tuple[Network, ...]) -> None:
+        self.peer = peer
+        self.headers = headers
+        self.proxies = proxies
+        self._address = ''
+        self.security: SecurityInfo | None = None
+
+    @property
+    def address(self) -> str:
+        """The client's address: the peer's, or what a trusted proxy reported in X-Forwarded-For.
+        Worked out once per request, and only when a guard needs it."""
+        address = self._address
+        if not address:
+            forwarded = self.headers.get('x-forwarded-for') if self.proxies else None
+            address = self._address = client_address(self.peer, forwarded, self.proxies) if forwarded else self.peer
+        return address
+
+
+Guard = Callable[[Caller], None]
+
+
+def allow_list(limits: RateLimits, channel_id: int | None) -> Guard:
+    def check_address(caller: Caller) -> None:
+        if not limits.address_allowed(channel_id, caller.address):
+            raise Forbidden(headers=NO_STORE)
+    return check_address
+
+
+def authenticate(authenticator: Authenticator, sec: SecurityConfig | None, optional: bool = False) -> Guard:
+    """Credentials checked against `sec` (None, a definition that is gone: nobody passes). With
+    `optional`, a request that carries no credentials passes unauthenticated (a WebSocket client
+    may authenticate later, in its first message)."""
+    def check_credentials(caller: Caller) -> None:
+        if optional and not _has_credentials(sec, caller.headers):
+            return
+        caller.security = authenticator.authenticate(sec, caller.headers)
+    return check_credentials
+
+
+def _has_credentials(sec: SecurityConfig | None, headers: dict[str, str]) -> bool:
+    if sec is not None and sec.kind == 'apikey':
+        return sec.username.lower() in headers
+    return 'authorization' in headers
+
+
+def rate_limits(limiter: Limiter, levels: Sequence[LimitDef], anonymous: Sequence[LimitDef] | None = None) -> Guard:
+    """Every level checked at once, charged to none if one refuses. `anonymous`: the levels of a
+    caller that passed without credentials (no security-definition level), when that may happen."""
+    levels = list(levels)
+    anon = levels if anonymous is None else list(anonymous)
+
+    def check_limits(caller: Caller) -> None:
+        chosen = levels if caller.security is not None else anon
+        if not chosen:
+            return
+        decision = limiter.check(chosen, caller.address)
+        if not decision.allowed:
+            error = TooManyRequests if decision.status == 429 else Forbidden
+            raise error(headers=decision.headers)
+    return check_limits
+
+
+def not_built(caller: Caller) -> None:
+    """The guard of a channel whose guards are not built yet: nobody passes (never open by default)."""
+    raise ServiceUnavailable('Channel not ready', headers={'Retry-After': '1'})
+
+
+class Guards:
+    """The guard chain of one channel. `check` runs it and returns the ChannelInfo the service sees:
+    the channel's own, or one naming the authenticated caller (built once per caller)."""
+
+    __slots__ = ('steps', 'info', 'by_caller')
+
+    def __init__(self, steps: Sequence[Guard] | None, info: ChannelInfo) -> None:
+        """With `steps` None, a chain that refuses everyone until the real one is built."""
+        self.steps = tuple(steps) if steps is not None else (not_built,)
+        self.info = info
+        self.by_caller: BoundedCache[SecurityInfo, ChannelInfo] = BoundedCache(MAX_CALLERS)
+
+    def __bool__(self) -> bool:
+        return bool(self.steps)
+
+    def check(self, caller: Caller) -> ChannelInfo:
+        for step in self.steps:
+            step(caller)
+        sec = caller.security
+        if sec is None:
+            return self.info
+        known = self.by_caller.get(sec)
+        if known is None:
+            info = self.info
+            known = self.by_caller.remember(sec, ChannelInfo(info.id, info.name, info.type, info.data_format,
+                                                             info.is_internal, sec))
+        return known
+
+
+def build(*, info: ChannelInfo, limits: RateLimits, authenticator: Authenticator, security: dict[int, Any],
+          channel_id: int | None, security_id: int | None, service: str, is_internal: bool = False,
+          credentials_optional: bool = False) -> Guards:
+    """The guards of one channel, from what is known of it at config load.
+
+    `channel_id` None: a channel kind without rate-limit definitions of its own (WebSocket channels).
+    `service` '': no service level (JSON-RPC checks it per call, `service_level`; a handshake has none).
+    An internal channel (the admin API, /zato/ping) is not rate-limited or allow-listed.
+    """
+    steps: list[Guard] = []
+    if not is_internal and limits.allow_list_channels is not None and \
+            (limits.default_allow_list or channel_id in limits.allow_list_channels):
+        steps.append(allow_list(limits, channel_id))
+    if security_id is not None:
+        steps.append(authenticate(authenticator, security.get(security_id), credentials_optional))
+    if not is_internal:
+        levels = limits.levels(channel_id, security_id, service)
+        anonymous = limits.levels(channel_id, None, service) if credentials_optional else None
+        if levels or anonymous:
+            steps.append(rate_limits(limits.limiter, levels, anonymous))
+    return Guards(steps, info)
