@@ -14,7 +14,7 @@ from typing import Any
 
 import requests
 
-from zato.cli.client import AdminClient
+from zato.admin_client import AdminClient
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 WEB_ADMIN = os.path.join(ROOT, 'web-admin')

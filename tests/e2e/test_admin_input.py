@@ -12,7 +12,7 @@ from urllib.parse import quote
 import pytest
 
 from tests.e2e.harness import Env
-from zato.cli.client import AdminCallError
+from zato.admin_client import AdminCallError
 from zato.server.internal_routes import _ADMIN
 
 # The kind of outgoing connection the `{kind}` of a path stands for in the id tests

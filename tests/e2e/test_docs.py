@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from tests.e2e.harness import DOCS_EXAMPLE, ROOT, zato
-from zato.cli.client import AdminCallError
+from zato.admin_client import AdminCallError
 
 DOCS = os.path.join(ROOT, 'docs')
 
@@ -123,9 +123,9 @@ def run_wsx(env, session: dict) -> None:
 
 
 def test_the_settings_page_is_generated_from_the_declared_settings():
-    from zato.server.settings import render_docs
+    from zato.config.settings import render_docs
     with open(os.path.join(DOCS, 'settings.md'), encoding='utf-8') as f:
-        assert f.read() == render_docs(), 'run: python -m zato.server.settings > docs/settings.md'
+        assert f.read() == render_docs(), 'run: python -m zato.config.settings > docs/settings.md'
 
 
 def test_every_image_a_page_shows_exists():

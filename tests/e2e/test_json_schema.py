@@ -8,7 +8,7 @@ import os
 import requests
 
 from tests.e2e.harness import zato
-from zato.cli.client import AdminCallError
+from zato.admin_client import AdminCallError
 
 USER_SCHEMA = {
     '$schema': 'http://json-schema.org/draft-07/schema#',

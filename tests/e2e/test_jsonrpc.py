@@ -9,7 +9,7 @@ import uuid
 import pytest
 import requests
 
-from zato.cli.client import AdminCallError
+from zato.admin_client import AdminCallError
 
 SERVICES = '''
 from zato.server.service import Service

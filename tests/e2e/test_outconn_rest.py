@@ -9,7 +9,7 @@ import time
 import pytest
 import requests
 
-from zato.cli.client import AdminCallError
+from zato.admin_client import AdminCallError
 
 SERVICES = '''
 import os

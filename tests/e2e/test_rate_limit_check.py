@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from zato.cli.client import AdminCallError
+from zato.admin_client import AdminCallError
 
 CHECK = '/zato/admin/rate-limits/check'
 

@@ -6,7 +6,7 @@ import time
 
 import requests
 
-from zato.cli.client import AdminCallError
+from zato.admin_client import AdminCallError
 
 SERVICE = '''
 from zato.server.service import Service

@@ -16,7 +16,7 @@ import requests
 
 from tests import pg
 from tests.e2e.harness import Env
-from zato.cli.client import AdminCallError
+from zato.admin_client import AdminCallError
 
 WHO = '''
 from zato.server.service import Service

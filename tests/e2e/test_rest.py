@@ -97,7 +97,7 @@ def test_a_channel_created_edited_and_deleted_through_the_admin_api_is_served_wi
 
 
 def test_bad_admin_input_gets_a_clear_4xx_and_never_a_traceback(env):
-    from zato.cli.client import AdminCallError
+    from zato.admin_client import AdminCallError
     cases = [
         ({'name': 'x', 'url_path': 'no-slash', 'service': 'zato.ping'}, 400, 'url_path'),
         ({'name': 'x', 'url_path': '/x', 'service': 'no.such.service'}, 400, 'not deployed'),
@@ -161,7 +161,7 @@ class Report(Service):
 
 
 def test_a_literal_segment_outranks_a_parameter_and_one_template_cannot_be_served_twice(env):
-    from zato.cli.client import AdminCallError
+    from zato.admin_client import AdminCallError
     env.admin.call('POST', '/zato/admin/deploy', {'file_name': 'e2e_routes.py', 'source': ROUTE_ECHO})
     env.wait_for(lambda: 'e2e-routes.report' in [s['name'] for s in env.admin.call('GET', '/zato/admin/services')])
     env.channel('e2e-report', '/e2e-rt/{kind}/summary-report', 'e2e-routes.report')

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import requests
 
-from zato.cli.client import AdminCallError
+from zato.admin_client import AdminCallError
 
 WHO = '''
 from zato.server.service import Service

@@ -15,12 +15,12 @@ from sqlalchemy import select
 from tests import pg
 from tests.e2e.harness import Env
 from tests.server.stats_services import SOURCE
-from zato.cli.client import AdminCallError
+from zato.admin_client import AdminCallError
 from zato.odb import stats_query
 from zato.odb.engine import make_engine, make_session_factory, make_url
 from zato.odb.models import Cluster
 from zato.security.secrets_file import Crypto, read_secrets
-from zato.server import settings
+from zato.config import settings
 from zato.server.runtime import odb_settings
 
 FLUSH = 0.5

@@ -244,7 +244,7 @@ def test_a_subprotocol_the_channel_speaks_is_chosen_and_data_format_none_is_raw(
 
 
 def test_a_rest_channel_cannot_take_a_websocket_channels_path_nor_the_other_way_round(env, wsx):
-    from zato.cli.client import AdminCallError
+    from zato.admin_client import AdminCallError
     with pytest.raises(AdminCallError) as info:
         env.channel('wsxt clash', '/wsxt/main', 'wsxt.echo')
     assert info.value.status == 409 and 'wsxt main' in str(info.value)

@@ -11,7 +11,7 @@ import pytest
 import requests
 from websockets.sync.server import serve
 
-from zato.cli.client import AdminCallError
+from zato.admin_client import AdminCallError
 
 SERVICES = '''
 import json

@@ -12,7 +12,7 @@ from zato.errors import Unauthorized
 from zato.security.authenticate import Authenticator
 from zato.security.jwt_auth import JWTManager
 from zato.security.passwords import hash_password
-from zato.server.channels import SecurityConfig
+from zato.config.security import SecurityConfig
 
 
 def basic(user: str, password: str) -> dict[str, str]:

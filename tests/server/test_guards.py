@@ -11,10 +11,11 @@ from zato.errors import Forbidden, ServiceUnavailable, TooManyRequests, Unauthor
 from zato.security.authenticate import Authenticator
 from zato.security.passwords import hash_password
 from zato.server import guards
-from zato.server.channels import ChannelConfig, SecurityConfig
+from zato.config.security import SecurityConfig
+from zato.server.channels import ChannelConfig
 from zato.server.guards import Caller, Guards
 from zato.server.limits import DefRow, RateLimits
-from zato.service.channel import ChannelInfo
+from zato.config.channel import ChannelInfo
 
 PASSWORD = 'a password of some length'
 SEC = SecurityConfig(id=7, name='api', kind='basic_auth', username='joe', password_hash=hash_password(PASSWORD))

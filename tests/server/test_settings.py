@@ -5,7 +5,7 @@ import os
 import pytest
 
 from zato.errors import ConfigError
-from zato.server import settings
+from zato.config import settings
 
 
 def write_conf(tmp_path, text: str) -> str:

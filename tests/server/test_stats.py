@@ -14,7 +14,7 @@ from zato.errors import InvocationTimeout
 from zato.odb.histogram import bucket_of, percentile
 from zato.server.stats import ServiceStats, is_internal
 from zato.server.store import ServiceStore
-from zato.service.channel import INVOKE_CHANNEL
+from zato.config.channel import INVOKE_CHANNEL
 from zato.service.invoker import Invoker
 from zato.service.reqresp import Request
 

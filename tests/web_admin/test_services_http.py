@@ -13,7 +13,7 @@ from typing import Any
 import requests
 
 from tests.web_admin.conftest import TIMEOUT, csrf
-from zato.cli.client import AdminCallError
+from zato.admin_client import AdminCallError
 from zato.odb.models import DeployedCode, Service
 from zato_web_admin.config import WebAdminConfig
 

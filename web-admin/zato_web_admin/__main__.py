@@ -10,7 +10,7 @@ from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
-from zato.server import settings
+from zato.config import settings
 
 
 class Runner(BaseApplication):

@@ -8,12 +8,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from zato.cli.client import AdminClient
+from zato.admin_client import AdminClient
 from zato.errors import ConfigError
 from zato.odb.engine import make_engine, make_session_factory, make_url
 from zato.odb.models import Cluster
 from zato.security.secrets_file import Crypto, read_secrets
-from zato.server import settings
+from zato.config import settings
 
 
 @dataclass

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from zato.cli.client import AdminCallError
+from zato.admin_client import AdminCallError
 from zato_web_admin import users
 from zato_web_admin.http import HTTPError, Request, Response, Route, View
 from zato_web_admin.listing import Page

@@ -28,7 +28,7 @@ from zato.errors import ZatoError
 from zato.server.internal_routes import ADMIN_ROUTES
 
 if TYPE_CHECKING:
-    from zato.cli.client import AdminClient
+    from zato.admin_client import AdminClient
 
     SubParsers = argparse._SubParsersAction[Any]
 
@@ -188,7 +188,7 @@ def print_json(data: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from zato.cli.client import AdminClient
+    from zato.admin_client import AdminClient
     cmd: Command = args.admin_command
     client = AdminClient.for_env(args.path)
     path = url_of(client, cmd, args)

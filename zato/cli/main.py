@@ -174,7 +174,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
 
     if args.command == 'service':
-        from zato.cli.client import AdminClient
+        from zato.admin_client import AdminClient
         payload = None
         if args.payload is not None:
             try:
@@ -208,7 +208,7 @@ def start_env(path: str, foreground: bool) -> int:
 
 
 def security(args: argparse.Namespace) -> int:
-    from zato.cli.client import AdminClient
+    from zato.admin_client import AdminClient
     client = AdminClient.for_env(args.path)
     if args.action == 'create':
         body: dict[str, Any] = {**admin_commands.body_of(args), 'name': args.name, 'kind': args.kind,
@@ -241,7 +241,7 @@ def security(args: argparse.Namespace) -> int:
 
 
 def deploy(source: str, env_dir: str) -> int:
-    from zato.cli.client import AdminCallError, AdminClient
+    from zato.admin_client import AdminCallError, AdminClient
     if os.path.isdir(source):
         # Schemas first, so that the services that use them find them
         names = sorted((n for n in os.listdir(source) if n.endswith(('.py', '.json'))),

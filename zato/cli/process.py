@@ -17,7 +17,7 @@ from zato.errors import ConfigError, ZatoError
 from zato.odb.engine import make_engine, make_url
 from zato.odb.models import Cluster
 from zato.security.secrets_file import Crypto, read_secrets
-from zato.server import settings
+from zato.config import settings
 from zato.server.runtime import odb_settings
 
 

@@ -16,7 +16,7 @@ from zato.security.passwords import hash_password, new_password
 from zato_web_admin.users import create as create_web_admin_user
 from zato.security.secrets_file import Crypto, write_secrets
 from zato.server.runtime import ADMIN_SEC_NAME
-from zato.server.settings import SETTINGS, conf_path
+from zato.config.settings import SETTINGS, conf_path
 
 DIRS = ('config/repo/schema/json', 'pickup/incoming/services', 'logs', 'run', 'data', 'work')
 

@@ -16,7 +16,7 @@ from zato.errors import ZatoError
 from zato.odb.engine import make_engine, make_session_factory, make_url
 from zato.security.passwords import new_password
 from zato.security.secrets_file import Crypto, read_secrets
-from zato.server import settings
+from zato.config import settings
 
 NAME = 'web-admin'
 

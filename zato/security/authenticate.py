@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING
 from zato.bounded_cache import BoundedCache
 from zato.errors import Unauthorized
 from zato.security.basic_auth import CredentialCache, parse_basic_auth
-from zato.service.channel import SecurityInfo
+from zato.config.channel import SecurityInfo
 
 if TYPE_CHECKING:
-    from zato.server.channels import SecurityConfig
+    from zato.config.security import SecurityConfig
 
 KINDS = ('basic_auth', 'apikey', 'jwt')
 INVALID = 'Invalid credentials'

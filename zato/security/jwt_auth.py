@@ -21,7 +21,7 @@ import logging
 import re
 import secrets
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import gevent
 import jwt
@@ -31,8 +31,7 @@ from zato.odb.models import JWTSession, SecurityDef
 from zato.security.passwords import hash_password, verify_password
 
 if TYPE_CHECKING:
-    from zato.server.channels import SecurityConfig
-    from zato.server.runtime import Runtime
+    from zato.config.security import SecurityConfig
 
 logger = logging.getLogger('zato.jwt')
 
@@ -54,11 +53,19 @@ def signing_key(secret_key: str) -> bytes:
     return hashlib.sha256(b'zato-jwt-signing-key:' + secret_key.encode()).digest()
 
 
+class JWTHost(Protocol):
+    """What the manager uses of the process it runs in: the ODB, the cluster bus, its cluster's id."""
+
+    Session: Any
+    bus: Any
+    cluster_id: int
+
+
 class JWTManager:
     """One per worker."""
 
-    def __init__(self, runtime: Runtime, key: bytes) -> None:
-        self.runtime = runtime
+    def __init__(self, host: JWTHost, key: bytes) -> None:
+        self.host = host
         self.key = key
         self.sessions: dict[str, tuple[float, int]] = {}   # jti -> (idle expiry, sec_def id)
         self.announced: dict[str, float] = {}              # jti -> expiry last told to the cluster
@@ -68,20 +75,20 @@ class JWTManager:
     # Cluster state
 
     def start(self) -> None:
-        self.runtime.bus.subscribe(SUBJECT, self.on_message)
+        self.host.bus.subscribe(SUBJECT, self.on_message)
         gevent.spawn(self._flush_loop)
 
     def load(self) -> None:
         now = time.time()
-        with self.runtime.Session() as session:
-            rows = session.scalars(select(JWTSession).where(JWTSession.cluster_id == self.runtime.cluster_id,
+        with self.host.Session() as session:
+            rows = session.scalars(select(JWTSession).where(JWTSession.cluster_id == self.host.cluster_id,
                                                             JWTSession.expires_at > now)).all()
             self.sessions = {row.jti: (row.expires_at, row.sec_def_id) for row in rows}
 
     def _from_odb(self, jti: str) -> tuple[float, int] | None:
-        with self.runtime.Session() as session:
+        with self.host.Session() as session:
             row = session.get(JWTSession, jti)
-            if row is None or row.cluster_id != self.runtime.cluster_id:
+            if row is None or row.cluster_id != self.host.cluster_id:
                 return None
             found = (row.expires_at, row.sec_def_id)
         current = self.sessions.get(jti)
@@ -126,11 +133,11 @@ class JWTManager:
         if not self.dirty:
             return
         dirty, self.dirty = self.dirty, {}
-        with self.runtime.Session() as session:
+        with self.host.Session() as session:
             for jti, expires_at in dirty.items():
                 session.execute(update(JWTSession).where(JWTSession.jti == jti, JWTSession.expires_at < expires_at)
                                 .values(expires_at=expires_at))
-            session.execute(delete(JWTSession).where(JWTSession.cluster_id == self.runtime.cluster_id,
+            session.execute(delete(JWTSession).where(JWTSession.cluster_id == self.host.cluster_id,
                                                      JWTSession.expires_at < now))
             session.commit()
 
@@ -138,9 +145,9 @@ class JWTManager:
 
     def log_in(self, username: str, password: str) -> dict[str, Any] | None:
         """A new token for valid credentials of an active JWT definition, else None."""
-        with self.runtime.Session() as session:
+        with self.host.Session() as session:
             row = session.scalars(select(SecurityDef).where(
-                SecurityDef.cluster_id == self.runtime.cluster_id, SecurityDef.kind == 'jwt',
+                SecurityDef.cluster_id == self.host.cluster_id, SecurityDef.kind == 'jwt',
                 SecurityDef.username == username, SecurityDef.is_active.is_(True))).first()
             ok = verify_password(row.password_hash if row else _DUMMY_HASH, password)
             if row is None or not ok:
@@ -156,12 +163,12 @@ class JWTManager:
                 claims['aud'] = audience
             token = jwt.encode(claims, self.key, algorithm='HS256')
             expires_at = now + ttl
-            session.add(JWTSession(jti=jti, cluster_id=self.runtime.cluster_id, sec_def_id=row.id,
+            session.add(JWTSession(jti=jti, cluster_id=self.host.cluster_id, sec_def_id=row.id,
                                    username=username, expires_at=expires_at))
             session.commit()
             sec_def_id = row.id
         self.sessions[jti] = (expires_at, sec_def_id)
-        self.runtime.bus.publish(SUBJECT, {'action': 'session', 'jti': jti, 'expires_at': expires_at,
+        self.host.bus.publish(SUBJECT, {'action': 'session', 'jti': jti, 'expires_at': expires_at,
                                            'sec_def_id': sec_def_id})
         return {'token': token, 'token_type': 'Bearer', 'expires_in': ttl}
 
@@ -174,10 +181,10 @@ class JWTManager:
         jti = claims['jti']
         self.sessions.pop(jti, None)
         self.revoked[jti] = float(claims['exp'])
-        with self.runtime.Session() as session:
+        with self.host.Session() as session:
             session.execute(delete(JWTSession).where(JWTSession.jti == jti))
             session.commit()
-        self.runtime.bus.publish(SUBJECT, {'action': 'revoke', 'jti': jti, 'exp': float(claims['exp'])})
+        self.host.bus.publish(SUBJECT, {'action': 'revoke', 'jti': jti, 'exp': float(claims['exp'])})
         return True
 
     # The request path
@@ -217,6 +224,6 @@ class JWTManager:
         if expires_at - self.announced.get(jti, 0.0) > sec.ttl / 10:
             self.announced[jti] = expires_at
             self.dirty[jti] = expires_at
-            self.runtime.bus.publish(SUBJECT, {'action': 'session', 'jti': jti, 'expires_at': expires_at,
+            self.host.bus.publish(SUBJECT, {'action': 'session', 'jti': jti, 'expires_at': expires_at,
                                                'sec_def_id': sec.id})
         return claims['sub']

@@ -8,7 +8,7 @@ import sys
 
 from gunicorn.app.base import BaseApplication
 
-from zato.server import settings
+from zato.config import settings
 from datetime import UTC
 
 

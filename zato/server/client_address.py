@@ -6,19 +6,9 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable
 
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+from zato.config.networks import Network, parse_networks
 
-
-def parse_networks(text: str) -> tuple[Network, ...]:
-    """`10.0.0.1, 192.168.0.0/16` -> networks; raises ValueError naming the bad entry."""
-    out = []
-    for item in (part.strip() for part in text.split(',')):
-        if item:
-            try:
-                out.append(ipaddress.ip_network(item, strict=True))
-            except ValueError:
-                raise ValueError(f'`{item}` is not an IP address or network') from None
-    return tuple(out)
+__all__ = ['Network', 'client_address', 'parse_networks']
 
 
 def _trusted(address: str, proxies: Iterable[Network]) -> bool:

@@ -28,12 +28,12 @@ from typing import TYPE_CHECKING, Any
 from zato.bounded_cache import BoundedCache
 from zato.errors import Forbidden, ServiceUnavailable, TooManyRequests
 from zato.server.client_address import client_address
-from zato.service.channel import ChannelInfo, SecurityInfo
+from zato.config.channel import ChannelInfo, SecurityInfo
 
 if TYPE_CHECKING:
     from zato.security.authenticate import Authenticator
     from zato.security.ratelimit import LimitDef, Limiter
-    from zato.server.channels import SecurityConfig
+    from zato.config.security import SecurityConfig
     from zato.server.client_address import Network
     from zato.server.limits import RateLimits
 

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from zato.server.channels import ChannelConfig
     from zato.server.runtime import Runtime
     from zato.service.base import Service
-    from zato.service.channel import ChannelInfo
+    from zato.config.channel import ChannelInfo
 
 logger = logging.getLogger('zato.jsonrpc')
 

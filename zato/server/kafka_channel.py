@@ -39,7 +39,7 @@ from sqlalchemy import select
 from zato.connectors.base import backoff_delay, describe
 from zato.connectors.kafka import in_thread
 from zato.odb.models import ChannelKafka
-from zato.service.channel import ChannelInfo
+from zato.config.channel import ChannelInfo
 from zato.service.invoker import new_cid
 from zato.service.reqresp import Request
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from zato.security.secrets_file import Crypto
-from zato.server import settings
+from zato.config import settings
 
 
 def odb_settings(config: settings.ServerConfig, secrets: dict[str, str], crypto: Crypto) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from zato.connectors import registry
 from zato.connectors.base import Connector, ConnectorInactive, ConnectorUnavailable, Field, effective_config
 from zato.odb.models import OutConn
-from zato.service.channel import ChannelInfo
+from zato.config.channel import ChannelInfo
 
 if TYPE_CHECKING:
     from zato.server.runtime import Runtime

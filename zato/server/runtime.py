@@ -22,8 +22,10 @@ from zato.security.authenticate import Authenticator
 from zato.security.json_schema import SchemaRepository
 from zato.security.jwt_auth import JWTManager, signing_key
 from zato.security.secrets_file import Crypto, read_secrets
-from zato.server import guards, settings
-from zato.server.channels import ChannelConfig, SecurityConfig
+from zato.config import settings
+from zato.server import guards
+from zato.config.security import SecurityConfig
+from zato.server.channels import ChannelConfig
 from zato.server.internal_routes import internal_channels
 from zato.server.kafka_channel import KafkaChannels
 from zato.server.odb_settings import odb_settings
@@ -83,7 +85,7 @@ class Runtime:
                                   schema_details=self.config.get('misc', 'return_json_schema_errors'))
         self.stats = ServiceStats()
         self.stats_flusher: StatsFlusher | None = None
-        self.invoker = Invoker(self.store, self, self.stats)
+        self.invoker: Invoker = Invoker(self.store, self, self.stats)
         self.authenticator = Authenticator(jwt=self.jwt)
         self.security: dict[int, SecurityConfig] = {}
         self.channels: dict[int, ChannelConfig] = {}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from zato.service.channel import ChannelInfo
+from zato.config.channel import ChannelInfo
 from zato.service.facades import OutFacade, WSXFacade
 from zato.service.reqresp import Request, Response
 

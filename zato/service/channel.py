@@ -1,49 +1,5 @@
-"""``self.channel``: which channel a service was invoked through, and who called."""
+"""``self.channel`` as services see it; defined in zato.config.channel, below the checks that fill it in."""
 
-from __future__ import annotations
+from zato.config.channel import CHANNEL, INVOKE_ASYNC_CHANNEL, INVOKE_CHANNEL, ChannelInfo, SecurityInfo
 
-from dataclasses import dataclass
-from typing import Any
-
-
-class CHANNEL:
-    """Channel types (Zato 3.1's names)."""
-    HTTP = 'http-soap'
-    INVOKE = 'invoke'
-    INVOKE_ASYNC = 'invoke-async'
-    ADMIN = 'admin'
-    SCHEDULER = 'scheduler'
-    WEB_SOCKET = 'web-socket'
-    JSON_RPC = 'json-rpc'
-
-
-# eq=False: compared and hashed by identity. Each caller's SecurityInfo is built once and cached,
-# and the request path keys a dict by it, so a field-by-field hash would be work for nothing.
-@dataclass(frozen=True, slots=True, eq=False)
-class SecurityInfo:
-    id: int | None
-    name: str
-    type: str
-    username: str
-
-
-@dataclass(frozen=True, slots=True)
-class ChannelInfo:
-    id: int | None
-    name: str
-    type: str
-    data_format: str = ''
-    is_internal: bool = False
-    security: SecurityInfo | None = None
-
-    @property
-    def sec(self) -> SecurityInfo | None:
-        return self.security
-
-
-INVOKE_CHANNEL = ChannelInfo(None, 'invoke', CHANNEL.INVOKE, 'dict')
-INVOKE_ASYNC_CHANNEL = ChannelInfo(None, 'invoke-async', CHANNEL.INVOKE_ASYNC, 'dict')
-
-
-def channel_info_from(chan: Any, security: SecurityInfo | None = None) -> ChannelInfo:
-    return ChannelInfo(chan.id, chan.name, CHANNEL.HTTP, chan.data_format, chan.is_internal, security)
+__all__ = ['CHANNEL', 'INVOKE_ASYNC_CHANNEL', 'INVOKE_CHANNEL', 'ChannelInfo', 'SecurityInfo']

@@ -13,7 +13,7 @@ from fastjsonschema import JsonSchemaValueException
 
 from zato.errors import BadRequest, ClientError, InvocationTimeout, MethodNotAllowed, ZatoError
 from zato.security.json_schema import error_details
-from zato.service.channel import INVOKE_ASYNC_CHANNEL, INVOKE_CHANNEL, ChannelInfo
+from zato.config.channel import INVOKE_ASYNC_CHANNEL, INVOKE_CHANNEL, ChannelInfo
 from zato.service.reqresp import Request, Response
 from zato.service.sio import SIOInputError
 

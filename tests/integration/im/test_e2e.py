@@ -13,7 +13,7 @@ import requests
 
 from tests.e2e.harness import docs_example
 from tests.integration.im.helpers import free_port
-from zato.cli.client import AdminCallError
+from zato.admin_client import AdminCallError
 
 
 SERVICES = '''

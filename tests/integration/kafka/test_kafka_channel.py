@@ -17,7 +17,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, To
 
 from tests.e2e.harness import Env, docs_example
 from tests.integration.peers import KafkaPeer
-from zato.cli.client import AdminCallError
+from zato.admin_client import AdminCallError
 
 SERVICES = '''
 import json, os, time

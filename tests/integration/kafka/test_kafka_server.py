@@ -10,7 +10,7 @@ import pytest
 import requests
 
 from tests.e2e.harness import docs_example
-from zato.cli.client import AdminCallError
+from zato.admin_client import AdminCallError
 
 
 SERVICES = '''

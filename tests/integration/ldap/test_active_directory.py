@@ -30,7 +30,7 @@ from tests.e2e.harness import DOCS_EXAMPLE, ROOT, Env
 from tests.integration.ldap.test_ldap import SERVICES, connector, every_worker
 from tests.integration.peers import LDAPPeer, PeerFailed, port_open
 from tests.integration.peers_ad import BULK, LDAP_PORT, ADPeer
-from zato.cli.client import AdminCallError
+from zato.admin_client import AdminCallError
 from zato.connectors.base import ConnectorAuthError, ConnectorError, ConnectorUnavailable, FieldError, validate
 from zato.connectors.ldap import LDAP_FIELDS, NTLMUnsupported, LDAPConnector
 

@@ -16,7 +16,7 @@ from ldap3.core.exceptions import LDAPNoSuchObjectResult
 
 from tests.e2e.harness import Env
 from tests.integration.peers import LDAPPeer
-from zato.cli.client import AdminCallError
+from zato.admin_client import AdminCallError
 from zato.connectors.base import (
     ConnectorAuthError, ConnectorUnavailable, FieldError, effective_config, validate)
 from zato.connectors.ldap import LDAP_FIELDS, LDAPConnector

@@ -10,7 +10,7 @@ import requests
 
 from tests.e2e.harness import Env, docs_example
 from tests.integration.ssh.helpers import known_hosts, private_key
-from zato.cli.client import AdminCallError
+from zato.admin_client import AdminCallError
 
 API_PASSWORD = 'ssh-Api-Secret-42'
 

@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 
 from sqlalchemy.engine import Engine
 
-from zato.cli.client import AdminClient
+from zato.admin_client import AdminClient
 from zato.odb.engine import make_engine, make_session_factory
 from zato.odb.migrate import upgrade
 from zato.odb.models import Cluster

@@ -10,7 +10,7 @@ from urllib.parse import quote
 
 from sqlalchemy import select
 
-from zato.cli.client import AdminCallError
+from zato.admin_client import AdminCallError
 from zato.odb.models import OutConn
 from zato_web_admin.http import HTTPError, Request, Response, Route
 from zato_web_admin.resources import Field, Resource, audit, crud_routes, get_one

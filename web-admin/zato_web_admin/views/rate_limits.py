@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from zato.cli.client import AdminCallError
+from zato.admin_client import AdminCallError
 from zato.errors import ZatoError
 from zato_web_admin.http import Request, Response, Route, json_response
 from zato_web_admin.resources import Field, Resource, crud_routes

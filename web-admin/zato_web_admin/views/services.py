@@ -16,7 +16,7 @@ from urllib.parse import quote
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from zato.cli.client import AdminCallError
+from zato.admin_client import AdminCallError
 from zato.errors import ZatoError
 from zato.odb import stats_query
 from zato.odb.models import ChannelREST, ChannelWSX, DeployedCode, RateLimitDef, Service

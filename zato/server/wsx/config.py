@@ -6,7 +6,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from zato.server.guards import Guards
-from zato.service.channel import CHANNEL, ChannelInfo
+from zato.config.channel import CHANNEL, ChannelInfo
 
 
 class WSXChannelConfig:

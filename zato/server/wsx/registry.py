@@ -21,7 +21,7 @@ from zato.proto import websocket as ws
 from zato.server.wsx.config import WSXChannelConfig
 from zato.server.guards import Caller
 from zato.server.wsx.session import WSXClient, encode_payload
-from zato.service.channel import SecurityInfo
+from zato.config.channel import SecurityInfo
 from zato.service.invoker import new_cid
 
 if TYPE_CHECKING:

@@ -24,7 +24,7 @@ from gevent.event import AsyncResult, Event
 
 from zato.errors import Unauthorized
 from zato.proto import websocket as ws
-from zato.service.channel import ChannelInfo, SecurityInfo
+from zato.config.channel import ChannelInfo, SecurityInfo
 from zato.service.invoker import new_cid
 from zato.service.reqresp import Request
 

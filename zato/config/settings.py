@@ -1,6 +1,6 @@
 """Every server setting, declared once: section, key, environment variable, default, validator,
 and a one-line doc. server.conf is read through these; docs/settings.md is generated from them
-(``python -m zato.server.settings``)."""
+(``python -m zato.config.settings``)."""
 
 from __future__ import annotations
 
@@ -60,7 +60,7 @@ def _choice(*allowed: str) -> Callable[[str], str]:
 
 
 def _networks(value: str) -> tuple:
-    from zato.server.client_address import parse_networks
+    from zato.config.networks import parse_networks
     return parse_networks(value)
 
 
@@ -178,7 +178,7 @@ def load(env_dir: str, environ: Mapping[str, str] | None = None) -> ServerConfig
 
 
 def render_docs() -> str:
-    lines = ['# Server settings', '', 'Generated from `zato/server/settings.py`. Each can be set in',
+    lines = ['# Server settings', '', 'Generated from `zato/config/settings.py`. Each can be set in',
              '`config/repo/server.conf` or overridden by its environment variable.', '',
              '| section | key | environment variable | default | what it does |', '|---|---|---|---|---|']
     for s in SETTINGS:

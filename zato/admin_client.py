@@ -1,4 +1,4 @@
-"""A small admin-API client for the CLI (standard library only, so the CLI starts fast)."""
+"""The admin-API client the CLI and the web-admin share (standard library only, so the CLI starts fast)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 
 from zato.errors import ZatoError
 from zato.security.secrets_file import Crypto, read_secrets
-from zato.server import settings
+from zato.config import settings
 
 
 class AdminCallError(ZatoError):
