@@ -352,10 +352,10 @@ class Zato(Server):
         return '\n'.join(done)
 
     def admin(self) -> Any:
-        """An admin API client (zato.cli.client.AdminClient) of this environment's server."""
+        """An admin API client (zato.admin_client.AdminClient) of this environment's server."""
         if REPO not in sys.path:
             sys.path.insert(0, REPO)
-        from zato.cli.client import AdminClient  # imported only when Zato is measured
+        from zato.admin_client import AdminClient  # imported only when Zato is measured
         return AdminClient.for_env(self.env_dir)
 
     def worker_pid(self) -> int:
