@@ -500,6 +500,8 @@ cdef class RequestParser:
                 name = _latin1(lowered, name_len)
             elif not trailer:
                 self._framing_header(name, p + value_start, value_end - value_start)
+            elif name is CONTENT_LENGTH or name is TRANSFER_ENCODING:
+                raise ProtocolError(400, 'Content-Length or Transfer-Encoding in trailers')
         else:
             name = _latin1(<const char*>p, name_len).lower()
             error = _imitation_error(name)

@@ -20,6 +20,8 @@ The rules, in prose (RFC 9112 and the HTTP section of RELIABILITY.md; each one h
   proxy; it routes paths only, and a 2xx to CONNECT would tell the client a tunnel is open. Any
   other target is a 400. All this costs an origin-form request one test of its target's first
   character and one of its method.
+* Trailers of a chunked body are parsed by the header rules, counted against the header limits and
+  discarded; a Content-Length or Transfer-Encoding among them is a 400 (RFC 9110 6.5.1).
 * Header lines: ``name ":" OWS value OWS``; the name a token with no whitespace before the colon, no
   obs-fold, no control characters in the value except HTAB. Names are lower-cased, repeated fields
   are joined with ``", "``.
@@ -200,6 +202,8 @@ _BODY = 1         # Content-Length body
 _CHUNK_SIZE = 2   # a chunk-size line
 _CHUNK_DATA = 3   # chunk data and its CRLF
 _TRAILERS = 4     # trailer lines after the last chunk
+
+TRAILER_FRAMING = 'Content-Length or Transfer-Encoding in trailers'
 _DONE = 5         # no more requests on this connection (closing, or a ProtocolError)
 
 
@@ -535,8 +539,12 @@ class RequestParser:
             if state == _TRAILERS:
                 if not line:
                     return True
-                # Parsed by the header rules and counted against the header limits, then discarded
-                self._header_line(line, {})
+                # Parsed by the header rules and counted against the header limits, then discarded;
+                # framing fields have no business there (RFC 9110 6.5.1) and a proxy might obey them
+                trailer: dict[str, str] = {}
+                self._header_line(line, trailer)
+                if 'content-length' in trailer or 'transfer-encoding' in trailer:
+                    raise ProtocolError(400, TRAILER_FRAMING)
                 continue
 
             if len(line) > _MAX_CHUNK_LINE:
