@@ -146,10 +146,11 @@ def test_an_inactive_connection_raises_an_error_naming_it_and_a_deleted_one_is_g
     ping = env.admin.call('POST', f'/zato/admin/outconns/rest/{created["id"]}/ping')
     assert ping == {'ok': False, 'error': 'Outgoing rest connection `ocr inactive` is not active'}
 
-    # Unhandled, it is a 500 with the error naming the connection in the server log
+    # Unhandled, it is a 503 (the remote end's failure, not ours) with the error naming the connection in
+    # the server log
     r = requests.post(env.url + '/ocr/unhandled', json={'conn': 'ocr inactive'}, timeout=10)
-    assert r.status_code == 500 and r.headers['X-Zato-CID'] in r.text
-    env.wait_for(lambda: 'ConnectorInactive: Outgoing rest connection `ocr inactive` is not active' in env.log(),
+    assert r.status_code == 503 and r.json()['code'] == 'connection_inactive' and r.headers['X-Zato-CID'] in r.text
+    env.wait_for(lambda: 'Outgoing rest connection `ocr inactive` is not active (ConnectorInactive)' in env.log(),
                  timeout=2)
 
     env.admin.call('PUT', f'/zato/admin/outconns/rest/{created["id"]}', {'is_active': True})

@@ -177,7 +177,7 @@ def test_a_generic_remote_end_is_invoked_and_sent_to_and_an_edit_takes_effect(en
 
     # Deactivated: a clear error naming the connection; back on: served again
     env.admin.call('PUT', f'/zato/admin/outconns/wsx/{created["id"]}', {'is_active': False})
-    env.wait_for(lambda: call(env, conn='generic', data='x')[0] == 500, timeout=5)
+    env.wait_for(lambda: call(env, conn='generic', data='x')[0] == 503, timeout=5)  # inactive: a remote's failure
     env.admin.call('PUT', f'/zato/admin/outconns/wsx/{created["id"]}', {'is_active': True})
     env.wait_for(lambda: call(env, conn='generic', data='again') == (200, {'reply': 'echo:again'}), timeout=10)
 

@@ -29,7 +29,7 @@ import secrets
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import gevent
 import gevent.event
@@ -47,7 +47,9 @@ if TYPE_CHECKING:
     from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
 
     from zato.connectors.kafka import KafkaConnector
-    from zato.server.runtime import Runtime
+    from zato.server.outconns import OutConns
+    from zato.server.store import ServiceStore
+    from zato.service.invoker import Invoker
 
 __all__ = ['CHANNEL_TYPE', 'ChannelConsumer', 'KafkaChannelConfig', 'KafkaChannels', 'KafkaMessage', 'KafkaRequest']
 
@@ -173,11 +175,22 @@ def _now() -> str:
 
 # ################################################################################################ the consumer loop
 
+class KafkaHost(Protocol):
+    """What the Kafka channels use of their worker."""
+
+    bus: Any
+    cluster_id: int
+    server_name: str
+    store: ServiceStore
+    invoker: Invoker
+    outconn_mgr: OutConns
+
+
 class ChannelConsumer:
     """One channel's consumer on this worker: a greenlet that builds a consumer, consumes until
     stopped, and builds it again if it failed."""
 
-    def __init__(self, runtime: Runtime, config: KafkaChannelConfig, out_conn_version: int | None,
+    def __init__(self, runtime: KafkaHost, config: KafkaChannelConfig, out_conn_version: int | None,
                  previous: ChannelConsumer | None = None) -> None:
         self.runtime = runtime
         self.config = config
@@ -462,7 +475,7 @@ class KafkaChannels:
     """The Kafka channels of one worker: starts, restarts and stops their consumers as the cluster
     bus reports changes to them or to their outgoing connections, and answers status queries."""
 
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: KafkaHost) -> None:
         self.runtime = runtime
         self.configs: dict[int, KafkaChannelConfig] = {}
         self.consumers: dict[int, ChannelConsumer] = {}

@@ -10,7 +10,7 @@ definition is not active.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import select
 
@@ -20,7 +20,8 @@ from zato.odb.models import OutConn
 from zato.config.channel import ChannelInfo
 
 if TYPE_CHECKING:
-    from zato.server.runtime import Runtime
+    from zato.security.secrets_file import Crypto
+    from zato.service.invoker import Invoker
 
 __all__ = ['Field', 'OutConnHandle', 'OutConns']
 
@@ -60,12 +61,22 @@ class OutConnHandle:
         return f'<OutConnHandle {self.kind} `{self.name}` {state}>'
 
 
+class OutConnsHost(Protocol):
+    """What the outgoing connections use of their worker."""
+
+    Session: Any
+    cluster_id: int
+    crypto: Crypto
+    invoker: Invoker
+    outconns: dict[str, dict[str, Any]]
+
+
 class ServerHooks:
     """What a connector may use of the server: invoking services, as the connection's channel."""
 
     __slots__ = ('runtime', 'channel')
 
-    def __init__(self, runtime: Runtime, conn_id: int, kind: str, name: str) -> None:
+    def __init__(self, runtime: OutConnsHost, conn_id: int, kind: str, name: str) -> None:
         self.runtime = runtime
         self.channel = ChannelInfo(conn_id, name, f'outconn-{kind}', 'json')
 
@@ -76,7 +87,7 @@ class ServerHooks:
 class OutConns:
     """Builds, rebuilds and stops the live connections of one worker."""
 
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: OutConnsHost) -> None:
         self.runtime = runtime
         self.by_id: dict[int, OutConnHandle] = {}
 

@@ -11,6 +11,7 @@ from zato.service.reqresp import Request, Response
 
 if TYPE_CHECKING:
     from zato.security.json_schema import CompiledSchema
+    from zato.service.host import ServiceHost
     from zato.service.sio import CompiledSIO
 
 HOOKS = ('accept', 'before_handle', 'after_handle', 'finalize_handle', 'validate_input', 'validate_output')
@@ -48,7 +49,7 @@ class Service:
     request: Request
     response: Response
     channel: ChannelInfo
-    server: Any
+    server: ServiceHost
     environ: dict[str, Any]
 
     @property
@@ -88,8 +89,7 @@ class Service:
 
     @property
     def _catch_up(self) -> Any:
-        manager = getattr(self.server, 'outconn_mgr', None)
-        return None if manager is None else manager.catch_up
+        return self.server.outconn_mgr.catch_up
 
     @property
     def out(self) -> OutFacade:

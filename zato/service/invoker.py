@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from zato.server.stats import ServiceStats
     from zato.server.store import ServiceStore
     from zato.service.base import Service
+    from zato.service.host import InvokerHost
 
 logger = logging.getLogger('zato.invoker')
 
@@ -70,9 +71,9 @@ def _no_stats(name: str, started: float, ended: float, status: Any) -> None:
 class Invoker:
     """One per worker process; every invocation it runs is recorded in `stats` (zato.server.stats)."""
 
-    def __init__(self, store: ServiceStore, runtime: Any, stats: ServiceStats | None = None) -> None:
+    def __init__(self, store: ServiceStore, host: InvokerHost, stats: ServiceStats | None = None) -> None:
         self.store = store
-        self.runtime = runtime
+        self.host = host
         self._record = _no_stats if stats is None else stats.record
 
     def run(self, cls: type[Service], cid: str, channel: ChannelInfo, request: Request,
@@ -87,7 +88,7 @@ class Invoker:
         svc.cid = cid
         svc.channel = channel
         svc.request = request
-        svc.server = self.runtime
+        svc.server = self.host
         svc.environ = {} if environ is None else environ
         sio = cls._sio
         svc.response = Response(sio.new_payload() if sio is not None and sio.has_output else None)
@@ -146,7 +147,7 @@ class Invoker:
         svc.cid = cid
         svc.channel = channel
         svc.request = Request(None, b'')
-        svc.server = self.runtime
+        svc.server = self.host
         svc.environ = environ
         svc.response = Response(None)
         _run_logged(svc, hook)
@@ -184,7 +185,7 @@ class Invoker:
         """Sends the invocation to any one worker of the cluster; returns the CID at once."""
         self.store.get(name)  # fail fast here, in the caller, for an unknown name
         cid = cid or new_cid()
-        self.runtime.bus.send_any(ASYNC_SUBJECT, {'name': name, 'payload': payload, 'cid': cid})
+        self.host.bus.send_any(ASYNC_SUBJECT, {'name': name, 'payload': payload, 'cid': cid})
         return cid
 
     def on_async_message(self, msg: dict[str, Any]) -> None:

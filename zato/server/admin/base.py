@@ -14,7 +14,7 @@ Two rules live here and nowhere else, so that every kind of object follows them:
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -23,6 +23,9 @@ from zato.errors import BadRequest, Conflict, NotFound
 from zato.odb.models import SecurityDef, Service as ServiceRow
 from zato.service.base import Service
 from zato.service.sio_types import INT_MAX, Int
+
+if TYPE_CHECKING:
+    from zato.server.runtime import Runtime
 
 # Ids are SQLite's and PostgreSQL's signed 64-bit integers
 MAX_ID = INT_MAX
@@ -60,9 +63,11 @@ def parse_id(value: Any) -> int | None:
 
 
 class AdminService(Service):
-    """Base of admin services: a JSON object in, a helper to read typed fields."""
+    """Base of admin services: a JSON object in, a helper to read typed fields. Unlike a user's
+    service, an admin service is part of the server, and `self.server` is the whole worker runtime."""
 
     zato_dont_import = True
+    server: Runtime
 
     def input_dict(self) -> dict[str, Any]:
         payload = self.request.payload

@@ -10,7 +10,7 @@ import logging
 import secrets
 import socket
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import gevent
 import orjson
@@ -25,7 +25,11 @@ from zato.config.channel import SecurityInfo
 from zato.service.invoker import new_cid
 
 if TYPE_CHECKING:
-    from zato.server.runtime import Runtime
+    from zato.config.settings import ServerConfig
+    from zato.config.networks import Network
+    from zato.security.authenticate import Authenticator
+    from zato.server.store import ServiceStore
+    from zato.service.invoker import Invoker
 
 logger = logging.getLogger('zato.wsx')
 
@@ -75,10 +79,23 @@ class _Query:
         self.first_only = first_only
 
 
+class WSXHost(Protocol):
+    """What the WebSocket side uses of its worker."""
+
+    bus: Any
+    config: ServerConfig
+    server_name: str
+    store: ServiceStore
+    invoker: Invoker
+    authenticator: Authenticator
+    security: dict[int, Any]
+    trusted_proxies: tuple[Network, ...]
+
+
 class WSXRegistry:
     """One per worker."""
 
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: WSXHost) -> None:
         self.runtime = runtime
         self.channels: dict[int, WSXChannelConfig] = {}
         self.by_path: dict[str, WSXChannelConfig] = {}

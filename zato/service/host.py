@@ -1,0 +1,27 @@
+"""What a service reaches of the process it runs in (`self.server`), and what the invoker needs of it:
+the narrow interface, so that a service, the invoker and their tests depend on these few names, not
+on the whole runtime of a worker."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+
+class OutConnCatchUp(Protocol):
+    def catch_up(self, kind: str, name: str) -> Any:
+        """The connection `name` of `kind` if the ODB has it though this worker has not heard of it yet."""
+
+
+class ServiceHost(Protocol):
+    """`self.server` of a service: invoking others, WebSocket channels, outgoing connections."""
+
+    invoker: Any                            # zato.service.invoker.Invoker
+    wsx: Any                                # zato.server.wsx.registry.WSXRegistry
+    outconns: dict[str, dict[str, Any]]     # kind -> name -> the connection's handle
+    outconn_mgr: OutConnCatchUp
+
+
+class InvokerHost(ServiceHost, Protocol):
+    """What the invoker needs besides: the cluster bus, for invoke_async."""
+
+    bus: Any
