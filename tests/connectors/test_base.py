@@ -495,7 +495,9 @@ def test_definition_and_im_reach_the_same_connections_as_out():
 
     handle = object()
     svc = Service()
-    svc.server = SimpleNamespace(outconns={'kafka': {'events': handle}, 'slack': {'team': handle}})
+    no_catch_up = SimpleNamespace(catch_up=lambda kind, name: None)  # what the worker's OutConns offers a service
+    svc.server = SimpleNamespace(outconns={'kafka': {'events': handle}, 'slack': {'team': handle}},
+                                 outconn_mgr=no_catch_up)
     assert svc.definition.kafka['events'] is svc.out.kafka['events'] is handle   # Zato 3.1's name for Kafka
     assert svc.im.slack['team'] is svc.out.slack['team'] is handle
     with pytest.raises(KeyError, match='evnts'):
