@@ -7,7 +7,7 @@ from __future__ import annotations
 import imaplib
 import logging
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from email.message import EmailMessage
 from typing import Any
 
@@ -21,22 +21,13 @@ from zato.server.service import SMTPMessage
 
 
 @pytest.fixture
-def make(dovecot_peer: DovecotPeer) -> Iterator[Callable[..., IMAPConnector]]:
+def make(dovecot_peer: DovecotPeer, started) -> Callable[..., IMAPConnector]:
     """A started connection to dovecot_peer's first user over IMAPS, fields overridden by keywords."""
-    made: list[IMAPConnector] = []
-
     def make(password: str | None = None, **fields: Any) -> IMAPConnector:
         data = {'host': '127.0.0.1', 'port': dovecot_peer.ssl_port, 'mode': 'ssl', 'username': dovecot_peer.user,
                 'tls_ca_file': dovecot_peer.ca_file, 'timeout': 5.0, **fields}
-        config, _ = validate(IMAPConnector.fields, data)
-        conn = IMAPConnector('test imap', config, dovecot_peer.password if password is None else password)
-        made.append(conn)
-        conn.start()
-        conn.wait_attempted(10)
-        return conn
-    yield make
-    for conn in made:
-        conn.stop()
+        return started(IMAPConnector, 'test imap', data, dovecot_peer.password if password is None else password)
+    return make
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import base64
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from email import message_from_string, policy
 from email.message import EmailMessage
 from typing import Any
@@ -14,30 +14,20 @@ from typing import Any
 import pytest
 
 from tests.integration.peers_mail import SMTPPeer
-from zato.connectors.base import ConnectorAuthError, ConnectorUnavailable, validate
+from zato.connectors.base import ConnectorAuthError, ConnectorUnavailable
 from zato.connectors.smtp import SMTPConnector, SMTPSendError
 from zato.server.service import SMTPMessage
 
 
 @pytest.fixture
-def make(smtp_peer: SMTPPeer) -> Iterator[Callable[..., SMTPConnector]]:
+def make(smtp_peer: SMTPPeer, started) -> Callable[..., SMTPConnector]:
     """A started connection to smtp_peer (STARTTLS, logged in, its CA trusted), fields overridden by keywords."""
-    made: list[SMTPConnector] = []
-
     def make(peer: SMTPPeer | None = None, password: str | None = None, **fields: Any) -> SMTPConnector:
         peer = peer or smtp_peer
         data = {'host': '127.0.0.1', 'port': peer.port, 'mode': 'starttls', 'username': peer.user,
                 'tls_ca_file': peer.ca_file, 'timeout': 5.0, **fields}
-        config, _ = validate(SMTPConnector.fields, data)
-        conn = SMTPConnector('test smtp', config, peer.password if password is None else password)
-        conn.retry_min, conn.retry_max = 0.05, 0.2  # type: ignore[misc]
-        made.append(conn)
-        conn.start()
-        conn.wait_attempted(10)
-        return conn
-    yield make
-    for conn in made:
-        conn.stop()
+        return started(SMTPConnector, 'test smtp', data, peer.password if password is None else password)
+    return make
 
 
 def last(peer: SMTPPeer, before: int) -> dict[str, Any]:
