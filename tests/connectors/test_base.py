@@ -488,17 +488,19 @@ def test_a_service_reaches_a_kind_by_its_alias_and_an_inactive_one_raises_naming
         out.rest['CRN']
 
 
-def test_definition_and_im_reach_the_same_connections_as_out():
+def test_definition_im_and_email_reach_the_same_connections_as_out():
     from types import SimpleNamespace
 
     from zato.service.base import Service
 
     handle = object()
     svc = Service()
-    no_catch_up = SimpleNamespace(catch_up=lambda kind, name: None)  # what the worker's OutConns offers a service
-    svc.server = SimpleNamespace(outconns={'kafka': {'events': handle}, 'slack': {'team': handle}},
-                                 outconn_mgr=no_catch_up)
+    svc.server = SimpleNamespace(outconns={'kafka': {'events': handle}, 'slack': {'team': handle},
+                                           'smtp': {'mail': handle}, 'imap': {'inbox': handle}},
+                                 outconn_mgr=SimpleNamespace(catch_up=lambda kind, name: None))
     assert svc.definition.kafka['events'] is svc.out.kafka['events'] is handle   # Zato 3.1's name for Kafka
     assert svc.im.slack['team'] is svc.out.slack['team'] is handle
+    assert svc.email.smtp['mail'] is svc.out.smtp['mail'] is handle              # and for e-mail
+    assert svc.email.imap['inbox'] is svc.out.imap['inbox'] is handle
     with pytest.raises(KeyError, match='evnts'):
         svc.definition.kafka['evnts']

@@ -30,3 +30,17 @@ def test_an_ipv6_zone_only_where_allowed():
     assert checks.check_server_list(9092)('') == 'expected at least one host:port'
     assert checks.seconds(0.0, 300.0)(301) == 'expected at most 300 seconds'
     assert checks.one_of(('a', 'b'))('c') == "expected one of 'a', 'b'"
+
+
+@pytest.mark.parametrize('value, ok', [('mail.example.com', True), ('127.0.0.1', True), ('::1', True),
+                                       ('fe80::1', True), ('-oProxyCommand', False), ('a b', False),
+                                       ('smtp://h', False), ('h\r\nx', False), ('', False), ('[::1]', False)])
+def test_a_host_is_a_name_or_an_address_and_nothing_more(value, ok):
+    assert (checks.host(value) is None) is ok
+
+
+def test_a_file_that_exists(tmp_path):
+    path = tmp_path / 'ca.pem'
+    path.write_text('x')
+    assert checks.existing_file(str(path)) is None and checks.existing_file('') is None
+    assert checks.existing_file(str(tmp_path / 'no.pem')) == f'no such file: {tmp_path / "no.pem"}'

@@ -5,8 +5,6 @@ a server that is down and comes back, and TLS verified against a CA of our own."
 from __future__ import annotations
 
 import base64
-import datetime
-import ipaddress
 import json
 import socket
 import ssl
@@ -19,11 +17,8 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
+from tests.pki import make_pki
 from zato.connectors.base import ConnectorTimeout, ConnectorUnavailable, FieldError, validate
 from zato.connectors.rest import REST_FIELDS, RESTConnector, RESTResponse
 
@@ -277,36 +272,8 @@ def test_a_post_is_never_sent_twice(make):
 @pytest.fixture(scope='module')
 def pki(tmp_path_factory) -> dict[str, Path]:
     """A CA of our own and a certificate it issued for 127.0.0.1."""
-    path = tmp_path_factory.mktemp('pki')
-    now = datetime.datetime.now(datetime.UTC)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, 'Zato test CA')])
-    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
-          .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
-          .not_valid_after(now + datetime.timedelta(days=1))
-          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-          .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
-                                       content_commitment=False, key_encipherment=False, data_encipherment=False,
-                                       key_agreement=False, encipher_only=False, decipher_only=False), critical=True)
-          .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
-          .sign(ca_key, hashes.SHA256()))
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = (x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, '127.0.0.1')]))
-            .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address('127.0.0.1'))]),
-                           critical=False)
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
-            .sign(ca_key, hashes.SHA256()))
-    files = {'ca': path / 'ca.pem', 'cert': path / 'server.pem', 'key': path / 'server.key'}
-    files['ca'].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    files['cert'].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    files['key'].write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                               serialization.NoEncryption()))
-    return files
+    made = make_pki(str(tmp_path_factory.mktemp('pki')), 'rest')
+    return {'ca': Path(made.ca_file), 'cert': Path(made.cert_file), 'key': Path(made.key_file)}
 
 
 @pytest.fixture

@@ -36,6 +36,7 @@ KINDS = {
 
 # An outgoing connection of each kind: the fields of a create (inactive: nothing is dialled), and an edit
 OUTCONNS = {
+    'imap': (['host=127.0.0.1', 'username=u'], ('get_criteria', 'ALL', 'ALL')),
     'jsonrpc': (['address_host=http://127.0.0.1:9'], ('address_host', 'http://127.0.0.1:10', 'http://127.0.0.1:10')),
     'kafka': ([], ('client_id', 'cli', 'cli')),
     'ldap': (['server_list=127.0.0.1:389'], ('username', 'cn=zato', 'cn=zato')),
@@ -43,6 +44,7 @@ OUTCONNS = {
     'rest': (['address_host=http://127.0.0.1:9'], ('address_url_path', '/v2', '/v2')),
     'sftp': (['host=127.0.0.1', 'username=u', 'host_key_policy=accept-new'], ('port', '2222', 2222)),
     'slack': ([], ('timeout', '5', 5)),
+    'smtp': (['host=127.0.0.1'], ('mode', 'ssl', 'ssl')),
     'ssh': (['hosts=["127.0.0.1"]', 'username=u', 'host_key_policy=accept-new'], ('username', 'v', 'v')),
     'telegram': ([], ('invoke_timeout', '5', 5)),
     'wsx': (['address=ws://127.0.0.1:9/x'], ('address', 'ws://127.0.0.1:9/y', 'ws://127.0.0.1:9/y')),

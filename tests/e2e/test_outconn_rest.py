@@ -197,7 +197,8 @@ def test_a_required_field_is_required_and_an_edit_is_validated_too(env, setup):
 
 def test_the_kinds_and_their_fields_are_listed_for_forms(env):
     kinds = {k['kind']: k for k in env.admin.call('GET', '/zato/admin/outconns')}
-    assert {'rest', 'jsonrpc', 'ldap', 'mongodb', 'kafka', 'sftp', 'ssh', 'slack', 'telegram', 'wsx'} <= set(kinds)
+    assert {'rest', 'jsonrpc', 'ldap', 'mongodb', 'kafka', 'sftp', 'ssh', 'slack', 'telegram', 'wsx', 'smtp',
+            'imap'} <= set(kinds)
     assert kinds['rest']['aliases'] == ['plain_http']
     fields = {f['name']: f for f in kinds['rest']['fields']}
     assert fields['address_host'] == {'name': 'address_host', 'type': 'str', 'required': True, 'default': None,

@@ -10,6 +10,7 @@ import pytest
 from tests.e2e.harness import Env
 from tests.integration.peers import KafkaPeer, LDAPPeer, MongoPeer, Peer, PeerMissing, SSHPeer
 from tests.integration.peers_ad import ADPeer
+from tests.integration.peers_mail import DovecotPeer, SMTPPeer
 
 # name → seconds its start took, for the summary at the end of the run
 START_TIMES: dict[str, float] = {}
@@ -66,6 +67,20 @@ def ad_peer() -> Iterator[ADPeer]:
 def ssh_peer() -> Iterator[SSHPeer]:
     """OpenSSH sshd with SFTP: .host, .port, .user, .password, .key_path, .host_key_fingerprint, .known_hosts."""
     yield from started(SSHPeer(), 'ssh')
+
+
+@pytest.fixture(scope='session')
+def dovecot_peer() -> Iterator[DovecotPeer]:
+    """Dovecot: IMAP with STARTTLS on .port, IMAPS on .ssl_port, LMTP on .lmtp_port; .users {address: password}
+    @example.org, .ca_file, .deliver(raw, to)."""
+    yield from started(DovecotPeer(), 'dovecot')
+
+
+@pytest.fixture(scope='session')
+def smtp_peer(dovecot_peer: DovecotPeer) -> Iterator[SMTPPeer]:
+    """aiosmtpd: STARTTLS on .port, TLS on .ssl_port, AUTH as .user/.password; what it takes for @example.org
+    reaches dovecot_peer's mailboxes; .messages() lists what it took."""
+    yield from started(SMTPPeer(lmtp=dovecot_peer.lmtp), 'smtp')
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

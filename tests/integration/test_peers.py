@@ -8,6 +8,7 @@ import uuid
 import pytest
 
 from tests.integration.peers import KafkaPeer, LDAPPeer, MongoPeer, Peer, SSHPeer, port_open, process_tree
+from tests.integration.peers_mail import DovecotPeer, SMTPPeer
 
 
 def test_mongo_peer_pings_inserts_and_finds(mongo_peer):
@@ -126,7 +127,31 @@ def test_ssh_peer_serves_sftp_and_proves_its_host_key(ssh_peer, tmp_path):
     assert (tmp_path / 'got.bin').read_bytes() == local.read_bytes()
 
 
-@pytest.mark.parametrize('peer_class', [MongoPeer, KafkaPeer, LDAPPeer, SSHPeer], ids=lambda cls: cls.name)
+def test_the_smtp_peer_takes_mail_over_starttls_after_auth_and_relays_it_to_the_dovecot_peer(smtp_peer, dovecot_peer):
+    import imaplib
+    import smtplib
+    import ssl
+
+    subject = f'peers {uuid.uuid4().hex}'
+    with smtplib.SMTP(smtp_peer.host, smtp_peer.port, timeout=10) as smtp:
+        smtp.ehlo()
+        assert not smtp.has_extn('auth')  # only after STARTTLS
+        smtp.starttls(context=ssl.create_default_context(cafile=smtp_peer.ca_file))
+        smtp.login(smtp_peer.user, smtp_peer.password)
+        assert smtp.sendmail('bob@example.org', ['bob@example.org'], f'Subject: {subject}\r\n\r\nhi\r\n') == {}
+    assert smtp_peer.wait_for(1)[-1]['login'] == smtp_peer.user
+
+    with imaplib.IMAP4_SSL(dovecot_peer.host, dovecot_peer.ssl_port, ssl_context=dovecot_peer.tls(), timeout=10) as imap:
+        imap.login('bob@example.org', dovecot_peer.users['bob@example.org'])
+        imap.select('INBOX')
+        _, data = imap.search(None, 'SUBJECT', f'"{subject}"')
+        assert len(data[0].split()) == 1
+    with imaplib.IMAP4(dovecot_peer.host, dovecot_peer.port, timeout=10) as imap, pytest.raises(imaplib.IMAP4.error):
+        imap.login('bob@example.org', 'wrong')
+
+
+@pytest.mark.parametrize('peer_class', [MongoPeer, KafkaPeer, LDAPPeer, SSHPeer, DovecotPeer, SMTPPeer],
+                         ids=lambda cls: cls.name)
 def test_a_stopped_peer_leaves_its_port_closed_and_nothing_behind(peer_class: type[Peer]):
     with peer_class() as peer:
         assert peer.proc is not None

@@ -1,8 +1,11 @@
 """Field checks and types that several kinds of outgoing connection share: one of a set of values,
-a positive number, seconds in a range, an http(s) URL or proxy, and a `server_list` of host:port entries."""
+a positive number, seconds in a range, an http(s) URL or proxy, a host, a file that exists,
+and a `server_list` of host:port entries."""
 
 from __future__ import annotations
 
+import ipaddress
+import os
 import re
 from collections.abc import Callable
 from typing import Any
@@ -39,6 +42,23 @@ def http_url(value: str) -> str | None:
 def proxy_url(value: str) -> str | None:
     """A proxy's http(s) URL, or empty for none."""
     return http_url(value) if value else None
+
+
+def host(value: str) -> str | None:
+    """A DNS name, an IPv4 address or an IPv6 address (without brackets): nothing a command, a URL or
+    a TLS server name would read as more than a host."""
+    if _HOST.match(value) and not value.startswith(('-', '.')) and not value.endswith('-'):
+        return None
+    try:
+        ipaddress.IPv6Address(value)
+    except ValueError:
+        return 'expected a host name or an IP address'
+    return None
+
+
+def existing_file(value: str) -> str | None:
+    """A path of the server's file system that is a file, or empty for none."""
+    return f'no such file: {value}' if value and not os.path.isfile(value) else None
 
 
 def positive(value: float) -> str | None:

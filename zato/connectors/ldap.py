@@ -26,7 +26,6 @@ from __future__ import annotations
 import logging
 import os
 import re
-import select
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -38,6 +37,7 @@ import gevent.lock
 from zato.connectors.base import (
     Connector, ConnectorAuthError, ConnectorError, ConnectorTimeout, ConnectorUnavailable, Field, FieldError)
 from zato.connectors.checks import one_of
+from zato.connectors.session_pool import still_open
 
 if TYPE_CHECKING:
     from ldap3 import Connection
@@ -359,16 +359,7 @@ class LDAPPool:
             return False
         if self.lifetime and time.monotonic() - born > self.lifetime:
             return False
-        sock = conn.socket
-        if sock is None:
-            return False
-        try:
-            # Nothing is due on an idle connection: readable means closed by the server, or its notice of
-            # disconnection; either way the connection is gone. No round trip needed to find out.
-            readable, _, _ = select.select([sock], [], [], 0)
-        except (OSError, ValueError):
-            return False
-        return not readable
+        return still_open(conn.socket)
 
     def _close(self, conn: Connection) -> None:
         self._born.pop(id(conn), None)

@@ -4,7 +4,7 @@ A package adds a kind by naming its `Connector` subclass in the ``zato.connector
 group, the kind's name as the entry point's name::
 
     [project.entry-points."zato.connectors"]
-    smtp = "my_package.smtp:SMTPConnector"
+    lmtp = "my_package.lmtp:LMTPConnector"
 
 A plugin that cannot be imported, is not a Connector, or clashes with a kind already known is
 logged and skipped: one broken package never keeps a server from starting. Aliases (``plain_http``
@@ -28,6 +28,7 @@ GROUP = 'zato.connectors'
 
 # kind -> module:class; imported on first use, so that importing the registry stays cheap
 BUILTIN = {
+    'imap': 'zato.connectors.imap:IMAPConnector',
     'jsonrpc': 'zato.connectors.jsonrpc:JSONRPCConnector',
     'kafka': 'zato.connectors.kafka:KafkaConnector',
     'ldap': 'zato.connectors.ldap:LDAPConnector',
@@ -35,6 +36,7 @@ BUILTIN = {
     'rest': 'zato.connectors.rest:RESTConnector',
     'sftp': 'zato.connectors.sftp:SFTPConnector',
     'slack': 'zato.connectors.slack:SlackConnector',
+    'smtp': 'zato.connectors.smtp:SMTPConnector',
     'ssh': 'zato.connectors.ssh:SSHConnector',
     'telegram': 'zato.connectors.telegram:TelegramConnector',
     'wsx': 'zato.connectors.wsx:WSXConnector',

@@ -1,5 +1,7 @@
-"""What service modules import: ``from zato.server.service import Service`` (Zato 3.1's path)."""
+"""What service modules import: ``from zato.server.service import Service`` (Zato 3.1's path), and
+``SMTPMessage``, the e-mail ``self.email.smtp[name].conn.send()`` takes (3.1's ``zato.common.SMTPMessage``)."""
 
+from zato.connectors.smtp_message import SMTPMessage
 from zato.errors import BadRequest, Forbidden, MethodNotAllowed, NotFound, TooManyRequests, Unauthorized
 from zato.service.base import Service
 from zato.service.sio_types import (AsIs, Bool, Boolean, Date, DateTime, Dict, Float, Int, Integer, List, Nested,
@@ -7,4 +9,4 @@ from zato.service.sio_types import (AsIs, Bool, Boolean, Date, DateTime, Dict, F
 
 __all__ = ['Service', 'AsIs', 'Bool', 'Boolean', 'Date', 'DateTime', 'Dict', 'Float', 'Int', 'Integer', 'List',
            'Nested', 'Opaque', 'Text', 'Unicode', 'BadRequest', 'Forbidden', 'MethodNotAllowed', 'NotFound',
-           'TooManyRequests', 'Unauthorized']
+           'TooManyRequests', 'Unauthorized', 'SMTPMessage']

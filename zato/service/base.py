@@ -102,6 +102,11 @@ class Service:
         return OutFacade(self.server.outconns, self._catch_up)
 
     @property
+    def email(self) -> OutFacade:
+        """E-mail connections, as in Zato 3.1: ``self.email.smtp['My SMTP'].conn.send(msg)``, ``self.email.imap``."""
+        return OutFacade(self.server.outconns, self._catch_up)
+
+    @property
     def definition(self) -> OutFacade:
         """Zato 3.1's name for Kafka connections: ``self.definition.kafka['name']`` is ``self.out.kafka['name']``."""
         return OutFacade(self.server.outconns, self._catch_up)

@@ -12,6 +12,7 @@ from typing import Any
 
 from tests.integration.im.fakes import FakeAPI, FakeSlack, FakeTelegram
 from tests.integration.peers import KafkaPeer, LDAPPeer, MongoPeer, Peer, SSHPeer
+from tests.integration.peers_mail import DovecotPeer, SMTPPeer
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -233,4 +234,42 @@ class WSX(Case):
         conn.send({'n': 1})
 
 
-CASES: list[Case] = [REST(), JSONRPC(), MongoDB(), LDAP(), Kafka(), SSH(), SFTP(), Slack(), Telegram(), WSX()]
+class SMTP(Case):
+    kind = 'smtp'
+    edit = ('timeout', 3.0)
+
+    def remote(self) -> Remote:
+        return Remote(SMTPPeer())
+
+    def definition(self, remote: Remote) -> tuple[dict[str, Any], str]:
+        peer = remote.server
+        assert isinstance(peer, SMTPPeer)
+        return {'host': '127.0.0.1', 'port': peer.port, 'mode': 'starttls', 'username': peer.user,
+                'tls_ca_file': peer.ca_file, 'timeout': 2.0}, peer.password
+
+    def use(self, conn: Any) -> None:
+        from zato.server.service import SMTPMessage
+
+        result = conn.send(SMTPMessage('zato@example.org', 'alice@example.org', 'contract', 'A contract test'))
+        assert result.message_id and not result.refused, result
+
+
+class IMAP(Case):
+    kind = 'imap'
+    edit = ('timeout', 3.0)
+
+    def remote(self) -> Remote:
+        return Remote(DovecotPeer())
+
+    def definition(self, remote: Remote) -> tuple[dict[str, Any], str]:
+        peer = remote.server
+        assert isinstance(peer, DovecotPeer)
+        return {'host': '127.0.0.1', 'port': peer.ssl_port, 'mode': 'ssl', 'username': peer.user,
+                'tls_ca_file': peer.ca_file, 'timeout': 2.0}, peer.password
+
+    def use(self, conn: Any) -> None:
+        assert isinstance(conn.get('INBOX', 'ALL'), list)
+
+
+CASES: list[Case] = [REST(), JSONRPC(), MongoDB(), LDAP(), Kafka(), SSH(), SFTP(), Slack(), Telegram(), WSX(), SMTP(),
+                     IMAP()]

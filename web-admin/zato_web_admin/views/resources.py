@@ -144,7 +144,8 @@ class OutgoingKinds:
 
 
 TITLES = {'rest': 'REST', 'jsonrpc': 'JSON-RPC', 'ldap': 'LDAP', 'mongodb': 'MongoDB', 'kafka': 'Kafka',
-          'sftp': 'SFTP', 'ssh': 'SSH', 'slack': 'Slack', 'telegram': 'Telegram', 'wsx': 'WebSockets'}
+          'sftp': 'SFTP', 'ssh': 'SSH', 'slack': 'Slack', 'telegram': 'Telegram', 'wsx': 'WebSockets',
+          'smtp': 'SMTP', 'imap': 'IMAP'}
 
 
 def _label(name: str) -> str:
