@@ -244,6 +244,21 @@ class GunicornFalcon(Server):
         return only_child(self.proc.pid if self.proc is not None else None)
 
 
+class GunicornBareLoop(Server):
+    """The bare hand-parsed gevent loop (``peers/bare_loop.py``) in a gunicorn GeventWorker subclass:
+    the ceiling of Zato's design."""
+
+    kind = 'gunicorn-bare-loop'
+
+    def command(self) -> list[str]:
+        return [os.path.join(os.path.dirname(PYTHON), 'gunicorn'), '-k', 'bare_loop.BareWorker', '-w', '1',
+                '--worker-connections', '1000', '-b', f'127.0.0.1:{self.port}', '--chdir', PEERS,
+                '--log-level', 'warning', 'bare_loop:app']
+
+    def worker_pid(self) -> int:
+        return only_child(self.proc.pid if self.proc is not None else None)
+
+
 class Uvicorn(Server):
     """uvicorn with uvloop and httptools; without --workers it serves in its own process."""
 
