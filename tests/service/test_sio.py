@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import copy
 import math
 import pickle
 import re
+import sys
 from collections import OrderedDict, namedtuple
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
@@ -777,6 +779,42 @@ def test_require_any_raises_a_client_error_when_none_has_a_value() -> None:
         Input({'email': '', 'phone': None}).require_any('email', 'phone')
     assert str(info.value) == 'Missing input: at least one of `email`, `phone` is required'
     assert info.value.field == 'email, phone'
+
+
+def test_reading_an_input_as_an_attribute_runs_no_python_code() -> None:
+    # A plain attribute read, not a failed lookup and a __getattr__ call: services read their
+    # inputs this way on every request (bench/sio.py: ~30 ns instead of ~470 ns a read)
+    got = sio(**CUSTOMER).parse_input({'customer_id': 1, 'name': 'Bo'}, {'format': 'short'})
+    calls: list[str] = []
+    sys.setprofile(lambda frame, event, arg: calls.append(frame.f_code.co_name) if event == 'call' else None)
+    try:
+        values = (got.customer_id, got.name, got.format)
+    finally:
+        sys.setprofile(None)
+    assert values == (1, 'Bo', 'short')
+    assert calls == []
+
+
+def test_inputs_named_like_methods_or_pickle_hooks_hide_neither() -> None:
+    # Query-string keys are the client's to choose, and every channel param is in the input
+    data = {'get': 1, 'keys': 2, 'to_dict': 3, '__reduce_ex__': 4, '__getstate__': 5, '__setstate__': 6,
+            '__class__': 7, 'items': 8}
+    got = Input(dict(data))
+    assert got.get('keys') == 2 and list(got.keys()) == list(data) and got.to_dict() == data
+    assert dict(got) == data and got.items == 8 and type(got) is Input
+    assert pickle.loads(pickle.dumps(got)) == got
+    assert copy.deepcopy(got) == got and copy.copy(got) == got and got.deepcopy() == got
+    got.get = 'changed'  # setting reaches the input, as it always did; the method stays reachable
+    assert got['get'] == 'changed' and got.get('get') == 'changed'
+    del got.keys
+    assert 'keys' not in got and callable(got.keys)
+
+
+def test_a_missing_input_is_an_attribute_error_for_getattr_and_hasattr() -> None:
+    got = Input({'a': 1})
+    assert getattr(got, 'b', None) is None and not hasattr(got, 'b') and hasattr(got, 'a')
+    with pytest.raises(AttributeError, match='No input named `b`'):
+        del got.b
 
 
 def test_input_deepcopy_and_pickle_keep_the_values() -> None:

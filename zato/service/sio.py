@@ -26,7 +26,7 @@ from decimal import Decimal
 from typing import Any
 
 from zato.service.sio_payload import (_EMPTY, _MISSING, Input, SIOError, SIOInputError, SIOOutputError,
-                                      SIOPayload)
+                                      SIOPayload, input_of)
 from zato.service.sio_types import NOT_GIVEN, SIODefinitionError, Type, bytes_as_text, element_from_decl
 
 __all__ = [
@@ -318,7 +318,7 @@ class CompiledSIO:
             else:
                 src = {**payload, **params}
 
-        return Input(self._read(src, dict(params) if params else {}))
+        return input_of(self._read(src, dict(params) if params else {}))
 
     def _body_as_dict(self, payload: Any) -> dict[Any, Any]:
         if payload is None or payload == '' or payload == b'':
