@@ -487,6 +487,24 @@ def test_the_reader_and_writer_are_straight_line_code_for_the_declared_fields() 
     assert "'customer_id'" in compiled.reader_source and "'notes'" in compiled.writer_source
 
 
+@pytest.mark.parametrize('value', [math.nan, math.inf, -math.inf, '1.5', 2, Decimal('2.5'), True])
+def test_a_float_field_converts_or_refuses_all_but_a_finite_float_which_skips_the_conversion(value: Any) -> None:
+    compiled = sio(input_required=Float('x'), output_required=Float('x'))
+    # The generated code passes a finite float straight through, as its conversion would
+    assert 'if _type(v) is not _n0 or not _lo0 <= v <= _hi0:' in compiled.reader_source
+    assert 'if t is not _n0 or not _lo0 <= v <= _hi0:' in compiled.writer_source
+    assert compiled.parse_input({'x': 1.5}, None).x == 1.5 and compiled.serialize({'x': -0.0}) == {'x': -0.0}
+    try:
+        expected = Float('x').to_python(value)
+    except ValueError:
+        with pytest.raises(SIOInputError):
+            compiled.parse_input({'x': value}, None)
+        with pytest.raises(SIOOutputError):
+            compiled.serialize({'x': value})
+    else:
+        assert compiled.parse_input({'x': value}, None).x == expected == compiled.serialize({'x': value})['x']
+
+
 def test_field_names_that_are_not_identifiers_work_everywhere() -> None:
     name = "it's a \"name\"\n"
     compiled = sio(input_required=Text(name), output_required=Text(name))

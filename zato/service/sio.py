@@ -270,6 +270,7 @@ class CompiledSIO:
         self.use_channel_params_only = use_channel_params_only
         self.params_priority = params_priority
         self._msg_first = params_priority == MSG_OVER_CHANNEL_PARAMS
+        self._single_plain = not output_repeated and not response_elem
         self._needs_object_body = bool(input_required) and not use_channel_params_only
 
         inputs = [(elem, True) for elem in input_required] + [(elem, False) for elem in input_optional]
@@ -346,6 +347,8 @@ class CompiledSIO:
         if type(payload) is SIOPayload:
             items = payload._items
             if items is None:
+                if self._single_plain:  # the common case: one object, no wrapper
+                    return self._write_mapping(payload._data)
                 output = self._write_single(payload._data)
             elif payload._data:
                 reason = ('output_repeated is set: append items or assign a list, not attributes'

@@ -229,9 +229,9 @@ class SIOPayload:
     _items: list[Any] | None
 
     def __init__(self, repeated: bool = False) -> None:
-        object.__setattr__(self, '_data', {})
+        _set_payload_data(self, {})
         # None until list mode is entered; an output_repeated service starts in list mode
-        object.__setattr__(self, '_items', [] if repeated else None)
+        _set_payload_items(self, [] if repeated else None)
 
     def __setattr__(self, name: str, value: Any) -> None:
         self._data[name] = value
@@ -254,7 +254,7 @@ class SIOPayload:
         items = self._items
         if items is None:
             items = []
-            object.__setattr__(self, '_items', items)
+            _set_payload_items(self, items)
         return items
 
     def __setitem__(self, key: Any, value: Any) -> None:
@@ -283,8 +283,8 @@ class SIOPayload:
         return self._data, self._items
 
     def __setstate__(self, state: tuple[dict[str, Any], list[Any] | None]) -> None:
-        object.__setattr__(self, '_data', state[0])
-        object.__setattr__(self, '_items', state[1])
+        _set_payload_data(self, state[0])
+        _set_payload_items(self, state[1])
 
     def update(self, *args: Any, **kwargs: Any) -> None:
         """Sets several fields at once, like ``dict.update``."""
@@ -297,3 +297,8 @@ class SIOPayload:
     def extend(self, items: Iterable[Any]) -> None:
         """Adds several items to a list response."""
         self._list().extend(items)
+
+
+# The slots' own setters: __setattr__ is taken by the output fields, and a payload is made per request
+_set_payload_data = SIOPayload.__dict__['_data'].__set__
+_set_payload_items = SIOPayload.__dict__['_items'].__set__
