@@ -88,6 +88,7 @@ TARGETS = [
     ('zato-get', 'falcon-get', 3.0, ''),
     ('zato-py-get', 'falcon-get', 3.0, ''),
     ('zato-get', 'bare-get', 0.8, "a share of the ceiling of Zato's design, the bare hand-parsed gevent loop"),
+    ('zato-get', 'bare-yield-get', 0.8, 'the same loop yielding after each batch, as Zato does'),
     ('zato-post', 'fastapi-post', 5.0, ''),
     ('zato-guarded-post', 'zato-bare-post', 0.9, 'Basic Auth, rate limit and JSON Schema together cost at most 10%'),
 ]
@@ -140,6 +141,8 @@ def all_configs() -> list[Config]:
                HELLO),
         Config('fastapi-get', 'FastAPI on uvicorn', 'uvicorn-fastapi', get, 'GET', '/hello', HELLO),
         Config('bare-get', 'bare hand-parsed gevent loop in a gunicorn worker (the ceiling)', 'gunicorn-bare-loop',
+               get, 'GET', '/hello', HELLO),
+        Config('bare-yield-get', 'the same loop, gevent.sleep(0) after each batch as in Zato', 'gunicorn-bare-loop-yield',
                get, 'GET', '/hello', HELLO),
         Config('zato-post', 'Zato + SimpleIO (compiled parser)', 'zato', post, 'POST', '/order', ORDER_RESULT,
                ORDER_BODY),
@@ -236,6 +239,7 @@ class Bench:
             'uvicorn-starlette': servers.UvicornStarlette(next(ports), a.server_cpu, self.work_dir),
             'uvicorn-fastapi': servers.UvicornFastAPI(next(ports), a.server_cpu, self.work_dir),
             'gunicorn-bare-loop': servers.GunicornBareLoop(next(ports), a.server_cpu, self.work_dir),
+            'gunicorn-bare-loop-yield': servers.GunicornBareLoop(next(ports), a.server_cpu, self.work_dir, yields=True),
         }
         self.servers = {k: v for k, v in made.items() if k in needed}
 
@@ -446,17 +450,21 @@ def table(configs: list[Config], memory: dict[str, dict[str, Any]]) -> str:
     return '\n'.join(lines)
 
 
-def ceiling(configs: list[Config]) -> dict[str, Any] | None:
-    """Zato's hello GET as a share of the bare gevent loop's, by req/s and by worker CPU per request."""
+def ceiling(configs: list[Config]) -> dict[str, Any]:
+    """Zato's hello GET as a share of each bare gevent loop's, by req/s and by worker CPU per request."""
     by_id = {c.id: c for c in configs}
-    zato, bare = by_id.get('zato-get'), by_id.get('bare-get')
-    if zato is None or bare is None or not zato.runs or not bare.runs:
-        return None
-    zs, bs = summarize(zato), summarize(bare)
-    out = {'zato_rps': zs['rps'], 'bare_rps': bs['rps'], 'share_by_rps': round(zs['rps'] / bs['rps'], 3)}
-    if zs['worker_cpu_us_per_req'] and bs['worker_cpu_us_per_req']:
-        out.update(zato_cpu_us_per_req=zs['worker_cpu_us_per_req'], bare_cpu_us_per_req=bs['worker_cpu_us_per_req'],
-                   share_by_cpu=round(bs['worker_cpu_us_per_req'] / zs['worker_cpu_us_per_req'], 3))
+    zato = by_id.get('zato-get')
+    out: dict[str, Any] = {}
+    for bare_id in ('bare-get', 'bare-yield-get'):
+        bare = by_id.get(bare_id)
+        if zato is None or bare is None or not zato.runs or not bare.runs:
+            continue
+        zs, bs = summarize(zato), summarize(bare)
+        one = {'zato_rps': zs['rps'], 'bare_rps': bs['rps'], 'share_by_rps': round(zs['rps'] / bs['rps'], 3)}
+        if zs['worker_cpu_us_per_req'] and bs['worker_cpu_us_per_req']:
+            one.update(zato_cpu_us_per_req=zs['worker_cpu_us_per_req'], bare_cpu_us_per_req=bs['worker_cpu_us_per_req'],
+                       share_by_cpu=round(bs['worker_cpu_us_per_req'] / zs['worker_cpu_us_per_req'], 3))
+        out[bare_id] = one
     return out
 
 
@@ -527,7 +535,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument('--json', metavar='FILE', help='also save the results as JSON')
     p.add_argument('--server-cpu', type=int, default=0)
     p.add_argument('--client-cpu', type=int, default=1)
-    p.add_argument('--base-port', type=int, default=17410, help='first of the 6 ports used (default 17410)')
+    p.add_argument('--base-port', type=int, default=17410, help='first of the 7 ports used (default 17410)')
     p.add_argument('--max-load', type=float, default=None,
                    help='wait until the 1-minute load average is below this (default 0.5; 0 disables; '
                         '--quick disables it unless given)')

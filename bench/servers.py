@@ -154,6 +154,7 @@ class Server:
         self.proc: subprocess.Popen | None = None
         self.pgid: int | None = None
         self.notes: dict[str, Any] = {}
+        self.extra_env: dict[str, str] = {}
 
     @property
     def base_url(self) -> str:
@@ -180,7 +181,7 @@ class Server:
             # taskset execs the server, so the process started here is the server itself
             self.proc = subprocess.Popen(self.pinned(self.command()), stdout=log, stderr=subprocess.STDOUT,
                                          stdin=subprocess.DEVNULL, start_new_session=True, cwd=REPO,
-                                         env=child_env())
+                                         env=child_env(**self.extra_env))
         finally:
             log.close()
         self.pgid = self.proc.pid  # a session leader's pid is its group id
@@ -246,9 +247,13 @@ class GunicornFalcon(Server):
 
 class GunicornBareLoop(Server):
     """The bare hand-parsed gevent loop (``peers/bare_loop.py``) in a gunicorn GeventWorker subclass:
-    the ceiling of Zato's design."""
+    the ceiling of Zato's design; with ``yields``, ``gevent.sleep(0)`` after each batch, as Zato does."""
 
-    kind = 'gunicorn-bare-loop'
+    def __init__(self, port: int, cpu: int | None, log_dir: str, yields: bool = False) -> None:
+        super().__init__(port, cpu, log_dir)
+        self.kind = 'gunicorn-bare-loop-yield' if yields else 'gunicorn-bare-loop'
+        if yields:
+            self.extra_env['BARE_LOOP_YIELD'] = '1'
 
     def command(self) -> list[str]:
         return [os.path.join(os.path.dirname(PYTHON), 'gunicorn'), '-k', 'bare_loop.BareWorker', '-w', '1',

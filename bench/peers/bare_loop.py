@@ -13,15 +13,20 @@ Zato's hello world reaches.
 
 from __future__ import annotations
 
+import os
 import socket
 from typing import Any
 
+import gevent
 import orjson
 from gunicorn.workers.ggevent import GeventWorker
 
 HELLO = {'message': 'Hello, World!'}
 HEAD_END = b'\r\n\r\n'
+# BARE_LOOP_YIELD=1: gevent.sleep(0) after each batch, as Zato's connection handler does for fairness
+YIELD = os.environ.get('BARE_LOOP_YIELD') == '1'
 _dumps = orjson.dumps
+_sleep = gevent.sleep
 
 
 def _response(status: bytes, body: bytes, keep_alive: bool) -> bytes:
@@ -75,6 +80,8 @@ def serve(client: socket.socket) -> None:
             sendall(out[0] if len(out) == 1 else b''.join(out))
         if close:
             return
+        if YIELD:
+            _sleep(0)
 
 
 class BareWorker(GeventWorker):
