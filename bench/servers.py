@@ -56,7 +56,8 @@ def memory_kib(pid: int) -> dict[str, int]:
     more worker costs; RSS counts them in full.
     """
     out = {}
-    for path, keys in ((f'/proc/{pid}/status', ('VmRSS', 'VmHWM')), (f'/proc/{pid}/smaps_rollup', ('Pss',))):
+    rollup = ('Pss', 'Pss_Anon', 'Pss_File', 'Shared_Clean', 'Shared_Dirty', 'Private_Clean', 'Private_Dirty')
+    for path, keys in ((f'/proc/{pid}/status', ('VmRSS', 'VmHWM')), (f'/proc/{pid}/smaps_rollup', rollup)):
         try:
             with open(path, encoding='ascii') as f:
                 for line in f:
@@ -305,10 +306,12 @@ class Zato(Server):
     Services and channels live in the environment's ODB and survive restarts.
     """
 
-    def __init__(self, port: int, cpu: int | None, log_dir: str, env_dir: str, pure_python: bool) -> None:
+    def __init__(self, port: int, cpu: int | None, log_dir: str, env_dir: str, pure_python: bool,
+                 workers: int = 1) -> None:
         super().__init__(port, cpu, log_dir)
         self.env_dir = env_dir
         self.pure_python = pure_python
+        self.workers = workers
         self.kind = 'zato-pure-python' if pure_python else 'zato'
         self.master_pid: int | None = None
 
@@ -320,7 +323,7 @@ class Zato(Server):
         pure = self.pure_python if pure_python is None else pure_python
         self.check_port()
         if not os.path.exists(os.path.join(self.env_dir, 'config')):
-            zato_cli('quickstart', 'create', self.env_dir, '--workers', '1', '--base-port', str(self.port))
+            zato_cli('quickstart', 'create', self.env_dir, '--workers', str(self.workers), '--base-port', str(self.port))
         env = child_env(ZATO_PURE_PYTHON='1') if pure else child_env()
         # The CLI starts the gunicorn master in a session of its own, which inherits the CPU affinity
         try:
@@ -379,7 +382,18 @@ class Zato(Server):
         return AdminClient.for_env(self.env_dir)
 
     def worker_pid(self) -> int:
-        return only_child(self.master_pid)
+        if self.workers == 1:
+            return only_child(self.master_pid)
+        return self.worker_pids()[0]
+
+    def worker_pids(self) -> list[int]:
+        """Every worker, once all of them are up."""
+        if self.master_pid is None:
+            raise ServerError('no master process')
+        children = children_of(self.master_pid)
+        if len(children) != self.workers:
+            raise ServerError(f'expected {self.workers} workers under the master {self.master_pid}, found {children}')
+        return children
 
     def read_master_pid(self) -> int | None:
         try:
