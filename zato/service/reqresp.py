@@ -89,7 +89,7 @@ class Response:
             # Assigning a dict or list with SimpleIO declared fills the SimpleIO payload,
             # so output conversions and checks still apply
             if type(value) is dict or isinstance(value, dict):
-                sio_payload.update(value)
+                sio_payload._data.update(value)
                 return
             if isinstance(value, (list, tuple)):
                 sio_payload[:] = value
