@@ -5,7 +5,9 @@
 A gunicorn ``GeventWorker`` subclass, like Zato's worker, whose gevent ``StreamServer`` hands every
 accepted connection to ``serve``: keep-alive, TCP_NODELAY, just enough HTTP/1.1 parsing for this
 one request (the request line, the end of the head, a Content-Length to skip a body), the body
-dumped by orjson for every request, and one ``sendall`` per batch of pipelined requests. No
+dumped by orjson for every request, and one write per batch of pipelined requests (``send``, then
+``sendall`` for anything the kernel did not take, as Zato does: gevent's ``sendall`` alone asks the
+kernel for SO_SNDBUF on every call). No
 routing, no services, no limits, no timeouts: what is left when everything Zato adds on top of
 gevent, gunicorn and the socket is taken away, so that bench/rest.py can say what fraction of it
 Zato's hello world reaches.
@@ -48,7 +50,7 @@ def _content_length(head: bytes) -> int:
 def serve(client: socket.socket) -> None:
     """Answers requests on one connection until the client closes it or asks to."""
     client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    recv, sendall = client.recv, client.sendall
+    recv, send, sendall = client.recv, client.send, client.sendall
     buffer = b''
     while True:
         data = recv(65536)
@@ -77,7 +79,12 @@ def serve(client: socket.socket) -> None:
                 close = True
                 break
         if out:
-            sendall(out[0] if len(out) == 1 else b''.join(out))
+            # One send() nearly always takes it all; gevent's sendall would first ask the kernel for
+            # SO_SNDBUF (a getsockopt call per response), so it is only for what is left
+            data = out[0] if len(out) == 1 else b''.join(out)
+            sent = send(data)
+            if sent < len(data):
+                sendall(data[sent:])
         if close:
             return
         if YIELD:
