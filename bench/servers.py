@@ -234,35 +234,39 @@ def only_child(master: int | None) -> int:
     return children[0]
 
 
-class GunicornFalcon(Server):
-    kind = 'gunicorn-falcon'
+class Gunicorn(Server):
+    """One gunicorn worker of class ``worker_class`` serving ``app`` from ``peers/``."""
+
+    worker_class = ''
+    app = ''
 
     def command(self) -> list[str]:
-        return [os.path.join(os.path.dirname(PYTHON), 'gunicorn'), '-k', 'gevent', '-w', '1',
+        return [os.path.join(os.path.dirname(PYTHON), 'gunicorn'), '-k', self.worker_class, '-w', '1',
                 '--worker-connections', '1000', '-b', f'127.0.0.1:{self.port}', '--chdir', PEERS,
-                '--log-level', 'warning', 'falcon_app:app']
+                '--log-level', 'warning', self.app]
 
     def worker_pid(self) -> int:
         return only_child(self.proc.pid if self.proc is not None else None)
 
 
-class GunicornBareLoop(Server):
+class GunicornFalcon(Gunicorn):
+    kind = 'gunicorn-falcon'
+    worker_class = 'gevent'
+    app = 'falcon_app:app'
+
+
+class GunicornBareLoop(Gunicorn):
     """The bare hand-parsed gevent loop (``peers/bare_loop.py``) in a gunicorn GeventWorker subclass:
     the ceiling of Zato's design; with ``yields``, ``gevent.sleep(0)`` after each batch, as Zato does."""
+
+    worker_class = 'bare_loop.BareWorker'
+    app = 'bare_loop:app'
 
     def __init__(self, port: int, cpu: int | None, log_dir: str, yields: bool = False) -> None:
         super().__init__(port, cpu, log_dir)
         self.kind = 'gunicorn-bare-loop-yield' if yields else 'gunicorn-bare-loop'
         if yields:
             self.extra_env['BARE_LOOP_YIELD'] = '1'
-
-    def command(self) -> list[str]:
-        return [os.path.join(os.path.dirname(PYTHON), 'gunicorn'), '-k', 'bare_loop.BareWorker', '-w', '1',
-                '--worker-connections', '1000', '-b', f'127.0.0.1:{self.port}', '--chdir', PEERS,
-                '--log-level', 'warning', 'bare_loop:app']
-
-    def worker_pid(self) -> int:
-        return only_child(self.proc.pid if self.proc is not None else None)
 
 
 class Uvicorn(Server):
