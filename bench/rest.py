@@ -9,7 +9,8 @@ pinned to another (``--client-cpu``, default 1), over keep-alive connections to 
 
 * GET of a JSON hello world: Zato with the compiled HTTP parser and with its pure-Python twin
   (``ZATO_PURE_PYTHON=1``), gunicorn ``-k gevent`` + Falcon, uvicorn (uvloop, httptools) +
-  Starlette, and FastAPI on the same uvicorn;
+  Starlette, FastAPI on the same uvicorn, and the ceiling of Zato's design: a bare hand-parsed
+  gevent loop in a gunicorn worker (``peers/bare_loop.py``), of which Zato's share is reported;
 * POST of a ~190-byte JSON body with 10 typed fields: FastAPI with a pydantic model against Zato
   with SimpleIO declaring the same fields (both parse, validate and convert the body and check
   the same 5-field response);
@@ -86,7 +87,10 @@ TARGETS = [
     ('zato-py-get', 'starlette-get', 1.5, ''),
     ('zato-get', 'falcon-get', 3.0, ''),
     ('zato-py-get', 'falcon-get', 3.0, ''),
-    ('zato-guarded-post', 'zato-bare-post', 0.85, 'Basic Auth, rate limit and JSON Schema together cost at most 15%'),
+    ('zato-get', 'bare-get', 0.8, "a share of the ceiling of Zato's design, the bare hand-parsed gevent loop"),
+    ('zato-get', 'bare-yield-get', 0.8, 'the same loop yielding after each batch, as Zato does'),
+    ('zato-post', 'fastapi-post', 5.0, ''),
+    ('zato-guarded-post', 'zato-bare-post', 0.9, 'Basic Auth, rate limit and JSON Schema together cost at most 10%'),
 ]
 
 
@@ -136,6 +140,10 @@ def all_configs() -> list[Config]:
         Config('starlette-get', 'uvicorn (uvloop, httptools) + Starlette', 'uvicorn-starlette', get, 'GET', '/hello',
                HELLO),
         Config('fastapi-get', 'FastAPI on uvicorn', 'uvicorn-fastapi', get, 'GET', '/hello', HELLO),
+        Config('bare-get', 'bare hand-parsed gevent loop in a gunicorn worker (the ceiling)', 'gunicorn-bare-loop',
+               get, 'GET', '/hello', HELLO),
+        Config('bare-yield-get', 'the same loop, gevent.sleep(0) after each batch as in Zato', 'gunicorn-bare-loop-yield',
+               get, 'GET', '/hello', HELLO),
         Config('zato-post', 'Zato + SimpleIO (compiled parser)', 'zato', post, 'POST', '/order', ORDER_RESULT,
                ORDER_BODY),
         Config('zato-py-post', 'Zato + SimpleIO (pure Python)', 'zato-pure-python', post, 'POST', '/order',
@@ -230,6 +238,8 @@ class Bench:
             'gunicorn-falcon': servers.GunicornFalcon(next(ports), a.server_cpu, self.work_dir),
             'uvicorn-starlette': servers.UvicornStarlette(next(ports), a.server_cpu, self.work_dir),
             'uvicorn-fastapi': servers.UvicornFastAPI(next(ports), a.server_cpu, self.work_dir),
+            'gunicorn-bare-loop': servers.GunicornBareLoop(next(ports), a.server_cpu, self.work_dir),
+            'gunicorn-bare-loop-yield': servers.GunicornBareLoop(next(ports), a.server_cpu, self.work_dir, yields=True),
         }
         self.servers = {k: v for k, v in made.items() if k in needed}
 
@@ -403,35 +413,59 @@ def table(configs: list[Config], memory: dict[str, dict[str, Any]]) -> str:
     lines = []
     for group in dict.fromkeys(c.group for c in configs):
         ref = zato_reference(configs, group)
-        ref_rps = summarize(ref)['rps'] if ref else None
-        # Zato against its peers: how many times faster Zato is; the guards: what is left of the bare req/s
+        ref_sum = summarize(ref) if ref else {}
+        ref_rps, ref_cpu = ref_sum.get('rps'), ref_sum.get('worker_cpu_us_per_req')
+        # Zato against its peers: how many times faster Zato is; the guards: what is left of the bare req/s.
+        # The same in worker CPU per request, which other work on a shared machine hardly moves.
         guards = group == GUARDS_GROUP
         lines += ['', f'**{group}**', '',
                   f'| {"channel" if guards else "server"} | req/s (min–max) | p50 ms | p99 ms | errors / timeouts | '
-                  f'{"this ÷ bare" if guards else "Zato ÷ this"} | worker CPU | worker CPU µs/req | other CPU | '
-                  'worker RSS MiB (idle → after) |',
-                  '|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|']
+                  f'{"this ÷ bare" if guards else "Zato ÷ this"} | the same by CPU µs/req | worker CPU | '
+                  'worker CPU µs/req | other CPU | worker RSS MiB (idle → after) | worker PSS MiB (idle → after) |',
+                  '|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|']
         for c in (c for c in configs if c.group == group):
             mem = memory.get(c.server, {})
-            rss = '-'
+            rss = pss = '-'
             if 'idle' in mem:
-                rss = f'{mem["idle"]["VmRSS"] / 1024:.0f}'
+                rss, pss = (f'{mem["idle"][key] / 1024:.0f}' if key in mem['idle'] else '-' for key in ('VmRSS', 'Pss'))
                 if 'after' in mem:
                     rss += f' → {mem["after"]["VmRSS"] / 1024:.0f}'
+                    pss += f' → {mem["after"]["Pss"] / 1024:.0f}' if 'Pss' in mem['after'] else ''
             if not c.runs:
                 reason = c.failure or 'not measured'
-                lines.append(f'| {c.label} | failed: {reason[:120]} | | | | | | | | {rss} |')
+                lines.append(f'| {c.label} | failed: {reason[:120]} | | | | | | | | | {rss} | {pss} |')
                 continue
             s = summarize(c)
-            ratio = '-'
+            ratio = cpu_ratio = '-'
             if ref_rps and s['rps']:
                 ratio = f'{(s["rps"] / ref_rps if guards else ref_rps / s["rps"]):.2f}x'
+            mine = s['worker_cpu_us_per_req']
+            if ref_cpu and mine:
+                cpu_ratio = f'{(ref_cpu / mine if guards else mine / ref_cpu):.2f}x'
             spread = f' ({s["rps_min"]:,.0f}–{s["rps_max"]:,.0f})' if len(c.runs) > 1 else ''
-            per_req = '-' if s['worker_cpu_us_per_req'] is None else f'{s["worker_cpu_us_per_req"]:.1f}'
+            per_req = '-' if mine is None else f'{mine:.1f}'
             lines.append(f'| {c.label} | {s["rps"]:,.0f}{spread} | {s["p50_ms"]:.2f} | {s["p99_ms"]:.2f} | '
-                         f'{s["errors"]} / {s["timeouts"]} | {ratio} | {s["worker_cpu_percent"]:.0f}% | {per_req} | '
-                         f'{s["other_cpu_percent"]:.0f}% | {rss} |')
+                         f'{s["errors"]} / {s["timeouts"]} | {ratio} | {cpu_ratio} | {s["worker_cpu_percent"]:.0f}% | '
+                         f'{per_req} | {s["other_cpu_percent"]:.0f}% | {rss} | {pss} |')
     return '\n'.join(lines)
+
+
+def ceiling(configs: list[Config]) -> dict[str, Any]:
+    """Zato's hello GET as a share of each bare gevent loop's, by req/s and by worker CPU per request."""
+    by_id = {c.id: c for c in configs}
+    zato = by_id.get('zato-get')
+    out: dict[str, Any] = {}
+    for bare_id in ('bare-get', 'bare-yield-get'):
+        bare = by_id.get(bare_id)
+        if zato is None or bare is None or not zato.runs or not bare.runs:
+            continue
+        zs, bs = summarize(zato), summarize(bare)
+        one = {'zato_rps': zs['rps'], 'bare_rps': bs['rps'], 'share_by_rps': round(zs['rps'] / bs['rps'], 3)}
+        if zs['worker_cpu_us_per_req'] and bs['worker_cpu_us_per_req']:
+            one.update(zato_cpu_us_per_req=zs['worker_cpu_us_per_req'], bare_cpu_us_per_req=bs['worker_cpu_us_per_req'],
+                       share_by_cpu=round(bs['worker_cpu_us_per_req'] / zs['worker_cpu_us_per_req'], 3))
+        out[bare_id] = one
+    return out
 
 
 def targets(configs: list[Config]) -> list[dict[str, Any]]:
@@ -501,7 +535,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument('--json', metavar='FILE', help='also save the results as JSON')
     p.add_argument('--server-cpu', type=int, default=0)
     p.add_argument('--client-cpu', type=int, default=1)
-    p.add_argument('--base-port', type=int, default=17410, help='first of the 5 ports used (default 17410)')
+    p.add_argument('--base-port', type=int, default=17410, help='first of the 7 ports used (default 17410)')
     p.add_argument('--max-load', type=float, default=None,
                    help='wait until the 1-minute load average is below this (default 0.5; 0 disables; '
                         '--quick disables it unless given)')
@@ -621,6 +655,8 @@ def main(argv: list[str] | None = None) -> int:
                          'failure': c.failure, 'median': summarize(c), 'runs': c.runs} for c in configs],
             'workers': bench.memory,
             'targets': checked,
+            # Zato's hello GET as a share of the ceiling of its design (the bare gevent loop)
+            'ceiling': ceiling(configs),
         }
         with open(args.json, 'w', encoding='utf-8') as f:
             json.dump(data, f, indent=2)

@@ -56,7 +56,8 @@ def memory_kib(pid: int) -> dict[str, int]:
     more worker costs; RSS counts them in full.
     """
     out = {}
-    for path, keys in ((f'/proc/{pid}/status', ('VmRSS', 'VmHWM')), (f'/proc/{pid}/smaps_rollup', ('Pss',))):
+    rollup = ('Pss', 'Pss_Anon', 'Pss_File', 'Shared_Clean', 'Shared_Dirty', 'Private_Clean', 'Private_Dirty')
+    for path, keys in ((f'/proc/{pid}/status', ('VmRSS', 'VmHWM')), (f'/proc/{pid}/smaps_rollup', rollup)):
         try:
             with open(path, encoding='ascii') as f:
                 for line in f:
@@ -154,6 +155,7 @@ class Server:
         self.proc: subprocess.Popen | None = None
         self.pgid: int | None = None
         self.notes: dict[str, Any] = {}
+        self.extra_env: dict[str, str] = {}
 
     @property
     def base_url(self) -> str:
@@ -180,7 +182,7 @@ class Server:
             # taskset execs the server, so the process started here is the server itself
             self.proc = subprocess.Popen(self.pinned(self.command()), stdout=log, stderr=subprocess.STDOUT,
                                          stdin=subprocess.DEVNULL, start_new_session=True, cwd=REPO,
-                                         env=child_env())
+                                         env=child_env(**self.extra_env))
         finally:
             log.close()
         self.pgid = self.proc.pid  # a session leader's pid is its group id
@@ -232,16 +234,39 @@ def only_child(master: int | None) -> int:
     return children[0]
 
 
-class GunicornFalcon(Server):
-    kind = 'gunicorn-falcon'
+class Gunicorn(Server):
+    """One gunicorn worker of class ``worker_class`` serving ``app`` from ``peers/``."""
+
+    worker_class = ''
+    app = ''
 
     def command(self) -> list[str]:
-        return [os.path.join(os.path.dirname(PYTHON), 'gunicorn'), '-k', 'gevent', '-w', '1',
+        return [os.path.join(os.path.dirname(PYTHON), 'gunicorn'), '-k', self.worker_class, '-w', '1',
                 '--worker-connections', '1000', '-b', f'127.0.0.1:{self.port}', '--chdir', PEERS,
-                '--log-level', 'warning', 'falcon_app:app']
+                '--log-level', 'warning', self.app]
 
     def worker_pid(self) -> int:
         return only_child(self.proc.pid if self.proc is not None else None)
+
+
+class GunicornFalcon(Gunicorn):
+    kind = 'gunicorn-falcon'
+    worker_class = 'gevent'
+    app = 'falcon_app:app'
+
+
+class GunicornBareLoop(Gunicorn):
+    """The bare hand-parsed gevent loop (``peers/bare_loop.py``) in a gunicorn GeventWorker subclass:
+    the ceiling of Zato's design; with ``yields``, ``gevent.sleep(0)`` after each batch, as Zato does."""
+
+    worker_class = 'bare_loop.BareWorker'
+    app = 'bare_loop:app'
+
+    def __init__(self, port: int, cpu: int | None, log_dir: str, yields: bool = False) -> None:
+        super().__init__(port, cpu, log_dir)
+        self.kind = 'gunicorn-bare-loop-yield' if yields else 'gunicorn-bare-loop'
+        if yields:
+            self.extra_env['BARE_LOOP_YIELD'] = '1'
 
 
 class Uvicorn(Server):
@@ -285,10 +310,12 @@ class Zato(Server):
     Services and channels live in the environment's ODB and survive restarts.
     """
 
-    def __init__(self, port: int, cpu: int | None, log_dir: str, env_dir: str, pure_python: bool) -> None:
+    def __init__(self, port: int, cpu: int | None, log_dir: str, env_dir: str, pure_python: bool,
+                 workers: int = 1) -> None:
         super().__init__(port, cpu, log_dir)
         self.env_dir = env_dir
         self.pure_python = pure_python
+        self.workers = workers
         self.kind = 'zato-pure-python' if pure_python else 'zato'
         self.master_pid: int | None = None
 
@@ -300,7 +327,7 @@ class Zato(Server):
         pure = self.pure_python if pure_python is None else pure_python
         self.check_port()
         if not os.path.exists(os.path.join(self.env_dir, 'config')):
-            zato_cli('quickstart', 'create', self.env_dir, '--workers', '1', '--base-port', str(self.port))
+            zato_cli('quickstart', 'create', self.env_dir, '--workers', str(self.workers), '--base-port', str(self.port))
         env = child_env(ZATO_PURE_PYTHON='1') if pure else child_env()
         # The CLI starts the gunicorn master in a session of its own, which inherits the CPU affinity
         try:
@@ -359,7 +386,18 @@ class Zato(Server):
         return AdminClient.for_env(self.env_dir)
 
     def worker_pid(self) -> int:
-        return only_child(self.master_pid)
+        if self.workers == 1:
+            return only_child(self.master_pid)
+        return self.worker_pids()[0]
+
+    def worker_pids(self) -> list[int]:
+        """Every worker, once all of them are up."""
+        if self.master_pid is None:
+            raise ServerError('no master process')
+        children = children_of(self.master_pid)
+        if len(children) != self.workers:
+            raise ServerError(f'expected {self.workers} workers under the master {self.master_pid}, found {children}')
+        return children
 
     def read_master_pid(self) -> int | None:
         try:

@@ -38,6 +38,50 @@ def test_a_start_prints_no_monkey_patch_warning_and_jwt_uses_gevents_ssl(env):
 
     env.admin.call('POST', '/zato/admin/deploy', {'file_name': 'patching_ssl.py', 'source': SSL_CHECK})
     env.channel('patching-ssl', '/test/patching/ssl', 'patching.ssl-check')
-    for _ in range(4):  # both workers
-        body = env.fresh_get(env.url + '/test/patching/ssl').json()
+    for body in answers_of_both_workers(env, '/test/patching/ssl'):
         assert body == {'ssl_context': 'gevent.ssl', 'jwks_client_context': 'gevent.ssl'}, body
+
+
+def answers_of_both_workers(env: Env, path: str) -> list[dict]:
+    """Four answers over fresh connections (both workers), once a channel just created has reached
+    each worker: the admin API answers before the other worker has had the change over the bus."""
+    answers: list[dict] = []
+
+    def all_answered() -> bool:
+        responses = [env.fresh_get(env.url + path) for _ in range(4)]
+        answers[:] = [r.json() for r in responses]
+        return all(r.status_code == 200 for r in responses)
+
+    env.wait_for(all_answered, timeout=10)
+    return answers
+
+
+PRELOAD_CHECK = '''
+import gc
+import sys
+
+from zato.server import preload
+from zato.server.service import Service
+
+class PreloadCheck(Service):
+    name = 'patching.preload-check'
+
+    def handle(self):
+        # The ids the master recorded are addresses; a forked worker has the same objects there
+        self.response.payload = {
+            'preloaded': len(preload.PRELOADED),
+            'imported_again': sorted(name for name, oid in preload.PRELOADED.items()
+                                     if id(sys.modules.get(name)) != oid),
+            'frozen': gc.get_freeze_count(),
+        }
+'''
+
+
+def test_workers_use_the_modules_the_master_preloaded_and_froze(env):
+    from zato.server.preload import PRELOAD
+
+    env.admin.call('POST', '/zato/admin/deploy', {'file_name': 'patching_preload.py', 'source': PRELOAD_CHECK})
+    env.channel('patching-preload', '/test/patching/preload', 'patching.preload-check')
+    for body in answers_of_both_workers(env, '/test/patching/preload'):
+        assert body['preloaded'] == len(PRELOAD) and body['imported_again'] == [], body
+        assert body['frozen'] > 10_000, body  # what the master had imported, out of the collector's way

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import copy
 import math
 import pickle
 import re
+import sys
 from collections import OrderedDict, namedtuple
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
@@ -485,6 +487,33 @@ def test_the_reader_and_writer_are_straight_line_code_for_the_declared_fields() 
     assert "'customer_id'" in compiled.reader_source and "'notes'" in compiled.writer_source
 
 
+@pytest.mark.parametrize('value', [math.nan, math.inf, -math.inf, '1.5', 2, Decimal('2.5'), True])
+def test_a_float_field_converts_or_refuses_all_but_a_finite_float_which_skips_the_conversion(value: Any) -> None:
+    compiled = sio(input_required=Float('x'), output_required=Float('x'))
+    # The generated code passes a finite float straight through, as its conversion would
+    assert 'if _type(v) is not _n0 or not _lo0 <= v <= _hi0:' in compiled.reader_source
+    assert 'if t is not _n0 or not _lo0 <= v <= _hi0:' in compiled.writer_source
+    assert compiled.parse_input({'x': 1.5}, None).x == 1.5 and compiled.serialize({'x': -0.0}) == {'x': -0.0}
+    try:
+        expected = Float('x').to_python(value)
+    except ValueError:
+        with pytest.raises(SIOInputError):
+            compiled.parse_input({'x': value}, None)
+        with pytest.raises(SIOOutputError):
+            compiled.serialize({'x': value})
+    else:
+        assert compiled.parse_input({'x': value}, None).x == expected == compiled.serialize({'x': value})['x']
+
+
+def test_the_generated_functions_take_no_keyword_only_defaults() -> None:
+    # What they use are globals of their own namespace: 30 keyword-only defaults cost a dict
+    # lookup each on every call (CPython 3.11), a global read is cached
+    compiled = sio(input_required=('customer_id', Float('x')), output_required=(Text('name'), Date('since')))
+    for func in (compiled._read, compiled._write_mapping, compiled._write_object):
+        assert func.__kwdefaults__ is None and func.__code__.co_kwonlyargcount == 0
+    assert compiled.parse_input({'customer_id': '1', 'x': 2}, None).to_dict() == {'customer_id': 1, 'x': 2.0}
+
+
 def test_field_names_that_are_not_identifiers_work_everywhere() -> None:
     name = "it's a \"name\"\n"
     compiled = sio(input_required=Text(name), output_required=Text(name))
@@ -777,6 +806,42 @@ def test_require_any_raises_a_client_error_when_none_has_a_value() -> None:
         Input({'email': '', 'phone': None}).require_any('email', 'phone')
     assert str(info.value) == 'Missing input: at least one of `email`, `phone` is required'
     assert info.value.field == 'email, phone'
+
+
+def test_reading_an_input_as_an_attribute_runs_no_python_code() -> None:
+    # A plain attribute read, not a failed lookup and a __getattr__ call: services read their
+    # inputs this way on every request (bench/sio.py: ~30 ns instead of ~470 ns a read)
+    got = sio(**CUSTOMER).parse_input({'customer_id': 1, 'name': 'Bo'}, {'format': 'short'})
+    calls: list[str] = []
+    sys.setprofile(lambda frame, event, arg: calls.append(frame.f_code.co_name) if event == 'call' else None)
+    try:
+        values = (got.customer_id, got.name, got.format)
+    finally:
+        sys.setprofile(None)
+    assert values == (1, 'Bo', 'short')
+    assert calls == []
+
+
+def test_inputs_named_like_methods_or_pickle_hooks_hide_neither() -> None:
+    # Query-string keys are the client's to choose, and every channel param is in the input
+    data = {'get': 1, 'keys': 2, 'to_dict': 3, '__reduce_ex__': 4, '__getstate__': 5, '__setstate__': 6,
+            '__class__': 7, 'items': 8}
+    got = Input(dict(data))
+    assert got.get('keys') == 2 and list(got.keys()) == list(data) and got.to_dict() == data
+    assert dict(got) == data and got.items == 8 and type(got) is Input
+    assert pickle.loads(pickle.dumps(got)) == got
+    assert copy.deepcopy(got) == got and copy.copy(got) == got and got.deepcopy() == got
+    got.get = 'changed'  # setting reaches the input, as it always did; the method stays reachable
+    assert got['get'] == 'changed' and got.get('get') == 'changed'
+    del got.keys
+    assert 'keys' not in got and callable(got.keys)
+
+
+def test_a_missing_input_is_an_attribute_error_for_getattr_and_hasattr() -> None:
+    got = Input({'a': 1})
+    assert getattr(got, 'b', None) is None and not hasattr(got, 'b') and hasattr(got, 'a')
+    with pytest.raises(AttributeError, match='No input named `b`'):
+        del got.b
 
 
 def test_input_deepcopy_and_pickle_keep_the_values() -> None:

@@ -84,6 +84,12 @@ def main(argv: list[str]) -> int:
         return 2
     env_dir, server_name = argv
     register_server(env_dir, server_name)
+    # Large blocks freed go back to the system, in the workers too (zato/server/malloc.py)
+    from zato.server.malloc import keep_mmap_threshold
+    keep_mmap_threshold()
+    # What every worker imports, imported once here and shared copy-on-write (zato/server/preload.py)
+    from zato.server.preload import preload
+    preload()
     ZatoApplication(env_dir, server_name).run()
     return 0
 

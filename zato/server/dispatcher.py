@@ -31,6 +31,21 @@ _loads = orjson.loads
 _OPT_NON_STR_KEYS = orjson.OPT_NON_STR_KEYS
 
 
+# The head of the most common answer, a 200 with a JSON body the dispatcher itself typed: only the
+# CID (24 hex characters, zato.service.invoker.new_cid) and the length vary, neither of which can
+# carry a CR or LF, so it is put together here instead of by serialize_response, to the same bytes
+_OK_JSON_HEAD = b'HTTP/1.1 200 OK\r\nX-Zato-CID: '
+_OK_JSON_LENGTH = f'\r\nContent-Type: {JSON}\r\nContent-Length: '.encode('latin-1')
+_END_KEEP_ALIVE = b'\r\n\r\n'
+_END_CLOSE = b'\r\nConnection: close\r\n\r\n'
+
+
+def ok_json(cid: str, data: bytes, keep_alive: bool) -> bytes:
+    """``serialize_response(200, [('X-Zato-CID', cid), ('Content-Type', JSON)], data, keep_alive)``."""
+    return b''.join((_OK_JSON_HEAD, cid.encode('ascii'), _OK_JSON_LENGTH, str(len(data)).encode('ascii'),
+                     _END_KEEP_ALIVE if keep_alive else _END_CLOSE, data))
+
+
 def error_body(cid: str, details: Any, code: str) -> bytes:
     """The one error envelope: 3.1's `result`, `cid` and `details`, and the error's stable `code`."""
     return _dumps({'result': 'ZATO_ERROR', 'cid': cid, 'details': details, 'code': code})
@@ -85,7 +100,7 @@ class Dispatcher:
 
         # The channel's guards, built at config load: none at all for an open channel without limits
         guards = chan.guards
-        if guards:
+        if guards.steps:  # not `if guards`: Guards.__bool__ would be a Python call on every request
             try:
                 channel_info = guards.check(Caller(peer, req.headers, runtime.trusted_proxies))
             except ClientError as e:
@@ -135,6 +150,8 @@ class Dispatcher:
         content_type = response.content_type
         if isinstance(out, (dict, list)):
             data = _dumps(out, option=_OPT_NON_STR_KEYS)
+            if content_type is None and response.status_code == 200 and not response.headers and not head:
+                return ok_json(cid, data, keep_alive)
             content_type = content_type or JSON
         elif isinstance(out, bytes):
             data = out

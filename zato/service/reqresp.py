@@ -85,14 +85,15 @@ class Response:
     @payload.setter
     def payload(self, value: Any) -> None:
         sio_payload = self._sio_payload
-        if sio_payload is not None and value is not sio_payload and isinstance(value, (dict, list, tuple)):
+        if sio_payload is not None and value is not sio_payload:
             # Assigning a dict or list with SimpleIO declared fills the SimpleIO payload,
             # so output conversions and checks still apply
-            if isinstance(value, dict):
-                sio_payload.update(value)
-            else:
+            if type(value) is dict or isinstance(value, dict):
+                sio_payload._data.update(value)
+                return
+            if isinstance(value, (list, tuple)):
                 sio_payload[:] = value
-            return
+                return
         self._payload = value
 
     @property

@@ -26,7 +26,7 @@ from decimal import Decimal
 from typing import Any
 
 from zato.service.sio_payload import (_EMPTY, _MISSING, Input, SIOError, SIOInputError, SIOOutputError,
-                                      SIOPayload)
+                                      SIOPayload, input_of)
 from zato.service.sio_types import NOT_GIVEN, SIODefinitionError, Type, bytes_as_text, element_from_decl
 
 __all__ = [
@@ -88,10 +88,11 @@ class _Source:
         return name
 
     def compile(self, filename: str) -> tuple[Callable[..., Any], str]:
-        # Everything the body uses arrives as a keyword-only default, making it a local
-        # variable: a local read is cheaper than a global one, and this runs per request.
-        bound = ', '.join(f'{name}={name}' for name in self.namespace)
-        text = '\n'.join([f'def {self.name}({self.params}, *, {bound}):', *self.lines]) + '\n'
+        # Everything the body uses is a global of the function's own namespace. On CPython 3.11 a
+        # global read is specialised (cached by dict version) and costs about a local read, while
+        # keyword-only defaults (the older trick to make them locals) cost a dict lookup each per
+        # call: with ~30 of them the reader of a 10-field service took 1.36 µs, with globals 1.09
+        text = '\n'.join([f'def {self.name}({self.params}):', *self.lines]) + '\n'
         # Registered with linecache so that tracebacks through generated code show its lines
         linecache.cache[filename] = (len(text), None, text.splitlines(True), filename)
         exec(compile(text, filename, 'exec'), self.namespace)  # noqa: S102 - our generated source
@@ -270,6 +271,7 @@ class CompiledSIO:
         self.use_channel_params_only = use_channel_params_only
         self.params_priority = params_priority
         self._msg_first = params_priority == MSG_OVER_CHANNEL_PARAMS
+        self._single_plain = not output_repeated and not response_elem
         self._needs_object_body = bool(input_required) and not use_channel_params_only
 
         inputs = [(elem, True) for elem in input_required] + [(elem, False) for elem in input_optional]
@@ -318,7 +320,7 @@ class CompiledSIO:
             else:
                 src = {**payload, **params}
 
-        return Input(self._read(src, dict(params) if params else {}))
+        return input_of(self._read(src, dict(params) if params else {}))
 
     def _body_as_dict(self, payload: Any) -> dict[Any, Any]:
         if payload is None or payload == '' or payload == b'':
@@ -346,6 +348,8 @@ class CompiledSIO:
         if type(payload) is SIOPayload:
             items = payload._items
             if items is None:
+                if self._single_plain:  # the common case: one object, no wrapper
+                    return self._write_mapping(payload._data)
                 output = self._write_single(payload._data)
             elif payload._data:
                 reason = ('output_repeated is set: append items or assign a list, not attributes'

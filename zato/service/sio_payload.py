@@ -78,90 +78,112 @@ class SIOOutputError(SIOError):
 
 # ################################################################################################
 
+def _class_first(func: Any) -> Any:
+    """``func`` as a data descriptor: it wins over an input of the same name in the instance's dict,
+    as every attribute of the class did when inputs were reached through ``__getattr__``. Setting
+    or deleting the name reaches the input, as before."""
+
+    def set_input(self: Input, value: Any) -> None:
+        self.__dict__[func.__name__] = value
+
+    def del_input(self: Input) -> None:
+        Input.__delattr__(self, func.__name__)
+
+    # property and the function's own __get__ are both C: reading the method costs one bound-method creation
+    return property(func.__get__, set_input, del_input, func.__doc__)
+
+
 class Input:
     """``self.request.input``: the converted input, readable as ``input.name`` or ``input['name']``.
 
     Also supports ``in``, ``get()``, iteration over names, ``len()``, ``dict(input)`` and
     ``to_dict()``. A field whose name equals one of the methods (``get``, ``keys``, ``to_dict``,
     ``require_any``, ``deepcopy``) is still reachable as ``input['get']``.
+
+    The inputs are the instance's own ``__dict__``, so ``input.name`` is a plain attribute read
+    (tens of nanoseconds; through ``__getattr__`` it cost a failed lookup and an exception each,
+    about a microsecond). ``__getattr__`` is only reached for a name that is not there. The
+    methods, and the attributes pickling and copying look up on an instance, are data descriptors
+    (``_class_first``), so an input of the same name - a query-string key is the client's to
+    choose - never hides them.
     """
 
-    __slots__ = ('_data',)
-    _data: dict[str, Any]
-
     def __init__(self, data: dict[str, Any] | None = None) -> None:
-        _set_input_data(self, {} if data is None else data)
+        _set_dict(self, {} if data is None else data if type(data) is dict else dict(data))
 
     def __getattr__(self, name: str) -> Any:
-        if name == '_data':  # only while unpickling, before __init__ ran
-            raise AttributeError(name)
-        try:
-            return self._data[name]
-        except KeyError:
-            raise AttributeError(f'No input named `{name}`') from None
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        # Hooks such as before_handle may fill in or normalise inputs
-        self._data[name] = value
+        # Only reached when there is no such input: an input is an instance attribute
+        raise AttributeError(f'No input named `{name}`')
 
     def __delattr__(self, name: str) -> None:
         try:
-            del self._data[name]
+            del self.__dict__[name]
         except KeyError:
             raise AttributeError(f'No input named `{name}`') from None
 
     def __getitem__(self, name: str) -> Any:
-        return self._data[name]
+        return self.__dict__[name]
 
     def __setitem__(self, name: str, value: Any) -> None:
-        self._data[name] = value
+        self.__dict__[name] = value
 
     def __delitem__(self, name: str) -> None:
-        del self._data[name]
+        del self.__dict__[name]
 
     def __contains__(self, name: object) -> bool:
-        return name in self._data
+        return name in self.__dict__
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._data)
+        return iter(self.__dict__)
 
     def __len__(self) -> int:
-        return len(self._data)
+        return len(self.__dict__)
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, Input):
-            return self._data == other._data
+            return self.__dict__ == other.__dict__
         if isinstance(other, Mapping):
-            return self._data == dict(other)
+            return self.__dict__ == dict(other)
         return NotImplemented
 
     __hash__ = None  # type: ignore[assignment]  # mutable, like a dict
 
     def __repr__(self) -> str:
-        return f'Input({self._data!r})'
+        return f'Input({self.__dict__!r})'
 
+    @_class_first
     def __getstate__(self) -> dict[str, Any]:
-        return self._data
+        return self.__dict__
 
+    @_class_first
     def __setstate__(self, state: dict[str, Any]) -> None:
-        object.__setattr__(self, '_data', state)
+        _set_dict(self, state)
 
+    # What pickle and copy look up on the instance, not on its class
+    __reduce_ex__ = _class_first(object.__reduce_ex__)
+    __reduce__ = _class_first(object.__reduce__)
+
+    @_class_first
     def get(self, name: str, default: Any = None) -> Any:
         """The value of ``name``, or ``default`` when there is no such input."""
-        return self._data.get(name, default)
+        return self.__dict__.get(name, default)
 
+    @_class_first
     def keys(self) -> Any:
         """The input names; also what makes ``dict(input)`` work."""
-        return self._data.keys()
+        return self.__dict__.keys()
 
+    @_class_first
     def to_dict(self) -> dict[str, Any]:
         """A shallow copy of the input as a plain dict."""
-        return dict(self._data)
+        return dict(self.__dict__)
 
+    @_class_first
     def deepcopy(self) -> Input:
         """A deep copy, for services that change their input and still need the original (3.1)."""
-        return Input(deepcopy(self._data))
+        return Input(deepcopy(self.__dict__))
 
+    @_class_first
     def require_any(self, *names: str) -> None:
         """Raises ``SIOInputError`` unless at least one of ``names`` has a value (3.1).
 
@@ -169,16 +191,25 @@ class Input:
         """
         if not names:
             raise TypeError('require_any needs at least one name')
+        data = self.__dict__
         for name in names:
-            value = self._data.get(name)
+            value = data.get(name)
             if value is not None and value != '':
                 return
         listed = ', '.join(f'`{name}`' for name in names)
         raise SIOInputError(', '.join(names), _MISSING, f'Missing input: at least one of {listed} is required')
 
 
-# The slot's own setter: __setattr__ is taken by the input fields, and this runs per request
-_set_input_data = Input.__dict__['_data'].__set__
+# The instance dict's own setter, which the reader uses once per request to hand over its dict
+_set_dict = Input.__dict__['__dict__'].__set__
+_new_object = object.__new__
+
+
+def input_of(data: dict[str, Any]) -> Input:
+    """An ``Input`` whose inputs are ``data`` itself (not a copy): what the generated reader built."""
+    out = _new_object(Input)
+    _set_dict(out, data)
+    return out
 
 
 # ################################################################################################
@@ -198,9 +229,9 @@ class SIOPayload:
     _items: list[Any] | None
 
     def __init__(self, repeated: bool = False) -> None:
-        object.__setattr__(self, '_data', {})
+        _set_payload_data(self, {})
         # None until list mode is entered; an output_repeated service starts in list mode
-        object.__setattr__(self, '_items', [] if repeated else None)
+        _set_payload_items(self, [] if repeated else None)
 
     def __setattr__(self, name: str, value: Any) -> None:
         self._data[name] = value
@@ -223,7 +254,7 @@ class SIOPayload:
         items = self._items
         if items is None:
             items = []
-            object.__setattr__(self, '_items', items)
+            _set_payload_items(self, items)
         return items
 
     def __setitem__(self, key: Any, value: Any) -> None:
@@ -252,8 +283,8 @@ class SIOPayload:
         return self._data, self._items
 
     def __setstate__(self, state: tuple[dict[str, Any], list[Any] | None]) -> None:
-        object.__setattr__(self, '_data', state[0])
-        object.__setattr__(self, '_items', state[1])
+        _set_payload_data(self, state[0])
+        _set_payload_items(self, state[1])
 
     def update(self, *args: Any, **kwargs: Any) -> None:
         """Sets several fields at once, like ``dict.update``."""
@@ -266,3 +297,8 @@ class SIOPayload:
     def extend(self, items: Iterable[Any]) -> None:
         """Adds several items to a list response."""
         self._list().extend(items)
+
+
+# The slots' own setters: __setattr__ is taken by the output fields, and a payload is made per request
+_set_payload_data = SIOPayload.__dict__['_data'].__set__
+_set_payload_items = SIOPayload.__dict__['_items'].__set__

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -269,8 +270,11 @@ class Float(Type):
     """
 
     __slots__ = ()
-    native_in = None  # even a float must be checked for NaN and infinity
-    native_out = None
+    # A float within these bounds is finite (NaN compares false to both, infinities fall outside),
+    # which is exactly what the conversion checks: such a value skips it
+    native_in = float
+    native_out = float
+    native_bounds = (-sys.float_info.max, sys.float_info.max)
     blank_is_missing = True
     expected = 'a number'
 
