@@ -57,7 +57,7 @@ class CountingAuthenticator(Authenticator):
 
 def test_an_open_channel_without_limits_has_no_steps_at_all():
     g = chain(limits_with({}), Authenticator(), security_id=None)
-    assert not g and g.steps == ()
+    assert g.steps == ()
     assert g.check(Caller('10.0.0.1', {}, ())) is INFO
 
 

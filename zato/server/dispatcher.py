@@ -100,7 +100,7 @@ class Dispatcher:
 
         # The channel's guards, built at config load: none at all for an open channel without limits
         guards = chan.guards
-        if guards.steps:  # not `if guards`: Guards.__bool__ would be a Python call on every request
+        if guards.steps:  # an open channel without limits has none and pays nothing
             try:
                 channel_info = guards.check(Caller(peer, req.headers, runtime.trusted_proxies))
             except ClientError as e:

@@ -127,9 +127,6 @@ class Guards:
         self.info = info
         self.by_caller: BoundedCache[SecurityInfo, ChannelInfo] = BoundedCache(MAX_CALLERS)
 
-    def __bool__(self) -> bool:
-        return bool(self.steps)
-
     def check(self, caller: Caller) -> ChannelInfo:
         for step in self.steps:
             step(caller)
