@@ -104,3 +104,20 @@ def test_forgetting_a_jwt_definition_ends_its_sessions_in_this_worker():
     manager.dirty = {'a': 1.0}
     manager.forget_definition(5)
     assert list(manager.sessions) == ['b'] and manager.dirty == {}
+
+
+def test_a_renewal_announced_before_a_log_out_and_heard_after_it_does_not_bring_the_token_back():
+    # Worker B renews the token and tells the cluster; worker A logs it out and tells the cluster; the
+    # bus orders no two publishers, so A may hear B's renewal after its own revocation
+    from types import SimpleNamespace
+    announced: list = []
+    bus = SimpleNamespace(publish=lambda subject, msg: announced.append(msg))
+    manager = JWTManager(SimpleNamespace(bus=bus), KEY)  # type: ignore[arg-type] - nothing here reads the ODB
+    sec = SecurityConfig(id=5, name='mobile', kind='jwt', username='ann', password_hash='', ttl=60)
+    good = f'Bearer {token()}'
+    manager.sessions = {'j1': (time.time() + 60, 5)}
+    assert manager.verify_request(sec, good) == 'ann' and announced  # the renewal told to the cluster
+    manager.on_message({'action': 'revoke', 'jti': 'j1', 'exp': time.time() + 60})
+    manager.on_message({'action': 'session', 'jti': 'j1', 'expires_at': time.time() + 120, 'sec_def_id': 5})
+    assert 'j1' not in manager.sessions
+    assert manager.verify_request(sec, good) is None

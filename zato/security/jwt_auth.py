@@ -109,7 +109,9 @@ class JWTManager:
             self.sessions.pop(jti, None)
             self.dirty.pop(jti, None)
             self.revoked[jti] = msg.get('exp', time.time() + DEFAULT_MAX_LIFETIME)
-        else:
+        elif jti not in self.revoked:
+            # A renewal another worker announced before it heard of the log-out may arrive after the
+            # revocation (the bus orders no two publishers): it must not bring the session back
             current = self.sessions.get(jti)
             if current is None or current[0] < msg['expires_at']:
                 self.sessions[jti] = (msg['expires_at'], msg['sec_def_id'])
@@ -210,8 +212,10 @@ class JWTManager:
         if claims is None:
             return None
         jti = claims['jti']
+        if jti in self.revoked:
+            return None
         current = self.sessions.get(jti)
-        if current is None and jti not in self.revoked:
+        if current is None:
             # Issued a moment ago by another worker, before its bus message got here: the ODB has it,
             # since a token is handed out only after its session is committed
             current = self._from_odb(jti)
