@@ -172,7 +172,7 @@ def with_shortcut(definition: Any, validate: Callable[[Any], Any]) -> Callable[[
     # Only repr() of the schema's field names goes into the code: string literals, nothing else
     code = f'def validate(data):\n    if {source}:\n        return data\n    return full(data)\n'
     exec(compile(code, '<zato-schema-shortcut>', 'exec'), namespace)  # noqa: S102 - source built above
-    return namespace['validate']  # type: ignore[no-any-return]
+    return namespace['validate']
 
 
 def error_details(cid: str, e: fastjsonschema.JsonSchemaValueException, with_details: bool) -> dict[str, Any]:
