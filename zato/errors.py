@@ -112,7 +112,7 @@ class LockTimeout(ServiceUnavailable):
 
     def __init__(self, name: str, block: float) -> None:
         self.name = name
-        super().__init__(f'Lock `{name}` is held elsewhere; not acquired within {block:g} s')
+        super().__init__(f'Lock `{name}` not acquired within {block:g} s: another holder has it')
 
 
 class LockLost(ServiceUnavailable, LeaseLost):

@@ -45,6 +45,6 @@ def test_a_holder_renews_every_third_of_its_ttl():
 def test_a_lock_not_acquired_or_lost_is_a_503_with_a_stable_code_naming_the_lock():
     timeout = failure_of(LockTimeout('billing', 10), 'cid1')
     assert (timeout.status, timeout.code) == (503, 'lock_timeout')
-    assert timeout.details == 'Lock `billing` is held elsewhere; not acquired within 10 s'
+    assert timeout.details == 'Lock `billing` not acquired within 10 s: another holder has it'
     lost = failure_of(LockLost('billing'), 'cid1')
     assert (lost.status, lost.code) == (503, 'lock_lost')
