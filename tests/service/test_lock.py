@@ -18,7 +18,7 @@ def test_2_0s_expires_and_timeout_stand_for_ttl_and_block():
 
 
 @pytest.mark.parametrize('kwargs', [{'ttl': 1, 'expires': 1}, {'block': 1, 'timeout': 1}, {'name': ''},
-                                    {'name': 7}, {'ttl': 0}, {'ttl': -1}, {'ttl': '20'}, {'ttl': True},
+                                    {'name': 7}, {'name': 'x' * 401}, {'ttl': 0}, {'ttl': -1}, {'ttl': '20'}, {'ttl': True},
                                     {'ttl': float('nan')}, {'ttl': 86401}, {'block': -0.1}, {'block': None, 'timeout': 'x'}])
 def test_a_wrong_argument_is_named_in_a_value_error(kwargs):
     with pytest.raises(ValueError, match=r'self\.lock\(\)'):

@@ -22,7 +22,9 @@ The rules, each with a test in tests/odb/test_lease.py:
   so a write made in it commits only while the lease is held, and a new holder's acquisition comes
   after it. Elsewhere, the token is compared where the data lives: ``... WHERE fence <= :token``.
 
-PostgreSQL runs each operation as one autocommitted statement. SQLite (one host) runs the same
+PostgreSQL runs each operation as one autocommitted statement, committed durably (unlike the rate
+limits' counters, never with ``synchronous_commit = off``): an acquisition lost in a crash would let
+the next one hand out the same token again. SQLite (one host) runs the same
 statements, each in a ``BEGIN IMMEDIATE`` transaction, so a writer waits (busy_timeout) instead of
 failing to upgrade a read lock.
 """

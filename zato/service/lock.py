@@ -19,6 +19,7 @@ __all__ = ['DEFAULT_BLOCK', 'DEFAULT_TTL', 'LockArgs', 'lock_args', 'next_wait',
 
 DEFAULT_TTL = 20.0
 DEFAULT_BLOCK = 10.0
+MAX_NAME = 400            # the ODB column's length
 MAX_TTL = 86400.0          # a lock held for longer than a day is a job for something else
 FIRST_WAIT = 0.005
 MAX_WAIT = 0.1
@@ -49,8 +50,9 @@ def lock_args(default_name: str, name: str | None = None, ttl: float | None = No
     if block is not None and timeout is not None:
         raise ValueError('self.lock(): give `block` or its old name `timeout`, not both')
     name = default_name if name is None else name
-    if not isinstance(name, str) or not name:
-        raise ValueError(f'self.lock(): `name` must be a non-empty string, not {name!r}')
+    if not isinstance(name, str) or not name or len(name) > MAX_NAME:
+        raise ValueError(f'self.lock(): `name` must be a non-empty string of at most {MAX_NAME} characters, '
+                         f'not {name!r}')
     ttl = ttl if ttl is not None else expires if expires is not None else DEFAULT_TTL
     block = block if block is not None else timeout if timeout is not None else DEFAULT_BLOCK
     return LockArgs(name, _seconds('ttl', ttl, 0, MAX_TTL, False), _seconds('block', block, 0, MAX_TTL, True))
