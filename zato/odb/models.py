@@ -260,6 +260,21 @@ class WorkerHeartbeat(Base):
     stopped_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
+class Lease(Base):
+    """A cluster-wide lease: who holds `name` until when, and the fencing token of the current holder.
+
+    zato.odb.lease reads and writes it, one statement an operation, by the ODB's clock. A row is never
+    deleted, so that its token only grows: a release only ends the holder's time."""
+    __tablename__ = 'lease'
+
+    cluster_id: Mapped[int] = mapped_column(ForeignKey('cluster.id', ondelete='CASCADE'), primary_key=True)
+    name: Mapped[str] = mapped_column(String(400), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(200))
+    token: Mapped[int] = mapped_column(BigInteger)
+    acquired_at: Mapped[float] = mapped_column(Float)  # seconds since the epoch, by the ODB's clock
+    expires_at: Mapped[float] = mapped_column(Float)
+
+
 class WebAdminUser(Base):
     """A web-admin user: an argon2id password hash, and a TOTP key encrypted with the environment's
     key. `totp_last_step` is the 30-second step of the last code accepted, so that a code works once."""
@@ -304,18 +319,3 @@ class WebAdminAudit(Base):
     object_name: Mapped[str] = mapped_column(String(400), default='')
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     remote_addr: Mapped[str] = mapped_column(String(100), default='')
-
-
-class Lease(Base):
-    """A cluster-wide lease: who holds `name` until when, and the fencing token of the current holder.
-
-    zato.odb.lease reads and writes it, one statement an operation, by the ODB's clock. A row is never
-    deleted, so that its token only grows: a release only ends the holder's time."""
-    __tablename__ = 'lease'
-
-    cluster_id: Mapped[int] = mapped_column(ForeignKey('cluster.id', ondelete='CASCADE'), primary_key=True)
-    name: Mapped[str] = mapped_column(String(400), primary_key=True)
-    holder: Mapped[str] = mapped_column(String(200))
-    token: Mapped[int] = mapped_column(BigInteger)
-    acquired_at: Mapped[float] = mapped_column(Float)  # seconds since the epoch, by the ODB's clock
-    expires_at: Mapped[float] = mapped_column(Float)
