@@ -149,3 +149,29 @@ def test_a_lock_cannot_be_entered_twice(locks):
     lock = locks.lock(lock_args('svc', 'orders'))
     with lock, pytest.raises(RuntimeError), lock:
         pass
+
+
+def test_a_renewal_that_fails_for_a_moment_is_tried_again_and_the_lock_kept(locks, store):
+    renew, failures = store.renew, []
+
+    def flaky_renew(*args):
+        if not failures:
+            failures.append(1)
+            raise ConnectionError('the ODB is restarting')
+        return renew(*args)
+
+    store.renew = flaky_renew
+    with locks.lock(lock_args('svc', 'orders', ttl=0.6)) as lock:
+        gevent.sleep(1.2)
+        assert failures and not lock.lost
+        lock.check()
+
+
+def test_an_odb_out_of_reach_for_a_whole_ttl_loses_the_lock(locks, store):
+    def down(*args):
+        raise ConnectionError('the ODB is down')
+
+    store.renew = down
+    with pytest.raises(LockLost), locks.lock(lock_args('svc', 'orders', ttl=0.6)) as lock:
+        gevent.sleep(1.0)
+        assert lock.lost

@@ -131,7 +131,9 @@ class ClusterLock:
             if self._renewer is not None:
                 self._renewer.join()  # a renewal under way finishes before the release
             try:
-                if not self.lost and not self._store.release(self.name, self.token):  # type: ignore[arg-type]
+                # Tried even when already lost: harmless with a token no longer current, and it frees
+                # the lock at once if the ODB was only out of reach for a while
+                if not self._store.release(self.name, self.token):  # type: ignore[arg-type]
                     self._mark_lost('it had expired or another holder had it when the block ended')
             except Exception:
                 logger.warning('Could not release lock `%s` (token %s); it ends with its TTL of %g s',
