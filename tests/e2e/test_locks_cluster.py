@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import secrets
 import signal
@@ -57,12 +58,13 @@ class Increment(Service):
                     guard = contextlib.nullcontext() if req.get('broken') else self.lock('lock-test.counter',
                                                                                           ttl=5, block=120)
                     with guard as lock:
-                        cur.execute('SELECT value FROM lock_counter WHERE id = %s', (req['id'],))
-                        value = cur.fetchone()[0]
+                        cur.execute('SELECT value, clock_timestamp() FROM lock_counter WHERE id = %s', (req['id'],))
+                        value, started = cur.fetchone()
                         time.sleep(0.002)
                         cur.execute('UPDATE lock_counter SET value = %s WHERE id = %s', (value + 1, req['id']))
-                        cur.execute('INSERT INTO lock_log (counter_id, token, pid) VALUES (%s, %s, %s)',
-                                    (req['id'], getattr(lock, 'token', None), os.getpid()))
+                        cur.execute('INSERT INTO lock_log (counter_id, token, pid, started, ended) '
+                                    'VALUES (%s, %s, %s, %s, clock_timestamp())',
+                                    (req['id'], getattr(lock, 'token', None), os.getpid(), started))
         finally:
             conn.close()
         self.response.payload = {'pid': os.getpid()}
@@ -92,7 +94,8 @@ class Hold(Service):
 
 TABLES = '''
 CREATE TABLE lock_counter (id integer PRIMARY KEY, value integer NOT NULL);
-CREATE TABLE lock_log (counter_id integer NOT NULL, token bigint, pid integer NOT NULL);
+CREATE TABLE lock_log (counter_id integer NOT NULL, token bigint, pid integer NOT NULL, started timestamptz NOT NULL,
+                       ended timestamptz NOT NULL);
 CREATE TABLE lock_holder (name text NOT NULL, token bigint NOT NULL, pid integer NOT NULL);
 CREATE TABLE lock_guarded (name text PRIMARY KEY, value text NOT NULL, fence bigint NOT NULL DEFAULT 0);
 '''
@@ -160,13 +163,15 @@ def count_to_1000(cluster, counter_id: int, broken: bool) -> tuple[int, dict[int
 
 def test_a_counter_incremented_1000_times_under_the_lock_by_4_workers_of_2_servers_is_exact(cluster):
     value, servers = count_to_1000(cluster, 1, broken=False)
-    assert value == 1000
-    log = query(cluster, 'SELECT token, pid FROM lock_log WHERE counter_id = 1')
-    tokens = [token for token, _ in log]
+    log = query(cluster, 'SELECT token, pid, started, ended FROM lock_log WHERE counter_id = 1 ORDER BY token')
+    tokens = [token for token, *_ in log]
     assert len(tokens) == 1000 and len(set(tokens)) == 1000 and None not in tokens
+    # By PostgreSQL's one clock, each holder's read-to-write ended before the next token's began
+    assert [(a[0], b[0]) for a, b in itertools.pairwise(log) if a[3] > b[2]] == []
+    assert value == 1000
     # Each increment had a token of its own, and every worker of both servers took part
     assert set(servers.values()) == set(cluster.urls)
-    assert len({pid for _, pid in log}) == 4
+    assert len({pid for _, pid, *_ in log}) == 4
 
 
 def test_the_checker_sees_a_broken_lock_the_same_run_without_the_lock_comes_out_short(cluster):
