@@ -145,10 +145,15 @@ def test_greenlets_of_one_worker_take_turns_and_only_one_at_a_time_asks_the_odb(
     assert locks._gates == {}
 
 
-def test_a_lock_cannot_be_entered_twice(locks):
+def test_a_lock_cannot_be_entered_twice_at_once_but_can_be_used_for_one_block_after_another(locks, store):
     lock = locks.lock(lock_args('svc', 'orders'))
     with lock, pytest.raises(RuntimeError), lock:
         pass
+    with lock:
+        assert lock.token == 2 and store.acquire('orders', 'elsewhere', 5) is None
+    assert store.state('orders').is_free
+    with pytest.raises(LockLost):
+        lock.check()  # outside of a block it holds nothing
 
 
 def test_a_renewal_that_fails_for_a_moment_is_tried_again_and_the_lock_kept(locks, store):

@@ -90,6 +90,7 @@ class ClusterLock:
         self.holder = holder
         self.token: int | None = None
         self.lost = False
+        self._held = False
         self._gate: Any = None
         self._done = Event()
         self._renewer: gevent.Greenlet | None = None
@@ -97,8 +98,10 @@ class ClusterLock:
     # Acquiring and releasing
 
     def __enter__(self) -> ClusterLock:
-        if self.token is not None:
+        if self._held:
             raise RuntimeError(f'Lock `{self.name}` is already held by this block')
+        # The same object may be used for one block after another: each starts afresh
+        self.token, self.lost, self._done, self._renewer = None, False, Event(), None
         deadline = time.monotonic() + self.block
         gate = self._locks._gate(self.name, self.block)
         if not gate.__enter__():
@@ -110,6 +113,7 @@ class ClusterLock:
             gate.__exit__(None, None, None)
             raise
         self._gate = gate
+        self._held = True
         self._renewer = gevent.spawn(self._keep)
         return self
 
@@ -139,6 +143,7 @@ class ClusterLock:
                 logger.warning('Could not release lock `%s` (token %s); it ends with its TTL of %g s',
                                self.name, self.token, self.ttl, exc_info=True)
         finally:
+            self._held = False
             if self._gate is not None:
                 self._gate.__exit__(None, None, None)
                 self._gate = None
@@ -175,7 +180,7 @@ class ClusterLock:
 
     def check(self) -> None:
         """Raises zato.errors.LockLost unless this block still holds the lock (asks the ODB)."""
-        if self.token is None or self.lost:
+        if not self._held or self.lost or self.token is None:
             raise LockLost(self.name)
         if not self._store.holds(self.name, self.token):
             self._mark_lost('the ODB says its token is no longer current')
@@ -185,7 +190,7 @@ class ClusterLock:
     def fenced(self) -> Iterator[Connection]:
         """An ODB transaction whose writes commit only while this block holds the lock: LockLost at the
         start if it does not, and no other holder can take the lock over until the transaction ends."""
-        if self.token is None or self.lost:
+        if not self._held or self.lost or self.token is None:
             raise LockLost(self.name)
         try:
             with self._store.fenced(self.name, self.token) as conn:
