@@ -24,6 +24,9 @@ RULES = [
      'the admin client serves the CLI and the web-admin alike'),
     ('web-admin', ('zato.server', 'zato.cli', 'zato.connectors', 'gevent'),
      'the web-admin talks to servers through the admin API'),
+    ('zato/service/lock.py', ('gevent', 'socket', 'time', 'datetime', 'random', 'zato.server', 'zato.odb',
+                              'sqlalchemy'), "self.lock()'s rules do no I/O: time and chance are passed in"),
+    ('zato/odb/lease.py', ('gevent', 'time', 'datetime'), "leases expire by the ODB's clock, never the process's"),
 ]
 
 

@@ -98,6 +98,33 @@ class ConfigError(ZatoError):
     """A broken configuration file or value; the CLI prints it as one line."""
 
 
+# ################################################################################################ leases and locks
+
+class LeaseLost(ZatoError):
+    """A lease's token is no longer the current one, or its time ran out (by the ODB's clock): another
+    holder may have taken over, so whatever the old holder was about to write must not be written."""
+
+
+class LockTimeout(ServiceUnavailable):
+    """``self.lock()`` could not acquire its cluster-wide lock within ``block`` seconds: another holder
+    kept it (Zato 3.1 raised retools' LockTimeout here)."""
+    code = 'lock_timeout'
+
+    def __init__(self, name: str, block: float) -> None:
+        self.name = name
+        super().__init__(f'Lock `{name}` not acquired within {block:g} s: another holder has it')
+
+
+class LockLost(ServiceUnavailable, LeaseLost):
+    """A lock held by ``self.lock()`` ran out before the block ended (the holder stalled past its TTL,
+    or the ODB could not be reached to renew it): another holder may have acted meanwhile."""
+    code = 'lock_lost'
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(f'Lock `{name}` was lost before the work under it ended')
+
+
 # ################################################################################################ remote ends
 
 class ConnectorError(ZatoError, ConnectionError):

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime, UTC
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -258,6 +258,21 @@ class WorkerHeartbeat(Base):
     last_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     flush_interval: Mapped[float] = mapped_column(Float)
     stopped_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class Lease(Base):
+    """A cluster-wide lease: who holds `name` until when, and the fencing token of the current holder.
+
+    zato.odb.lease reads and writes it, one statement an operation, by the ODB's clock. A row is never
+    deleted, so that its token only grows: a release only ends the holder's time."""
+    __tablename__ = 'lease'
+
+    cluster_id: Mapped[int] = mapped_column(ForeignKey('cluster.id', ondelete='CASCADE'), primary_key=True)
+    name: Mapped[str] = mapped_column(String(400), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(200))
+    token: Mapped[int] = mapped_column(BigInteger)
+    acquired_at: Mapped[float] = mapped_column(Float)  # seconds since the epoch, by the ODB's clock
+    expires_at: Mapped[float] = mapped_column(Float)
 
 
 class WebAdminUser(Base):

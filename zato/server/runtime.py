@@ -16,6 +16,7 @@ from sqlalchemy import select, update
 
 from zato.bus.factory import make_bus
 from zato.odb.engine import make_engine, make_session_factory, make_url
+from zato.odb.lease import LeaseStore
 from zato.odb.models import (ChannelREST, ChannelWSX, Cluster, DeployedCode, OutConn, RateLimitDef, SecurityDef,
                              Service as ServiceRow)
 from zato.security.authenticate import Authenticator
@@ -30,6 +31,7 @@ from zato.server.internal_routes import internal_channels
 from zato.server.kafka_channel import KafkaChannels
 from zato.server.odb_settings import odb_settings
 from zato.server.limits import DefRow, RateLimits
+from zato.server.locks import Locks
 from zato.server.outconns import OutConns
 from zato.server.router import Router
 from zato.server.stats import ServiceStats
@@ -101,6 +103,8 @@ class Runtime:
         self._lock = RLock()
         self._greenlets: list[gevent.Greenlet] = []
         self.cluster_id = 0
+        self.leases = LeaseStore(self.engine, 0)  # its cluster_id is set once start() knows it
+        self.locks = Locks(self.leases, self.server_name)
         self.wsx = WSXRegistry(self)
         self.outconns: dict[str, dict[str, Any]] = {}
         self.outconn_mgr = OutConns(self)
@@ -141,6 +145,7 @@ class Runtime:
             if cluster is None:
                 raise RuntimeError(f'Cluster `{self.cluster_name}` not found in the ODB')
             self.cluster_id = cluster.id
+        self.leases.cluster_id = self.cluster_id
         self.store.add_internal(admin_services)
         self.store.add_internal(admin_security)
         self.store.add_internal(admin_rate_limits)

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from zato.config.channel import ChannelInfo
 from zato.service.facades import OutFacade, WSXFacade
+from zato.service.lock import lock_args
 from zato.service.reqresp import Request, Response
 
 if TYPE_CHECKING:
@@ -110,6 +111,21 @@ class Service:
     def definition(self) -> OutFacade:
         """Zato 3.1's name for Kafka connections: ``self.definition.kafka['name']`` is ``self.out.kafka['name']``."""
         return OutFacade(self.server.outconns, self._catch_up)
+
+    # Cluster-wide locks
+    def lock(self, name: str | None = None, ttl: float | None = None, block: float | None = None, *,
+             expires: float | None = None, timeout: float | None = None) -> Any:
+        """A cluster-wide lock, as a context manager: ``with self.lock(): ...`` runs the block on one
+        worker of the whole cluster at a time.
+
+        ``name`` defaults to this service's name; ``ttl`` (20 s) is how long the lock outlives a holder
+        that died, renewed in the background while the block runs; ``block`` (10 s) is how long to wait
+        for it before raising zato.errors.LockTimeout (0: try once). Zato 2.0's ``expires`` and
+        ``timeout`` are the same as ``ttl`` and ``block``. ``with self.lock() as lock:`` gives
+        ``lock.token`` (the fencing token), ``lock.check()`` and ``lock.fenced()`` (docs/locks.md).
+        """
+        args = lock_args(self.name, name, ttl, block, expires, timeout)
+        return self.server.locks.lock(args, getattr(self, 'cid', ''))
 
     # Invoking other services
     def invoke(self, name: str, payload: Any = None, *, timeout: float | None = None,

@@ -19,6 +19,7 @@ class ServiceHost(Protocol):
     wsx: Any                                # zato.server.wsx.registry.WSXRegistry
     outconns: dict[str, dict[str, Any]]     # kind -> name -> the connection's handle
     outconn_mgr: OutConnCatchUp
+    locks: Any                              # zato.server.locks.Locks, for self.lock()
 
 
 class InvokerHost(ServiceHost, Protocol):
