@@ -6,7 +6,7 @@ import logging
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from zato.config.channel import ChannelInfo
-from zato.service.facades import OutFacade, WSXFacade
+from zato.service.facades import ODBFacade, OutFacade, WSXFacade
 from zato.service.lock import lock_args
 from zato.service.reqresp import Request, Response
 
@@ -106,6 +106,11 @@ class Service:
     def email(self) -> OutFacade:
         """E-mail connections, as in Zato 3.1: ``self.email.smtp['My SMTP'].conn.send(msg)``, ``self.email.imap``."""
         return OutFacade(self.server.outconns, self._catch_up)
+
+    @property
+    def odb(self) -> ODBFacade:
+        """The ODB: ``with self.odb.session() as session: ...`` (a SQLAlchemy session)."""
+        return ODBFacade(self.server.Session)
 
     @property
     def definition(self) -> OutFacade:
