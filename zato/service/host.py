@@ -21,6 +21,7 @@ class ServiceHost(Protocol):
     outconn_mgr: OutConnCatchUp
     locks: Any                              # zato.server.locks.Locks, for self.lock()
     Session: Any                            # a sessionmaker bound to the ODB, for self.odb
+    crypto: Any                             # zato.security.secrets_file.Crypto, for self.crypto
 
 
 class InvokerHost(ServiceHost, Protocol):
