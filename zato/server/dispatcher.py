@@ -134,16 +134,16 @@ class Dispatcher:
         if chan.merge_url_params_req:
             query = req.query
             if query:
-                http_info = HTTPInfo(method, path, query, req.headers, path_params, body)
+                http_info = HTTPInfo(method, path, query, req.headers, path_params, body, peer)
                 if chan.url_params_pri == 'qs-over-path':
                     params = {**path_params, **http_info.GET}
                 else:
                     params = {**http_info.GET, **path_params}
             else:
-                http_info = HTTPInfo(method, path, query, req.headers, path_params, body)
+                http_info = HTTPInfo(method, path, query, req.headers, path_params, body, peer)
                 params = path_params
         else:
-            http_info = HTTPInfo(method, path, req.query, req.headers, path_params, body)
+            http_info = HTTPInfo(method, path, req.query, req.headers, path_params, body, peer)
             params = {}
 
         request = Request(payload, body, http_info, params, chan.msg_over_params)
