@@ -250,3 +250,17 @@ def render_template() -> str:
     lines += ['', '[user_address_list]', '# username = addresses or networks the user may log in from, e.g.',
               '# alice = 10.0.0.0/8, 192.168.1.10', '']
     return '\n'.join(lines)
+
+
+def render_docs() -> str:
+    """The table of every sso.conf key in docs/sso.md (tests/sso/test_config.py keeps them the same)."""
+    lines = ['| section | key | default | what it does |', '|---|---|---|---|']
+    for k in KEYS:
+        default = k.default.replace('\n', ', ') if k.parse is _list else k.default
+        lines.append(f'| {k.section} | {k.key} | `{default}` | {k.doc} |' if default else
+                     f'| {k.section} | {k.key} | (empty) | {k.doc} |')
+    return '\n'.join(lines) + '\n'
+
+
+if __name__ == '__main__':
+    print(render_docs(), end='')
