@@ -198,3 +198,58 @@ def test_100_concurrent_logins_with_one_totp_code_over_two_servers_make_exactly_
     sessions = call(pg_cluster, 'GET', '/zato/sso/user/session/list', {'ust': root, 'current_app': 'CRM',
                                                                        'user_id': users[0]['user_id']}).json()
     assert len(sessions['result']) == 1
+
+
+def test_quickstart_writes_a_commented_ssoconf_at_the_defaults(sqlite_env):
+    from zato.sso.config import load, parse_text
+    text = open(f'{sqlite_env.path}/config/repo/sso.conf', encoding='utf-8').read()
+    assert '# Every key is shown at its default' in text and '[user_address_list]' in text
+    assert load(sqlite_env.path) == parse_text('', 'defaults')
+
+
+def test_a_bad_ssoconf_stops_the_start_with_one_line_naming_the_key(tmp_path):
+    e = Env(str(tmp_path / 'env'), env=ENABLED)
+    conf = f'{e.path}/config/repo/sso.conf'
+    with open(conf, encoding='utf-8') as f:
+        text = f.read()
+    with open(conf, 'w', encoding='utf-8') as f:
+        f.write(text.replace('[session]\n# Minutes a session lives after its creation or last renewal (idle expiry).\n'
+                             'expiry = 60', '[session]\nexpiry = soon'))
+    for command in ('check-config', 'start'):
+        proc = zato(command, e.path, env=e.env, check=False)
+        assert proc.returncode == 1
+        assert proc.stderr.count('\n') == 1, proc.stderr
+        assert 'sso.conf [session] expiry: invalid value `soon`' in proc.stderr
+    e.stop()
+
+
+def test_over_rest_an_unknown_users_login_takes_as_long_as_a_wrong_passwords(sqlite_env):
+    """Medians of back-to-back pairs (the order alternating), so that the machine's other work weighs on both."""
+    session = requests.Session()
+
+    def timed(username: str) -> float:
+        started = time.perf_counter()
+        resp = session.post(sqlite_env.url + '/zato/sso/user/login', json={
+            'username': username, 'password': 'wrong password', 'current_app': 'CRM'}, timeout=10)
+        took = time.perf_counter() - started
+        assert resp.json()['sub_status'] == ['E005001']
+        return took
+    username = f'timed{time.monotonic_ns()}'
+    root = login(sqlite_env)
+    call(sqlite_env, 'POST', '/zato/sso/user', {'ust': root, 'current_app': 'CRM', 'username': username,
+                                                'password': PASSWORD})
+    timed('nobody'), timed(username)
+    differences = []
+    for i in range(40):
+        if i % 4 == 3:  # never five failures in a row: a lockout would answer without the hash
+            call(sqlite_env, 'POST', '/zato/sso/user/unlock', {'ust': root, 'current_app': 'CRM',
+                                                               'user_id': sso_user_id(sqlite_env, root, username)})
+        first, second = (timed('nobody'), timed(username)) if i % 2 else (timed(username), timed('nobody'))[::-1]
+        differences.append(second - first)
+    import statistics
+    assert abs(statistics.median(differences)) < 0.005, differences
+
+
+def sso_user_id(env: Env, root: str, username: str) -> str:
+    found = call(env, 'GET', '/zato/sso/user/search', {'ust': root, 'current_app': 'CRM', 'username': username})
+    return found.json()['result'][0]['user_id']
