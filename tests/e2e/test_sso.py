@@ -253,3 +253,14 @@ def test_over_rest_an_unknown_users_login_takes_as_long_as_a_wrong_passwords(sql
 def sso_user_id(env: Env, root: str, username: str) -> str:
     found = call(env, 'GET', '/zato/sso/user/search', {'ust': root, 'current_app': 'CRM', 'username': username})
     return found.json()['result'][0]['user_id']
+
+
+def test_without_the_setting_the_sso_channels_are_not_served(tmp_path):
+    e = Env(str(tmp_path / 'env'))
+    e.start()
+    try:
+        resp = call(e, 'POST', '/zato/sso/user/login', {'username': 'root1', 'password': PASSWORD,
+                                                        'current_app': 'CRM'})
+        assert resp.status_code == 404 and resp.json()['code'] == 'not_found'
+    finally:
+        e.stop()
