@@ -261,6 +261,6 @@ def test_without_the_setting_the_sso_channels_are_not_served(tmp_path):
     try:
         resp = call(e, 'POST', '/zato/sso/user/login', {'username': 'root1', 'password': PASSWORD,
                                                         'current_app': 'CRM'})
-        assert resp.status_code == 404 and resp.json()['code'] == 'not_found'
+        assert (resp.status_code, resp.json()['details']) == (404, 'URL not found `/zato/sso/user/login`')
     finally:
         e.stop()
