@@ -264,3 +264,19 @@ def test_without_the_setting_the_sso_channels_are_not_served(tmp_path):
         assert (resp.status_code, resp.json()['details']) == (404, 'URL not found `/zato/sso/user/login`')
     finally:
         e.stop()
+
+
+def test_a_user_who_must_change_the_password_sends_a_new_one_with_the_login(env):
+    root = login(env)
+    username = f'erin{time.monotonic_ns()}'
+    call(env, 'POST', '/zato/sso/user', {'ust': root, 'current_app': 'CRM', 'username': username,
+                                         'password': PASSWORD, 'password_must_change': True})
+    body = {'username': username, 'password': PASSWORD, 'current_app': 'CRM'}
+    resp = call(env, 'POST', '/zato/sso/user/login', body)
+    assert (resp.status_code, resp.json()['sub_status']) == (403, ['E003007'])
+    resp = call(env, 'POST', '/zato/sso/user/login', {**body, 'new_password': 'short'})
+    assert (resp.status_code, resp.json()['sub_status']) == (400, ['E003002'])
+    resp = call(env, 'POST', '/zato/sso/user/login', {**body, 'new_password': 'a brand new passphrase'})
+    assert resp.status_code == 200 and resp.json()['status'] == 'ok'
+    assert call(env, 'POST', '/zato/sso/user/login', body).json()['sub_status'] == ['E005001']
+    login(env, username, 'a brand new passphrase')
