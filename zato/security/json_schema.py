@@ -100,7 +100,79 @@ class SchemaRepository:
             raise SchemaError(f'{name}: not a valid JSON Schema: {e}') from None
         except Exception as e:  # noqa: BLE001 - fastjsonschema raises many kinds on odd input
             raise SchemaError(f'{name}: cannot compile it: {type(e).__name__}: {e}') from None
-        return CompiledSchema(name, validate, frozenset(deps))
+        return CompiledSchema(name, with_shortcut(definition, validate), frozenset(deps))
+
+
+# The shortcut: most request schemas are a flat object of typed fields (`type: object`, `required`,
+# `properties` of plain types, `additionalProperties: false`). For those one generated expression
+# decides "certainly valid" from exact Python types (what orjson produces), without fastjsonschema's
+# sets and branches; anything it is not sure of - a missing field, another type, a subclass, data
+# that is not JSON's - goes to fastjsonschema, which gives the verdict and the error. So the shortcut
+# can only ever accept a subset of what fastjsonschema accepts: it never decides a refusal.
+_EXACT_TYPES: dict[str, tuple[type, ...]] = {
+    'string': (str,), 'integer': (int,), 'number': (int, float), 'boolean': (bool,),
+    'null': (type(None),), 'object': (dict,), 'array': (list,),
+}
+_ANNOTATIONS = frozenset(('$schema', '$id', '$comment', 'title', 'description', 'examples'))
+_OBJECT_KEYS = _ANNOTATIONS | {'type', 'required', 'properties', 'additionalProperties'}
+_FIELD_KEYS = _ANNOTATIONS | {'type'}
+
+
+def _exact_types(spec: Any) -> tuple[type, ...] | None:
+    """The exact Python types a field's `type` admits, or None when it is not a plain type (or list)."""
+    names = [spec] if isinstance(spec, str) else spec
+    if not isinstance(names, list) or not names:
+        return None
+    out: list[type] = []
+    for type_name in names:
+        if not isinstance(type_name, str) or type_name not in _EXACT_TYPES:
+            return None
+        out.extend(t for t in _EXACT_TYPES[type_name] if t not in out)
+    return tuple(out)
+
+
+def shortcut_source(definition: Any) -> str | None:
+    """The expression (of `data`, with the field types as `T0`, `T1` ...) that is true only for data
+    the schema certainly accepts, or None when the schema is not a flat object of plain types."""
+    if not isinstance(definition, dict) or definition.get('type') != 'object' or not set(definition) <= _OBJECT_KEYS:
+        return None
+    required = definition.get('required', [])
+    properties = definition.get('properties', {})
+    closed = definition.get('additionalProperties', True)
+    if not isinstance(required, list) or not all(isinstance(name, str) for name in required) or \
+            not isinstance(properties, dict) or not isinstance(closed, bool):
+        return None
+    parts = ['type(data) is dict']
+    for name in dict.fromkeys(required):
+        if name not in properties:
+            parts.append(f'{name!r} in data')
+    for index, (name, field) in enumerate(properties.items()):
+        if not isinstance(field, dict) or not set(field) <= _FIELD_KEYS or 'type' not in field or \
+                _exact_types(field['type']) is None:
+            return None
+        if name in required:
+            parts.append(f'{name!r} in data and type(data[{name!r}]) in T{index}')
+        else:
+            parts.append(f'({name!r} not in data or type(data[{name!r}]) in T{index})')
+    if not closed:
+        parts.append('data.keys() <= ALLOWED')
+    return ' and '.join(parts)
+
+
+def with_shortcut(definition: Any, validate: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """`validate`, preceded by the shortcut when the schema has one."""
+    source = shortcut_source(definition)
+    if source is None:
+        return validate
+    properties = definition.get('properties', {})
+    namespace: dict[str, Any] = {f'T{index}': _exact_types(field['type']) for index, field in
+                                 enumerate(properties.values())}
+    namespace['ALLOWED'] = frozenset(properties)
+    namespace['full'] = validate
+    # Only repr() of the schema's field names goes into the code: string literals, nothing else
+    code = f'def validate(data):\n    if {source}:\n        return data\n    return full(data)\n'
+    exec(compile(code, '<zato-schema-shortcut>', 'exec'), namespace)  # noqa: S102 - source built above
+    return namespace['validate']
 
 
 def error_details(cid: str, e: fastjsonschema.JsonSchemaValueException, with_details: bool) -> dict[str, Any]:

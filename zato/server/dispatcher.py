@@ -11,7 +11,6 @@ import orjson
 
 from zato import accel
 from zato.errors import STATUS_CODES, ClientError, failure_of, log_failure
-from zato.server.guards import Caller
 from zato.server.jsonrpc import JSONRPCGateway
 from zato.service.invoker import Invoker, new_cid
 from zato.service.reqresp import HTTPInfo, Request
@@ -106,7 +105,7 @@ class Dispatcher:
         guards = chan.guards
         if guards.steps:  # an open channel without limits has none and pays nothing
             try:
-                channel_info = guards.check(Caller(peer, req.headers, runtime.trusted_proxies))
+                channel_info = guards.run(peer, req.headers, runtime.trusted_proxies)
             except ClientError as e:
                 if chan.jsonrpc is not None:
                     return self.jsonrpc.refused(e, cid, keep_alive, head)

@@ -14,9 +14,15 @@ entry point invokes services through.
 
 What depends only on the channel is decided when the chain is built, not per request: which steps
 it has at all (a channel without security or limits has none, and costs nothing), the security
-definition, and the levels that apply. The REST dispatcher, the JSON-RPC gateway (and, per call, the
-called service's own level, a `rate_limits` guard the runtime builds per service) and the WebSocket
-handshake all run `Guards.check`; a channel type added later builds its `Guards` the same way and
+definition, and the levels that apply. For the most common shape - Basic Auth or an API key, any
+rate-limit levels, no allow-list - the chain is also fused into one function (`Guards.run`): a
+header value this chain verified before maps straight to its caller, and one approximate level
+without parents is checked inline. It decides exactly what the steps decide (tests/server/
+test_guards_fused.py runs both on the same requests); anything it has not seen goes through them.
+
+The REST dispatcher (`Guards.run`), the JSON-RPC gateway (and, per call, the called service's own
+level, a `rate_limits` guard the runtime builds per service) and the WebSocket handshake
+(`Guards.check`) all run the chain; a channel type added later builds its `Guards` the same way and
 gets all of this by construction.
 """
 
@@ -29,6 +35,8 @@ from zato.bounded_cache import BoundedCache
 from zato.errors import Forbidden, ServiceUnavailable, TooManyRequests
 from zato.server.client_address import client_address
 from zato.config.channel import ChannelInfo, SecurityInfo
+from zato.security.ratelimit.limiter import Limiter as _Limiter  # noqa: TC001 - its _refused, at run time
+from zato.security.ratelimit.rules import UNLIMITED
 
 if TYPE_CHECKING:
     from zato.security.authenticate import Authenticator
@@ -117,15 +125,20 @@ def not_built(caller: Caller) -> None:
 
 class Guards:
     """The guard chain of one channel. `check` runs it and returns the ChannelInfo the service sees:
-    the channel's own, or one naming the authenticated caller (built once per caller)."""
+    the channel's own, or one naming the authenticated caller (built once per caller). `run` is the
+    same decision from a request's peer, headers and trusted proxies, fused where the chain allows."""
 
-    __slots__ = ('steps', 'info', 'by_caller')
+    __slots__ = ('steps', 'info', 'by_caller', 'run')
 
     def __init__(self, steps: Sequence[Guard] | None, info: ChannelInfo) -> None:
         """With `steps` None, a chain that refuses everyone until the real one is built."""
         self.steps = tuple(steps) if steps is not None else (not_built,)
         self.info = info
         self.by_caller: BoundedCache[SecurityInfo, ChannelInfo] = BoundedCache(MAX_CALLERS)
+        self.run: Callable[[str, dict[str, str], tuple[Network, ...]], ChannelInfo] = self._run_steps
+
+    def _run_steps(self, peer: str, headers: dict[str, str], proxies: tuple[Network, ...]) -> ChannelInfo:
+        return self.check(Caller(peer, headers, proxies))
 
     def check(self, caller: Caller) -> ChannelInfo:
         for step in self.steps:
@@ -156,9 +169,68 @@ def build(*, info: ChannelInfo, limits: RateLimits, authenticator: Authenticator
         steps.append(allow_list(limits, channel_id))
     if security_id is not None:
         steps.append(authenticate(authenticator, security.get(security_id), credentials_optional))
+    levels: list[LimitDef] = []
     if not is_internal:
         levels = limits.levels(channel_id, security_id, service)
         anonymous = limits.levels(channel_id, None, service) if credentials_optional else None
         if levels or anonymous:
             steps.append(rate_limits(limits.limiter, levels, anonymous))
-    return Guards(steps, info)
+    guards = Guards(steps, info)
+    sec = security.get(security_id) if security_id is not None else None
+    if sec is not None and sec.is_active and sec.kind in ('basic_auth', 'apikey') and not credentials_optional \
+            and len(steps) == 1 + bool(levels):  # authentication and limits, no allow-list
+        guards.run = fused(guards, 'authorization' if sec.kind == 'basic_auth' else sec.username.lower(),
+                           limits.limiter, levels)
+    return guards
+
+
+def fused(guards: Guards, header_name: str, limiter: Limiter, levels: Sequence[LimitDef]) -> \
+        Callable[[str, dict[str, str], tuple[Network, ...]], ChannelInfo]:
+    """`guards.run` for a chain of authentication by one header (Basic Auth, API key) and rate limits.
+
+    A header value is remembered only once the steps verified it, in this chain, which is dropped
+    with every change of security, limits or channels (the runtime builds all guards anew), so a
+    changed or deleted credential is never found here. A value not seen before takes the steps.
+    """
+    known: BoundedCache[str, ChannelInfo] = BoundedCache(MAX_CALLERS)
+    known_get = known.get
+    remember = known.remember
+    check = guards.check
+    levels = list(levels)
+    single = levels[0] if len(levels) == 1 and len(levels[0].levels) == 1 and not levels[0].is_exact else None
+    limiter_check = limiter.check
+    counters = limiter.counters
+    refused = _Limiter._refused
+
+    def run(peer: str, headers: dict[str, str], proxies: tuple[Network, ...]) -> ChannelInfo:
+        value = headers.get(header_name)
+        info = known_get(value) if value is not None else None
+        if info is None:
+            caller = Caller(peer, headers, proxies)
+            info = check(caller)
+            if value is not None and caller.security is not None:
+                remember(value, info)
+            return info
+        if not levels:
+            return info
+        address = peer
+        if proxies:
+            forwarded = headers.get('x-forwarded-for')
+            if forwarded:
+                address = client_address(peer, forwarded, proxies)
+        if single is not None:
+            found = single.resolve(address)
+            if found is None:
+                raise Forbidden(headers=NO_STORE)
+            rule = found[0]
+            if rule.kind != UNLIMITED:
+                wait = counters.hit(found[1], rule, counters.clock())
+                if wait > 0.0:
+                    raise TooManyRequests(headers=refused(wait, single.id).headers)
+            return info
+        decision = limiter_check(levels, address)
+        if not decision.allowed:
+            raise (TooManyRequests if decision.status == 429 else Forbidden)(headers=decision.headers)
+        return info
+
+    return run
