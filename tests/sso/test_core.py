@@ -304,3 +304,26 @@ def test_a_super_user_ends_a_temporary_lockout_at_once(sso, clock):
     sso.user.login('cid', 'alice', PASSWORD, APP)
     fail(sso, 4, 'alice')  # and the count started again
     sso.user.login('cid', 'alice', PASSWORD, APP)
+
+
+def test_concurrent_failures_on_many_connections_are_all_counted(engine, clock):
+    """As workers of several servers would send them: each failure is counted under the row's lock."""
+    import threading
+    sso = make_sso(engine, parse_text('[login]\nlockout_failures = 100\n', 't'), clock)
+    super_user(sso)
+    start = threading.Barrier(8)
+
+    def attempt() -> None:
+        start.wait()
+        with pytest.raises(SSOError):
+            sso.user.login('cid', 'root1', 'wrong password', APP)
+    threads = [threading.Thread(target=attempt) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    from sqlalchemy import select
+
+    from zato.odb.models import SSOUser
+    with sso.ctx.Session() as session:
+        assert session.scalar(select(SSOUser.failed_logins).where(SSOUser.username_key == 'root1')) == 8
