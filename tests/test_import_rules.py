@@ -20,6 +20,8 @@ RULES = [
      'the models know nothing of the runtime'),
     ('zato/config', ('zato.server', 'zato.cli', 'zato.connectors', 'zato.security', 'zato.service', 'zato.odb',
                      'gevent'), 'shared config types and settings live below every layer'),
+    ('zato/sso', ('zato.server', 'zato.cli', 'zato.connectors', 'gevent', 'socket', 'ssl', 'select'),
+     'the SSO core is logic over the ODB with an injected clock; zato.server.sso serves it'),
     ('zato/admin_client.py', ('zato.server', 'zato.cli', 'zato.connectors', 'gevent'),
      'the admin client serves the CLI and the web-admin alike'),
     ('web-admin', ('zato.server', 'zato.cli', 'zato.connectors', 'gevent'),

@@ -32,6 +32,9 @@ class ClientError(ZatoError):
     """
     status = 400
     code = 'bad_request'
+    # A whole answer of its own instead of the standard error body (the cid is added to it): what
+    # 3.1's SSO envelope needs (zato.sso.status.SSOError); None for every other error
+    body: dict[str, Any] | None = None
 
     def __init__(self, details: Any = None, headers: dict[str, str] | None = None) -> None:
         self.details = details if details is not None else self.default_details()
@@ -202,6 +205,7 @@ class Failure:
     details: Any
     headers: dict[str, str] = field(default_factory=dict)
     cause: str = CLIENT
+    body: dict[str, Any] | None = None
     reason: str = ''  # what the log says of a remote failure instead of str(e), when set
 
 
@@ -245,7 +249,7 @@ def _unavailable_of(e: BaseException) -> _Unavailable | None:
 def failure_of(e: BaseException, cid: str) -> Failure:
     """The answer to an exception raised while serving a request, the same for every entry point."""
     if isinstance(e, ClientError):
-        return Failure(e.status, e.code, e.details, e.headers, CLIENT)
+        return Failure(e.status, e.code, e.details, e.headers, CLIENT, e.body)
     if isinstance(e, ConnectorError):
         headers = {'Retry-After': str(max(1, math.ceil(e.retry_after)))} if e.retry_after else {}
         details = f'{_REMOTE_DETAILS[e.status]}; the server log has the details under cid {cid}'
@@ -258,7 +262,7 @@ def failure_of(e: BaseException, cid: str) -> Failure:
                    f'under cid {cid}')
         reason = unavailable.reason(e) if unavailable.reason else str(e)
         return Failure(503, f'{unavailable.what}_unavailable', details,
-                       {'Retry-After': str(unavailable.retry_after)}, REMOTE, reason)
+                       {'Retry-After': str(unavailable.retry_after)}, REMOTE, reason=reason)
     return Failure(500, 'internal_error', f'Internal server error; the server log has the details under cid {cid}',
                    {}, OURS)
 

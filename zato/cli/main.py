@@ -103,6 +103,9 @@ def build_parser() -> ArgumentParser:
     s.add_argument('name')
     s.add_argument('--password-stdin', action='store_true', help='read the new secret from standard input')
 
+    from zato.cli import sso as sso_cli
+    sso_cli.add_commands(sub, ArgumentParser)
+
     d = sub.add_parser('deploy', help='hot-deploy a service module, or every .py file in a directory')
     d.add_argument('source', metavar='FILE_OR_DIR')
     d.add_argument('path', metavar='ENV_PATH')
@@ -118,6 +121,10 @@ out = admin_commands.print_json
 def run(args: argparse.Namespace) -> int:
     if getattr(args, 'admin_command', None) is not None:
         return admin_commands.run(args)
+
+    if args.command == 'sso':
+        from zato.cli import sso as sso_cli
+        return sso_cli.run(args)
 
     if args.command == 'quickstart':
         from zato.cli.quickstart import create

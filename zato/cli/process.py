@@ -66,6 +66,11 @@ def check_config(env_dir: str) -> list[str]:
             raise ConfigError(f'secrets.conf has no `{key}`')
     crypto = Crypto(secrets['secret_key'])
     crypto.decrypt(secrets['admin_password'])
+    checked_sso = []
+    if config.get('component_enabled', 'sso'):
+        from zato.sso.config import load as load_sso
+        load_sso(config.env_dir)  # one line naming the key, before any server starts
+        checked_sso = ['sso.conf']
     odb = odb_settings(config, secrets, crypto)
     engine = make_engine(make_url(odb, config.env_dir))
     try:
@@ -77,7 +82,7 @@ def check_config(env_dir: str) -> list[str]:
         engine.dispose()
     if cluster is None:
         raise ConfigError(f'the ODB has no cluster named `{config.get("main", "cluster_name")}`')
-    return ['server.conf', 'secrets.conf', f'ODB ({odb["engine"]})', 'cluster']
+    return ['server.conf', *checked_sso, 'secrets.conf', f'ODB ({odb["engine"]})', 'cluster']
 
 
 def migrate(env_dir: str) -> None:

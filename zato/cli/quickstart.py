@@ -17,6 +17,7 @@ from zato_web_admin.users import create as create_web_admin_user
 from zato.security.secrets_file import Crypto, write_secrets
 from zato.server.runtime import ADMIN_SEC_NAME
 from zato.config.settings import SETTINGS, conf_path
+from zato.sso.config import conf_path as sso_conf_path, render_template as sso_template
 
 DIRS = ('config/repo/schema/json', 'pickup/incoming/services', 'logs', 'run', 'data', 'work')
 
@@ -56,6 +57,8 @@ def create(path: str, *, odb: str = 'sqlite', odb_host: str = '127.0.0.1', odb_p
     with open(conf_path(path), 'w', encoding='utf-8') as f:
         f.write('# Zato server configuration; docs/settings.md describes every key.\n')
         parser.write(f)
+    with open(sso_conf_path(path), 'w', encoding='utf-8') as f:
+        f.write(sso_template())
 
     key = Crypto.new_key()
     crypto = Crypto(key)

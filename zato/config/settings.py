@@ -120,6 +120,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting('hot_deploy', 'poll_interval', '0.25', _pos_float, 'Seconds between scans of the pickup directory.'),
     Setting('misc', 'return_json_schema_errors', 'false', _bool, 'Default for services: say what failed JSON Schema validation.'),
     Setting('misc', 'config_check_interval', '5', _pos_float, 'Seconds between checks that no bus message was missed.'),
+    Setting('component_enabled', 'sso', 'false', _bool, 'Single Sign-On: serve the /zato/sso/... channels, with config/repo/sso.conf (docs/sso.md).'),
     Setting('stats', 'flush_interval', '10', _pos_float, 'Seconds between two writes of the service statistics and heartbeat of each worker to the ODB; a worker is down after three intervals without a heartbeat.'),
     Setting('stats', 'retention', '24', _pos_int, 'Hours service statistics, and heartbeats of workers gone, are kept in the ODB (the flushers delete older rows).'),
 )

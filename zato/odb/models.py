@@ -319,3 +319,82 @@ class WebAdminAudit(Base):
     object_name: Mapped[str] = mapped_column(String(400), default='')
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     remote_addr: Mapped[str] = mapped_column(String(100), default='')
+
+
+class SSOUser(Base):
+    """An SSO user (3.1's zato_sso_user). The password is an argon2id hash; the email and the TOTP
+    key are encrypted with the environment's key (`email_key` is a keyed hash of the email, so that
+    a search can match it exactly without decrypting every row). Times are seconds since the epoch.
+
+    `username_key` is the case-folded username: `Alice` and `alice` are one user, for log-ins and for
+    the brute-force counter alike. `totp_last_step` is the TOTP time step of the last code accepted,
+    raised by one conditional UPDATE so that a code is accepted once however many workers see it.
+    `failed_logins`, `last_failure_time`, `lockout_count` and `locked_until` are the brute-force state.
+    """
+    __tablename__ = 'zato_sso_user'
+    __table_args__ = (UniqueConstraint('cluster_id', 'username_key'), NEVER_REUSED_IDS)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    cluster_id: Mapped[int] = mapped_column(ForeignKey('cluster.id', ondelete='CASCADE'))
+    user_id: Mapped[str] = mapped_column(String(64), unique=True)
+    username: Mapped[str] = mapped_column(String(200))
+    username_key: Mapped[str] = mapped_column(String(200))
+    password_hash: Mapped[str] = mapped_column(Text)
+    password_expiry: Mapped[float] = mapped_column(Float)
+    password_last_set: Mapped[float] = mapped_column(Float)
+    password_must_change: Mapped[bool] = mapped_column(Boolean, default=False)
+    email: Mapped[str] = mapped_column(Text, default='')
+    email_key: Mapped[str] = mapped_column(String(64), default='', index=True)
+    display_name: Mapped[str] = mapped_column(String(200), default='')
+    first_name: Mapped[str] = mapped_column(String(200), default='')
+    middle_name: Mapped[str] = mapped_column(String(200), default='')
+    last_name: Mapped[str] = mapped_column(String(200), default='')
+    display_name_upper: Mapped[str] = mapped_column(String(200), default='')
+    first_name_upper: Mapped[str] = mapped_column(String(200), default='')
+    middle_name_upper: Mapped[str] = mapped_column(String(200), default='')
+    last_name_upper: Mapped[str] = mapped_column(String(200), default='')
+    is_super_user: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_locked: Mapped[bool] = mapped_column(Boolean, default=False)
+    locked_time: Mapped[float | None] = mapped_column(Float, nullable=True)
+    locked_by: Mapped[str] = mapped_column(String(200), default='')
+    approval_status: Mapped[str] = mapped_column(String(40))
+    approval_status_time: Mapped[float] = mapped_column(Float)
+    approval_status_mod_by: Mapped[str] = mapped_column(String(200), default='')
+    sign_up_status: Mapped[str] = mapped_column(String(40))
+    sign_up_time: Mapped[float] = mapped_column(Float)
+    creation_time: Mapped[float] = mapped_column(Float)
+    is_totp_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    totp_key: Mapped[str] = mapped_column(Text, default='')
+    totp_label: Mapped[str] = mapped_column(String(200), default='')
+    totp_last_step: Mapped[int] = mapped_column(BigInteger, default=0)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    last_failure_time: Mapped[float] = mapped_column(Float, default=0.0)
+    lockout_count: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[float] = mapped_column(Float, default=0.0)
+    last_login_time: Mapped[float | None] = mapped_column(Float, nullable=True)
+    is_rate_limit_active: Mapped[bool] = mapped_column(Boolean, default=False)
+    rate_limit_def: Mapped[str] = mapped_column(Text, default='')
+    opaque: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class SSOSession(Base):
+    """An SSO session (3.1's zato_sso_session): the SHA-256 of its UST, never the UST itself; the
+    application it was opened for; idle (`expiration_time`, moved on by a renewal) and absolute
+    (`max_expiration_time`) expiry, in seconds since the epoch."""
+    __tablename__ = 'zato_sso_session'
+    __table_args__ = NEVER_REUSED_IDS
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    cluster_id: Mapped[int] = mapped_column(ForeignKey('cluster.id', ondelete='CASCADE'))
+    ust_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey('zato_sso_user.id', ondelete='CASCADE'), index=True)
+    current_app: Mapped[str] = mapped_column(String(200))
+    creation_time: Mapped[float] = mapped_column(Float)
+    expiration_time: Mapped[float] = mapped_column(Float)
+    max_expiration_time: Mapped[float] = mapped_column(Float)
+    remote_addr: Mapped[str] = mapped_column(String(100), default='')
+    user_agent: Mapped[str] = mapped_column(String(400), default='')
+    auth_type: Mapped[str] = mapped_column(String(40), default='default')
+    auth_principal: Mapped[str] = mapped_column(String(200), default='')
+    ext_session_id: Mapped[str] = mapped_column(String(200), default='')
+    opaque: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

@@ -45,8 +45,11 @@ def ok_json(cid: str, data: bytes, keep_alive: bool) -> bytes:
                      _END_KEEP_ALIVE if keep_alive else _END_CLOSE, data))
 
 
-def error_body(cid: str, details: Any, code: str) -> bytes:
-    """The one error envelope: 3.1's `result`, `cid` and `details`, and the error's stable `code`."""
+def error_body(cid: str, details: Any, code: str, body: dict[str, Any] | None = None) -> bytes:
+    """The one error envelope: 3.1's `result`, `cid` and `details`, and the error's stable `code`;
+    or, for an error that brings its own (3.1's SSO envelope), that body with the `cid`."""
+    if body is not None:
+        return _dumps({'cid': cid, **body})
     return _dumps({'result': 'ZATO_ERROR', 'cid': cid, 'details': details, 'code': code})
 
 
@@ -59,11 +62,11 @@ class Dispatcher:
         self.jsonrpc = JSONRPCGateway(runtime)
 
     def error(self, cid: str, status: int, details: Any, keep_alive: bool, head: bool = False,
-              headers: dict[str, str] | None = None, code: str = '') -> bytes:
+              headers: dict[str, str] | None = None, code: str = '', own_body: dict[str, Any] | None = None) -> bytes:
         out = [('X-Zato-CID', cid), ('Content-Type', JSON)]
         if headers:
             out.extend(headers.items())
-        body = error_body(cid, details, code or STATUS_CODES.get(status, 'error'))
+        body = error_body(cid, details, code or STATUS_CODES.get(status, 'error'), own_body)
         return serialize_response(status, out, body, keep_alive, head)
 
     def dispatch(self, req: Any, peer: str) -> bytes:
@@ -76,7 +79,8 @@ class Dispatcher:
         except Exception as e:  # noqa: BLE001 - every exception gets its answer, decided in one place
             failure = failure_of(e, cid)
             log_failure(logger, failure, e, f'{method} {req.path}', cid)
-            return self.error(cid, failure.status, failure.details, keep_alive, head, failure.headers, failure.code)
+            return self.error(cid, failure.status, failure.details, keep_alive, head, failure.headers, failure.code,
+                              failure.body)
 
     def _dispatch(self, req: Any, cid: str, method: str, keep_alive: bool, head: bool, peer: str) -> bytes:
         runtime = self.runtime
@@ -129,16 +133,16 @@ class Dispatcher:
         if chan.merge_url_params_req:
             query = req.query
             if query:
-                http_info = HTTPInfo(method, path, query, req.headers, path_params, body)
+                http_info = HTTPInfo(method, path, query, req.headers, path_params, body, peer)
                 if chan.url_params_pri == 'qs-over-path':
                     params = {**path_params, **http_info.GET}
                 else:
                     params = {**http_info.GET, **path_params}
             else:
-                http_info = HTTPInfo(method, path, query, req.headers, path_params, body)
+                http_info = HTTPInfo(method, path, query, req.headers, path_params, body, peer)
                 params = path_params
         else:
-            http_info = HTTPInfo(method, path, req.query, req.headers, path_params, body)
+            http_info = HTTPInfo(method, path, req.query, req.headers, path_params, body, peer)
             params = {}
 
         request = Request(payload, body, http_info, params, chan.msg_over_params)

@@ -65,13 +65,23 @@ _ADMIN = (
 )
 
 
-def internal_channels(admin_sec_id: int | None) -> list[ChannelConfig]:
+def sso_channels() -> list[ChannelConfig]:
+    """3.1's /zato/sso/... channels. Not `is_internal`: like any user channel, they are behind the IP
+    level of the rate-limit hierarchy (the default definition's allow-list and limits)."""
+    from zato.server.sso import ROUTES
+    return [ChannelConfig(id=None, name=f'{service}.{method.lower()}', url_path=url_path, method=method,
+                          service_name=service) for url_path, method, service in ROUTES]
+
+
+def internal_channels(admin_sec_id: int | None, sso: bool = False) -> list[ChannelConfig]:
     channels = [ChannelConfig(id=None, name='zato.ping', url_path='/zato/ping', service_name='zato.ping',
                               is_internal=True),
                 ChannelConfig(id=None, name='zato.jwt.log-in', url_path='/zato/jwt/log-in', method='POST',
                               service_name='zato.security.jwt.log-in', is_internal=True),
                 ChannelConfig(id=None, name='zato.jwt.log-out', url_path='/zato/jwt/log-out', method='POST',
                               service_name='zato.security.jwt.log-out', is_internal=True)]
+    if sso:
+        channels.extend(sso_channels())
     if admin_sec_id is None:
         # Without its credential the admin API is not served at all, rather than served open
         return channels

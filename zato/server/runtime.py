@@ -8,7 +8,7 @@ import logging
 import os
 import tempfile
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gevent
 from gevent.lock import RLock
@@ -40,6 +40,9 @@ from zato.server.store import ServiceStore
 from zato.server.wsx.config import WSXChannelConfig
 from zato.server.wsx.registry import WSXRegistry
 from zato.service.invoker import ASYNC_SUBJECT, Invoker
+
+if TYPE_CHECKING:
+    from zato.sso.api import SSO
 
 logger = logging.getLogger('zato.runtime')
 
@@ -82,6 +85,12 @@ class Runtime:
         self.engine = make_engine(make_url(self.odb_config, self.env_dir), self.config.get('odb', 'pool_size'))
         self.Session = make_session_factory(self.engine)
         self.cluster_name = self.config.get('main', 'cluster_name')
+        # SSO, when [component_enabled] sso is on: sso.conf is read now, so that a bad one stops the start
+        self.sso: SSO | None = None
+        self._sso_start: Callable[[], SSO] | None = None
+        if self.config.get('component_enabled', 'sso'):
+            from zato.server.sso import build as build_sso
+            self._sso_start = build_sso(self, secrets['secret_key'])
 
         self.store = ServiceStore(SchemaRepository(os.path.join(self.env_dir, 'config', 'repo', 'schema', 'json')),
                                   schema_details=self.config.get('misc', 'return_json_schema_errors'))
@@ -92,6 +101,7 @@ class Runtime:
         self.security: dict[int, SecurityConfig] = {}
         self.channels: dict[int, ChannelConfig] = {}
         self.router: Router[ChannelConfig] = Router([])
+        self._internal: list[ChannelConfig] = []
         self.code_versions: dict[str, int] = {}
         self.admin_sec_id: int | None = None
         self.bus = make_bus(bus_settings(self.config, self.odb_config))
@@ -154,6 +164,10 @@ class Runtime:
         self.store.add_internal(admin_jsonrpc)
         self.store.add_internal(admin_stats)
         self.store.add_internal(admin_kafka_channel)
+        if self._sso_start is not None:
+            from zato.server import sso as server_sso
+            self.sso = self._sso_start()
+            self.store.add_internal(server_sso)
         self.kafka_channels.start()
         self.wsx.start()
         self.bus.subscribe(CONFIG_SUBJECT, self.on_config_changed)
@@ -261,6 +275,9 @@ class Runtime:
             logger.exception('Could not rebuild rate limits; keeping the previous ones')
         for chan in self.channels.values():
             self._build_guards(chan)
+        for chan in self._internal:
+            # The SSO channels are behind the IP level like any user channel (the admin API is not)
+            self._build_guards(chan)
         self.service_guards = {name: guards.rate_limits(self.limits.limiter, [limit])
                                for name, limit in self.limits.by_service.items()}
         for wchan in self.wsx.channels.values():
@@ -276,7 +293,7 @@ class Runtime:
                                    service=service, is_internal=chan.is_internal)
 
     def _rebuild_router(self) -> None:
-        internal = internal_channels(self.admin_sec_id)
+        internal = self._internal = internal_channels(self.admin_sec_id, sso=self.sso is not None)
         for chan in internal:
             self._build_guards(chan)
         routes = [(c.url_path, c.method, c) for c in internal]

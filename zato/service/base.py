@@ -93,6 +93,15 @@ class Service:
         return WSXFacade(self.server.wsx)
 
     @property
+    def sso(self) -> Any:
+        """Single Sign-On, as in 3.1: ``self.sso.user.login(self.cid, ...)``, ``self.sso.user.session.verify(...)``
+        (zato.sso.api); a RuntimeError when server.conf does not have ``[component_enabled] sso = true``."""
+        sso = getattr(self.server, 'sso', None)
+        if sso is None:
+            raise RuntimeError('SSO is not enabled: set [component_enabled] sso = true in server.conf')
+        return sso
+
+    @property
     def _catch_up(self) -> Any:
         return self.server.outconn_mgr.catch_up
 

@@ -11,11 +11,12 @@ from zato.service.bunch import Bunch
 class HTTPInfo:
     """``self.request.http``: the HTTP side of a request, parsed lazily (most services never look)."""
 
-    __slots__ = ('method', 'path', 'params', 'headers', '_query', '_get', '_post', '_body', '_content_type')
+    __slots__ = ('method', 'path', 'params', 'headers', 'peer', '_query', '_get', '_post', '_body', '_content_type')
 
     def __init__(self, method: str, path: str, query: str, headers: dict[str, str], params: dict[str, str],
-                 body: bytes = b'') -> None:
+                 body: bytes = b'', peer: str = '') -> None:
         self.method = method
+        self.peer = peer              # the TCP peer's address (a load balancer's, behind one)
         self.path = path
         self.params = params          # path parameters of the channel's URL pattern
         self.headers = headers        # lower-cased names

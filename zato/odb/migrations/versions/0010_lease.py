@@ -6,7 +6,7 @@ seconds since the epoch by the ODB's clock. The key is the natural one, (cluster
 also what an acquisition's INSERT ... ON CONFLICT names; there is no surrogate id to keep unique.
 
 Revision ID: 0010
-Revises: 0008 (the integrator chains it after 0009 once that lands)
+Revises: 0009
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0010'
-down_revision = '0008'
+down_revision = '0009'
 branch_labels = None
 depends_on = None
 
