@@ -56,3 +56,31 @@ def test_each_failure_is_logged_as_what_it_was(caplog):
         ('WARNING', 'GET /x failed, cid `c5`: Outgoing rest connection `crm`: slow (ConnectorTimeout)', False),
         ('ERROR', 'GET /x failed, cid `c5`', True),
     ]
+
+
+class _DriverError(Exception):
+    def __init__(self, message: str, down: bool) -> None:
+        super().__init__(message)
+        self.down = down
+
+
+def test_a_registered_dependency_that_is_down_is_a_503_with_retry_after_logged_without_a_traceback(caplog):
+    from zato.errors import register_unavailable, unregister_unavailable
+    register_unavailable(_DriverError, 'cache', label='the cache', applies=lambda e: e.down,
+                         reason=lambda e: f'cache down: {e}', retry_after=3)
+    try:
+        e = _DriverError('refused at 10.0.0.1', down=True)
+        f = failure_of(e, 'c6')
+        assert (f.status, f.code, f.headers, f.cause) == (503, 'cache_unavailable', {'Retry-After': '3'}, REMOTE)
+        assert f.details == 'Service Unavailable: the cache could not be reached; the server log has the details ' \
+                            'under cid c6'
+        assert '10.0.0.1' not in f.details
+        caplog.set_level(logging.DEBUG, 'test.errors')
+        log_failure(logging.getLogger('test.errors'), f, e, 'GET /x', 'c6')
+        assert [(r.levelname, r.getMessage(), r.exc_info) for r in caplog.records] == [
+            ('WARNING', 'GET /x failed, cid `c6`: cache down: refused at 10.0.0.1 (_DriverError)', None)]
+        # The same type when `applies` says no stays our bug
+        assert failure_of(_DriverError('syntax', down=False), 'c6').status == 500
+    finally:
+        unregister_unavailable(_DriverError, 'cache')
+    assert failure_of(_DriverError('refused', down=True), 'c6').status == 500

@@ -6,12 +6,17 @@ every entry point alike (REST, JSON-RPC, WebSockets and every channel type added
 exception a service let out means: a client's mistake (its 4xx), a remote end that failed (503 down
 or inactive, 504 too slow, 502 refused our credentials), or our own bug (500, the details in the
 log only); `log_failure` logs each as what it is.
+
+A dependency of the whole server whose failures arrive as some library's exceptions (the ODB's, as
+SQLAlchemy's) is taught to `failure_of` by the layer that owns it, through `register_unavailable`:
+this module imports none of those libraries.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -201,6 +206,44 @@ class Failure:
     headers: dict[str, str] = field(default_factory=dict)
     cause: str = CLIENT
     body: dict[str, Any] | None = None
+    reason: str = ''  # what the log says of a remote failure instead of str(e), when set
+
+
+@dataclass(frozen=True, slots=True)
+class _Unavailable:
+    exc_type: type[BaseException]
+    what: str
+    label: str
+    applies: Callable[[BaseException], bool] | None
+    reason: Callable[[BaseException], str] | None
+    retry_after: int
+
+
+_unavailable: list[_Unavailable] = []
+
+
+def register_unavailable(exc_type: type[BaseException], what: str, *, label: str = '',
+                         applies: Callable[[BaseException], bool] | None = None,
+                         reason: Callable[[BaseException], str] | None = None, retry_after: int = 5) -> None:
+    """Teaches `failure_of` that `exc_type` (when `applies(e)` says so, if given) means the dependency
+    `what` could not be used: 503 with the code `<what>_unavailable` and `Retry-After: retry_after`,
+    logged as a remote failure (no traceback) with `reason(e)` (else str(e)). `label` names it to the
+    caller (`the ODB`). Registering the same type and `what` again replaces the earlier entry."""
+    entry = _Unavailable(exc_type, what, label or what, applies, reason, max(1, int(retry_after)))
+    _unavailable[:] = [u for u in _unavailable if (u.exc_type, u.what) != (exc_type, what)]
+    _unavailable.append(entry)
+
+
+def unregister_unavailable(exc_type: type[BaseException], what: str) -> None:
+    """Undoes `register_unavailable` (tests use it to see what the answer would be without it)."""
+    _unavailable[:] = [u for u in _unavailable if (u.exc_type, u.what) != (exc_type, what)]
+
+
+def _unavailable_of(e: BaseException) -> _Unavailable | None:
+    for entry in _unavailable:
+        if isinstance(e, entry.exc_type) and (entry.applies is None or entry.applies(e)):
+            return entry
+    return None
 
 
 def failure_of(e: BaseException, cid: str) -> Failure:
@@ -213,6 +256,13 @@ def failure_of(e: BaseException, cid: str) -> Failure:
         return Failure(e.status, e.code, details, headers, REMOTE)
     if isinstance(e, ServiceNotFound):
         return Failure(404, 'not_found', str(e), {}, CLIENT)
+    unavailable = _unavailable_of(e) if _unavailable else None
+    if unavailable is not None:
+        details = (f'Service Unavailable: {unavailable.label} could not be reached; the server log has the details '
+                   f'under cid {cid}')
+        reason = unavailable.reason(e) if unavailable.reason else str(e)
+        return Failure(503, f'{unavailable.what}_unavailable', details,
+                       {'Retry-After': str(unavailable.retry_after)}, REMOTE, reason=reason)
     return Failure(500, 'internal_error', f'Internal server error; the server log has the details under cid {cid}',
                    {}, OURS)
 
@@ -224,7 +274,7 @@ def log_failure(logger: logging.Logger, failure: Failure, e: BaseException, what
     if failure.cause == OURS:
         logger.error('%s failed, cid `%s`', what, cid, exc_info=e)
     elif failure.cause == REMOTE:
-        logger.warning('%s failed, cid `%s`: %s (%s)', what, cid, e, type(e).__name__)
+        logger.warning('%s failed, cid `%s`: %s (%s)', what, cid, failure.reason or e, type(e).__name__)
     elif isinstance(e, ServiceNotFound):
         logger.warning('%s: %s, cid `%s`', what, e, cid)
 

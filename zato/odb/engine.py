@@ -9,6 +9,8 @@ from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine, URL
 from sqlalchemy.orm import sessionmaker
 
+from zato.odb.outage import watch
+
 SUPPORTED = ('sqlite', 'postgresql')
 
 
@@ -44,7 +46,7 @@ def make_engine(url: URL | str, pool_size: int = 5) -> Engine:
         event.listen(engine, 'connect', _sqlite_pragmas)
     else:
         engine = create_engine(url_str, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
-    return engine
+    return watch(engine)  # an ODB out of reach is answered 503 odb_unavailable (zato.odb.outage)
 
 
 def make_session_factory(engine: Engine) -> sessionmaker:

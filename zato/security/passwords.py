@@ -11,11 +11,11 @@ from argon2.low_level import Type
 _hasher = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1, hash_len=32, salt_len=16, type=Type.ID)
 
 
-def hash_password(password: str) -> str:
+def hash_password(password: str | bytes) -> str:
     return _hasher.hash(password)
 
 
-def verify_password(password_hash: str, password: str) -> bool:
+def verify_password(password_hash: str, password: str | bytes) -> bool:
     """Constant-time verification; False for a wrong password or a malformed hash."""
     if not password_hash:
         return False

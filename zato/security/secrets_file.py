@@ -46,6 +46,11 @@ class Crypto:
         except (ValueError, TypeError):
             raise ConfigError('secret_key in secrets.conf is not a valid Fernet key') from None
 
+    @property
+    def fernet(self) -> Fernet:
+        """The key itself, for what encrypts more than secrets.conf's strings (self.crypto of services)."""
+        return self._fernet
+
     @staticmethod
     def new_key() -> str:
         return Fernet.generate_key().decode()

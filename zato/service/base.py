@@ -6,9 +6,11 @@ import logging
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from zato.config.channel import ChannelInfo
-from zato.service.facades import OutFacade, WSXFacade
+from zato.service.crypto import ServiceCrypto
+from zato.service.facades import ODBFacade, OutFacade, WSXFacade
 from zato.service.lock import lock_args
 from zato.service.reqresp import Request, Response
+from zato.service.timeutil import TimeUtil
 
 if TYPE_CHECKING:
     from zato.security.json_schema import CompiledSchema
@@ -17,6 +19,8 @@ if TYPE_CHECKING:
 
 HOOKS = ('accept', 'before_handle', 'after_handle', 'finalize_handle', 'validate_input', 'validate_output')
 HTTP_VERBS = ('GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS')
+
+_TIME = TimeUtil()  # stateless: one for every service
 
 
 class Service:
@@ -115,6 +119,21 @@ class Service:
     def email(self) -> OutFacade:
         """E-mail connections, as in Zato 3.1: ``self.email.smtp['My SMTP'].conn.send(msg)``, ``self.email.imap``."""
         return OutFacade(self.server.outconns, self._catch_up)
+
+    @property
+    def odb(self) -> ODBFacade:
+        """The ODB: ``with self.odb.session() as session: ...`` (a SQLAlchemy session)."""
+        return ODBFacade(self.server.Session)
+
+    @property
+    def crypto(self) -> ServiceCrypto:
+        """Encryption with the environment's key, argon2id hashes, random secrets (docs/crypto.md)."""
+        return ServiceCrypto(self.server.crypto.fernet)
+
+    @property
+    def time(self) -> TimeUtil:
+        """The current date and time in any timezone, formatted as 3.1 did, and reformatting (docs/crypto.md)."""
+        return _TIME
 
     @property
     def definition(self) -> OutFacade:

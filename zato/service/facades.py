@@ -123,3 +123,18 @@ class OutFacade:
             raise AttributeError(kind)
         # An alias (plain_http for rest) reaches the connections of the kind it stands for
         return OutKind(kind, self._by_kind.get(registry.resolve(kind), {}), self._catch_up)
+
+
+class ODBFacade:
+    """``self.odb``: ``with self.odb.session() as session: ...`` is a SQLAlchemy session to the ODB (as in
+    Zato 3.1, the caller closes it; a ``with`` block does). An ODB out of reach is answered 503
+    ``odb_unavailable`` to the caller (zato.odb.outage), whatever the service was doing."""
+
+    __slots__ = ('_factory',)
+
+    def __init__(self, factory: Callable[[], Any]) -> None:
+        self._factory = factory
+
+    def session(self) -> Any:
+        """A new session (sqlalchemy.orm.Session) bound to the ODB."""
+        return self._factory()

@@ -20,6 +20,8 @@ class ServiceHost(Protocol):
     outconns: dict[str, dict[str, Any]]     # kind -> name -> the connection's handle
     outconn_mgr: OutConnCatchUp
     locks: Any                              # zato.server.locks.Locks, for self.lock()
+    Session: Any                            # a sessionmaker bound to the ODB, for self.odb
+    crypto: Any                             # zato.security.secrets_file.Crypto, for self.crypto
 
 
 class InvokerHost(ServiceHost, Protocol):
