@@ -8,18 +8,12 @@ the fork keeps it so: a worker's garbage collector then never walks (and so neve
 objects it inherited, which would otherwise turn the shared pages into private copies, one per
 worker, at the first full collection.
 
-What must NOT be imported here, because gevent's monkey-patching in each worker has to come first:
-
-* anything that takes the standard library's ``ssl`` objects by name (``from ssl import
-  SSLContext``): ``jwt`` (its ``jwks_client``), ``urllib3``, ``requests``; such a module keeps the
-  unpatched class and gevent prints a MonkeyPatchWarning at start (``ssl`` itself is imported by
-  gunicorn in the master anyway, which is harmless: gevent patches the module's attributes). So
-  ``zato.security.jwt_auth`` and ``zato.server.runtime``, which imports it, stay in the worker;
-* modules that create ``threading`` locks or start threads at import (a lock made before patching
-  is a real one, and blocks the whole worker if a greenlet waits on it), and ``gevent.ssl``, whose
-  SSLContext subclasses the unpatched one. (``gevent.monkey`` itself is imported by gunicorn's
-  gevent worker module, which the master loads to know its worker class: importing it patches
-  nothing.)
+The master is monkey-patched by gevent before it imports anything (zato/server/app.py), so what
+is imported here is already cooperative — and the modules that take the standard library's objects
+by name (``from ssl import SSLContext`` in ``jwt.jwks_client``), or that make ``threading`` locks at
+import, get gevent's. Each worker inherits the patched modules: gunicorn's gevent worker patches
+again at start, finding nothing left to do, instead of patching a copy of its own (~6 MiB of pages
+written per worker). ``preload`` refuses to run in a process that is not patched.
 
 Nothing here opens a socket, a file or a database connection, or starts a thread or a greenlet:
 these are imports only. tests/server/test_preload.py checks all of that, and the e2e test that a
@@ -96,10 +90,16 @@ PRELOAD: tuple[str, ...] = (
     'zato.service.base',
 )
 
-# Never imported in the master: the monkey-patching of each worker must see them first
-MUST_NOT_PRELOAD: tuple[str, ...] = (
-    'jwt', 'jwt.jwks_client', 'urllib3', 'requests', 'zato.security.jwt_auth', 'zato.server.runtime',
+# What every worker imports at start that may come only after the monkey-patching (their module-level
+# names would otherwise keep the standard library's blocking objects): the master is patched first
+AFTER_PATCHING: tuple[str, ...] = (
     'gevent.ssl',
+    'jwt',
+    'jwt.jwks_client',
+    'sqlite3',
+    'zato.security.jwt_auth',
+    'zato.server.runtime',
+    'zato.server.worker',
 )
 
 # name -> id() of the module object the master imported: a worker forked from it has the very same
@@ -110,12 +110,16 @@ PRELOADED: dict[str, int] = {}
 
 def preload() -> dict[str, int]:
     """Imports ``PRELOAD`` (and the compiled extensions ``accel`` would pick), then freezes the
-    garbage collector's view of everything alive; call once in the master, right before forking."""
-    for name in PRELOAD:
+    garbage collector's view of everything alive; call once in the master, right before forking,
+    after gevent's monkey-patching (RuntimeError otherwise)."""
+    from gevent import monkey
+    if not monkey.is_module_patched('socket') or not monkey.is_module_patched('threading'):
+        raise RuntimeError('preload() needs a process monkey-patched by gevent first (zato/server/app.py)')
+    for name in PRELOAD + AFTER_PATCHING:
         import_module(name)
     for twin in accel.EXTENSIONS.values():
         accel.load(twin)
-    PRELOADED.update({name: id(sys.modules[name]) for name in PRELOAD})
+    PRELOADED.update({name: id(sys.modules[name]) for name in PRELOAD + AFTER_PATCHING})
     # Garbage first, so that nothing unreachable is frozen for good; then nothing alive now is
     # ever traversed again by a collection, here or in the workers
     gc.collect()
