@@ -1,6 +1,6 @@
-"""A worker is monkey-patched before anything takes the standard library's ssl objects by name: the
-gunicorn master imports none of the modules that do (jwt.jwks_client, urllib3), so a start prints no
-MonkeyPatchWarning and those modules, imported in the worker, use gevent's ssl."""
+"""The gunicorn master is monkey-patched before it imports anything, so the modules that take the
+standard library's ssl objects by name (jwt.jwks_client), which it preloads for its workers, get
+gevent's: a start prints no MonkeyPatchWarning and the workers use gevent's ssl."""
 
 from __future__ import annotations
 
@@ -78,10 +78,10 @@ class PreloadCheck(Service):
 
 
 def test_workers_use_the_modules_the_master_preloaded_and_froze(env):
-    from zato.server.preload import PRELOAD
+    from zato.server.preload import AFTER_PATCHING, PRELOAD
 
     env.admin.call('POST', '/zato/admin/deploy', {'file_name': 'patching_preload.py', 'source': PRELOAD_CHECK})
     env.channel('patching-preload', '/test/patching/preload', 'patching.preload-check')
     for body in answers_of_both_workers(env, '/test/patching/preload'):
-        assert body['preloaded'] == len(PRELOAD) and body['imported_again'] == [], body
+        assert body['preloaded'] == len(PRELOAD + AFTER_PATCHING) and body['imported_again'] == [], body
         assert body['frozen'] > 10_000, body  # what the master had imported, out of the collector's way
