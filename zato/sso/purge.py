@@ -1,0 +1,38 @@
+"""Purging what SSO no longer needs: expired sessions, and tokens used or expired.
+
+Each call deletes at most `limit` rows of each table, by primary key from a bounded sub-select, so a
+backlog is worked off over several calls without one long lock on the tables. A server runs it every
+[session] purge_interval seconds on one worker of the cluster (zato.server.sso.Purger).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import delete, or_, select
+
+from zato.odb.models import SSOSession, SSOToken
+from zato.sso.context import SSOContext
+
+LIMIT = 1000
+
+
+@dataclass(frozen=True)
+class Purged:
+    sessions: int
+    tokens: int
+
+
+def purge(ctx: SSOContext, limit: int = LIMIT) -> Purged:
+    now = ctx.clock()
+    with ctx.Session() as session:
+        expired = select(SSOSession.id).where(
+            SSOSession.cluster_id == ctx.cluster_id,
+            or_(SSOSession.expiration_time <= now, SSOSession.max_expiration_time <= now)).limit(limit)
+        sessions = session.execute(delete(SSOSession).where(SSOSession.id.in_(expired.scalar_subquery()))).rowcount
+        spent = select(SSOToken.id).where(
+            SSOToken.cluster_id == ctx.cluster_id,
+            or_(SSOToken.used_time.is_not(None), SSOToken.expiration_time <= now)).limit(limit)
+        tokens = session.execute(delete(SSOToken).where(SSOToken.id.in_(spent.scalar_subquery()))).rowcount
+        session.commit()
+    return Purged(sessions or 0, tokens or 0)
