@@ -340,3 +340,29 @@ def test_the_purge_deletes_a_bounded_batch_each_time(sso, mailbox, clock, engine
     assert purge(sso.ctx, limit=3).sessions == 3
     assert purge(sso.ctx, limit=3).sessions == 2
     assert count(engine, SSOSession) == 0
+
+
+class PurgeRuntime:
+    """What a Purger uses of a server's runtime: its leases and its name."""
+
+    def __init__(self, engine, cluster_id: int, server_name: str) -> None:
+        from zato.odb.lease import LeaseStore
+        self.leases = LeaseStore(engine, cluster_id)
+        self.server_name = server_name
+
+
+def test_one_worker_of_the_cluster_purges_per_interval(sso, mailbox, clock, engine):
+    from zato.server.sso import Purger
+    active_user(sso, mailbox)
+    for _ in range(3):
+        sso.user.login('cid', 'alice', PASSWORD, APP)
+    clock.advance(3600)
+    workers = [Purger(PurgeRuntime(engine, sso.ctx.cluster_id, f'server{i}'), sso) for i in (1, 2)]
+    workers[1].holder += '-other'
+    assert workers[0].interval == 300
+    assert workers[0].run_once() == 4   # 3 sessions and the used confirmation token
+    sso.user.login('cid', 'alice', PASSWORD, APP)
+    clock.advance(3600)
+    # The lease (by the ODB's clock) is the first worker's for the interval: the others leave the expired session be
+    assert workers[1].run_once() == 0 and workers[0].run_once() == 0
+    assert count(engine, SSOSession) == 1
