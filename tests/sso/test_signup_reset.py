@@ -84,6 +84,18 @@ def test_a_signed_up_user_logs_in_once_confirmed_and_approved(sso, mailbox):
         ('final', 'approved', 'root1')
 
 
+def test_a_confirmed_user_is_sent_a_welcome_email_unless_sso_conf_says_not_to(engine, clock, mailbox):
+    sso = with_mailer(engine, clock, mailbox)
+    signup(sso)
+    sso.user.confirm_signup('cid', mailbox.token(), APP)
+    assert mailbox.sent[-1] == ('My SMTP', 'welcome@example.com', 'alice@example.com', 'Welcome',
+                                'Hello Alice,\n\nyour account is confirmed. Welcome!\n')
+    quiet = with_mailer(engine, clock, Mailbox(), CONF + '[signup]\nemail_welcome_enabled = false\n')
+    signup(quiet, 'bob')
+    quiet.user.confirm_signup('cid', quiet.ctx.mailer.token(), APP)
+    assert len(quiet.ctx.mailer.sent) == 1
+
+
 def test_a_confirmation_token_is_accepted_once(sso, mailbox):
     signup(sso)
     token = mailbox.token()
@@ -165,6 +177,17 @@ def test_a_taken_username_or_email_gets_the_answer_a_new_user_gets(sso, mailbox)
     assert len(mailbox.sent) == 1  # the first one only
     assert refused(sso.user.confirm_signup, 'cid', again['confirm_token'], APP) == ['E005006']
     assert sso.user.get_user_by_username('cid', 'alice2') is None
+
+
+def test_a_taken_username_costs_a_committed_write_as_a_new_one_does_and_the_purge_removes_it(sso, engine):
+    signup(sso)
+    with engine.connect() as conn:
+        before = conn.execute(select(SSOToken.kind)).scalars().all()
+    signup(sso)
+    with engine.connect() as conn:
+        after = conn.execute(select(SSOToken.kind)).scalars().all()
+    assert sorted(after) == sorted([*before, 'decoy'])
+    assert sso.purge().tokens == 1 and count(engine, SSOToken) == len(before)
 
 
 def test_a_taken_username_is_e001002_when_sso_conf_says_so(engine, clock, mailbox):

@@ -7,14 +7,15 @@ super-user's approval.
    refused is said only when the matching inform_if_* flag allows it (else the generic E005001).
 3. A username or email someone has already is refused with E001002 or E002002 only when
    [signup] inform_if_user_exists or inform_if_email_exists say so. Otherwise the answer is the one
-   a new user gets - the same status, body and cost (the password is hashed all the same) - with a
-   token that confirms nothing, so that sign-up does not tell who has an account.
+   a new user gets - the same status, body and work (the password hashed, a row written and
+   committed) - with a token that confirms nothing, so that sign-up does not tell who has an account.
 4. The user starts with sign_up_status `before_confirmation` and, with [signup] is_approval_needed,
    approval_status `before_decision` (else `approved`). The token goes out by email after the answer
    ([signup] email_confirm_*) and, with always_return_confirm_token, in the answer too.
 5. Confirming with the token makes sign_up_status `final`: once (E005007 after that), before it
    expires ([signup] confirm_token_expiry); an unknown or expired token is E005006. Logging in needs
-   `final` and `approved` both (zato.sso.login).
+   `final` and `approved` both (zato.sso.login). With [signup] email_welcome_enabled a welcome email
+   follows the confirmation.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from zato.sso import mail
 from zato.sso.context import SSOContext
 from zato.sso.sessions import Sessions
 from zato.sso.status import SSOError, not_allowed, status_code
-from zato.sso.tokens import SIGNUP, TOKEN_BYTES, Refused, TokenRefused, Tokens
+from zato.sso.tokens import DECOY, SIGNUP, TOKEN_BYTES, Refused, TokenRefused, Tokens
 from zato.sso.users import APPROVED, FINAL, NAMES, Users
 from zato.sso.validation import check_email, check_password, check_username
 
@@ -87,7 +88,7 @@ class SignUp:
 
         now = self.ctx.clock()
         with self.ctx.Session() as session:
-            taken = self._taken(session, username, email)
+            taken, taken_pk = self._taken(session, username, email)
             if taken is None:
                 fields = {key: data[key] for key in NAMES if data.get(key) is not None}
                 fields.update(username=username, email=email, password=password, sign_up_status=BEFORE_CONFIRMATION,
@@ -99,15 +100,16 @@ class SignUp:
                 except IntegrityError:  # the same username signed up at the same moment on another worker
                     session.rollback()
                     taken = status_code.username.exists
-                except SSOError as e:
-                    if e.sub_status[0] != status_code.username.exists:
-                        raise
-                    taken = status_code.username.exists
             if taken is not None:
                 if taken == status_code.username.exists and conf['inform_if_user_exists'] or \
                         taken == status_code.email.exists and conf['inform_if_email_exists']:
                     raise SSOError(taken)
-                hash_password(password)  # what a real sign-up costs
+                # What a real sign-up costs: the password hashed, and a row written and committed (a token
+                # that is dead from the start, of a kind nothing accepts; the purge removes it)
+                hash_password(password)
+                if taken_pk is not None:
+                    self.tokens.issue(session, taken_pk, DECOY, 0, now)
+                    session.commit()
                 token = secrets.token_urlsafe(TOKEN_BYTES)  # confirms nothing
             else:
                 display_name = data.get('display_name') or ''
@@ -118,13 +120,17 @@ class SignUp:
                 self.ctx.defer(send)
         return {'confirm_token': token} if conf['always_return_confirm_token'] else {}
 
-    def _taken(self, session: Any, username: str, email: str) -> str | None:
-        if self.users.by_username(session, username) is not None:
-            return status_code.username.exists
-        if email and session.scalars(select(SSOUser.id).where(
-                SSOUser.cluster_id == self.ctx.cluster_id, SSOUser.email_key == self.ctx.email_key(email))).first():
-            return status_code.email.exists
-        return None
+    def _taken(self, session: Any, username: str, email: str) -> tuple[str | None, int | None]:
+        """(E001002 or E002002 if the username or the email is someone's, the primary key of that user)."""
+        user = self.users.by_username(session, username)
+        if user is not None:
+            return status_code.username.exists, user.id
+        if email:
+            pk = session.scalars(select(SSOUser.id).where(SSOUser.cluster_id == self.ctx.cluster_id,
+                                                          SSOUser.email_key == self.ctx.email_key(email))).first()
+            if pk is not None:
+                return status_code.email.exists, pk
+        return None, None
 
     def _send(self, username: str, display_name: str, email: str, token: str) -> bool:
         conf = self.ctx.config['signup']
@@ -151,6 +157,14 @@ class SignUp:
             if user.sign_up_status == BEFORE_CONFIRMATION:
                 user.sign_up_status = FINAL
             session.commit()
+            username, display_name = user.username, user.display_name
+            email = self.ctx.cipher.decrypt(user.email) if user.email else ''
+        conf = self.ctx.config['signup']
+        if conf['email_welcome_enabled'] and email:
+            def welcome() -> None:
+                mail.send(self.ctx, 'welcome', conf['email_welcome_from'], email, conf['email_welcome_title'],
+                          conf['email_welcome_template'], username, display_name, '')
+            self.ctx.defer(welcome)
 
     def set_approval(self, session: Any, user: SSOUser, approved: bool, by: str) -> None:
         """A super-user's decision; a rejected user's sessions end."""

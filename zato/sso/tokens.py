@@ -19,6 +19,7 @@ from zato.sso.context import SSOContext, ust_hash
 
 TOKEN_BYTES = 32
 SIGNUP, PASSWORD_RESET = 'signup', 'password_reset'  # noqa: S105 - kinds, not secrets
+DECOY = 'decoy'  # written, expired already, where a sign-up must cost what a real one does (zato.sso.signup)
 
 
 class Refused(enum.Enum):

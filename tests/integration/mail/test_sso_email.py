@@ -70,12 +70,15 @@ def refused(resp: requests.Response, status: int, code: str) -> None:
     assert resp.json() == {'cid': resp.headers['X-Zato-CID'], 'status': 'error', 'sub_status': [code]}
 
 
-def mail_to(smtp: SMTPPeer, address: str, before: int, count: int = 1) -> list[email.message.EmailMessage]:
-    """The messages for `address` the SMTP server took after the first `before`, once there are `count`."""
+def mail_to(smtp: SMTPPeer, address: str, before: int, count: int = 1,
+            subject: str | None = None) -> list[email.message.EmailMessage]:
+    """The messages for `address` (with `subject`, if given) the SMTP server took after the first `before`,
+    once there are `count`."""
     deadline = time.monotonic() + 15
     while True:
-        found = [email.message_from_string(m['data'], policy=email.policy.default) for m in smtp.messages()[before:]
-                 if address in m['rcpt_tos']]
+        found = [message for message in (email.message_from_string(m['data'], policy=email.policy.default)
+                                         for m in smtp.messages()[before:] if address in m['rcpt_tos'])
+                 if subject is None or message['Subject'] == subject]
         if len(found) >= count or time.monotonic() > deadline:
             return found  # type: ignore[return-value]
         time.sleep(0.05)
@@ -101,8 +104,8 @@ def signed_up(env: Env, smtp: SMTPPeer, username: str) -> tuple[str, dict[str, A
     out = ok(call(env, 'POST', '/zato/sso/user/signup', {
         'username': username, 'password': PASSWORD, 'email': f'{username}@example.org',
         'display_name': username.title(), 'current_app': APP}))
-    [message] = mail_to(smtp, f'{username}@example.org', before)
-    assert message['Subject'] == 'Confirm your account' and message['From'] == 'confirm@example.com'
+    [message] = mail_to(smtp, f'{username}@example.org', before, subject='Confirm your account')
+    assert message['From'] == 'confirm@example.com'
     assert message.get_content().startswith(f'Hello {username.title()},')
     return token_of(message), out
 
@@ -128,6 +131,9 @@ def test_a_user_signs_up_confirms_with_the_emailed_token_and_logs_in_once_approv
     assert (user['sign_up_status'], user['approval_status']) == ('final', 'before_decision')
     ok(call(env, 'POST', '/zato/sso/user/approve', {'ust': root, 'current_app': APP, 'user_id': user['user_id']}))
     assert len(ok(login(env, 'alice', PASSWORD))['ust']) >= 43
+    [welcome] = mail_to(smtp, 'alice@example.org', 0, subject='Welcome')  # [signup] email_welcome_enabled
+    assert welcome['From'] == 'welcome@example.com'
+    assert welcome.get_content().replace('\r\n', '\n') == 'Hello Alice,\n\nyour account is confirmed. Welcome!\n'
 
 
 def test_a_confirmation_token_is_accepted_once_through_either_path(env, smtp):
@@ -189,8 +195,8 @@ def test_a_password_reset_by_email_sets_the_password_once_and_ends_every_session
     old_ust = ok(login(env, 'frank', PASSWORD))['ust']
     before = len(smtp.messages())
     ok(call(env, 'POST', '/zato/sso/user/password/reset/begin', {'username': 'frank', 'current_app': APP}))
-    [message] = mail_to(smtp, 'frank@example.org', before)
-    assert message['Subject'] == 'Password reset' and message['From'] == 'hello@example.com'
+    [message] = mail_to(smtp, 'frank@example.org', before, subject='Password reset')
+    assert message['From'] == 'hello@example.com'
     token = token_of(message)
     refused(call(env, 'POST', '/zato/sso/user/password/reset/complete',
                  {'token': token, 'new_password': 'short', 'current_app': APP}), 400, 'E003002')
@@ -224,5 +230,6 @@ def test_reset_begin_is_answered_alike_for_a_user_and_a_stranger_and_mails_only_
     assert answers == {(200, (('status', 'ok'),), len(resp.content))}
     medians = {name: statistics.median(values) * 1000 for name, values in times.items()}
     assert abs(medians['grace'] - medians['nobody-here']) < 3, medians
-    assert len(mail_to(smtp, 'grace@example.org', before, count=40)) == 40
+    assert len(mail_to(smtp, 'grace@example.org', before, count=40, subject='Password reset')) == 40
     assert all('nobody-here' not in ' '.join(m['rcpt_tos']) for m in smtp.messages()[before:])
+
