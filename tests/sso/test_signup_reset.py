@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from tests.sso.conftest import make_sso
 from zato.odb.models import SSOSession, SSOToken
 from zato.sso.config import parse_text
+from zato.sso.purge import Purged
 from zato.sso.status import SSOError
 
 PASSWORD = 'correct horse battery'
@@ -339,19 +340,22 @@ def count(engine, model) -> int:
         return conn.execute(select(func.count()).select_from(model)).scalar_one()
 
 
-def test_the_purge_deletes_expired_sessions_and_spent_tokens_only(sso, mailbox, clock, engine):
-    active_user(sso, mailbox)                        # one used confirmation token
+def test_the_purge_deletes_expired_sessions_and_tokens_only(sso, mailbox, clock, engine):
+    active_user(sso, mailbox)                        # a used confirmation token, valid for 1440 minutes
     sso.user.login('cid', 'alice', PASSWORD, APP)    # a session that will expire
-    sso.user.password_reset_begin('cid', 'alice', APP)  # a live reset token
-    assert sso.purge().tokens == 1 and count(engine, SSOToken) == 1
+    sso.user.password_reset_begin('cid', 'alice', APP)  # a live reset token, valid for 60 minutes
+    assert sso.purge() == Purged(0, 0)
     clock.advance(59 * 60)
     live = sso.user.login('cid', 'alice', PASSWORD, APP).ust
-    assert sso.purge().sessions == 0
-    clock.advance(2 * 60)                            # the first session is past its idle expiry
-    purged = sso.purge()
-    assert (purged.sessions, purged.tokens) == (1, 1)   # and the reset token is past its 60 minutes
-    assert count(engine, SSOSession) == 1 and count(engine, SSOToken) == 0
+    assert sso.purge() == Purged(0, 0)
+    clock.advance(2 * 60)                            # the first session and the reset token are past their time
+    assert sso.purge() == Purged(1, 1)
+    assert count(engine, SSOSession) == 1 and count(engine, SSOToken) == 1
     assert sso.user.session.verify('cid', live, live, APP) == {'is_valid': True}
+    # A used confirmation token is still answered as used until it expires, then it goes
+    assert refused(sso.user.confirm_signup, 'cid', mailbox.token(0), APP) == ['E005007']
+    clock.advance(1440 * 60)
+    assert sso.purge().tokens == 1 and count(engine, SSOToken) == 0
 
 
 def test_the_purge_deletes_a_bounded_batch_each_time(sso, mailbox, clock, engine):
@@ -383,7 +387,7 @@ def test_one_worker_of_the_cluster_purges_per_interval(sso, mailbox, clock, engi
     workers = [Purger(PurgeRuntime(engine, sso.ctx.cluster_id, f'server{i}'), sso) for i in (1, 2)]
     workers[1].holder += '-other'
     assert workers[0].interval == 300
-    assert workers[0].run_once() == 4   # 3 sessions and the used confirmation token
+    assert workers[0].run_once() == 3   # the 3 sessions
     sso.user.login('cid', 'alice', PASSWORD, APP)
     clock.advance(3600)
     # The lease (by the ODB's clock) is the first worker's for the interval: the others leave the expired session be

@@ -92,7 +92,7 @@ def _defer(work: Callable[[], None]) -> None:
 
 class Purger:
     """Every [session] purge_interval seconds, each worker asks for the purge lease for that long; the one
-    that gets it purges expired sessions and spent tokens (zato.sso.purge), in batches until none is left,
+    that gets it purges expired sessions and tokens (zato.sso.purge), in batches until none is left,
     so the cluster purges once per interval whatever its size."""
 
     def __init__(self, runtime: Runtime, sso: SSO) -> None:
@@ -113,7 +113,7 @@ class Purger:
                 break
             gevent.sleep(0)  # a long backlog does not hold the worker
         if total:
-            logger.info('SSO purge: %d expired sessions and spent tokens deleted', total)
+            logger.info('SSO purge: %d expired sessions and tokens deleted', total)
         return total
 
     def run(self) -> None:

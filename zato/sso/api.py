@@ -405,5 +405,5 @@ class SSO:
         self.admin = Admin(self.user)
 
     def purge(self) -> Purged:
-        """Deletes expired sessions and used or expired tokens (a bounded batch of each)."""
+        """Deletes expired sessions and expired tokens, used or not (a bounded batch of each)."""
         return purge(self.ctx)

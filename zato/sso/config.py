@@ -98,7 +98,7 @@ KEYS: tuple[Key, ...] = (
     Key('session', 'expiry', '60', _int(1),
         'Minutes a session lives after its creation or last renewal (idle expiry).'),
     Key('session', 'purge_interval', '300', _int(1),
-        'Seconds between two purges of expired sessions and used or expired tokens (one worker of the cluster).'),
+        'Seconds between two purges of expired sessions and tokens (by one worker of the cluster).'),
     Key('session', 'max_lifetime', '1440', _int(1),
         'new: minutes after its creation a session ends, however often renewed (absolute expiry).'),
     Key('password', 'expiry', '730', _int(1), 'Days a password is valid.'),

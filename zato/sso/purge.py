@@ -1,4 +1,7 @@
-"""Purging what SSO no longer needs: expired sessions, and tokens used or expired.
+"""Purging what SSO no longer needs: expired sessions and expired tokens.
+
+A used token is kept until it expires, so that it is answered as used (E005007 for a confirmation)
+for as long as it would have been valid; after that it goes whether it was used or not.
 
 Each call deletes at most `limit` rows of each table, by primary key from a bounded sub-select, so a
 backlog is worked off over several calls without one long lock on the tables. A server runs it every
@@ -32,7 +35,7 @@ def purge(ctx: SSOContext, limit: int = LIMIT) -> Purged:
         sessions = session.execute(delete(SSOSession).where(SSOSession.id.in_(expired.scalar_subquery()))).rowcount
         spent = select(SSOToken.id).where(
             SSOToken.cluster_id == ctx.cluster_id,
-            or_(SSOToken.used_time.is_not(None), SSOToken.expiration_time <= now)).limit(limit)
+            SSOToken.expiration_time <= now).limit(limit)
         tokens = session.execute(delete(SSOToken).where(SSOToken.id.in_(spent.scalar_subquery()))).rowcount
         session.commit()
     return Purged(sessions or 0, tokens or 0)

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import email
 import email.policy
+import os
 import random
 import re
+import sqlite3
 import statistics
 import time
 from collections.abc import Iterator
@@ -38,6 +40,7 @@ def env(tmp_path_factory, smtp: SMTPPeer) -> Iterator[Env]:
         conf = f.read()
     conf = re.sub(r'^smtp_conn = $', 'smtp_conn = SSO SMTP', conf, count=1, flags=re.M)
     conf = re.sub(r'^signup_allowed = $', 'signup_allowed = CRM', conf, count=1, flags=re.M)
+    conf = re.sub(r'^purge_interval = 300$', 'purge_interval = 1', conf, count=1, flags=re.M)
     with open(conf_path, 'w', encoding='utf-8') as f:
         f.write(conf)
     zato('sso', 'create-super-user', e.path, 'root1', '--password-stdin', input_text=PASSWORD + '\n', env=e.env)
@@ -233,3 +236,20 @@ def test_reset_begin_is_answered_alike_for_a_user_and_a_stranger_and_mails_only_
     assert len(mail_to(smtp, 'grace@example.org', before, count=40, subject='Password reset')) == 40
     assert all('nobody-here' not in ' '.join(m['rcpt_tos']) for m in smtp.messages()[before:])
 
+
+
+def test_expired_tokens_are_purged_in_the_background(env, smtp):
+    """[session] purge_interval is 1 s here. A sign-up with a taken username writes a token that is
+    expired from the start (zato.sso.signup): it is gone from the ODB soon after."""
+    approved(env, smtp, 'ivan')
+    db_path = os.path.join(env.path, 'data', 'odb.sqlite3')
+
+    def expired_tokens() -> int:
+        with sqlite3.connect(db_path, timeout=10) as db:
+            return db.execute("SELECT count(*) FROM zato_sso_token WHERE kind = 'decoy'").fetchone()[0]
+    env.wait_for(lambda: expired_tokens() == 0, timeout=10, interval=0.2)
+    ok(call(env, 'POST', '/zato/sso/user/signup', {'username': 'ivan', 'password': PASSWORD,
+                                                   'email': 'ivan2@example.org', 'current_app': APP}))
+    assert expired_tokens() == 1
+    env.wait_for(lambda: expired_tokens() == 0, timeout=10, interval=0.2)
+    assert 'SSO purge: 1 expired sessions and tokens deleted' in env.log()
