@@ -290,11 +290,13 @@ def test_the_new_password_follows_the_policy_and_a_refused_one_does_not_spend_th
     sso.user.password_reset_complete('cid', token, NEW_PASSWORD, APP)
 
 
-def test_once_one_reset_token_is_used_the_older_ones_are_dead(sso, mailbox):
+def test_once_one_reset_token_is_used_the_older_ones_are_dead(sso, mailbox, clock):
     active_user(sso, mailbox)
     sso.user.password_reset_begin('cid', 'alice', APP)
     older = mailbox.token()
+    clock.advance(60)
     sso.user.password_reset_begin('cid', 'alice', APP)
+    assert mailbox.token() != older
     sso.user.password_reset_complete('cid', mailbox.token(), NEW_PASSWORD, APP)
     assert refused(sso.user.password_reset_complete, 'cid', older, 'yet another passphrase', APP) == ['E005001']
 
@@ -305,6 +307,20 @@ def test_an_unknown_user_is_answered_as_a_real_one_and_nothing_is_sent(sso, mail
     assert sso.user.password_reset_begin('cid', 'nobody', APP) is None
     assert sso.user.password_reset_begin('cid', 'alice', APP) is None
     assert len(mailbox.sent) == sent + 1
+
+
+def test_a_user_is_sent_one_reset_email_per_min_interval(sso, mailbox, clock):
+    active_user(sso, mailbox)
+    sent = len(mailbox.sent)
+    for _ in range(5):
+        sso.user.password_reset_begin('cid', 'alice', APP)
+        clock.advance(11)
+    assert len(mailbox.sent) == sent + 1      # 0 to 44 s after the first: one email
+    sso.user.password_reset_begin('cid', 'alice', APP)
+    assert len(mailbox.sent) == sent + 1      # 55 s
+    clock.advance(5)
+    sso.user.password_reset_begin('cid', 'alice', APP)
+    assert len(mailbox.sent) == sent + 2      # 60 s
 
 
 def test_a_user_locked_by_a_super_user_gets_no_reset_token(sso, mailbox):

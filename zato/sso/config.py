@@ -140,6 +140,8 @@ KEYS: tuple[Key, ...] = (
     Key('signup', 'email_welcome_template', 'sso-welcome.txt', _str, 'Sign-up: the welcome email\'s template.'),
     Key('password_reset', 'valid_for', '60', _int(1),
         'new: minutes a password-reset token is valid.'),
+    Key('password_reset', 'min_interval', '60', _int(0),
+        'new: seconds after a reset email before another goes to the same user (no mailbox flooding); 0: none.'),
     Key('password_reset', 'email_from', 'hello@example.com', _str, 'new: the password-reset email\'s sender.'),
     Key('password_reset', 'email_title', 'Password reset', _str, 'new: the password-reset email\'s subject.'),
     Key('password_reset', 'email_template', 'sso-password-reset.txt', _str,

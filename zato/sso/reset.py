@@ -3,9 +3,10 @@
 `begin` is answered the same way whatever the username - the same status, body and time - because
 it does nothing the caller waits for: it checks only the input's shape and `current_app`, then the
 looking up, the token and the email happen after the answer (`SSOContext.defer`). A token goes out
-only to a user that exists, has an email, and is not locked by a super-user; it is valid for
-[password_reset] valid_for minutes and accepted once. An older token of the user still unused stays
-valid until the first of them is used; then every other ends.
+only to a user that exists, has an email, is not locked by a super-user, and was not sent one in the
+last [password_reset] min_interval seconds (so nobody floods a mailbox); it is valid for valid_for
+minutes and accepted once. An older token of the user still unused stays valid until the first of
+them is used; then every other ends.
 
 `complete` takes the token and the new password: the password must follow the [password] policy
 (checked before the token is spent, so a refused password does not waste it), then the token is
@@ -52,7 +53,12 @@ class PasswordReset:
                 logger.info('SSO password reset: no token for `%s` (%s)', username,
                             'no such user' if user is None else 'locked' if user.is_locked else 'no email')
                 return
-            token = self.tokens.issue(session, user.id, PASSWORD_RESET, conf['valid_for'] * 60, self.ctx.clock())
+            now = self.ctx.clock()
+            last = self.tokens.last_issued(session, user.id, PASSWORD_RESET)
+            if last is not None and now - last < conf['min_interval']:
+                logger.info('SSO password reset: no token for `%s` (one was sent %.0f s ago)', username, now - last)
+                return
+            token = self.tokens.issue(session, user.id, PASSWORD_RESET, conf['valid_for'] * 60, now)
             session.commit()
             email = self.ctx.cipher.decrypt(user.email)
             username, display_name = user.username, user.display_name

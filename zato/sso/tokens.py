@@ -63,6 +63,12 @@ class Tokens:
             raise TokenRefused(Refused.unknown)
         raise TokenRefused(Refused.used if row.used_time is not None else Refused.expired)
 
+    def last_issued(self, session: Any, user_pk: int, kind: str) -> float | None:
+        """When the newest token of this kind of a user still in the ODB was issued; None if there is none."""
+        return session.execute(select(SSOToken.creation_time).where(
+            SSOToken.user_id == user_pk, SSOToken.kind == kind).order_by(SSOToken.creation_time.desc()).limit(1)
+        ).scalar_one_or_none()
+
     @staticmethod
     def end_all_of(session: Any, user_pk: int, kind: str) -> int:
         """Ends every other token of this kind of a user (a reset that succeeded makes older links useless)."""
