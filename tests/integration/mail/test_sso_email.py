@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 import requests
 
+from tests import pg
 from tests.e2e.harness import Env, zato
 from tests.integration.conftest import started
 from tests.integration.peers_mail import SMTPPeer
@@ -32,9 +33,8 @@ def smtp() -> Iterator[SMTPPeer]:
     yield from started(SMTPPeer(), 'smtp (sso)')
 
 
-@pytest.fixture(scope='module')
-def env(tmp_path_factory, smtp: SMTPPeer) -> Iterator[Env]:
-    e = Env(str(tmp_path_factory.mktemp('sso-email') / 'env'), workers=2, env={'ZATO_COMPONENT_ENABLED_SSO': 'true'})
+def make_env(path: str, smtp: SMTPPeer, *args: str, servers: int = 1, env: dict[str, str] | None = None) -> Env:
+    e = Env(path, *args, servers=servers, workers=2, env={'ZATO_COMPONENT_ENABLED_SSO': 'true', **(env or {})})
     conf_path = f'{e.path}/config/repo/sso.conf'
     with open(conf_path, encoding='utf-8') as f:
         conf = f.read()
@@ -50,15 +50,59 @@ def env(tmp_path_factory, smtp: SMTPPeer) -> Iterator[Env]:
             'name': 'SSO SMTP', 'host': '127.0.0.1', 'port': smtp.port, 'username': smtp.user,
             'secret': smtp.password, 'tls_ca_file': smtp.ca_file, 'timeout': 5.0, 'is_active': True})
         e.wait_for(lambda: e.admin.call('POST', f'/zato/admin/outconns/smtp/{created["id"]}/ping')['ok'], timeout=20)
+    except BaseException:
+        e.stop()
+        raise
+    return e
+
+
+@pytest.fixture(scope='module')
+def sqlite_env(tmp_path_factory, smtp: SMTPPeer) -> Iterator[Env]:
+    e = make_env(str(tmp_path_factory.mktemp('sso-email') / 'env'), smtp)
+    e.decoys = lambda: _sqlite_decoys(e)  # type: ignore[attr-defined]
+    yield e
+    e.stop()
+
+
+@pytest.fixture(scope='module')
+def pg_cluster(tmp_path_factory, smtp: SMTPPeer) -> Iterator[Env]:
+    """Two servers of two workers each on one PostgreSQL ODB: confirmations and resets go to the second."""
+    with pg.scratch_database('zato_sso_email_') as db:
+        e = make_env(str(tmp_path_factory.mktemp('sso-email-pg') / 'env'), smtp, '--odb', 'postgresql',
+                     '--odb-host', pg.HOST, '--odb-port', str(pg.PORT), '--odb-user', pg.USER, '--odb-db-name', db,
+                     servers=2, env={'ZATO_ODB_PASSWORD': pg.PASSWORD})
+        e.decoys = lambda: _pg_decoys(db)  # type: ignore[attr-defined]
         yield e
-    finally:
         e.stop()
 
 
+@pytest.fixture(scope='module', params=['sqlite', pytest.param('postgresql', marks=pytest.mark.postgresql)])
+def env(request) -> Env:
+    return request.getfixturevalue('sqlite_env' if request.param == 'sqlite' else 'pg_cluster')
+
+
+DECOYS = "SELECT count(*) FROM zato_sso_token WHERE kind = 'decoy'"
+
+
+def _sqlite_decoys(e: Env) -> int:
+    with sqlite3.connect(os.path.join(e.path, 'data', 'odb.sqlite3'), timeout=10) as db:
+        return db.execute(DECOYS).fetchone()[0]
+
+
+def _pg_decoys(db: str) -> int:
+    import psycopg2
+    with psycopg2.connect(**pg.connect_kwargs(db)) as conn, conn.cursor() as cur:
+        cur.execute(DECOYS)
+        return cur.fetchone()[0]
+
+
 def call(env: Env, method: str, path: str, body: Any) -> requests.Response:
+    """To the first server, except confirmations and resets, which go to the last (the other one of a cluster)."""
+    url = env.urls[-1] if path in ('/zato/sso/user/confirm', '/zato/sso/user/password/reset/complete') or \
+        method == 'PATCH' and path == '/zato/sso/user/signup' else env.url
     if method == 'GET':
-        return requests.get(env.url + path, params=body, timeout=30)
-    return requests.request(method, env.url + path, json=body, timeout=30)
+        return requests.get(url + path, params=body, timeout=30)
+    return requests.request(method, url + path, json=body, timeout=30)
 
 
 def ok(resp: requests.Response) -> dict[str, Any]:
@@ -123,6 +167,7 @@ def approved(env: Env, smtp: SMTPPeer, username: str) -> None:
 
 
 def test_a_user_signs_up_confirms_with_the_emailed_token_and_logs_in_once_approved(env, smtp):
+    start = len(smtp.messages())
     token, out = signed_up(env, smtp, 'alice')
     assert out['confirm_token'] == token  # [signup] always_return_confirm_token, 3.1's default
     refused(login(env, 'alice', PASSWORD), 403, 'E005003')
@@ -134,7 +179,7 @@ def test_a_user_signs_up_confirms_with_the_emailed_token_and_logs_in_once_approv
     assert (user['sign_up_status'], user['approval_status']) == ('final', 'before_decision')
     ok(call(env, 'POST', '/zato/sso/user/approve', {'ust': root, 'current_app': APP, 'user_id': user['user_id']}))
     assert len(ok(login(env, 'alice', PASSWORD))['ust']) >= 43
-    [welcome] = mail_to(smtp, 'alice@example.org', 0, subject='Welcome')  # [signup] email_welcome_enabled
+    [welcome] = mail_to(smtp, 'alice@example.org', start, subject='Welcome')  # [signup] email_welcome_enabled
     assert welcome['From'] == 'welcome@example.com'
     assert welcome.get_content().replace('\r\n', '\n') == 'Hello Alice,\n\nyour account is confirmed. Welcome!\n'
 
@@ -245,14 +290,10 @@ def test_expired_tokens_are_purged_in_the_background(env, smtp):
     """[session] purge_interval is 1 s here. A sign-up with a taken username writes a token that is
     expired from the start (zato.sso.signup): it is gone from the ODB soon after."""
     approved(env, smtp, 'ivan')
-    db_path = os.path.join(env.path, 'data', 'odb.sqlite3')
-
-    def expired_tokens() -> int:
-        with sqlite3.connect(db_path, timeout=10) as db:
-            return db.execute("SELECT count(*) FROM zato_sso_token WHERE kind = 'decoy'").fetchone()[0]
-    env.wait_for(lambda: expired_tokens() == 0, timeout=10, interval=0.2)
+    env.wait_for(lambda: env.decoys() == 0, timeout=10, interval=0.2)
     ok(call(env, 'POST', '/zato/sso/user/signup', {'username': 'ivan', 'password': PASSWORD,
                                                    'email': 'ivan2@example.org', 'current_app': APP}))
-    assert expired_tokens() == 1
-    env.wait_for(lambda: expired_tokens() == 0, timeout=10, interval=0.2)
-    assert 'SSO purge: 1 expired sessions and tokens deleted' in env.log()
+    assert env.decoys() == 1
+    env.wait_for(lambda: env.decoys() == 0, timeout=10, interval=0.2)
+    assert any('SSO purge: 1 expired sessions and tokens deleted' in env.log(f'server{i + 1}')
+               for i in range(env.servers))
