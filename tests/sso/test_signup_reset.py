@@ -409,3 +409,15 @@ def test_one_worker_of_the_cluster_purges_per_interval(sso, mailbox, clock, engi
     # The lease (by the ODB's clock) is the first worker's for the interval: the others leave the expired session be
     assert workers[1].run_once() == 0 and workers[0].run_once() == 0
     assert count(engine, SSOSession) == 1
+
+
+def test_the_same_username_signed_up_on_many_threads_at_once_is_one_user_and_every_answer_alike(sso, engine):
+    def sign_up(i: int) -> tuple[str, ...]:
+        return tuple(sso.user.signup('cid', {'username': 'zoe', 'password': PASSWORD,
+                                             'email': f'zoe{i}@example.com'}, APP))
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        answers = set(pool.map(sign_up, range(8)))
+    assert answers == {('confirm_token',)}
+    with engine.connect() as conn:
+        from zato.odb.models import SSOUser
+        assert conn.execute(select(func.count()).select_from(SSOUser).where(SSOUser.username == 'zoe')).scalar_one() == 1

@@ -100,6 +100,11 @@ class SignUp:
                 except IntegrityError:  # the same username signed up at the same moment on another worker
                     session.rollback()
                     taken = status_code.username.exists
+                except SSOError as e:  # the same, committed between our look and create's
+                    if e.sub_status[0] != status_code.username.exists:
+                        raise
+                    session.rollback()
+                    taken = status_code.username.exists
             if taken is not None:
                 if taken == status_code.username.exists and conf['inform_if_user_exists'] or \
                         taken == status_code.email.exists and conf['inform_if_email_exists']:
