@@ -15,6 +15,7 @@ import pytest
 from tests.e2e.harness import ROOT, WEB_ADMIN, Env
 from tests.e2e.test_docs_shell import BLOCK, PATIENCE, same_output, steps_of
 from zato.sso.config import render_docs
+from zato.sso.mail import BUILT_IN
 
 PAGE = os.path.join(ROOT, 'docs', 'sso.md')
 
@@ -28,10 +29,37 @@ def test_the_page_lists_every_ssoconf_key_as_declared():
     assert render_docs() in read_page(), 'run: python -m zato.sso.config, and paste it into docs/sso.md'
 
 
+def test_the_built_in_confirmation_email_is_the_one_the_page_shows():
+    [shown] = re.findall(r'^```text\n(.*?)^```', read_page(), re.M | re.S)
+    assert shown == BUILT_IN['sso-confirm.txt']
+
+
+def apply_ini(conf: str, ini: str) -> str:
+    """sso.conf as quickstart wrote it, with each key of `ini` set in its section."""
+    section = ''
+    for line in ini.splitlines():
+        if line.startswith('['):
+            section = line.strip()
+        elif '=' in line:
+            key, value = (part.strip() for part in line.split('=', 1))
+            start = conf.index(f'\n{section}\n')
+            tail, count = re.subn(rf'^{re.escape(key)} = .*$', f'{key} = {value}', conf[start:], count=1, flags=re.M)
+            assert count == 1, key
+            conf = conf[:start] + tail
+    return conf
+
+
 @pytest.fixture(scope='module')
 def home(tmp_path_factory):
     home = str(tmp_path_factory.mktemp('sso-docs'))
     env = Env(os.path.join(home, 'zato-quickstart'), env={'ZATO_COMPONENT_ENABLED_SSO': 'true'})
+    # The sso.conf settings the page shows, as a reader would set them
+    [ini] = re.findall(r'^```ini\n(.*?)^```', read_page(), re.M | re.S)
+    path = os.path.join(env.path, 'config', 'repo', 'sso.conf')
+    with open(path, encoding='utf-8') as f:
+        conf = f.read()
+    with open(path, 'w', encoding='utf-8') as f:
+        f.write(apply_ini(conf, ini))
     env.start()
     yield home, env
     env.stop()

@@ -23,8 +23,16 @@ def test_without_a_file_every_key_has_its_31_default():
 
 def test_every_31_section_is_known():
     assert set(SECTIONS) == {'apps', 'login', 'session', 'password', 'signup', 'user_validation', 'search',
-                             'user_address_list'}
-    assert {k.section for k in KEYS} | {'user_address_list'} == set(SECTIONS)
+                             'user_address_list', 'password_reset'}
+    # [main] is 3.1's too, but of its keys only smtp_conn means something here; the others are let be
+    assert {k.section for k in KEYS} | {'user_address_list'} == set(SECTIONS) | {'main'}
+
+
+def test_main_smtp_conn_names_the_email_connection_and_31s_other_main_keys_are_let_be():
+    conf = parse_text('[main]\nsmtp_conn = My SMTP\nencrypt_email = True\n', 'sso.conf')
+    assert conf.get('main', 'smtp_conn') == 'My SMTP'
+    assert parse_text('', 'sso.conf').get('main', 'smtp_conn') == ''
+    assert conf.get('password_reset', 'valid_for') == 60 and conf.get('signup', 'confirm_token_expiry') == 1440
 
 
 @pytest.mark.parametrize('text, message', [

@@ -398,3 +398,20 @@ class SSOSession(Base):
     auth_principal: Mapped[str] = mapped_column(String(200), default='')
     ext_session_id: Mapped[str] = mapped_column(String(200), default='')
     opaque: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class SSOToken(Base):
+    """A single-use token of an SSO user, sent by email: a sign-up confirmation (`kind` 'signup') or a
+    password reset ('password_reset'). Only its SHA-256 is kept; `used_time` is set by the one
+    conditional UPDATE that accepts it, so it is accepted once however many workers see it."""
+    __tablename__ = 'zato_sso_token'
+    __table_args__ = NEVER_REUSED_IDS
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    cluster_id: Mapped[int] = mapped_column(ForeignKey('cluster.id', ondelete='CASCADE'))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    user_id: Mapped[int] = mapped_column(ForeignKey('zato_sso_user.id', ondelete='CASCADE'), index=True)
+    creation_time: Mapped[float] = mapped_column(Float)
+    expiration_time: Mapped[float] = mapped_column(Float, index=True)
+    used_time: Mapped[float | None] = mapped_column(Float, nullable=True)

@@ -168,6 +168,7 @@ class Runtime:
             from zato.server import sso as server_sso
             self.sso = self._sso_start()
             self.store.add_internal(server_sso)
+            self._greenlets.append(gevent.spawn(server_sso.Purger(self, self.sso).run))
         self.kafka_channels.start()
         self.wsx.start()
         self.bus.subscribe(CONFIG_SUBJECT, self.on_config_changed)

@@ -9,18 +9,28 @@ session, `ust` or `current_ust`, and `current_app`.
 
 from __future__ import annotations
 
+import logging
+import os
+import random
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+import gevent
+
+from zato.connectors.smtp_message import SMTPMessage
 from zato.server.admin.base import AdminService
 from zato.server.client_address import client_address
 from zato.sso.api import SSO
 from zato.sso.config import load as load_config
 from zato.sso.context import Cipher, SSOContext, derive_hash_key
+from zato.service.facades import OutFacade
+from zato.sso.purge import LIMIT as PURGE_LIMIT
 from zato.sso.status import OK, SSOError, status_code
 
 if TYPE_CHECKING:
     from zato.server.runtime import Runtime
+
+logger = logging.getLogger('zato.sso')
 
 # url path, method, service
 ROUTES = (
@@ -39,7 +49,16 @@ ROUTES = (
     ('/zato/sso/user/session', 'PATCH', 'zato.sso.session.renew'),
     ('/zato/sso/user/session', 'GET', 'zato.sso.session.get'),
     ('/zato/sso/user/session/list', 'GET', 'zato.sso.session.get-list'),
+    ('/zato/sso/user/signup', 'POST', 'zato.sso.user.signup'),
+    ('/zato/sso/user/signup', 'PATCH', 'zato.sso.user.signup.confirm'),  # 3.1's confirmation
+    ('/zato/sso/user/confirm', 'POST', 'zato.sso.user.signup.confirm'),
+    ('/zato/sso/user/approve', 'POST', 'zato.sso.user.approve'),
+    ('/zato/sso/user/reject', 'POST', 'zato.sso.user.reject'),
+    ('/zato/sso/user/password/reset/begin', 'POST', 'zato.sso.user.password.reset.begin'),
+    ('/zato/sso/user/password/reset/complete', 'POST', 'zato.sso.user.password.reset.complete'),
 )
+
+PURGE_LEASE = 'zato.sso.purge'
 
 
 def build(runtime: Runtime, secret_key: str) -> Callable[[], SSO]:
@@ -47,11 +66,63 @@ def build(runtime: Runtime, secret_key: str) -> Callable[[], SSO]:
     the runtime knows its cluster."""
     config = load_config(runtime.env_dir)
     hash_key = derive_hash_key(secret_key)
+    email_dir = os.path.join(runtime.env_dir, 'config', 'repo', 'static', 'email')
+
+    def mailer(conn_name: str, from_: str, to: str, subject: str, body: str) -> None:
+        # The same connection as a service's self.email.smtp[name].conn
+        conn = OutFacade(runtime.outconns, runtime.outconn_mgr.catch_up).smtp[conn_name].conn
+        conn.send(SMTPMessage(from_=from_, to=to, subject=subject, body=body))
 
     def start() -> SSO:
         cipher = Cipher(runtime.crypto.encrypt, runtime.crypto.decrypt)
-        return SSO(SSOContext(runtime.Session, runtime.cluster_id, config, cipher, hash_key))
+        return SSO(SSOContext(runtime.Session, runtime.cluster_id, config, cipher, hash_key, mailer=mailer,
+                              email_dir=email_dir, defer=_defer))
     return start
+
+
+def _defer(work: Callable[[], None]) -> None:
+    """Work the caller's answer must not wait for (emails, password-reset lookups), in a greenlet of its own."""
+    def run() -> None:
+        try:
+            work()
+        except Exception:
+            logger.exception('SSO background work failed')
+    gevent.spawn(run)
+
+
+class Purger:
+    """Every [session] purge_interval seconds, each worker asks for the purge lease for that long; the one
+    that gets it purges expired sessions and tokens (zato.sso.purge), in batches until none is left,
+    so the cluster purges once per interval whatever its size."""
+
+    def __init__(self, runtime: Runtime, sso: SSO) -> None:
+        self.runtime = runtime
+        self.sso = sso
+        self.interval = float(sso.ctx.config.get('session', 'purge_interval'))
+        self.holder = f'{runtime.server_name}:{os.getpid()}'
+
+    def run_once(self) -> int:
+        """Rows purged by this worker now; 0 when another holds the lease."""
+        if self.runtime.leases.acquire(PURGE_LEASE, self.holder, self.interval) is None:
+            return 0
+        total = 0
+        while True:
+            purged = self.sso.purge()
+            total += purged.sessions + purged.tokens
+            if purged.sessions < PURGE_LIMIT and purged.tokens < PURGE_LIMIT:
+                break
+            gevent.sleep(0)  # a long backlog does not hold the worker
+        if total:
+            logger.info('SSO purge: %d expired sessions and tokens deleted', total)
+        return total
+
+    def run(self) -> None:
+        while True:
+            gevent.sleep(self.interval * random.uniform(0.5, 1.0))
+            try:
+                self.run_once()
+            except Exception:
+                logger.exception('SSO purge failed; trying again in %s s', self.interval)
 
 
 class _SSOService(AdminService):
@@ -287,3 +358,72 @@ class GetSessionList(_SSOService):
                                                 self.remote_addr(), self.text(data, 'target_ust', False),
                                                 self.text(data, 'user_id', False))
         self.reply({'result': result})
+
+
+class SignUp(_SSOService):
+    """POST /zato/sso/user/signup {username, password, email, display_name?, first_name?, middle_name?,
+    last_name?, app_list?, current_app} -> {confirm_token} (with [signup] always_return_confirm_token)."""
+    name = 'zato.sso.user.signup'
+
+    def handle(self) -> None:
+        data = self.input()
+        fields = {key: value for key, value in data.items() if key != 'current_app'}
+        self.reply(self.sso.user.signup(self.cid, fields, self.text(data, 'current_app'), self.remote_addr()))
+
+
+class ConfirmSignUp(_SSOService):
+    """POST /zato/sso/user/confirm (or 3.1's PATCH /zato/sso/user/signup) {confirm_token, current_app}."""
+    name = 'zato.sso.user.signup.confirm'
+
+    def handle(self) -> None:
+        data = self.input()
+        self.sso.user.confirm_signup(self.cid, self.text(data, 'confirm_token'), self.text(data, 'current_app'),
+                                     self.remote_addr())
+        self.reply()
+
+
+class ApproveUser(_SSOService):
+    """POST /zato/sso/user/approve {user_id} (super-users only)."""
+    name = 'zato.sso.user.approve'
+
+    def handle(self) -> None:
+        data = self.input()
+        self.sso.user.approve_user(self.cid, self.text(data, 'user_id'), self.ust(data),
+                                   self.text(data, 'current_app'), self.remote_addr())
+        self.reply()
+
+
+class RejectUser(_SSOService):
+    """POST /zato/sso/user/reject {user_id} (super-users only)."""
+    name = 'zato.sso.user.reject'
+
+    def handle(self) -> None:
+        data = self.input()
+        self.sso.user.reject_user(self.cid, self.text(data, 'user_id'), self.ust(data),
+                                  self.text(data, 'current_app'), self.remote_addr())
+        self.reply()
+
+
+class PasswordResetBegin(_SSOService):
+    """POST /zato/sso/user/password/reset/begin {username (or 3.2's credential), current_app}: the same
+    answer whether or not the user exists; the token goes by email."""
+    name = 'zato.sso.user.password.reset.begin'
+
+    def handle(self) -> None:
+        data = self.input()
+        credential = self.text(data, 'username', False) or self.text(data, 'credential')
+        self.sso.user.password_reset_begin(self.cid, credential, self.text(data, 'current_app'),
+                                           self.remote_addr())
+        self.reply()
+
+
+class PasswordResetComplete(_SSOService):
+    """POST /zato/sso/user/password/reset/complete {token, new_password, current_app}: every session of
+    the user ends."""
+    name = 'zato.sso.user.password.reset.complete'
+
+    def handle(self) -> None:
+        data = self.input()
+        self.sso.user.password_reset_complete(self.cid, self.text(data, 'token'), self.text(data, 'new_password'),
+                                              self.text(data, 'current_app'), self.remote_addr())
+        self.reply()

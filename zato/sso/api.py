@@ -18,8 +18,11 @@ from zato.odb.models import SSOUser
 from zato.sso import totp
 from zato.sso.context import SSOContext, iso
 from zato.sso.login import Login, LoginResult
+from zato.sso.purge import Purged, purge
+from zato.sso.reset import PasswordReset
 from zato.sso.search import search as search_users
 from zato.sso.sessions import Current, Sessions, session_to_dict
+from zato.sso.signup import SignUp
 from zato.sso.status import SSOError, status_code
 from zato.sso.users import Users, user_to_dict
 
@@ -114,6 +117,8 @@ class UserAPI:
         self.sessions = Sessions(ctx)
         self.users = Users(ctx, self.sessions)
         self._login = Login(ctx, self.users, self.sessions)
+        self._signup = SignUp(ctx, self.users, self.sessions)
+        self._reset = PasswordReset(ctx, self.users)
         self.session = SessionAPI(ctx, self.sessions)
 
     def _super_user(self, session: Any, current_ust: Any, current_app: Any) -> Current:
@@ -138,6 +143,53 @@ class UserAPI:
 
     def logout(self, cid: str, ust: Any, current_app: Any, remote_addr: str = '') -> None:
         self.session.logout(cid, ust, current_app, remote_addr)
+
+    # Signing up (zato.sso.signup)
+
+    def signup(self, cid: str, ctx: dict[str, Any], current_app: Any, remote_addr: str = '') -> dict[str, Any]:
+        """A new user from `ctx` (3.1's name for the input: username, password, email, the names, app_list),
+        waiting for confirmation (and approval); {'confirm_token': ...} when sso.conf says to return it."""
+        try:
+            return self._signup.signup(ctx, current_app)
+        except SSOError as e:
+            logger.info('SSO sign-up refused, cid `%s`, app `%s`, address `%s`: %s', cid, current_app, remote_addr,
+                        e.sub_status)
+            raise
+
+    def confirm_signup(self, cid: str, confirm_token: Any, current_app: Any, remote_addr: str = '') -> None:
+        self._signup.confirm(confirm_token, current_app)
+
+    def approve_user(self, cid: str, user_id: Any, current_ust: Any, current_app: Any, remote_addr: str = '') -> None:
+        """approval_status `approved` (super-users only)."""
+        self._set_approval(user_id, True, current_ust, current_app)
+
+    def reject_user(self, cid: str, user_id: Any, current_ust: Any, current_app: Any, remote_addr: str = '') -> None:
+        """approval_status `rejected`; the user's sessions end (super-users only)."""
+        self._set_approval(user_id, False, current_ust, current_app)
+
+    def _set_approval(self, user_id: Any, approved: bool, current_ust: Any, current_app: Any) -> None:
+        with self.ctx.Session() as session:
+            current = self._super_user(session, current_ust, current_app)
+            user = self.users.require(session, user_id)
+            if user.id == current.user.id:
+                raise SSOError(status_code.common.invalid_operation)
+            self._signup.set_approval(session, user, approved, current.user.username)
+            session.commit()
+
+    # Password reset (zato.sso.reset)
+
+    def password_reset_begin(self, cid: str, credential: Any, current_app: Any, remote_addr: str = '') -> None:
+        """Emails a reset token to the user named `credential`, if there is one; the same answer either way."""
+        self._reset.begin(credential, current_app)
+
+    def password_reset_complete(self, cid: str, token: Any, new_password: Any, current_app: Any,
+                                remote_addr: str = '') -> None:
+        """Sets the new password of the token's user and ends every session of the user."""
+        try:
+            self._reset.complete(token, new_password, current_app)
+        except SSOError as e:
+            logger.info('SSO password reset refused, cid `%s`, address `%s`: %s', cid, remote_addr, e.sub_status)
+            raise
 
     # Users
 
@@ -351,3 +403,7 @@ class SSO:
         self.ctx = ctx
         self.user = UserAPI(ctx)
         self.admin = Admin(self.user)
+
+    def purge(self) -> Purged:
+        """Deletes expired sessions and expired tokens, used or not (a bounded batch of each)."""
+        return purge(self.ctx)

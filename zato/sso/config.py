@@ -67,6 +67,8 @@ class Key:
 
 
 KEYS: tuple[Key, ...] = (
+    Key('main', 'smtp_conn', '', _str,
+        'The outgoing SMTP connection sign-up and password-reset emails go through; empty: no email is sent.'),
     Key('apps', 'all', 'CRM', _list, 'Every application name a `current_app` may have.'),
     Key('apps', 'default', 'CRM', _str, 'The application of a session a linked credential opens without the header.'),
     Key('apps', 'http_header', 'X-Zato-SSO-Current-App', _str,
@@ -95,6 +97,8 @@ KEYS: tuple[Key, ...] = (
         'new: temporary lockouts after which the user is locked until a super-user unlocks them; 0: never.'),
     Key('session', 'expiry', '60', _int(1),
         'Minutes a session lives after its creation or last renewal (idle expiry).'),
+    Key('session', 'purge_interval', '300', _int(1),
+        'Seconds between two purges of expired sessions and tokens (by one worker of the cluster).'),
     Key('session', 'max_lifetime', '1440', _int(1),
         'new: minutes after its creation a session ends, however often renewed (absolute expiry).'),
     Key('password', 'expiry', '730', _int(1), 'Days a password is valid.'),
@@ -110,8 +114,7 @@ KEYS: tuple[Key, ...] = (
     Key('password', 'max_length', '256', _int(1), 'Longest password.'),
     Key('password', 'reject_list', '\n'.join(DEFAULT_REJECT_LIST), _list,
         'Passwords refused whatever their length (compared case-insensitively).'),
-    Key('signup', 'inform_if_user_exists', 'false', _bool,
-        'Sign-up (later milestone): say E001002 for a taken username.'),
+    Key('signup', 'inform_if_user_exists', 'false', _bool, 'Sign-up: say E001002 for a taken username.'),
     Key('signup', 'inform_if_user_invalid', 'false', _bool, 'Sign-up: say why a username is invalid.'),
     Key('signup', 'inform_if_email_exists', 'false', _bool, 'Sign-up: say E002002 for a taken email.'),
     Key('signup', 'inform_if_email_invalid', 'false', _bool, 'Sign-up: say why an email is invalid.'),
@@ -126,9 +129,23 @@ KEYS: tuple[Key, ...] = (
     Key('signup', 'email_confirm_enabled', 'true', _bool, 'Sign-up: send the confirmation email.'),
     Key('signup', 'email_confirm_from', 'confirm@example.com', _str, 'Sign-up: the confirmation email\'s sender.'),
     Key('signup', 'email_confirm_template', 'sso-confirm.txt', _str, 'Sign-up: the confirmation email\'s template.'),
-    Key('signup', 'email_welcome_enabled', 'true', _bool, 'Sign-up: send the welcome email.'),
+    Key('signup', 'email_confirm_title', 'Confirm your account', _str,
+        'new: the confirmation email\'s subject.'),
+    Key('signup', 'confirm_token_expiry', '1440', _int(1),
+        'new: minutes a confirmation token is valid.'),
+    Key('signup', 'email_welcome_enabled', 'true', _bool,
+        'Sign-up: send the welcome email once the sign-up is confirmed.'),
     Key('signup', 'email_welcome_from', 'welcome@example.com', _str, 'Sign-up: the welcome email\'s sender.'),
+    Key('signup', 'email_welcome_title', 'Welcome', _str, 'new: the welcome email\'s subject.'),
     Key('signup', 'email_welcome_template', 'sso-welcome.txt', _str, 'Sign-up: the welcome email\'s template.'),
+    Key('password_reset', 'valid_for', '60', _int(1),
+        'new: minutes a password-reset token is valid.'),
+    Key('password_reset', 'min_interval', '60', _int(0),
+        'new: seconds after a reset email before another goes to the same user (no mailbox flooding); 0: none.'),
+    Key('password_reset', 'email_from', 'hello@example.com', _str, 'new: the password-reset email\'s sender.'),
+    Key('password_reset', 'email_title', 'Password reset', _str, 'new: the password-reset email\'s subject.'),
+    Key('password_reset', 'email_template', 'sso-password-reset.txt', _str,
+        'new: the password-reset email\'s template.'),
     Key('user_validation', 'service', 'zato.sso.signup.validate', _str, 'The service validating new users.'),
     Key('user_validation', 'reject_username', 'zato, admin, root, system, sso', _list,
         'Usernames nobody may have (case-insensitive).'),
@@ -138,7 +155,8 @@ KEYS: tuple[Key, ...] = (
     Key('search', 'max_page_size', '100', _int(1), 'The largest page_size a search may ask for.'),
 )
 
-SECTIONS = ('apps', 'login', 'session', 'password', 'signup', 'user_validation', 'search', 'user_address_list')
+SECTIONS = ('apps', 'login', 'session', 'password', 'signup', 'password_reset', 'user_validation', 'search',
+            'user_address_list')
 
 
 @dataclass(frozen=True)

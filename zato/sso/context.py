@@ -17,6 +17,14 @@ from zato.sso.status import SSOError, not_allowed, status_code
 
 Clock = Callable[[], float]
 
+# (connection name, sender, recipient, subject, body): sends one email, or raises
+Mailer = Callable[[str, str, str, str, str], None]
+
+
+def run_now(work: Callable[[], None]) -> None:
+    """How the core runs work that must not make the caller wait, unless told otherwise: at once."""
+    work()
+
 
 class Cipher:
     """What the SSO core needs of the environment's key: encrypt and decrypt (Fernet), both str -> str."""
@@ -34,6 +42,10 @@ class SSOContext:
     cipher: Cipher
     hash_key: bytes                   # keys the email hashes a search matches (derived from the environment's key)
     clock: Clock = field(default=time.time)
+    mailer: Mailer | None = None      # how emails go out ([main] smtp_conn names the connection)
+    email_dir: str = ''               # templates of emails (config/repo/static/email); built-in ones otherwise
+    # Runs work after the answer (a greenlet in a server), so that how long it takes tells the caller nothing
+    defer: Callable[[Callable[[], None]], None] = field(default=run_now)
 
     @property
     def lockout(self) -> Policy:
