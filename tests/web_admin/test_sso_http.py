@@ -5,13 +5,16 @@ reads server.conf's [component_enabled] sso and the environment's sso.conf and k
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
+import subprocess
+import sys
 from html import unescape
 
 import requests
 
-from tests.e2e.harness import Env, zato
+from tests.e2e.harness import ROOT, Env, child_env, free_port_block, zato
 from tests.web_admin.conftest import TIMEOUT, WebAdmin, csrf
 from zato.sso.config import conf_path
 from zato_web_admin.config import WebAdminConfig
@@ -118,3 +121,46 @@ def test_the_web_admin_builds_the_sso_core_from_server_conf_and_sso_conf_and_say
         f.write('[session]\nexpiry = soon\n')
     broken = WebAdminConfig.load(copy)
     assert broken.sso is None and 'expiry' in broken.sso_error and 'sso.conf' in broken.sso_error
+
+
+def test_the_docs_sso_example_runs_as_written_and_the_web_admin_finds_and_lists_the_users_session(tmp_path):
+    """docs/web-admin.md's SSO block, line by line in bash (on free ports, in a temporary directory),
+    then what the text after it says: the user is found by display name, and a REST login of theirs
+    is listed on their page."""
+    with open(os.path.join(ROOT, 'docs', 'web-admin.md'), encoding='utf-8') as f:
+        block = f.read().split('## SSO users', 1)[1].split('```bash\n', 1)[1].split('```', 1)[0]
+    lines = block.strip().splitlines()
+    assert lines[-1].startswith('zato stop')
+    env_dir, base = str(tmp_path / 'sso-env'), free_port_block(2)
+    outputs: dict[str, str] = {}
+
+    def run(line: str) -> str:
+        command = line.replace('/tmp/sso-env', env_dir).replace('zato ', f'{sys.executable} -m zato.cli.main ', 1)
+        if ' quickstart create ' in command:
+            command += f' --base-port {base} --web-admin-port {base + 1}'
+        proc = subprocess.run(['bash', '-c', command], capture_output=True, text=True, env=child_env(), timeout=120,
+                              cwd=str(tmp_path))
+        assert proc.returncode == 0, (line, proc.stdout, proc.stderr)
+        return proc.stdout
+
+    try:
+        for line in lines[:-1]:
+            outputs[line.split()[1]] = run(line)
+        admin_password = re.search(r'user `admin`, password (\S+)', outputs['quickstart']).group(1)
+        alice_password = re.search(r'Password: (\S+)', outputs['sso']).group(1)
+        url, server = f'http://127.0.0.1:{base + 1}', f'http://127.0.0.1:{base}'
+        s = requests.Session()
+        token = csrf(s.get(url + '/login', timeout=TIMEOUT).text)
+        r = s.post(url + '/login', data={'csrf_token': token, 'username': 'admin', 'password': admin_password},
+                   allow_redirects=False, timeout=TIMEOUT)
+        assert r.status_code == 303
+        page = s.get(url + '/sso/users', params={'display_name': 'smith'}, timeout=TIMEOUT).text
+        assert re.findall(r'<tr data-name="([^"]+)"', page) == ['alice']
+        r = requests.post(server + '/zato/sso/user/login', json={'username': 'alice', 'password': alice_password,
+                                                                  'current_app': 'CRM'}, timeout=TIMEOUT)
+        assert r.status_code == 200, r.text
+        user_id = re.search(r'<a href="/sso/users/(zusr[0-9a-f]+)" class="sessions">', page).group(1)
+        assert s.get(f'{url}/sso/users/{user_id}', timeout=TIMEOUT).text.count('<tr data-session=') == 1
+    finally:
+        stopped = run(lines[-1]) if os.path.isdir(env_dir) else ''
+    assert 'web-admin stopped' in stopped
