@@ -131,7 +131,8 @@ def test_search_finds_a_username_exactly_and_display_names_partially_page_by_pag
 
 def test_a_search_with_a_bad_page_or_status_is_the_first_page_of_everyone_never_an_error(app):
     make_user(app, 'alice')
-    for query in ('page=abc', 'page=-1', 'page=99999999999', 'approval_status=maybe', 'sign_up_status=%00'):
+    for query in ('page=abc', 'page=-1', 'page=99999999999', 'approval_status=maybe', 'sign_up_status=%00',
+                  'username=a%00', 'display_name=%00'):
         response = get(app, '/sso/users', query)
         assert response.status == 200, query
         assert '<tr data-name="alice"' in text(response) or 'No SSO user matches' in text(response)
@@ -165,6 +166,8 @@ def test_a_new_user_with_totp_gets_the_key_and_uri_once_and_logs_in_with_a_code_
     ({'username': 'carol', 'password': PASSWORD, 'password_again': 'other'}, 'password_again', 'differ'),
     ({'username': 'has space'}, 'username', 'whitespace'),
     ({'username': ''}, 'username', 'required'),
+    ({'username': 'carol', 'display_name': 'Carol\x00'}, 'display_name', 'NUL'),
+    ({'username': 'carol', 'email': 'carol\x00@example.com'}, 'email', 'NUL'),
     ({'username': 'carol', 'email': 'not an email'}, 'email', 'email'),
 ])
 def test_a_refused_new_user_is_the_form_again_with_the_cores_reason_next_to_its_field(app, form, field, message):
@@ -377,3 +380,11 @@ def test_without_a_web_admin_session_the_pages_send_to_sign_in_and_actions_are_r
     status, _ = wsgi(app, 'POST', f'/sso/users/{user_id}/lock', '', {'csrf_token': 'x'})
     assert status.startswith('403')
     assert login(app, 'alice')
+
+
+def test_an_action_leads_back_only_to_an_sso_page_of_this_site(app):
+    user_id = make_user(app, 'alice')
+    for target, expected in (('//evil.example/sso/users', '/sso/users'), ('https://evil.example/', '/sso/users'),
+                             ('/services', '/sso/users'), (f'/sso/users/{user_id}', f'/sso/users/{user_id}')):
+        response = post(app, f'/sso/users/{user_id}/unlock', {'next': target})
+        assert header(response, 'Location') == [expected], target

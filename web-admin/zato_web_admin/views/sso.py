@@ -100,7 +100,12 @@ def user_list(app: WebAdmin, request: Request) -> Response:
                 'sign_up_status': q.get('sign_up_status', '') if q.get('sign_up_status', '') in SIGN_UP else ''}
     page = q.get('page', '1')
     page_number = int(page) if page.isascii() and page.isdigit() and 0 < len(page) < 7 and int(page) > 0 else 1
-    found = sso.search({**criteria, 'is_name_exact': False, 'cur_page': page_number, 'page_size': PAGE_SIZE})
+    if any('\x00' in value for value in criteria.values()):
+        # No user's name holds a NUL (PostgreSQL stores none), and PostgreSQL refuses to compare with one
+        found = {'total': 0, 'num_pages': 1, 'cur_page': 1, 'has_next_page': False, 'has_prev_page': False,
+                 'result': []}
+    else:
+        found = sso.search({**criteria, 'is_name_exact': False, 'cur_page': page_number, 'page_size': PAGE_SIZE})
     shown = {k: v for k, v in criteria.items() if v}
 
     def link(number: int) -> str:
@@ -134,6 +139,10 @@ def create_user(app: WebAdmin, request: Request) -> Response:
         return render_new(app, request, values, 400, {'password_again': 'The two passwords differ.'})
     if not values['username']:
         return render_new(app, request, values, 400, {'username': 'required'})
+    nul = {name: 'A NUL character is not allowed.' for name in ('username', 'display_name', 'email')
+           if '\x00' in values[name]}
+    if nul:
+        return render_new(app, request, values, 400, nul)
     data = {'username': values['username'], 'display_name': values['display_name'], 'email': values['email'],
             'password': password, 'password_must_change': bool(values['password_must_change']),
             'is_totp_enabled': bool(values['totp'])}
