@@ -211,6 +211,7 @@ def test_rejecting_ends_the_users_sessions_and_refuses_logins_until_approved(app
     assert 'rejected (by web-admin:jane)' in text(get(app, f'/sso/users/{user_id}'))
     post(app, f'/sso/users/{user_id}/approve')
     assert login(app, 'alice')
+    assert [a[1] for a in audit_actions(app)] == ['sso-user.reject', 'sso-user.approve']
 
 
 def test_a_new_totp_key_is_shown_once_ends_the_sessions_and_is_needed_at_login(app):
@@ -224,7 +225,9 @@ def test_a_new_totp_key_is_shown_once_ends_the_sessions_and_is_needed_at_login(a
     with pytest.raises(SSOError):
         login(app, 'alice')
     assert login(app, 'alice', totp_code=pyotp.TOTP(key).now())
-    assert key not in str(audit_actions(app))
+    assert audit_actions(app) == [('jane', 'sso-user.reset-totp-key', 'alice', REMOTE_ADDR)]
+    with app.db() as db:
+        assert key not in str(db.scalars(select(WebAdminAudit.details)).all())
 
 
 def test_a_new_password_ends_every_session_and_the_old_one_stops_working(app):
@@ -237,6 +240,9 @@ def test_a_new_password_ends_every_session_and_the_old_one_stops_working(app):
     with pytest.raises(SSOError):
         login(app, 'alice')
     assert login(app, 'alice', new)
+    assert [a[1] for a in audit_actions(app)] == ['sso-user.change-password']
+    with app.db() as db:
+        assert new not in str(db.scalars(select(WebAdminAudit.details)).all())
 
 
 def test_an_empty_new_password_is_generated_shown_once_and_works(app):
@@ -262,6 +268,7 @@ def test_a_deleted_user_is_gone_with_their_sessions(app):
     assert not is_live(app, ust)
     assert core(app).admin.user.get_user_by_username('cid', 'alice') is None
     assert get_status(app, f'/sso/users/{user_id}') == 404
+    assert [a[1] for a in audit_actions(app)] == ['sso-user.delete']
 
 
 def get_status(app: WebAdmin, path: str) -> int:
