@@ -12,8 +12,10 @@ import subprocess
 import sys
 from html import unescape
 
+import pytest
 import requests
 
+from tests import pg
 from tests.e2e.harness import ROOT, Env, child_env, free_port_block, zato
 from tests.web_admin.conftest import TIMEOUT, WebAdmin, csrf
 from zato.sso.config import conf_path
@@ -27,10 +29,12 @@ def sso_user(env: Env, username: str, *args: str) -> None:
     zato('sso', 'create-user', env.path, username, '--password-stdin', *args, input_text=PASSWORD + '\n', env=env.env)
 
 
-def rest(env: Env, method: str, path: str, body: dict) -> requests.Response:
+def rest(env: Env, method: str, path: str, body: dict, url: str = '') -> requests.Response:
+    """A call to the SSO REST API of the environment's first server, or of the server at `url`."""
+    url = url or env.url
     if method == 'GET':
-        return requests.get(env.url + path, params=body, timeout=TIMEOUT)
-    return requests.request(method, env.url + path, json=body, timeout=TIMEOUT)
+        return requests.get(url + path, params=body, timeout=TIMEOUT)
+    return requests.request(method, url + path, json=body, timeout=TIMEOUT)
 
 
 def rest_login(env: Env, username: str, password: str = PASSWORD) -> requests.Response:
@@ -164,3 +168,41 @@ def test_the_docs_sso_example_runs_as_written_and_the_web_admin_finds_and_lists_
     finally:
         stopped = run(lines[-1]) if os.path.isdir(env_dir) else ''
     assert 'web-admin stopped' in stopped
+
+
+@pytest.mark.postgresql
+def test_on_a_postgresql_cluster_a_lock_and_end_all_in_the_web_admin_hold_on_every_server(tmp_path):
+    with pg.scratch_database('zato_wa_sso_e2e_') as db:
+        env = Env(str(tmp_path / 'env'), '--odb', 'postgresql', '--odb-host', pg.HOST, '--odb-port', str(pg.PORT),
+                  '--odb-user', pg.USER, '--odb-db-name', db, servers=2, workers=2, web_admin=True,
+                  env={'ZATO_ODB_PASSWORD': pg.PASSWORD, **WEB_ADMIN_ENV})
+        env.start()
+        try:
+            wa = WebAdmin(env)
+            sso_user(env, 'alice')
+            sso_user(env, 'bob')
+            # One session on each server
+            alice = [rest(env, 'POST', '/zato/sso/user/login', {'username': 'alice', 'password': PASSWORD,
+                                                                'current_app': 'CRM'}, url).json()['ust']
+                     for url in env.urls]
+            bob = [rest(env, 'POST', '/zato/sso/user/login', {'username': 'bob', 'password': PASSWORD,
+                                                              'current_app': 'CRM'}, url).json()['ust']
+                   for url in env.urls]
+            s = wa.session()
+            alice_id, token = user_id_of(wa, s, 'alice')
+            bob_id, _ = user_id_of(wa, s, 'bob')
+            assert s.get(f'{wa.url}/sso/users/{bob_id}', timeout=TIMEOUT).text.count('<tr data-session=') == 2
+
+            s.post(f'{wa.url}/sso/users/{alice_id}/lock', data={'csrf_token': token}, timeout=TIMEOUT)
+            s.post(f'{wa.url}/sso/users/{bob_id}/sessions/end-all', data={'csrf_token': token}, timeout=TIMEOUT)
+            for url in env.urls:
+                for ust in alice + bob:
+                    r = rest(env, 'GET', '/zato/sso/user', {'ust': ust, 'current_app': 'CRM'}, url)
+                    assert (r.status_code, r.json().get('sub_status')) == (403, ['E007001']), (url, r.text)
+                r = rest(env, 'POST', '/zato/sso/user/login', {'username': 'alice', 'password': PASSWORD,
+                                                               'current_app': 'CRM'}, url)
+                assert (r.status_code, r.json().get('sub_status')) == (403, ['E005002']), (url, r.text)
+                assert rest(env, 'POST', '/zato/sso/user/login', {'username': 'bob', 'password': PASSWORD,
+                                                                  'current_app': 'CRM'}, url).status_code == 200
+        finally:
+            env.stop()
