@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from zato.odb.models import SSOSession, SSOUser
@@ -22,7 +22,7 @@ from zato.security.passwords import new_password
 from zato.security.secrets_file import Crypto
 from zato.sso import totp
 from zato.sso.config import SSOConfig
-from zato.sso.context import SSOContext, Cipher, derive_hash_key
+from zato.sso.context import Cipher, SSOContext, derive_hash_key, iso
 from zato.sso.search import search
 from zato.sso.sessions import Sessions, session_to_dict
 from zato.sso.status import SSOError, status_code
@@ -80,20 +80,33 @@ class SSOAdmin:
     # ------------------------------------------------------------------------------------------ reading
 
     def search(self, criteria: dict[str, Any]) -> dict[str, Any]:
-        """3.1's search (zato.sso.search): exact username, names exact or partial, statuses; paginated."""
+        """3.1's search (zato.sso.search): exact username, names exact or partial, statuses; paginated.
+        Each user also says until when a brute-force lockout holds (`lockout_until`, None if none)."""
         with self.ctx.Session() as db:
-            return search(self.ctx, db, criteria)
+            found = search(self.ctx, db, criteria)
+            ids = [user['user_id'] for user in found['result']]
+            until = dict(db.execute(select(SSOUser.user_id, SSOUser.locked_until).where(
+                SSOUser.cluster_id == self.ctx.cluster_id, SSOUser.user_id.in_(ids))).all()) if ids else {}
+        now = self.ctx.clock()
+        for user in found['result']:
+            user['lockout_until'] = iso(until[user['user_id']]) if until.get(user['user_id'], 0) > now else None
+        return found
+
+    def _to_dict(self, user: SSOUser) -> dict[str, Any]:
+        out = user_to_dict(self.ctx, user)
+        out['lockout_until'] = iso(user.locked_until) if user.locked_until > self.ctx.clock() else None
+        return out
 
     def user(self, user_id: str) -> dict[str, Any]:
         with self.ctx.Session() as db:
-            return user_to_dict(self.ctx, self.users.require(db, user_id))
+            return self._to_dict(self.users.require(db, user_id))
 
     def sessions_of(self, user_id: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         """The user and their live sessions (never a UST: the ODB has only hashes, and those stay in it)."""
         with self.ctx.Session() as db:
             user = self.users.require(db, user_id)
             rows = self.sessions.list_of(db, user.id, self.ctx.clock())
-            return user_to_dict(self.ctx, user), [session_to_dict(row) for row in rows]
+            return self._to_dict(user), [session_to_dict(row) for row in rows]
 
     # ------------------------------------------------------------------------------------------ changing
 

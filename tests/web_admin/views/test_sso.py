@@ -395,3 +395,19 @@ def test_an_action_leads_back_only_to_an_sso_page_of_this_site(app):
                              ('/services', '/sso/users'), (f'/sso/users/{user_id}', f'/sso/users/{user_id}')):
         response = post(app, f'/sso/users/{user_id}/unlock', {'next': target})
         assert header(response, 'Location') == [expected], target
+
+
+def test_a_brute_force_lockout_is_shown_with_its_end_and_unlock_ends_it(app):
+    user_id = make_user(app, 'alice')
+    failures = app.config.sso.config.get('login', 'lockout_failures')
+    for _ in range(failures):
+        with pytest.raises(SSOError):
+            login(app, 'alice', 'wrong password')
+    with pytest.raises(SSOError):
+        login(app, 'alice')  # the right password, refused while locked out
+    page = text(get(app, '/sso/users', 'username=alice'))
+    assert re.search(r'<td class="col-is_locked">Locked out until \d\d:\d\d:\d\d</td>', page) and '>Unlock<' in page
+    assert 'Locked out after failed logins until' in text(get(app, f'/sso/users/{user_id}'))
+    post(app, f'/sso/users/{user_id}/unlock')
+    assert login(app, 'alice')
+    assert '<td class="col-is_locked">No</td>' in text(get(app, '/sso/users', 'username=alice'))
