@@ -14,6 +14,8 @@ from zato.odb.engine import make_engine, make_session_factory, make_url
 from zato.odb.models import Cluster
 from zato.security.secrets_file import Crypto, read_secrets
 from zato.config import settings
+from zato.sso.config import load as load_sso_config
+from zato_web_admin.sso import SSOAdmin, context as sso_context
 
 
 @dataclass
@@ -32,6 +34,10 @@ class WebAdminConfig:
     lockout_attempts: int
     lockout_seconds: int
     secure_cookies: str  # auto | true | false
+    # The SSO pages' core: None while server.conf's [component_enabled] sso is false, or sso.conf is
+    # broken (then `sso_error` says why, and the pages show it)
+    sso: SSOAdmin | None = None
+    sso_error: str = ''
 
     @classmethod
     def load(cls, env_dir: str) -> WebAdminConfig:
@@ -51,9 +57,16 @@ class WebAdminConfig:
         web = config.section('web_admin')
         admin = AdminClient.for_env(config.env_dir)
         admin.timeout = 30
+        sso, sso_error = None, ''
+        if config.get('component_enabled', 'sso'):
+            try:
+                sso = SSOAdmin(sso_context(factory, cluster_id, load_sso_config(config.env_dir), crypto,
+                                           secrets['secret_key']))
+            except ConfigError as e:
+                sso_error = str(e)
         return cls(env_dir=config.env_dir, cluster_id=cluster_id, cluster_name=name, crypto=crypto,
                    session_factory=factory, admin=admin,
                    host=web['host'], port=web['port'], require_totp=web['require_totp'],
                    idle_seconds=web['session_idle_minutes'] * 60, max_seconds=web['session_max_hours'] * 3600,
                    lockout_attempts=web['lockout_attempts'], lockout_seconds=web['lockout_minutes'] * 60,
-                   secure_cookies=web['secure_cookies'])
+                   secure_cookies=web['secure_cookies'], sso=sso, sso_error=sso_error)

@@ -15,11 +15,13 @@ from zato.odb.engine import make_engine, make_session_factory
 from zato.odb.migrate import upgrade
 from zato.odb.models import Cluster
 from zato.security.secrets_file import Crypto
+from zato.sso.config import defaults as sso_defaults
 from zato_web_admin import sessions, users
 from zato_web_admin.app import WebAdmin
 from zato_web_admin.config import WebAdminConfig
 from zato_web_admin.http import Request, Response
 from zato_web_admin.sessions import Current
+from zato_web_admin.sso import SSOAdmin, context as sso_context
 
 CLUSTER = 'views-test'
 PASSWORD = 'a long enough password 1'  # noqa: S105 - a test user's
@@ -33,9 +35,11 @@ def closed_port() -> int:
         return int(s.getsockname()[1])
 
 
-def web_admin(db_path: str) -> tuple[WebAdmin, Engine]:
-    """The app over a new ODB at `db_path`, and the ODB's engine (to dispose of)."""
-    engine = make_engine(f'sqlite:///{db_path}')
+def web_admin(db_path: str, sso: bool = False, url: str = '') -> tuple[WebAdmin, Engine]:
+    """The app over a new ODB at `db_path` (or at `url`, a PostgreSQL database), and the ODB's engine
+    (to dispose of); with `sso`, SSO on as [component_enabled] sso = true turns it on, with sso.conf's
+    defaults."""
+    engine = make_engine(url or f'sqlite:///{db_path}')
     upgrade(engine)
     factory = make_session_factory(engine)
     with factory() as db:
@@ -44,10 +48,13 @@ def web_admin(db_path: str) -> tuple[WebAdmin, Engine]:
         db.commit()
         cluster_id = cluster.id
     admin = AdminClient(f'http://127.0.0.1:{closed_port()}', 'admin.invoke', 'unused', timeout=2)
-    config = WebAdminConfig(env_dir='', cluster_id=cluster_id, cluster_name=CLUSTER, crypto=Crypto(Crypto.new_key()),
+    key = Crypto.new_key()
+    crypto = Crypto(key)
+    sso_admin = SSOAdmin(sso_context(factory, cluster_id, sso_defaults(), crypto, key)) if sso else None
+    config = WebAdminConfig(env_dir='', cluster_id=cluster_id, cluster_name=CLUSTER, crypto=crypto,
                             session_factory=factory, admin=admin, host='127.0.0.1', port=0, require_totp=False,
                             idle_seconds=1800, max_seconds=43200, lockout_attempts=5, lockout_seconds=900,
-                            secure_cookies='auto')
+                            secure_cookies='auto', sso=sso_admin)
     return WebAdmin(config), engine
 
 
