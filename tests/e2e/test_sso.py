@@ -88,6 +88,22 @@ def test_bad_input_gets_a_clear_status_and_sub_status_never_a_500(sqlite_env, bo
     assert (resp.status_code, resp.json()['sub_status']) == (status, [code])
 
 
+def test_a_nul_character_anywhere_in_the_input_is_a_400_not_a_500(env):
+    """PostgreSQL refuses NUL in text, and the driver raises before the query is sent: every SSO call
+    refuses such input itself, in the body or in the query string, as invalid input."""
+    root = login(env)
+    for method, path, body in [
+        ('POST', '/zato/sso/user/login', {'username': 'root\x001', 'password': PASSWORD, 'current_app': 'CRM'}),
+        ('POST', '/zato/sso/user/login', {'username': 'root1', 'password': 'a\x00b', 'current_app': 'CRM'}),
+        ('GET', '/zato/sso/user/search', {'ust': root, 'current_app': 'CRM', 'display_name': 'Al\x00'}),
+        ('POST', '/zato/sso/user', {'ust': root, 'current_app': 'CRM', 'username': 'nul\x00user',
+                                    'password': PASSWORD}),
+        ('PATCH', '/zato/sso/user', {'ust': root, 'current_app': 'CRM', 'display_name': ['x', {'y': '\x00'}]}),
+    ]:
+        resp = call(env, method, path, body)
+        assert (resp.status_code, resp.json()['sub_status']) == (400, ['E008002']), (path, body, resp.text)
+
+
 def test_a_body_that_is_not_a_json_object_is_a_400(sqlite_env):
     resp = requests.post(sqlite_env.url + '/zato/sso/user/login', data=b'[1, 2]', timeout=10)
     assert (resp.status_code, resp.json()['sub_status']) == (400, ['E008002'])

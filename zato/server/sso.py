@@ -61,6 +61,17 @@ ROUTES = (
 PURGE_LEASE = 'zato.sso.purge'
 
 
+def _has_nul(value: Any) -> bool:
+    """Whether a NUL character is anywhere in decoded JSON input (keys included)."""
+    if isinstance(value, str):
+        return '\x00' in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(item) for item in value)
+    return False
+
+
 def build(runtime: Runtime, secret_key: str) -> Callable[[], SSO]:
     """Reads sso.conf now (a bad one stops the start); returns what makes the worker's SSO core once
     the runtime knows its cluster."""
@@ -142,7 +153,11 @@ class _SSOService(AdminService):
         payload = self.request.payload
         if payload is not None and payload != b'' and not isinstance(payload, dict):
             raise SSOError(status_code.common.invalid_input)
-        return self.input_dict()
+        data = self.input_dict()
+        if _has_nul(data):
+            # No name, password, token or text of SSO may hold NUL (PostgreSQL's text cannot)
+            raise SSOError(status_code.common.invalid_input)
+        return data
 
     @staticmethod
     def text(data: dict[str, Any], name: str, required: bool = True) -> Any:
