@@ -166,3 +166,19 @@ def test_a_security_definition_used_by_a_websocket_channel_cannot_be_deleted(env
     with pytest.raises(AdminCallError) as e:
         delete(env, 'security', sec['id'])
     assert e.value.status == 409 and 'rc-wsx' in str(e.value)
+
+
+def test_a_nul_character_in_admin_input_is_a_400_naming_it_not_a_500(env):
+    """PostgreSQL's text cannot hold NUL, and its driver raises before a query is sent: the admin API
+    refuses such input itself, on SQLite and PostgreSQL alike, and nothing is created."""
+    from zato.admin_client import AdminCallError
+    for path, body in [('/zato/admin/security', {'name': 'nul\x00def', 'kind': 'basic_auth', 'username': 'u',
+                                                 'password': 'a-long-enough-password'}),
+                       ('/zato/admin/channels/rest', {'name': 'nul-chan', 'url_path': '/nul/\x00',
+                                                      'service': 'recreate-who.who-am-i'}),
+                       ('/zato/admin/security', {'name': 'nul-key', 'kind': 'basic_auth', 'username': 'u',
+                                                 'password': 'a-long-enough-password', 'x\x00': 1})]:
+        with pytest.raises(AdminCallError) as caught:
+            env.admin.call('POST', path, body)
+        assert caught.value.status == 400 and 'NUL' in str(caught.value), (path, caught.value)
+    assert not [s for s in env.admin.call('GET', '/zato/admin/security') if s['name'].startswith('nul')]

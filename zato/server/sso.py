@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import gevent
 
 from zato.connectors.smtp_message import SMTPMessage
-from zato.server.admin.base import AdminService
+from zato.server.admin.base import AdminService, nul_in
 from zato.server.client_address import client_address
 from zato.sso.api import SSO
 from zato.sso.config import load as load_config
@@ -60,16 +60,6 @@ ROUTES = (
 
 PURGE_LEASE = 'zato.sso.purge'
 
-
-def _has_nul(value: Any) -> bool:
-    """Whether a NUL character is anywhere in decoded JSON input (keys included)."""
-    if isinstance(value, str):
-        return '\x00' in value
-    if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_nul(item) for item in value)
-    return False
 
 
 def build(runtime: Runtime, secret_key: str) -> Callable[[], SSO]:
@@ -153,8 +143,8 @@ class _SSOService(AdminService):
         payload = self.request.payload
         if payload is not None and payload != b'' and not isinstance(payload, dict):
             raise SSOError(status_code.common.invalid_input)
-        data = self.input_dict()
-        if _has_nul(data):
+        data = {**payload, **self.request.channel_params} if payload else dict(self.request.channel_params)
+        if nul_in(data) is not None:
             # No name, password, token or text of SSO may hold NUL (PostgreSQL's text cannot)
             raise SSOError(status_code.common.invalid_input)
         return data

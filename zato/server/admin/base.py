@@ -62,6 +62,26 @@ def parse_id(value: Any) -> int | None:
     return obj_id if obj_id <= MAX_ID else None
 
 
+def nul_in(value: Any, where: str = '') -> str | None:
+    """The path of the first key or string holding a NUL character in decoded JSON input, or None."""
+    if isinstance(value, str):
+        return where or 'input' if '\x00' in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            name = f'{where}.{key}' if where else str(key)
+            if isinstance(key, str) and '\x00' in key:
+                return name.replace('\x00', '\\0')
+            found = nul_in(item, name)
+            if found is not None:
+                return found
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found = nul_in(item, f'{where}[{index}]')
+            if found is not None:
+                return found
+    return None
+
+
 class AdminService(Service):
     """Base of admin services: a JSON object in, a helper to read typed fields. Unlike a user's
     service, an admin service is part of the server, and `self.server` is the whole worker runtime."""
@@ -75,7 +95,12 @@ class AdminService(Service):
             payload = {}
         if not isinstance(payload, dict):
             raise BadRequest('Expected a JSON object')
-        return {**payload, **self.request.channel_params}
+        data = {**payload, **self.request.channel_params}
+        where = nul_in(data)
+        if where is not None:
+            # PostgreSQL's text cannot hold it (its driver raises), and no name or path should
+            raise BadRequest(f'A NUL character is not allowed in input (in `{where}`)')
+        return data
 
     def get_object(self, session: Any, model: type, label: str) -> Any:
         """The row of `model` named by the `id` path parameter (or input), of this cluster and not
