@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Iterable
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -17,3 +18,15 @@ def parse_networks(text: str) -> tuple[Network, ...]:
             except ValueError:
                 raise ValueError(f'`{item}` is not an IP address or network') from None
     return tuple(out)
+
+
+def in_networks(address: str, networks: Iterable[Network]) -> bool:
+    """Whether an address (IPv4, IPv6, or IPv4 mapped into IPv6) is in any of `networks`; False for
+    what is not an IP address at all."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return any(ip in net for net in networks)

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from zato.errors import ConfigError
 
 
-def _bool(value: str) -> bool:
+def parse_bool(value: str) -> bool:
     low = value.strip().lower()
     if low in ('1', 'true', 'yes', 'on'):
         return True
@@ -64,7 +64,7 @@ def _networks(value: str) -> tuple:
     return parse_networks(value)
 
 
-def _str(value: str) -> str:
+def parse_str(value: str) -> str:
     return value.strip()
 
 
@@ -82,19 +82,19 @@ class Setting:
 
 
 SETTINGS: tuple[Setting, ...] = (
-    Setting('main', 'cluster_name', 'quickstart', _str, 'Name of the cluster this environment belongs to.'),
-    Setting('main', 'host', '127.0.0.1', _str, 'Address the servers listen on; 0.0.0.0 behind a load balancer.'),
+    Setting('main', 'cluster_name', 'quickstart', parse_str, 'Name of the cluster this environment belongs to.'),
+    Setting('main', 'host', '127.0.0.1', parse_str, 'Address the servers listen on; 0.0.0.0 behind a load balancer.'),
     Setting('main', 'base_port', '17010', _port, 'Port of the first server; server N listens on base_port + N - 1.'),
     Setting('main', 'servers', '1', _pos_int, 'How many servers `zato start` runs from this environment.'),
     Setting('main', 'workers', '2', _pos_int, 'gevent worker processes per server.'),
     Setting('main', 'worker_connections', '1000', _pos_int, 'HTTP connections one worker keeps open at once; a new one above it closes the connection idle the longest (503 when none is idle).'),
     Setting('main', 'graceful_timeout', '30', _pos_int, 'Seconds in-flight requests get to finish after SIGTERM.'),
     Setting('odb', 'engine', 'sqlite', _choice('sqlite', 'postgresql'), 'ODB type.'),
-    Setting('odb', 'db_path', 'data/odb.sqlite3', _str, 'SQLite file, relative to the environment.'),
-    Setting('odb', 'host', '127.0.0.1', _str, 'PostgreSQL host.'),
+    Setting('odb', 'db_path', 'data/odb.sqlite3', parse_str, 'SQLite file, relative to the environment.'),
+    Setting('odb', 'host', '127.0.0.1', parse_str, 'PostgreSQL host.'),
     Setting('odb', 'port', '5432', _port, 'PostgreSQL port.'),
-    Setting('odb', 'db_name', 'zato', _str, 'PostgreSQL database.'),
-    Setting('odb', 'username', '', _str, 'PostgreSQL user.'),
+    Setting('odb', 'db_name', 'zato', parse_str, 'PostgreSQL database.'),
+    Setting('odb', 'username', '', parse_str, 'PostgreSQL user.'),
     Setting('odb', 'pool_size', '5', _pos_int, 'ODB connections per worker.'),
     Setting('bus', 'backend', 'local', _choice('local', 'postgresql'), 'Cluster bus: local (one host) or postgresql (LISTEN/NOTIFY).'),
     Setting('http', 'max_body', '10485760', _pos_int, 'Largest request body in bytes (413 above).'),
@@ -107,20 +107,20 @@ SETTINGS: tuple[Setting, ...] = (
     Setting('http', 'max_connections_per_address', '0', _non_neg_int, 'HTTP connections one client address may keep open at one worker (503 above); 0 = no limit. Leave 0 behind a load balancer, whose address every connection has.'),
     Setting('http', 'max_requests_per_connection', '10000', _pos_int, 'Requests served on one connection before it is closed.'),
     Setting('wsx', 'max_connections', '10000', _pos_int, 'WebSocket clients one worker serves at once (503 at the handshake above); they do not count against worker_connections.'),
-    Setting('web_admin', 'enabled', 'true', _bool, 'Whether `zato start` runs the web-admin next to the servers.'),
-    Setting('web_admin', 'host', '127.0.0.1', _str, 'Address the web-admin listens on.'),
+    Setting('web_admin', 'enabled', 'true', parse_bool, 'Whether `zato start` runs the web-admin next to the servers.'),
+    Setting('web_admin', 'host', '127.0.0.1', parse_str, 'Address the web-admin listens on.'),
     Setting('web_admin', 'port', '8183', _port, 'Port of the web-admin.'),
-    Setting('web_admin', 'require_totp', 'false', _bool, 'Every web-admin user must sign in with a TOTP code (users without a key cannot sign in until `zato reset-totp-key`).'),
+    Setting('web_admin', 'require_totp', 'false', parse_bool, 'Every web-admin user must sign in with a TOTP code (users without a key cannot sign in until `zato reset-totp-key`).'),
     Setting('web_admin', 'session_idle_minutes', '30', _pos_int, 'A web-admin session unused this long ends.'),
     Setting('web_admin', 'session_max_hours', '12', _pos_int, 'A web-admin session ends this long after sign-in, used or not.'),
     Setting('web_admin', 'lockout_attempts', '5', _pos_int, 'Failed sign-ins in a row that lock a web-admin account.'),
     Setting('web_admin', 'lockout_minutes', '15', _pos_int, 'How long a locked web-admin account stays locked.'),
     Setting('web_admin', 'secure_cookies', 'auto', _choice('auto', 'true', 'false'), 'Mark the session cookie Secure: auto = when the request came over TLS (https, or X-Forwarded-Proto: https from the load balancer).'),
-    Setting('hot_deploy', 'pickup_dir', 'pickup/incoming/services', _str, 'Directory watched for service modules.'),
+    Setting('hot_deploy', 'pickup_dir', 'pickup/incoming/services', parse_str, 'Directory watched for service modules.'),
     Setting('hot_deploy', 'poll_interval', '0.25', _pos_float, 'Seconds between scans of the pickup directory.'),
-    Setting('misc', 'return_json_schema_errors', 'false', _bool, 'Default for services: say what failed JSON Schema validation.'),
+    Setting('misc', 'return_json_schema_errors', 'false', parse_bool, 'Default for services: say what failed JSON Schema validation.'),
     Setting('misc', 'config_check_interval', '5', _pos_float, 'Seconds between checks that no bus message was missed.'),
-    Setting('component_enabled', 'sso', 'false', _bool, 'Single Sign-On: serve the /zato/sso/... channels, with config/repo/sso.conf (docs/sso.md).'),
+    Setting('component_enabled', 'sso', 'false', parse_bool, 'Single Sign-On: serve the /zato/sso/... channels, with config/repo/sso.conf (docs/sso.md).'),
     Setting('stats', 'flush_interval', '10', _pos_float, 'Seconds between two writes of the service statistics and heartbeat of each worker to the ODB; a worker is down after three intervals without a heartbeat.'),
     Setting('stats', 'retention', '24', _pos_int, 'Hours service statistics, and heartbeats of workers gone, are kept in the ODB (the flushers delete older rows).'),
 )

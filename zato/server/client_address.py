@@ -3,22 +3,15 @@ one of the configured trusted proxies - the address that proxy reported in X-For
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterable
 
-from zato.config.networks import Network, parse_networks
+from zato.config.networks import Network, in_networks, parse_networks
 
 __all__ = ['Network', 'client_address', 'parse_networks']
 
 
 def _trusted(address: str, proxies: Iterable[Network]) -> bool:
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return False
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return any(ip in net for net in proxies)
+    return in_networks(address, proxies)
 
 
 def client_address(peer: str, forwarded_for: str | None, proxies: tuple[Network, ...]) -> str:

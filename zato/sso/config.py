@@ -15,6 +15,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from zato.config.networks import Network, parse_networks
+from zato.config.settings import Setting as Key
+from zato.config.settings import parse_bool as _bool
+from zato.config.settings import parse_str as _str
 from zato.errors import ConfigError
 
 FILE_NAME = 'sso.conf'
@@ -24,15 +27,6 @@ DEFAULT_REJECT_LIST = ('111111', '123123', '123321', '123456', '123qwe', '1q2w3e
                        '222222', '333333', '444444', '555555', '654321', '666666', '777777', '888888',
                        '999999', '987654321', 'google', 'letmein', 'mynoob', 'password', 'qwerty',
                        'zxcvbnm')
-
-
-def _bool(value: str) -> bool:
-    low = value.strip().lower()
-    if low in ('1', 'true', 'yes', 'on'):
-        return True
-    if low in ('0', 'false', 'no', 'off'):
-        return False
-    raise ValueError('expected true or false')
 
 
 def _int(minimum: int) -> Callable[[str], int]:
@@ -51,19 +45,6 @@ def _list(value: str) -> tuple[str, ...]:
     """Comma- or line-separated, as 3.1 wrote them."""
     items = (item.strip() for line in value.splitlines() for item in line.split(','))
     return tuple(item for item in items if item)
-
-
-def _str(value: str) -> str:
-    return value.strip()
-
-
-@dataclass(frozen=True)
-class Key:
-    section: str
-    key: str
-    default: str
-    parse: Callable[[str], Any]
-    doc: str
 
 
 KEYS: tuple[Key, ...] = (

@@ -27,6 +27,7 @@ from typing import Any
 
 from sqlalchemy import text, update
 
+from zato.config.networks import in_networks
 from zato.odb.models import SSOUser
 from zato.security.passwords import hash_password, new_password, verify_password
 from zato.sso import totp
@@ -70,18 +71,10 @@ NOBODY = SimpleNamespace(failed_logins=0, lockout_count=0, last_failure_time=0.0
 
 
 def address_allowed(ctx: SSOContext, username: str, remote_addr: str) -> bool:
-    import ipaddress
     networks = ctx.config.user_address_list.get(username.casefold())
     if networks is None:
         return not ctx.config.get('login', 'reject_if_not_listed')
-    try:
-        ip = ipaddress.ip_address(remote_addr)
-    except ValueError:
-        return False
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return any(ip in net for net in networks)
-
+    return in_networks(remote_addr, networks)
 
 class Login:
     def __init__(self, ctx: SSOContext, users: Users, sessions: Sessions) -> None:
