@@ -134,6 +134,12 @@ def _exact_types(spec: Any) -> tuple[type, ...] | None:
 def shortcut_source(definition: Any) -> str | None:
     """The expression (of `data`, with the field types as `T0`, `T1` ...) that is true only for data
     the schema certainly accepts, or None when the schema is not a flat object of plain types."""
+    shortcut = _shortcut(definition)
+    return shortcut[0] if shortcut is not None else None
+
+
+def _shortcut(definition: Any) -> tuple[str, dict[str, Any]] | None:
+    """`shortcut_source`, and the names its expression uses (the field types, ALLOWED)."""
     if not isinstance(definition, dict) or definition.get('type') != 'object' or not set(definition) <= _OBJECT_KEYS:
         return None
     required = definition.get('required', [])
@@ -143,31 +149,31 @@ def shortcut_source(definition: Any) -> str | None:
             not isinstance(properties, dict) or not isinstance(closed, bool):
         return None
     parts = ['type(data) is dict']
+    names: dict[str, Any] = {'ALLOWED': frozenset(properties)}
     for name in dict.fromkeys(required):
         if name not in properties:
             parts.append(f'{name!r} in data')
     for index, (name, field) in enumerate(properties.items()):
-        if not isinstance(field, dict) or not set(field) <= _FIELD_KEYS or 'type' not in field or \
-                _exact_types(field['type']) is None:
+        types = _exact_types(field['type']) if isinstance(field, dict) and 'type' in field and \
+            set(field) <= _FIELD_KEYS else None
+        if types is None:
             return None
+        names[f'T{index}'] = types
         if name in required:
             parts.append(f'{name!r} in data and type(data[{name!r}]) in T{index}')
         else:
             parts.append(f'({name!r} not in data or type(data[{name!r}]) in T{index})')
     if not closed:
         parts.append('data.keys() <= ALLOWED')
-    return ' and '.join(parts)
+    return ' and '.join(parts), names
 
 
 def with_shortcut(definition: Any, validate: Callable[[Any], Any]) -> Callable[[Any], Any]:
     """`validate`, preceded by the shortcut when the schema has one."""
-    source = shortcut_source(definition)
-    if source is None:
+    shortcut = _shortcut(definition)
+    if shortcut is None:
         return validate
-    properties = definition.get('properties', {})
-    namespace: dict[str, Any] = {f'T{index}': _exact_types(field['type']) for index, field in
-                                 enumerate(properties.values())}
-    namespace['ALLOWED'] = frozenset(properties)
+    source, namespace = shortcut
     namespace['full'] = validate
     # Only repr() of the schema's field names goes into the code: string literals, nothing else
     code = f'def validate(data):\n    if {source}:\n        return data\n    return full(data)\n'

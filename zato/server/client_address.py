@@ -3,15 +3,9 @@ one of the configured trusted proxies - the address that proxy reported in X-For
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 from zato.config.networks import Network, in_networks, parse_networks
 
 __all__ = ['Network', 'client_address', 'parse_networks']
-
-
-def _trusted(address: str, proxies: Iterable[Network]) -> bool:
-    return in_networks(address, proxies)
 
 
 def client_address(peer: str, forwarded_for: str | None, proxies: tuple[Network, ...]) -> str:
@@ -19,10 +13,10 @@ def client_address(peer: str, forwarded_for: str | None, proxies: tuple[Network,
 
     A header from an untrusted peer is ignored: anyone can send one.
     """
-    if not proxies or not forwarded_for or not _trusted(peer, proxies):
+    if not proxies or not forwarded_for or not in_networks(peer, proxies):
         return peer
     hops = [hop.strip() for hop in forwarded_for.split(',') if hop.strip()]
     for hop in reversed(hops):
-        if not _trusted(hop, proxies):
+        if not in_networks(hop, proxies):
             return hop
     return hops[0] if hops else peer

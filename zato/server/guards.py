@@ -29,7 +29,7 @@ gets all of this by construction.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from zato.bounded_cache import BoundedCache
 from zato.errors import Forbidden, ServiceUnavailable, TooManyRequests
@@ -41,6 +41,7 @@ from zato.security.ratelimit.rules import UNLIMITED
 if TYPE_CHECKING:
     from zato.security.authenticate import Authenticator
     from zato.security.ratelimit import LimitDef, Limiter
+    from zato.security.ratelimit.limiter import Decision
     from zato.config.security import SecurityConfig
     from zato.server.client_address import Network
     from zato.server.limits import RateLimits
@@ -65,13 +66,18 @@ class Caller:
 
     @property
     def address(self) -> str:
-        """The client's address: the peer's, or what a trusted proxy reported in X-Forwarded-For.
-        Worked out once per request, and only when a guard needs it."""
+        """The client's address (`address_of`), worked out once per request, and only when a guard
+        needs it."""
         address = self._address
         if not address:
-            forwarded = self.headers.get('x-forwarded-for') if self.proxies else None
-            address = self._address = client_address(self.peer, forwarded, self.proxies) if forwarded else self.peer
+            address = self._address = address_of(self.peer, self.headers, self.proxies)
         return address
+
+
+def address_of(peer: str, headers: dict[str, str], proxies: tuple[Network, ...]) -> str:
+    """The client's address: the peer's, or what a trusted proxy reported in X-Forwarded-For."""
+    forwarded = headers.get('x-forwarded-for') if proxies else None
+    return client_address(peer, forwarded, proxies) if forwarded else peer
 
 
 Guard = Callable[[Caller], None]
@@ -113,9 +119,15 @@ def rate_limits(limiter: Limiter, levels: Sequence[LimitDef], anonymous: Sequenc
             return
         decision = limiter.check(chosen, caller.address)
         if not decision.allowed:
-            error = TooManyRequests if decision.status == 429 else Forbidden
-            raise error(headers=decision.headers)
+            refuse(decision)
     return check_limits
+
+
+def refuse(decision: Decision) -> NoReturn:
+    """A rate-limit refusal as the error every entry point answers: 429, or 403 for an address no
+    rule lets in."""
+    error = TooManyRequests if decision.status == 429 else Forbidden
+    raise error(headers=decision.headers)
 
 
 def not_built(caller: Caller) -> None:
@@ -213,11 +225,7 @@ def fused(guards: Guards, header_name: str, limiter: Limiter, levels: Sequence[L
             return info
         if not levels:
             return info
-        address = peer
-        if proxies:
-            forwarded = headers.get('x-forwarded-for')
-            if forwarded:
-                address = client_address(peer, forwarded, proxies)
+        address = address_of(peer, headers, proxies)
         if single is not None:
             found = single.resolve(address)
             if found is None:
@@ -230,7 +238,7 @@ def fused(guards: Guards, header_name: str, limiter: Limiter, levels: Sequence[L
             return info
         decision = limiter_check(levels, address)
         if not decision.allowed:
-            raise (TooManyRequests if decision.status == 429 else Forbidden)(headers=decision.headers)
+            refuse(decision)
         return info
 
     return run

@@ -140,12 +140,10 @@ class _SSOService(AdminService):
         return sso
 
     def input(self) -> dict[str, Any]:
-        payload = self.request.payload
-        if payload is not None and payload != b'' and not isinstance(payload, dict):
-            raise SSOError(status_code.common.invalid_input)
-        data = {**payload, **self.request.channel_params} if payload else dict(self.request.channel_params)
-        if nul_in(data) is not None:
-            # No name, password, token or text of SSO may hold NUL (PostgreSQL's text cannot)
+        data = self.merged_input()
+        if data is None or nul_in(data) is not None:
+            # Not a JSON object; or NUL, which no name, password, token or text of SSO may hold (nor
+            # PostgreSQL's text)
             raise SSOError(status_code.common.invalid_input)
         return data
 

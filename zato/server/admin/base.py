@@ -65,7 +65,7 @@ def parse_id(value: Any) -> int | None:
 def nul_in(value: Any, where: str = '') -> str | None:
     """The path of the first key or string holding a NUL character in decoded JSON input, or None."""
     if isinstance(value, str):
-        return where or 'input' if '\x00' in value else None
+        return (where or 'input') if '\x00' in value else None
     if isinstance(value, dict):
         for key, item in value.items():
             name = f'{where}.{key}' if where else str(key)
@@ -90,17 +90,24 @@ class AdminService(Service):
     server: Runtime
 
     def input_dict(self) -> dict[str, Any]:
-        payload = self.request.payload
-        if payload is None or payload == b'':
-            payload = {}
-        if not isinstance(payload, dict):
+        data = self.merged_input()
+        if data is None:
             raise BadRequest('Expected a JSON object')
-        data = {**payload, **self.request.channel_params}
         where = nul_in(data)
         if where is not None:
             # PostgreSQL's text cannot hold it (its driver raises), and no name or path should
             raise BadRequest(f'A NUL character is not allowed in input (in `{where}`)')
         return data
+
+    def merged_input(self) -> dict[str, Any] | None:
+        """The body's JSON object (none: empty) with the channel's parameters over it; None when the
+        body is something else than an object."""
+        payload = self.request.payload
+        if payload is None or payload == b'':
+            payload = {}
+        if not isinstance(payload, dict):
+            return None
+        return {**payload, **self.request.channel_params}
 
     def get_object(self, session: Any, model: type, label: str) -> Any:
         """The row of `model` named by the `id` path parameter (or input), of this cluster and not
