@@ -82,7 +82,8 @@ class Runtime:
         if self.odb_config['engine'] == 'postgresql':
             from zato.odb.gevent_psycopg import install
             install()
-        self.engine = make_engine(make_url(self.odb_config, self.env_dir), self.config.get('odb', 'pool_size'))
+        self.engine = make_engine(make_url(self.odb_config, self.env_dir), self.config.get('odb', 'pool_size'),
+                                  self.config.get('odb', 'pool_timeout'))
         self.Session = make_session_factory(self.engine)
         self.cluster_name = self.config.get('main', 'cluster_name')
         # SSO, when [component_enabled] sso is on: sso.conf is read now, so that a bad one stops the start
