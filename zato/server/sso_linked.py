@@ -37,7 +37,7 @@ from zato.sso.linked import may_act
 if TYPE_CHECKING:
     from zato.config.security import SecurityConfig
     from zato.security.ratelimit import Limiter
-    from zato.server.guards import Caller, Guard
+    from zato.server.guards import ActingStep, Caller, Guard
     from zato.sso.api import SSO
 
 logger = logging.getLogger('zato.sso')
@@ -79,7 +79,7 @@ class LinkedCredentials:
             level = self.user_levels.remember(key, LimitDef(f'sso_user-{user_pk}-{digest}', parsed, mode))
         return level
 
-    def step(self, sec: SecurityConfig) -> Any:
+    def step(self, sec: SecurityConfig) -> ActingStep | None:
         """What guards.build calls with the levels before and after the SSO user's: the step of a
         channel authenticated by `sec`, or None when `sec` is linked to no one."""
         if sec.id not in self.links or sec.kind not in ('basic_auth', 'jwt'):
