@@ -10,7 +10,7 @@ server.conf lists them, in the order they run, one ``service.name = payload`` a 
     my-api.open-files =
 
 ``[startup_services_first_worker]`` runs once per server start, on one of its workers (the first to
-take run/startup.lock); each of the server's other workers runs ``[startup_services_any_worker]``.
+take run/startup-<server>.lock); each of the server's other workers runs ``[startup_services_any_worker]``.
 A worker that gunicorn starts again later (after one died) runs neither list again for the first
 worker's part: the lock file remembers which master process (one per server start) it ran under.
 A payload that parses as JSON is given as that data, else as the string (empty: None). A service
@@ -61,10 +61,11 @@ def payload_of(text: str) -> Any:
         return text
 
 
-def is_first_worker(run_dir: str, master_pid: int) -> bool:
-    """True for exactly one worker of each server start: the first to record the master's pid."""
+def is_first_worker(run_dir: str, server_name: str, master_pid: int) -> bool:
+    """True for exactly one worker of each server start: the first to record the master's pid (one file per
+    server: the servers of a quickstart environment share its run directory)."""
     os.makedirs(run_dir, exist_ok=True)
-    fd = os.open(os.path.join(run_dir, 'startup.lock'), os.O_RDWR | os.O_CREAT, 0o600)
+    fd = os.open(os.path.join(run_dir, f'startup-{server_name}.lock'), os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         recorded = os.read(fd, 32).decode('ascii', 'replace').strip()
@@ -80,7 +81,7 @@ def is_first_worker(run_dir: str, master_pid: int) -> bool:
 
 def run_startup_services(runtime: Runtime) -> list[tuple[str, bool]]:
     """Runs this worker's list; returns (service, succeeded) for each, in order."""
-    first = is_first_worker(os.path.join(runtime.env_dir, 'run'), os.getppid())
+    first = is_first_worker(os.path.join(runtime.env_dir, 'run'), runtime.server_name, os.getppid())
     section = FIRST_WORKER if first else ANY_WORKER
     try:
         services = startup_services(conf_path(runtime.env_dir), section)
