@@ -131,8 +131,8 @@ class Bus:
 class Worker:
     """The parts of a Runtime an AsyncQueue and its services use: one per simulated worker."""
 
-    def __init__(self, Session: Any, cluster_id: int, store: ServiceStore, name: str, claim_ttl: float) -> None:
-        self.Session = Session
+    def __init__(self, session_factory: Any, cluster_id: int, store: ServiceStore, name: str, claim_ttl: float) -> None:
+        self.Session = session_factory
         self.cluster_id = cluster_id
         self.server_name = name
         self.config = Config(claim_ttl)
@@ -151,13 +151,13 @@ class Worker:
 def odb(tmp_path) -> Iterator[tuple[Any, int]]:
     engine = make_engine(f'sqlite:///{tmp_path / "odb.sqlite3"}')
     Base.metadata.create_all(engine)
-    Session = make_session_factory(engine)
-    with Session() as session:
+    session_factory = make_session_factory(engine)
+    with session_factory() as session:
         cluster = Cluster(name='aq')
         session.add(cluster)
         session.commit()
         cluster_id = cluster.id
-    yield Session, cluster_id
+    yield session_factory, cluster_id
     engine.dispose()
 
 
@@ -178,14 +178,14 @@ def results(store) -> list[tuple[Any, ...]]:
 
 
 def workers(odb, store, claim_ttl: float = 30.0) -> tuple[Worker, Worker]:
-    Session, cluster_id = odb
-    return (Worker(Session, cluster_id, store, 'server1', claim_ttl),
-            Worker(Session, cluster_id, store, 'server2', claim_ttl))
+    session_factory, cluster_id = odb
+    return (Worker(session_factory, cluster_id, store, 'server1', claim_ttl),
+            Worker(session_factory, cluster_id, store, 'server2', claim_ttl))
 
 
 def rows(odb) -> int:
-    Session, _ = odb
-    with Session() as session:
+    session_factory, _ = odb
+    with session_factory() as session:
         return session.scalar(select(func.count()).select_from(AsyncInvocation))
 
 
@@ -291,8 +291,8 @@ def test_a_fanout_run_by_two_workers_calls_its_final_callback_once_with_every_an
     assert channel == 'fanout-on-final' and payload['cid'] == group_cid and payload['source'] == 'aq.caller'
     assert [(d['target'], d['response'], d['ok']) for d in payload['data']] == [
         ('aq.target', {'got': 0}, True), ('aq.plain', {'plain': 1}, True), ('aq.target', {'got': 2}, True)]
-    Session, _ = odb
-    with Session() as session:
+    session_factory, _ = odb
+    with session_factory() as session:
         assert session.scalar(select(func.count()).select_from(InvocationGroup)) == 0
     assert rows(odb) == 0
 

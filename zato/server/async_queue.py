@@ -178,7 +178,7 @@ class AsyncQueue:
                 .where(AsyncInvocation.id == row_id, AsyncInvocation.claimed_until < now)
                 .values(claimed_by=token, claimed_until=now + self.claim_ttl, attempts=AsyncInvocation.attempts + 1))
             session.commit()
-            if result.rowcount != 1:  # type: ignore[attr-defined]
+            if result.rowcount != 1:
                 return None
             row = session.get(AsyncInvocation, row_id)
             if row is None:
@@ -229,7 +229,7 @@ class AsyncQueue:
                         .where(AsyncInvocation.id == job.id, AsyncInvocation.claimed_by == job.token)
                         .values(claimed_until=time.time() + self.claim_ttl))
                     session.commit()
-                if result.rowcount != 1:  # type: ignore[attr-defined]
+                if result.rowcount != 1:
                     logger.warning('Lost the claim of async invocation of `%s`, cid `%s`', job.service, job.cid)
                     return
             except Exception:  # noqa: BLE001 - the ODB may be back at the next try
@@ -248,7 +248,7 @@ class AsyncQueue:
         with self.runtime.Session() as session:
             result = session.execute(delete(AsyncInvocation).where(AsyncInvocation.id == job.id,
                                                                    AsyncInvocation.claimed_by == job.token))
-            if result.rowcount != 1:  # type: ignore[attr-defined]
+            if result.rowcount != 1:
                 session.rollback()
                 logger.warning('Async invocation of `%s` finished after its claim ran out; another worker runs it, '
                                'cid `%s`', job.service, job.cid)

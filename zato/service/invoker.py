@@ -197,7 +197,8 @@ class Invoker:
             except gevent.Timeout:
                 greenlet.kill(block=False)
                 if raise_timeout:
-                    raise InvocationTimeout(f'Service `{name}` did not finish within {timeout} s (cid `{cid}`)') from None
+                    raise InvocationTimeout(
+                        f'Service `{name}` did not finish within {timeout} s (cid `{cid}`)') from None
                 return None
         output = self.output_of(svc)
         if skip_response_elem:

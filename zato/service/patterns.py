@@ -108,7 +108,7 @@ def _targets(targets: Any) -> list[tuple[str, Any]]:
     pairs = list(targets.items()) if isinstance(targets, dict) else [tuple(pair) for pair in targets]
     if not pairs:
         raise ValueError('No targets given')
-    return pairs  # type: ignore[return-value]
+    return pairs
 
 
 def _names(value: Any) -> list[str]:

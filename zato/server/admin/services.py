@@ -112,7 +112,7 @@ class GetService(AdminService):
                                  'source': source}
 
 
-def service_row(service: AdminService, session: Any, name: str) -> ServiceRow:
+def service_row(service: AdminService, session: Any, name: str | None) -> ServiceRow:
     """The ODB row of a deployed (not internal) service, or NotFound."""
     if not name:
         raise BadRequest('Missing input `name`')
