@@ -58,6 +58,11 @@ def _setup(env) -> None:
             env.channel(name, path, service)
         except AdminCallError as e:
             assert e.status == 409
+    try:
+        env.admin.call('POST', '/zato/admin/channels/jsonrpc', {'name': 'states-rpc', 'url_path': '/states/jsonrpc',
+                                                                'service_whitelist': ['states.answer']})
+    except AdminCallError as e:
+        assert e.status == 409
     env.wait_for(lambda: all(env.fresh_get(env.url + path).status_code == 200 for _ in range(6)
                              for path in ('/states/answer', '/states/other', '/states/caller')), timeout=10)
 
@@ -78,12 +83,18 @@ def test_an_inactive_service_answers_404_on_its_channels_and_raises_inactive_on_
                     'details': 'Service `states.answer` is inactive'}
     every_worker(env, '/states/caller', lambda r: r.json() == {'error': 'Inactive',
                                                                'details': 'Service `states.answer` is inactive'})
+    # JSON-RPC answers as for a method that is not there
+    rpc = {'jsonrpc': '2.0', 'method': 'states.answer', 'id': 1}
+    r = requests.post(env.url + '/states/jsonrpc', json=rpc, headers={'Connection': 'close'}, timeout=10)
+    assert r.json()['error']['code'] == -32601
     assert env.admin.call('GET', '/zato/admin/services/states.answer')['is_active'] is False
     # Redeploying the module keeps it switched off; switching it on brings it back everywhere
     env.admin.call('POST', '/zato/admin/deploy', {'file_name': 'states_mod.py', 'source': MODULE + '\n# v2\n'})
     every_worker(env, '/states/answer', lambda r: r.status_code == 404)
     env.admin.call('PUT', '/zato/admin/services/states.answer', {'is_active': True})
     every_worker(env, '/states/answer', lambda r: r.status_code == 200 and r.json() == {'answer': 42})
+    env.wait_for(lambda: requests.post(env.url + '/states/jsonrpc', json=rpc, timeout=10).json().get('result')
+                 == {'answer': 42}, timeout=10)
     every_worker(env, '/states/caller', lambda r: r.json() == {'got': {'answer': 42}})
 
 
