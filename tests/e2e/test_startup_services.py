@@ -4,6 +4,7 @@ each) whose server.conf lists startup services and whose config/repo/user-conf h
 from __future__ import annotations
 
 import os
+import signal
 
 import pytest
 import requests
@@ -12,6 +13,7 @@ from tests.e2e.harness import Env
 
 SERVICES = '''
 import os
+import signal
 
 from zato.server.service import Service
 
@@ -102,3 +104,13 @@ def test_a_failing_or_missing_startup_service_is_logged_and_the_server_serves(en
 def test_user_config_of_the_servers_own_directory_is_read_at_start(env):
     out = env.admin.call('POST', '/zato/admin/invoke', {'name': 'boot.config'})
     assert out == {'dir': env.records}
+
+
+def test_a_worker_started_again_after_one_died_does_not_run_the_first_list_again(env):
+    env.wait_for(lambda: len(lines(env)) >= 6, timeout=20)
+    [first] = [line for line in lines(env) if line[0] == 'first' and line[1] == 'server1' and line[3] == '1']
+    os.kill(int(first[2]), signal.SIGKILL)
+    # gunicorn starts a new worker, which runs the other workers' list, not the first one again
+    env.wait_for(lambda: len([line for line in lines(env) if line[0] == 'any' and line[1] == 'server1']) == 2,
+                 timeout=30)
+    assert [line[3] for line in lines(env) if line[0] == 'first' and line[1] == 'server1'] == ['1', '2']

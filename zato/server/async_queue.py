@@ -41,6 +41,7 @@ from gevent.pool import Pool
 from sqlalchemy import delete, select, update
 
 from zato.config.channel import CHANNEL, ChannelInfo
+from zato.errors import ClientError
 from zato.odb.models import AsyncInvocation, InvocationGroup, InvocationGroupResponse
 from zato.service.async_job import Job
 from zato.service.invoker import ASYNC_SUBJECT, new_cid
@@ -214,8 +215,9 @@ class AsyncQueue:
             response = self.runtime.invoker.invoke(job.service, job.payload, cid=job.cid, channel=channel,
                                                    environ=environ)
         except Exception as e:  # noqa: BLE001 - a failed run is its result: logged, not retried
+            # A traceback for a bug only: not for a service not there or a client's mistake (a bad payload)
             logger.warning('Async invocation of `%s` failed, cid `%s`: %s: %s', job.service, job.cid,
-                           type(e).__name__, e, exc_info=not isinstance(e, KeyError))
+                           type(e).__name__, e, exc_info=not isinstance(e, (KeyError, ClientError)))
             return False, None, f'{type(e).__name__}: {e}'
         return True, response, None
 
