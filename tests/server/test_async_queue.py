@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import gevent
 import pytest
 from sqlalchemy import func, select
 
@@ -21,6 +22,8 @@ from zato.server.store import ServiceStore
 from zato.service.invoker import Invoker
 
 SERVICES = '''
+import gevent
+
 from zato.server.service import Service
 
 RESULTS = []
@@ -68,6 +71,14 @@ class OnFinal(Service):
 
     def handle(self):
         RESULTS.append(('on-final', None, self.channel.type, self.request.payload))
+
+
+class Slow(Service):
+    name = 'aq.slow'
+
+    def handle(self):
+        RESULTS.append(('slow', self.cid, self.channel.type, self.request.payload))
+        gevent.sleep(self.request.payload)
 
 
 class Fails(Service):
@@ -231,6 +242,19 @@ def test_a_worker_that_died_while_running_a_message_leaves_it_to_another_after_i
     assert two.async_queue.sweep() == 1
     two.async_queue._pool.join()
     assert results == [('plain', cid, 'invoke-async', 'survives')] and rows(odb) == 0
+
+
+def test_a_claim_is_renewed_while_the_service_runs_so_no_other_worker_runs_it_meanwhile(odb, store, results):
+    one, two = workers(odb, store, claim_ttl=0.3)
+    one.invoker.invoke_async('aq.slow', 1.2, callback=False, expiration=0)
+    running = gevent.spawn(one.run_woken)
+    deadline = time.monotonic() + 1.5
+    while time.monotonic() < deadline:
+        two.async_queue.sweep()  # well past the first claim's 0.3 s: it must have been renewed
+        gevent.sleep(0.05)
+    running.join()
+    two.async_queue._pool.join()
+    assert [r[0] for r in results] == ['slow'] and rows(odb) == 0
 
 
 def test_a_finish_after_the_claim_passed_to_another_worker_changes_nothing(odb, store, results):
