@@ -3,10 +3,12 @@ environment (two workers): every worker answers the same, whichever one a reques
 
 from __future__ import annotations
 
+import json
 import os
 
 import requests
 
+from tests.e2e.harness import zato
 from zato.admin_client import AdminCallError
 
 MODULE = '''
@@ -91,7 +93,9 @@ def test_an_inactive_service_answers_404_on_its_channels_and_raises_inactive_on_
     # Redeploying the module keeps it switched off; switching it on brings it back everywhere
     env.admin.call('POST', '/zato/admin/deploy', {'file_name': 'states_mod.py', 'source': MODULE + '\n# v2\n'})
     every_worker(env, '/states/answer', lambda r: r.status_code == 404)
-    env.admin.call('PUT', '/zato/admin/services/states.answer', {'is_active': True})
+    # The CLI's command made from the route, as a user would switch it on
+    out = zato('service', 'edit', env.path, 'states.answer', 'is_active=true')
+    assert json.loads(out.stdout)['is_active'] is True
     every_worker(env, '/states/answer', lambda r: r.status_code == 200 and r.json() == {'answer': 42})
     env.wait_for(lambda: requests.post(env.url + '/states/jsonrpc', json=rpc, timeout=10).json().get('result')
                  == {'answer': 42}, timeout=10)
@@ -115,7 +119,7 @@ def test_edit_refuses_a_non_boolean_is_active_and_an_internal_service(env):
 def test_undeploying_a_service_removes_it_from_every_worker_and_the_last_one_takes_its_module(env):
     _setup(env)
     env.admin.call('POST', '/zato/admin/deploy', {'file_name': 'states_mod.py', 'source': MODULE + '\n# v3\n'})
-    out = env.admin.call('DELETE', '/zato/admin/services/states.other')
+    out = json.loads(zato('service', 'delete', env.path, 'states.other').stdout)
     assert out == {'name': 'states.other', 'file_name': 'states_mod.py', 'module_deleted': False}
     every_worker(env, '/states/other', lambda r: r.status_code == 404 and r.json()['code'] == 'not_found')
     every_worker(env, '/states/answer', lambda r: r.status_code == 200)
