@@ -11,6 +11,14 @@ class CHANNEL:
     HTTP = 'http-soap'
     INVOKE = 'invoke'
     INVOKE_ASYNC = 'invoke-async'
+    INVOKE_ASYNC_CALLBACK = 'invoke-async-callback'
+    FANOUT_CALL = 'fanout-call'
+    FANOUT_ON_TARGET = 'fanout-on-target'
+    FANOUT_ON_FINAL = 'fanout-on-final'
+    PARALLEL_EXEC_CALL = 'parallel-exec-call'
+    PARALLEL_EXEC_ON_TARGET = 'parallel-exec-on-target'
+    PARALLEL_EXEC_ON_FINAL = 'parallel-exec-on-final'  # ours: 3.1's parallel pattern had no final callback
+    STARTUP_SERVICE = 'startup-service'
     ADMIN = 'admin'
     SCHEDULER = 'scheduler'
     WEB_SOCKET = 'web-socket'
@@ -55,3 +63,4 @@ class ChannelInfo:
 
 INVOKE_CHANNEL = ChannelInfo(None, 'invoke', CHANNEL.INVOKE, 'dict')
 INVOKE_ASYNC_CHANNEL = ChannelInfo(None, 'invoke-async', CHANNEL.INVOKE_ASYNC, 'dict')
+STARTUP_CHANNEL = ChannelInfo(None, 'startup-service', CHANNEL.STARTUP_SERVICE, 'dict')

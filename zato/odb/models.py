@@ -432,3 +432,59 @@ class SSOLinkedAuth(Base):
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     creation_time: Mapped[float] = mapped_column(Float)
     created_by: Mapped[str] = mapped_column(String(200), default='')
+
+
+class AsyncInvocation(Base):
+    """One ``self.invoke_async`` not yet finished (zato.server.async_queue): kept until a worker ran it,
+    so that a worker that dies while running it leaves it for another (at least once). A worker owns
+    it while ``claimed_until`` (seconds since the epoch) is ahead, renewing that while the service
+    runs; it is dropped, with a warning, when no run started before ``expires_at`` (0: never).
+    ``group_cid`` ties a target of ``self.patterns.fanout`` / ``.parallel`` to its InvocationGroup."""
+    __tablename__ = 'async_invocation'
+    __table_args__ = NEVER_REUSED_IDS
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    cluster_id: Mapped[int] = mapped_column(ForeignKey('cluster.id', ondelete='CASCADE'))
+    cid: Mapped[str] = mapped_column(String(64))
+    service: Mapped[str] = mapped_column(String(400))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)  # {'json': value} or {'bytes': base64}
+    channel: Mapped[str] = mapped_column(String(40))
+    data_format: Mapped[str] = mapped_column(String(20), default='')
+    transport: Mapped[str] = mapped_column(String(20), default='')
+    callback: Mapped[str] = mapped_column(String(400), default='')
+    zato_ctx: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    environ: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    group_cid: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    group_index: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[float] = mapped_column(Float)
+    expires_at: Mapped[float] = mapped_column(Float, default=0.0)
+    claimed_by: Mapped[str] = mapped_column(String(200), default='')
+    claimed_until: Mapped[float] = mapped_column(Float, default=0.0, index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class InvocationGroup(Base):
+    """A ``self.patterns.fanout`` or ``.parallel`` call in flight: how many targets it has and how many
+    answered. The one transaction that records the last answer also queues the final callbacks, so
+    they are queued exactly once whichever workers or servers ran the targets."""
+    __tablename__ = 'invocation_group'
+
+    cluster_id: Mapped[int] = mapped_column(ForeignKey('cluster.id', ondelete='CASCADE'), primary_key=True)
+    cid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))     # fanout or parallel
+    source: Mapped[str] = mapped_column(String(400))  # the service that called the pattern
+    total: Mapped[int] = mapped_column(Integer)
+    done: Mapped[int] = mapped_column(Integer, default=0)
+    on_target: Mapped[list[str]] = mapped_column(JSON, default=list)
+    on_final: Mapped[list[str]] = mapped_column(JSON, default=list)
+    req_ts_utc: Mapped[str] = mapped_column(String(40))
+
+
+class InvocationGroupResponse(Base):
+    """What one target of an InvocationGroup answered, until the final callbacks are queued."""
+    __tablename__ = 'invocation_group_response'
+
+    cluster_id: Mapped[int] = mapped_column(ForeignKey('cluster.id', ondelete='CASCADE'), primary_key=True)
+    group_cid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    idx: Mapped[int] = mapped_column(Integer, primary_key=True)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)

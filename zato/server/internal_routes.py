@@ -12,6 +12,7 @@ _ADMIN = (
     ('/zato/admin/services', 'GET', 'zato.service.get-list'),
     ('/zato/admin/services/{name}', 'GET', 'zato.service.get'),
     ('/zato/admin/services/{name}', 'PUT', 'zato.service.edit'),
+    ('/zato/admin/services/{name}', 'DELETE', 'zato.service.delete'),
     ('/zato/admin/deploy', 'POST', 'zato.hot-deploy.create'),
     ('/zato/admin/channels/rest', 'GET', 'zato.channel.rest.get-list'),
     ('/zato/admin/channels/rest', 'POST', 'zato.channel.rest.create'),

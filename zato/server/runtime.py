@@ -39,7 +39,9 @@ from zato.server.stats_flush import StatsFlusher
 from zato.server.store import ServiceStore
 from zato.server.wsx.config import WSXChannelConfig
 from zato.server.wsx.registry import WSXRegistry
+from zato.server.async_queue import AsyncQueue
 from zato.service.invoker import ASYNC_SUBJECT, Invoker
+from zato.service.user_config import ODB_PREFIX as USER_CONF_PREFIX, UserConfig
 
 if TYPE_CHECKING:
     from zato.server.sso_linked import LinkedCredentials
@@ -100,6 +102,9 @@ class Runtime:
         self.stats = ServiceStats()
         self.stats_flusher: StatsFlusher | None = None
         self.invoker: Invoker = Invoker(self.store, self, self.stats)
+        self.async_queue = AsyncQueue(self)
+        self.user_config = UserConfig()
+        self.user_config.load_dir(os.path.join(self.env_dir, 'config', 'repo', 'user-conf'))
         self.authenticator = Authenticator(jwt=self.jwt)
         self.security: dict[int, SecurityConfig] = {}
         self.channels: dict[int, ChannelConfig] = {}
@@ -153,6 +158,7 @@ class Runtime:
         from zato.server.admin import outconns as admin_outconns
         from zato.server.admin import wsx as admin_wsx
         from zato.server.admin import kafka_channel as admin_kafka_channel
+        from zato.server import pattern_services
         with self.Session() as session:
             cluster = session.scalars(select(Cluster).where(Cluster.name == self.cluster_name)).one_or_none()
             if cluster is None:
@@ -167,6 +173,7 @@ class Runtime:
         self.store.add_internal(admin_jsonrpc)
         self.store.add_internal(admin_stats)
         self.store.add_internal(admin_kafka_channel)
+        self.store.add_internal(pattern_services)
         if self._sso_start is not None:
             from zato.server import sso as server_sso
             from zato.server.sso_linked import LinkedCredentials
@@ -179,7 +186,7 @@ class Runtime:
         self.kafka_channels.start()
         self.wsx.start()
         self.bus.subscribe(CONFIG_SUBJECT, self.on_config_changed)
-        self.bus.subscribe(ASYNC_SUBJECT, self.invoker.on_async_message)
+        self.bus.subscribe(ASYNC_SUBJECT, self.async_queue.on_wake)
         self.bus.subscribe('bus.reconnected', self._on_reconnected)
         # Subscribe before loading, so no change made meanwhile is missed
         self.jwt.start()  # subscribes before the bus starts; loads sessions after
@@ -191,9 +198,12 @@ class Runtime:
                                           self.config.get('stats', 'flush_interval'),
                                           self.config.get('stats', 'retention'))
         self.stats_flusher.start()
+        self._greenlets.append(gevent.spawn(self.async_queue.run_sweeper))
         if watch_pickup:
             from zato.server.hot_deploy import PickupWatcher
+            from zato.server.startup import run_startup_services
             self._greenlets.append(gevent.spawn(PickupWatcher(self).run))
+            self._greenlets.append(gevent.spawn(run_startup_services, self))
 
     def _on_reconnected(self, _msg: dict[str, Any]) -> None:
         # Whatever was published while the bus was away is read back from the ODB
@@ -216,8 +226,11 @@ class Runtime:
         with self._lock, self.Session() as session:
             self.seen_version = session.scalar(select(Cluster.config_version).where(Cluster.id == self.cluster_id)) or 0
             self.service_limits = {}
+            self.store.inactive = set()
             for row in session.scalars(select(ServiceRow).where(ServiceRow.cluster_id == self.cluster_id)):
                 self.store.options[row.name] = dict(row.opaque or {})
+                if not row.is_active:
+                    self.store.inactive.add(row.name)
                 if row.rate_limit_id is not None:
                     self.service_limits[row.name] = row.rate_limit_id
             self.limit_defs = {row.id: DefRow(row) for row in session.scalars(
@@ -225,10 +238,9 @@ class Runtime:
             codes = session.scalars(select(DeployedCode).where(DeployedCode.cluster_id == self.cluster_id)).all()
             # Schemas first, so that services compile against the deployed versions
             for code in sorted(codes, key=lambda c: not c.file_name.endswith('.json')):
-                self._apply_code(code)
+                self._apply_code(session, code)
             for gone in set(self.code_versions) - {code.file_name for code in codes}:
-                self.store.remove_file(gone)
-                self.code_versions.pop(gone, None)
+                self._forget_code(gone)
 
             sec_defs = session.scalars(select(SecurityDef).where(SecurityDef.cluster_id == self.cluster_id)).all()
             previous, self.security = self.security, {row.id: SecurityConfig.from_model(row) for row in sec_defs}
@@ -249,8 +261,15 @@ class Runtime:
             for reload in self._reloads:
                 reload(session)
 
-    def _apply_code(self, code: DeployedCode) -> None:
+    def _apply_code(self, session: Any, code: DeployedCode) -> None:
         if self.code_versions.get(code.file_name) == code.version:
+            return
+        if code.file_name.startswith(USER_CONF_PREFIX):
+            try:
+                self.user_config.set_deployed(code.file_name, code.source)
+            except ValueError as e:
+                logger.error('Could not load user config %s (version %s): %s', code.file_name, code.version, e)
+            self.code_versions[code.file_name] = code.version
             return
         if code.file_name.endswith('.json'):
             assert self.store.schemas is not None
@@ -258,8 +277,11 @@ class Runtime:
             self.store.recompile_schemas(code.file_name)
             self.code_versions[code.file_name] = code.version
             return
+        # Services undeployed one by one (zato.service.delete) while the rest of their module stays
+        skip = [row.name for row in session.scalars(select(ServiceRow).where(ServiceRow.code_id == code.id))
+                if (row.opaque or {}).get('undeployed')]
         try:
-            self.store.deploy(code.file_name, code.source)
+            self.store.deploy(code.file_name, code.source, skip)
         except Exception as e:  # noqa: BLE001 - whatever a user's module raises, the old version stays
             # The previous version, if any, keeps serving; not recorded as applied, so that the next
             # reload tries again (a schema it needs may simply not have arrived yet)
@@ -342,13 +364,19 @@ class Runtime:
     def _code_changed(self, session: Any, obj_id: int, msg: dict[str, Any]) -> None:
         code = session.get(DeployedCode, obj_id)
         if code is not None:
-            self._apply_code(code)
+            self._apply_code(session, code)
             return
-        if msg['file_name'].endswith('.json') and self.store.schemas is not None:
-            self.store.schemas.deployed.pop(msg['file_name'], None)
+        self._forget_code(msg['file_name'])
+
+    def _forget_code(self, file_name: str) -> None:
+        """What a deployed file gone from the ODB had made live on this worker."""
+        if file_name.startswith(USER_CONF_PREFIX):
+            self.user_config.remove_deployed(file_name)
+        elif file_name.endswith('.json') and self.store.schemas is not None:
+            self.store.schemas.deployed.pop(file_name, None)
         else:
-            self.store.remove_file(msg['file_name'])
-        self.code_versions.pop(msg['file_name'], None)
+            self.store.remove_file(file_name)
+        self.code_versions.pop(file_name, None)
 
     def _channel_changed(self, session: Any, obj_id: int, msg: dict[str, Any]) -> None:
         row = session.get(ChannelREST, obj_id)
@@ -368,6 +396,7 @@ class Runtime:
         row = session.get(ServiceRow, obj_id)
         if row is not None:
             self.store.set_options(row.name, dict(row.opaque or {}))
+            self.store.set_active(row.name, row.is_active)
             if row.rate_limit_id is None:
                 self.service_limits.pop(row.name, None)
             else:
