@@ -22,6 +22,7 @@ class ServiceHost(Protocol):
     locks: Any                              # zato.server.locks.Locks, for self.lock()
     Session: Any                            # a sessionmaker bound to the ODB, for self.odb
     crypto: Any                             # zato.security.secrets_file.Crypto, for self.crypto
+    caches: Any                             # zato.server.caches.Caches, for self.cache
 
 
 class InvokerHost(ServiceHost, Protocol):
