@@ -32,15 +32,16 @@ _dumps = orjson.dumps
 _Fragment = orjson.Fragment
 
 
-def encode_value(value: Any) -> tuple[str, Any, int]:
-    """(op code, the value as it travels, its size in bytes); TypeError for what JSON cannot carry."""
+def encode_value(value: Any, wire: bool = True) -> tuple[str, Any, int]:
+    """(op code, the value as it travels (None unless `wire`), its size in bytes); TypeError for what
+    JSON cannot carry."""
     if isinstance(value, bytes | bytearray):
-        return 'b', base64.b64encode(value).decode('ascii'), len(value)
+        return 'b', base64.b64encode(value).decode('ascii') if wire else None, len(value)
     try:
         raw = _dumps(value)
     except TypeError as e:
         raise TypeError(f'A cache value must be JSON-serializable or bytes: {e}') from None
-    return 's', _Fragment(raw), len(raw)
+    return 's', _Fragment(raw) if wire else None, len(raw)
 
 
 class Cache(PatternVariants):
@@ -108,22 +109,22 @@ class Cache(PatternVariants):
         if self.is_deleted:
             raise CacheDeleted(f'Cache `{self.name}` was deleted')
         store = self.store
-        code, wire, size = encode_value(value)
-        if store.max_item_size > 0 and size > store.max_item_size:
+        spread = self.spread
+        code, wire, size = encode_value(value, spread is not None)
+        if size > store.max_item_size > 0:
             raise ItemTooLarge(f'Value of `{key}` is {size} bytes; cache `{self.name}` takes at most '
                                f'{store.max_item_size}')
-        expiry = _seconds(expiry)
+        if expiry.__class__ is not float or expiry < 0.0:
+            expiry = _seconds(expiry)
         previous = store.peek(key)
-        if previous is not None and details:
-            previous = previous.copy()
+        if previous is not None:
+            previous = previous.copy() if details else previous.value
         expiry, expires_at = store.expiry_of(key, expiry, store.clock.now())
         stamp = self.clock.stamp()
         store.put(key, value, expiry, expires_at, stamp, size)
-        if self.spread is not None:
-            self.spread(self.id, [code, key, wire, size, expiry, expires_at, stamp[0], stamp[1]])
-        if previous is None:
-            return None
-        return previous if details else previous.value
+        if spread is not None:
+            spread(self.id, [code, key, wire, size, expiry, expires_at, stamp[0], stamp[1]])
+        return previous
 
     def __setitem__(self, key: str, value: Any) -> None:
         self.set(key, value)
@@ -170,12 +171,10 @@ class Cache(PatternVariants):
 
     def _set_by(self, variant: str, what: Any, value: Any, expiry: float, return_found: bool, details: bool,
                 limit: int) -> dict[str, Any] | None:
-        found = self._matching(variant, what, limit)
-        for entry in found:
-            self.set(entry.key, value, expiry)
-        if not return_found:
-            return None
-        return {entry.key: entry.copy() if details else entry.value for entry in found}
+        found = {entry.key: entry.copy() if details else entry.value for entry in self._matching(variant, what, limit)}
+        for key in found:
+            self.set(key, value, expiry)
+        return found if return_found else None
 
     def _delete_by(self, variant: str, what: Any, return_found: bool, limit: int) -> dict[str, Any] | None:
         found = self._matching(variant, what, limit)

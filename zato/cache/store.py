@@ -198,15 +198,20 @@ class CacheStore:
         elif stamp <= self.floor or stamp <= self._tombstones.get(key, ZERO_STAMP):
             return False
         now = self.clock.now()
-        entry = Entry(key, value, expiry, expires_at, stamp, now, size)
         if current is not None:
-            entry.hits = current.hits
-            entry.last_read = current.last_read
-            entry.prev_read = current.prev_read
-            entry.prev_write = current.last_write
+            # Changed in place: a caller holding details has a copy (Entry.copy)
+            current.value = value
+            current.expiry = expiry
+            current.expires_at = expires_at
+            current.stamp = stamp
+            current.prev_write = current.last_write
+            current.last_write = now
+            current.size = size
             self._move_to_end(key)
-        self._data[key] = entry
-        self._tombstones.pop(key, None)
+            return True
+        self._data[key] = Entry(key, value, expiry, expires_at, stamp, now, size)
+        if self._tombstones:
+            self._tombstones.pop(key, None)
         if len(self._data) > self.max_size:
             self._data.popitem(last=False)
         return True

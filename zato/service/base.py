@@ -135,7 +135,7 @@ class Service:
     def cache(self) -> CacheFacade:
         """Built-in caches, as in 3.1: ``self.cache.default.get(key)``, ``self.cache.builtin['name'].set(key,
         value, expiry)`` (docs/cache.md)."""
-        return self.server.caches.api  # type: ignore[no-any-return]
+        return self.server.caches.api
 
     @property
     def time(self) -> TimeUtil:

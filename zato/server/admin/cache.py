@@ -182,8 +182,9 @@ class GetEntry(_EntryBase):
     name = 'zato.cache.builtin.entry.get'
 
     def handle(self) -> None:
+        cache = self._cache()  # the cache first: an id that names none is a 404 whatever the input
         key = self._key()
-        entry = self._cache().store.peek(key)
+        entry = cache.store.peek(key)
         if entry is None:
             raise NotFound(f'Key `{key[:200]}` not found')
         self.response.payload = entry_to_dict(entry)
@@ -194,9 +195,10 @@ class DeleteEntry(_EntryBase):
     name = 'zato.cache.builtin.entry.delete'
 
     def handle(self) -> None:
+        cache = self._cache()
         key = self._key()
         try:
-            self._cache().delete(key)
+            cache.delete(key)
         except KeyError:
             raise NotFound(f'Key `{key[:200]}` not found') from None
         self.response.payload = {'key': key, 'deleted': True}
