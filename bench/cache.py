@@ -102,6 +102,7 @@ def make(spread: Any) -> Cache:
 
 
 def over_http(duration: float, runs: int, port: int) -> dict[str, Any]:
+    os.environ.setdefault('ZATO_WEB_ADMIN_ENABLED', 'false')  # one process less on a shared machine
     log_dir = tempfile.mkdtemp(prefix='zato-bench-cache-')
     server = servers.Zato(port, 0, log_dir, os.path.join(log_dir, 'env'), pure_python=False)
     server.prepare(SERVICES, CHANNELS)
@@ -109,13 +110,13 @@ def over_http(duration: float, runs: int, port: int) -> dict[str, Any]:
     try:
         results: dict[str, list[wrk.WrkResult]] = {'uncached': [], 'cached': []}
         paths = {'uncached': '/catalogue?page=2', 'cached': '/catalogue-cached?page=2'}
-        for name, path in paths.items():
-            body = json.loads(servers.http_call(server.url + path)[1])
+        for path in paths.values():
+            body = json.loads(servers.http_call(server.base_url + path)[1])
             assert len(body['products']) == 50, body
-            wrk.run(server.url + path, duration=2, connections=50, cpu=1)  # warm-up
+            wrk.run(server.base_url + path, duration=2, connections=50, cpu=1)  # warm-up
         for _ in range(runs):
             for name, path in paths.items():
-                results[name].append(wrk.run(server.url + path, duration=duration, connections=50, cpu=1))
+                results[name].append(wrk.run(server.base_url + path, duration=duration, connections=50, cpu=1))
     finally:
         server.stop()
     out: dict[str, Any] = {}
