@@ -122,10 +122,19 @@ def test_a_cached_answer_made_on_one_server_is_served_by_the_other(cluster):
     def token(url: str) -> str | None:
         r = requests.get(url + '/cache-test/rc', headers={'Connection': 'close'}, timeout=10)
         return r.json()['token'] if r.status_code == 200 else None
+    # Every worker of both servers routes the channel; then the cache starts empty everywhere
     cluster.wait_for(lambda: all(token(url) for url in cluster.urls for _ in range(4)), timeout=20)
-    cluster.admin.call('POST', '/zato/admin/caches/builtin/'
-                       f'{next(c["id"] for c in cluster.admin.call("GET", "/zato/admin/caches/builtin") if c["is_default"])}'
-                       '/clear')
-    on_all_workers(cluster, value_is('pg-none', None))  # the clear reached every worker
-    first = token(server1)
-    cluster.wait_for(lambda: all(token(url) == first for url in cluster.urls for _ in range(4)), timeout=20)
+    call(server1, 'set', 'pg-sentinel', 1)
+    on_all_workers(cluster, value_is('pg-sentinel', 1))
+    default = next(c['id'] for c in cluster.admin.call('GET', '/zato/admin/caches/builtin') if c['is_default'])
+    cluster.admin.call('POST', f'/zato/admin/caches/builtin/{default}/clear')
+    on_all_workers(cluster, value_is('pg-sentinel', None))
+
+    first = token(server1)  # a miss on one worker of server1: the answer is made there, and spread
+
+    def holds_an_answer(url: str) -> int | None:
+        answer = call(url, 'keys')
+        return answer['pid'] if answer['result'] else None
+    on_all_workers(cluster, holds_an_answer)
+    # Every worker of both servers now answers with it, without running the service again
+    assert [token(url) for url in (server2, server1) for _ in range(4)] == [first] * 8
