@@ -91,8 +91,23 @@ def delete_entry(app: WebAdmin, request: Request, obj_id: str) -> Response:
     return app.done(request, back, f'Deleted entry `{key}` on every worker.')
 
 
+def clear(app: WebAdmin, request: Request, obj_id: str) -> Response:
+    """The "Clear" button (of the list and of the entries page): a change, so audited, unlike a ping."""
+    item = get_one(app, CACHES, obj_id)
+    try:
+        app.config.admin.call('POST', f'{CACHES.api}/{obj_id}/clear')
+    except AdminCallError as e:
+        if e.status >= 500:
+            raise
+        return app.done(request, CACHES.base, f'Clear `{item.get("name", "")}`: {e.details}', 'error')
+    audit(app, request, CACHES, f'{CACHES.slug}.clear', str(item.get('name', '')))
+    return app.done(request, CACHES.base, f'Cleared cache `{item.get("name", "")}` on every worker.')
+
+
+# "Clear" is this module's own view (audited) instead of the generic action's
 ROUTES: list[Route] = [
-    *crud_routes(CACHES),
+    *(route for route in crud_routes(CACHES) if route[1] != f'{CACHES.base}/{{obj_id}}/clear'),
+    ('POST', f'{CACHES.base}/{{obj_id}}/clear', clear, False),
     ('GET', f'{CACHES.base}/{{obj_id}}/entries', entries, False),
     ('POST', f'{CACHES.base}/{{obj_id}}/entries/delete', delete_entry, False),
 ]
