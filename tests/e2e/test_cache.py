@@ -3,6 +3,7 @@ the admin API, changes spread to every worker, and REST response caching behind 
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -10,7 +11,7 @@ import pytest
 import requests
 
 from tests.e2e.cache_services import SERVICES
-from tests.e2e.harness import Env
+from tests.e2e.harness import Env, zato
 from zato.admin_client import AdminCallError
 
 WORKERS = 2
@@ -243,3 +244,19 @@ def test_a_cached_answer_is_charged_to_the_rate_limits(cenv):
     statuses = [token_of(url)[0] for _ in range(12)]
     # Each worker counts its own 2/m (approximate mode): at most 2 per worker pass, hits included
     assert statuses.count(200) <= 2 * WORKERS and statuses.count(429) >= 12 - 2 * WORKERS - 1, statuses
+
+
+def test_the_cli_manages_caches_and_their_entries(cenv):
+    zato('cache', 'builtin', 'create', cenv.path, 'name=cli-cache', 'max_size=50')
+    listed = json.loads(zato('cache', 'builtin', 'list', cenv.path).stdout)
+    assert {'cli-cache', 'default'} <= {c['name'] for c in listed}
+    on_every_worker(cenv, lambda url: (lambda a: a['pid'] if 'error' not in a else None)(
+        call(cenv, '__len__', cache='cli-cache', url=url)))
+    call(cenv, 'set', 'cli-key', {'a': 1}, cache='cli-cache')
+    on_every_worker(cenv, seen_value(cenv, 'cli-key', {'a': 1}, cache='cli-cache'))
+    entry = json.loads(zato('cache', 'builtin', 'entry', 'get', cenv.path, 'cli-cache', 'key=cli-key').stdout)
+    assert entry['value'] == {'a': 1}
+    zato('cache', 'builtin', 'entry', 'delete', cenv.path, 'cli-cache', 'key=cli-key')
+    on_every_worker(cenv, seen_value(cenv, 'cli-key', None, cache='cli-cache'))
+    zato('cache', 'builtin', 'delete', cenv.path, 'cli-cache')
+    assert 'cli-cache' not in {c['name'] for c in json.loads(zato('cache', 'builtin', 'list', cenv.path).stdout)}
