@@ -343,3 +343,13 @@ def test_a_delete_arriving_before_the_older_set_it_follows_keeps_the_key_deleted
     c.apply(_wire(outboxes[1][0]))  # c gets the delete first ...
     c.apply(set_op)                 # ... then the older set it followed
     assert 'k' not in c and 'k' not in b
+
+
+def test_a_read_that_does_not_extend_leaves_the_expiry_alone():
+    time = FakeTime()
+    cache = make(time=time)  # extend_expiry_on_get is on
+    cache.set('k', 'v', 10)
+    for _ in range(3):
+        time.now += 4
+        entry = cache.store.get('k', extend=False)
+    assert entry is None

@@ -143,8 +143,9 @@ class CacheStore:
 
     # Reads
 
-    def get(self, key: str) -> Entry | None:
-        """The live entry of `key`, made the most recently used; None if there is none."""
+    def get(self, key: str, extend: bool = True) -> Entry | None:
+        """The live entry of `key`, made the most recently used; None if there is none. `extend` False:
+        its expiry stays as it is whatever `extend_expiry_on_get` says (a channel's cached answers)."""
         entry = self._data.get(key)
         if entry is None:
             return None
@@ -157,7 +158,7 @@ class CacheStore:
         entry.hits += 1
         entry.prev_read = entry.last_read
         entry.last_read = now
-        if expires_at and self.extend_expiry_on_get:
+        if expires_at and extend and self.extend_expiry_on_get:
             entry.expires_at = now + entry.expiry
         return entry
 

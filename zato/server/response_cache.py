@@ -12,6 +12,9 @@ that an edited channel never answers with what its previous service said; the re
 what the service's `get_request_hash(self)` returns, when it has one (it sees `self.request`,
 `self.channel` and `self.cid`, as `handle` would, before SimpleIO parses the input).
 
+An answer expires `cache_expiry` seconds after it was made, however often it is read: the cache's
+`extend_expiry_on_get` does not apply to them (a popular answer would otherwise never be made again).
+
 Where: the dispatcher looks the key up after the channel's guards and before the service, so a
 cached answer is given only to a caller who passed authentication, the allow-list and the rate
 limits, and is charged to the limits like any other.
@@ -68,7 +71,7 @@ def cached(caches: Caches, cache_id: int, key: str) -> tuple[int, list[tuple[str
     cache = caches.by_id.get(cache_id)
     if cache is None:
         return None
-    entry = cache.store.get(key)
+    entry = cache.store.get(key, extend=False)  # an answer is as old as when it was made, however often read
     if entry is None:
         return None
     status, headers, body, is_base64 = entry.value
