@@ -54,7 +54,7 @@ def on_every_worker(env: Env, check, workers: int = WORKERS, urls: list[str] | N
 def seen_value(env: Env, key: str, expected: Any, cache: str | None = None):
     def check(url: str) -> int | None:
         answer = call(env, 'get', key, cache=cache, url=url)
-        return answer['pid'] if answer['result'] == expected else None
+        return answer['pid'] if 'error' not in answer and answer['result'] == expected else None
     return check
 
 
@@ -263,3 +263,15 @@ def test_the_cli_manages_caches_and_their_entries(cenv):
     on_every_worker(cenv, seen_value(cenv, 'cli-key', None, cache='cli-cache'))
     zato('cache', 'builtin', 'delete', cenv.path, 'cli-cache')
     assert 'cli-cache' not in {c['name'] for c in json.loads(zato('cache', 'builtin', 'list', cenv.path).stdout)}
+
+
+def test_an_inactive_cache_has_no_entries_anywhere_and_its_name_says_so(cenv):
+    created = cenv.admin.call('POST', '/zato/admin/caches/builtin', {'name': 'sleepy'})
+    on_every_worker(cenv, seen_value(cenv, 'k', None, cache='sleepy'))
+    call(cenv, 'set', 'k', 'v', cache='sleepy')
+    on_every_worker(cenv, seen_value(cenv, 'k', 'v', cache='sleepy'))
+    cenv.admin.call('PUT', f'/zato/admin/caches/builtin/{created["id"]}', {'is_active': False})
+    on_every_worker(cenv, lambda url: (lambda a: a['pid'] if a.get('error') == 'Cache `sleepy` is not active'
+                                       else None)(call(cenv, 'get', 'k', cache='sleepy', url=url)))
+    cenv.admin.call('PUT', f'/zato/admin/caches/builtin/{created["id"]}', {'is_active': True})
+    on_every_worker(cenv, seen_value(cenv, 'k', None, cache='sleepy'))

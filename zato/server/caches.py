@@ -82,17 +82,19 @@ class Caches:
         if cache is not None and (row is None or not row.is_active or row.name != cache.name):
             # Gone, inactive or renamed: its name no longer leads to it
             builtin.by_name.pop(cache.name, None)
-            if self.api._default is cache:
-                self.api._default = None
+            if self.api.default_cache is cache:
+                self.api.default_cache = None
         if row is None or not row.is_active:
             if cache is not None:
                 del self.by_id[obj_id]
                 cache.is_deleted = True
                 cache.store.forget()
-            if row is not None:
-                builtin.inactive.add(row.name)
+            if row is None:
+                builtin.inactive.pop(obj_id, None)
+            else:
+                builtin.inactive[obj_id] = row.name
             return
-        builtin.inactive.discard(row.name)
+        builtin.inactive.pop(obj_id, None)
         spread = None if row.sync_method == NO_SYNC else self.spread
         if cache is None:
             store = CacheStore(row.name, self.clock, row.max_size, row.max_item_size, row.extend_expiry_on_get,
@@ -104,9 +106,9 @@ class Caches:
             cache.spread = spread
         builtin.by_name[row.name] = cache
         if row.is_default:
-            self.api._default = cache
-        elif self.api._default is cache:
-            self.api._default = None
+            self.api.default_cache = cache
+        elif self.api.default_cache is cache:
+            self.api.default_cache = None
 
     # Entries: this worker's changes out, the others' in
 

@@ -21,13 +21,13 @@ class BuiltinCaches:
 
     def __init__(self) -> None:
         self.by_name: dict[str, Cache] = {}
-        self.inactive: set[str] = set()
+        self.inactive: dict[int, str] = {}  # id → name of each cache defined but not active
 
     def __getitem__(self, name: str) -> Cache:
         cache = self.by_name.get(name)
         if cache is not None:
             return cache
-        if name in self.inactive:
+        if name in self.inactive.values():
             raise CacheDeleted(f'Cache `{name}` is not active')
         close = difflib.get_close_matches(name, list(self.by_name), n=3)
         hint = f'; did you mean {", ".join(f"`{c}`" for c in close)}?' if close else ''
@@ -46,15 +46,15 @@ class BuiltinCaches:
 class CacheFacade:
     """``self.cache``: ``.default`` (the cluster's default cache) and ``.builtin[name]``."""
 
-    __slots__ = ('builtin', '_default')
+    __slots__ = ('builtin', 'default_cache')
 
     def __init__(self) -> None:
         self.builtin = BuiltinCaches()
-        self._default: Cache | None = None
+        self.default_cache: Cache | None = None  # kept by the worker's registry (zato.server.caches)
 
     @property
     def default(self) -> Cache:
-        cache = self._default
+        cache = self.default_cache
         if cache is None:
             raise CacheDeleted('No default cache is defined (set is_default on a built-in cache)')
         return cache
