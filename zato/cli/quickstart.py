@@ -11,7 +11,7 @@ from sqlalchemy import select
 from zato.errors import ConfigError
 from zato.odb.engine import make_engine, make_session_factory, make_url
 from zato.odb.migrate import upgrade
-from zato.odb.models import Cluster, SecurityDef
+from zato.odb.models import Cluster, SecurityDef, default_builtin_cache
 from zato.security.passwords import hash_password, new_password
 from zato_web_admin.users import create as create_web_admin_user
 from zato.security.secrets_file import Crypto, write_secrets
@@ -94,6 +94,7 @@ def create(path: str, *, odb: str = 'sqlite', odb_host: str = '127.0.0.1', odb_p
                                     is_internal=True, username=ADMIN_SEC_NAME,
                                     password_hash=hash_password(admin_password), realm='Zato admin',
                                     opaque={}))
+            session.add(default_builtin_cache(cluster.id))
             web_admin_password = new_password()
             create_web_admin_user(session, 'admin', web_admin_password, by='quickstart')
             session.commit()

@@ -488,3 +488,31 @@ class InvocationGroupResponse(Base):
     group_cid: Mapped[str] = mapped_column(String(64), primary_key=True)
     idx: Mapped[int] = mapped_column(Integer, primary_key=True)
     data: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class CacheBuiltin(Base):
+    """A built-in cache (3.1's cache_builtin): each worker keeps its entries in memory (zato.cache), and
+    with `sync_method` `in-background` every change spreads to every worker of the cluster. One cache
+    of a cluster `is_default`, `self.cache.default`; quickstart and migration 0014 create `default`."""
+    __tablename__ = 'cache_builtin'
+    __table_args__ = (UniqueConstraint('cluster_id', 'name'), NEVER_REUSED_IDS)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    cluster_id: Mapped[int] = mapped_column(ForeignKey('cluster.id', ondelete='CASCADE'))
+    name: Mapped[str] = mapped_column(String(200))
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    is_default: Mapped[bool] = mapped_column(Boolean, default=False)
+    max_size: Mapped[int] = mapped_column(Integer, default=10000)
+    max_item_size: Mapped[int] = mapped_column(Integer, default=10000)
+    extend_expiry_on_get: Mapped[bool] = mapped_column(Boolean, default=True)
+    extend_expiry_on_set: Mapped[bool] = mapped_column(Boolean, default=True)
+    sync_method: Mapped[str] = mapped_column(String(40), default='in-background')
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    opaque: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+def default_builtin_cache(cluster_id: int) -> CacheBuiltin:
+    """The cache every cluster starts with, as 3.1's `zato create cluster` made it."""
+    return CacheBuiltin(cluster_id=cluster_id, name='default', is_active=True, is_default=True, max_size=10000,
+                        max_item_size=10000, extend_expiry_on_get=True, extend_expiry_on_set=True,
+                        sync_method='in-background', version=1, opaque={})

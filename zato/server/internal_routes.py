@@ -63,6 +63,15 @@ _ADMIN = (
     ('/zato/admin/stats/services/{name}/series', 'GET', 'zato.stats.service.get-series'),
     ('/zato/admin/stats/series', 'GET', 'zato.stats.get-series'),
     ('/zato/admin/stats/workers', 'GET', 'zato.stats.worker.get-list'),
+    ('/zato/admin/caches/builtin', 'GET', 'zato.cache.builtin.get-list'),
+    ('/zato/admin/caches/builtin', 'POST', 'zato.cache.builtin.create'),
+    ('/zato/admin/caches/builtin/{id}', 'GET', 'zato.cache.builtin.get'),
+    ('/zato/admin/caches/builtin/{id}', 'PUT', 'zato.cache.builtin.edit'),
+    ('/zato/admin/caches/builtin/{id}', 'DELETE', 'zato.cache.builtin.delete'),
+    ('/zato/admin/caches/builtin/{id}/entries', 'GET', 'zato.cache.builtin.entry.get-list'),
+    ('/zato/admin/caches/builtin/{id}/entry', 'GET', 'zato.cache.builtin.entry.get'),
+    ('/zato/admin/caches/builtin/{id}/entry/delete', 'POST', 'zato.cache.builtin.entry.delete'),
+    ('/zato/admin/caches/builtin/{id}/clear', 'POST', 'zato.cache.builtin.clear'),
 )
 
 

@@ -25,6 +25,7 @@ from zato.security.jwt_auth import JWTManager, signing_key
 from zato.security.secrets_file import Crypto, read_secrets
 from zato.config import settings
 from zato.server import guards
+from zato.server.caches import Caches
 from zato.config.security import SecurityConfig
 from zato.server.channels import ChannelConfig
 from zato.server.internal_routes import internal_channels
@@ -138,6 +139,8 @@ class Runtime:
         self.on_change('security', self._security_changed)
         self.on_change('outconn', self._outconn_changed, self.outconn_mgr.reload_all)
         self.on_change('channel_kafka', self.kafka_channels.changed, self.kafka_channels.reload_all)
+        self.caches = Caches(self.bus, lambda: self.cluster_id)
+        self.on_change('cache_builtin', self.caches.changed, self.caches.reload_all)
 
     def _exact_backend(self) -> Any:
         """Exact (cluster-wide) rate limits count in the PostgreSQL ODB; with SQLite there is none."""
@@ -159,6 +162,7 @@ class Runtime:
         from zato.server.admin import wsx as admin_wsx
         from zato.server.admin import kafka_channel as admin_kafka_channel
         from zato.server import pattern_services
+        from zato.server.admin import cache as admin_cache
         with self.Session() as session:
             cluster = session.scalars(select(Cluster).where(Cluster.name == self.cluster_name)).one_or_none()
             if cluster is None:
@@ -174,6 +178,7 @@ class Runtime:
         self.store.add_internal(admin_stats)
         self.store.add_internal(admin_kafka_channel)
         self.store.add_internal(pattern_services)
+        self.store.add_internal(admin_cache)
         if self._sso_start is not None:
             from zato.server import sso as server_sso
             from zato.server.sso_linked import LinkedCredentials
@@ -188,6 +193,7 @@ class Runtime:
         self.bus.subscribe(CONFIG_SUBJECT, self.on_config_changed)
         self.bus.subscribe(ASYNC_SUBJECT, self.async_queue.on_wake)
         self.bus.subscribe('bus.reconnected', self._on_reconnected)
+        self.caches.start()
         # Subscribe before loading, so no change made meanwhile is missed
         self.jwt.start()  # subscribes before the bus starts; loads sessions after
         self.bus.start()
@@ -213,6 +219,7 @@ class Runtime:
     def stop(self) -> None:
         self.kafka_channels.stop_all()  # first: a message in hand may still need its connection
         self.outconn_mgr.stop_all()
+        self.caches.stop()
         for g in self._greenlets:
             g.kill(block=False)
         self.bus.stop()

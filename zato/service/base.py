@@ -16,6 +16,7 @@ from zato.service.timeutil import TimeUtil
 
 if TYPE_CHECKING:
     from zato.security.json_schema import CompiledSchema
+    from zato.service.cache import CacheFacade
     from zato.service.host import ServiceHost
     from zato.service.sio import CompiledSIO
 
@@ -137,6 +138,12 @@ class Service:
     def crypto(self) -> ServiceCrypto:
         """Encryption with the environment's key, argon2id hashes, random secrets (docs/crypto.md)."""
         return ServiceCrypto(self.server.crypto.fernet)
+
+    @property
+    def cache(self) -> CacheFacade:
+        """Built-in caches, as in 3.1: ``self.cache.default.get(key)``, ``self.cache.builtin['name'].set(key,
+        value, expiry)`` (docs/cache.md)."""
+        return self.server.caches.api
 
     @property
     def time(self) -> TimeUtil:

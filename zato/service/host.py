@@ -24,6 +24,7 @@ class ServiceHost(Protocol):
     crypto: Any                             # zato.security.secrets_file.Crypto, for self.crypto
     async_queue: Any                        # zato.server.async_queue.AsyncQueue, for invoke_async and patterns
     user_config: Any                        # zato.service.user_config.UserConfig, for self.user_config
+    caches: Any                             # zato.server.caches.Caches, for self.cache
 
 
 class InvokerHost(ServiceHost, Protocol):

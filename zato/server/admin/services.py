@@ -10,6 +10,7 @@ from sqlalchemy import delete, select
 from zato.errors import BadRequest, Conflict, DeploymentError, NotFound
 from zato.odb.models import ChannelREST, ChannelWSX, DeployedCode, RateLimitDef, Service as ServiceRow
 from zato.server.admin.base import AdminService
+from zato.server.admin.cache import apply_channel_cache, channel_cache_fields
 from zato.server.admin.crud import CRUD, Create, Delete, Edit, Get, GetList
 from zato.server.admin.rate_limits import resolve_limit
 from zato.server.hot_deploy import UNDEPLOYED, deploy_source
@@ -253,6 +254,7 @@ class _ChannelBase(CRUD):
         row.params_pri = pri
         row.security_id = self.resolve_security(session, data, row.security_id)
         row.rate_limit_id = resolve_limit(self, session, data, row.rate_limit_id)
+        apply_channel_cache(self, session, row, data)
         self._check_route_free(session, row)
 
     def _check_route_free(self, session: Any, row: ChannelREST) -> None:
@@ -274,7 +276,7 @@ class _ChannelBase(CRUD):
             raise Conflict(f'WebSocket channel `{wsx.name}` already serves `{row.url_path}`')
 
     def _to_dict(self, session: Any, row: ChannelREST) -> dict[str, Any]:
-        return channel_to_dict(row, self._sec_name(session, row.security_id))
+        return {**channel_to_dict(row, self._sec_name(session, row.security_id)), **channel_cache_fields(session, row)}
 
     def _list_where(self) -> tuple[Any, ...]:
         return (ChannelREST.is_internal.is_(False),)

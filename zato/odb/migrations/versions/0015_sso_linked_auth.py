@@ -5,7 +5,7 @@ goes with its user or its definition (ON DELETE CASCADE).
 The DDL is this migration's own copy, as the table stood at this revision.
 
 Revision ID: 0015
-Revises: 0011
+Revises: 0014
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0015'
-down_revision = '0011'
+down_revision = '0014'
 branch_labels = None
 depends_on = None
 
