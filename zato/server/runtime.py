@@ -166,8 +166,10 @@ class Runtime:
         self.store.add_internal(admin_kafka_channel)
         if self._sso_start is not None:
             from zato.server import sso as server_sso
+            from zato.server import sso_attr as server_sso_attr
             self.sso = self._sso_start()
             self.store.add_internal(server_sso)
+            self.store.add_internal(server_sso_attr)
             self._greenlets.append(gevent.spawn(server_sso.Purger(self, self.sso).run))
         self.kafka_channels.start()
         self.wsx.start()

@@ -24,7 +24,6 @@ from zato.sso.api import SSO
 from zato.sso.config import load as load_config
 from zato.sso.context import Cipher, SSOContext, derive_hash_key
 from zato.service.facades import OutFacade
-from zato.sso.purge import LIMIT as PURGE_LIMIT
 from zato.sso.status import OK, SSOError, status_code
 
 if TYPE_CHECKING:
@@ -56,6 +55,12 @@ ROUTES = (
     ('/zato/sso/user/reject', 'POST', 'zato.sso.user.reject'),
     ('/zato/sso/user/password/reset/begin', 'POST', 'zato.sso.user.password.reset.begin'),
     ('/zato/sso/user/password/reset/complete', 'POST', 'zato.sso.user.password.reset.complete'),
+    # Attributes of users and sessions (zato.server.sso_attr)
+    *((f'/zato/sso/{scope}/attr{tail}', method, f'zato.sso.{scope}.attr.{op}')
+      for scope in ('user', 'session')
+      for tail, method, op in (('', 'POST', 'create'), ('', 'PATCH', 'update'), ('', 'PUT', 'set'),
+                               ('', 'DELETE', 'delete'), ('', 'GET', 'get'), ('/exists', 'GET', 'exists'),
+                               ('/names', 'GET', 'names'))),
 )
 
 PURGE_LEASE = 'zato.sso.purge'
@@ -93,7 +98,7 @@ def _defer(work: Callable[[], None]) -> None:
 
 class Purger:
     """Every [session] purge_interval seconds, each worker asks for the purge lease for that long; the one
-    that gets it purges expired sessions and tokens (zato.sso.purge), in batches until none is left,
+    that gets it purges expired sessions, tokens and attributes (zato.sso.purge), in batches until none is left,
     so the cluster purges once per interval whatever its size."""
 
     def __init__(self, runtime: Runtime, sso: SSO) -> None:
@@ -109,12 +114,12 @@ class Purger:
         total = 0
         while True:
             purged = self.sso.purge()
-            total += purged.sessions + purged.tokens
-            if purged.sessions < PURGE_LIMIT and purged.tokens < PURGE_LIMIT:
+            total += purged.total
+            if not purged.is_full:
                 break
             gevent.sleep(0)  # a long backlog does not hold the worker
         if total:
-            logger.info('SSO purge: %d expired sessions and tokens deleted', total)
+            logger.info('SSO purge: %d expired sessions, tokens and attributes deleted', total)
         return total
 
     def run(self) -> None:

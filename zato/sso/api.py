@@ -16,6 +16,7 @@ from sqlalchemy import delete
 
 from zato.odb.models import SSOUser
 from zato.sso import totp
+from zato.sso.attr import Attrs, WithAttrs
 from zato.sso.context import SSOContext, iso
 from zato.sso.login import Login, LoginResult
 from zato.sso.purge import Purged, purge
@@ -79,11 +80,13 @@ class SessionAPI:
             return {'expiration_time': iso(expiration_time)}
 
     def get(self, cid: str, target_ust: Any, current_ust: Any, current_app: Any, remote_addr: str = '',
-            user_agent: str | None = None) -> dict[str, Any]:
+            user_agent: str | None = None) -> WithAttrs:
+        """The session of `target_ust` (none: the caller's), with its attributes as `.attr`."""
         with self.ctx.Session() as session:
             current = self.current(session, current_ust, current_app)
             target = self._target(session, target_ust or current_ust, current, current_app)
-            return session_to_dict(target.session, target.user)
+            return WithAttrs(session_to_dict(target.session, target.user),
+                             Attrs(self.ctx, target.user.id, target.session.id))
 
     def get_list(self, cid: str, current_ust: Any, current_app: Any, remote_addr: str = '',
                  target_ust: Any = None, user_id: Any = None) -> list[dict[str, Any]]:
@@ -219,19 +222,24 @@ class UserAPI:
             out['totp_uri'] = totp.provisioning_uri(key, user.username, user.totp_label)
         return out
 
-    def get_current_user(self, cid: str, current_ust: Any, current_app: Any, remote_addr: str = '') -> dict[str, Any]:
+    def get_current_user(self, cid: str, current_ust: Any, current_app: Any, remote_addr: str = '') -> WithAttrs:
+        """The caller, with their attributes as `.attr`."""
         with self.ctx.Session() as session:
-            return user_to_dict(self.ctx, self.session.current(session, current_ust, current_app).user)
+            return self._with_attrs(self.session.current(session, current_ust, current_app).user)
 
     def get_user_by_id(self, cid: str, user_id: Any, current_ust: Any, current_app: Any,
-                       remote_addr: str = '') -> dict[str, Any]:
+                       remote_addr: str = '') -> WithAttrs:
+        """The caller, or any user for a super-user, with the user's attributes as `.attr`."""
         with self.ctx.Session() as session:
             current = self.session.current(session, current_ust, current_app)
             if user_id == current.user.user_id:
-                return user_to_dict(self.ctx, current.user)
+                return self._with_attrs(current.user)
             if not current.user.is_super_user:
                 raise _super_user_required()
-            return user_to_dict(self.ctx, self.users.require(session, user_id))
+            return self._with_attrs(self.users.require(session, user_id))
+
+    def _with_attrs(self, user: SSOUser) -> WithAttrs:
+        return WithAttrs(user_to_dict(self.ctx, user), Attrs(self.ctx, user.id))
 
     def get_user_by_username(self, cid: str, username: Any) -> dict[str, Any] | None:
         """Python only (trusted code); None for no such user."""
@@ -405,5 +413,5 @@ class SSO:
         self.admin = Admin(self.user)
 
     def purge(self) -> Purged:
-        """Deletes expired sessions and expired tokens, used or not (a bounded batch of each)."""
+        """Deletes expired sessions, expired tokens (used or not) and expired attributes (a bounded batch of each)."""
         return purge(self.ctx)
