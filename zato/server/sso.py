@@ -25,6 +25,7 @@ from zato.sso.config import load as load_config
 from zato.sso.context import Cipher, SSOContext, derive_hash_key
 from zato.service.facades import OutFacade
 from zato.sso.status import OK, SSOError, status_code
+from zato.sso.validation import check_email, check_password, check_username
 
 if TYPE_CHECKING:
     from zato.server.runtime import Runtime
@@ -81,8 +82,11 @@ def build(runtime: Runtime, secret_key: str) -> Callable[[], SSO]:
 
     def start() -> SSO:
         cipher = Cipher(runtime.crypto.encrypt, runtime.crypto.decrypt)
+        def invoke(name: str, payload: Any, cid: str) -> Any:
+            return runtime.invoker.invoke(name, payload, cid=cid)
+
         return SSO(SSOContext(runtime.Session, runtime.cluster_id, config, cipher, hash_key, mailer=mailer,
-                              email_dir=email_dir, defer=_defer))
+                              email_dir=email_dir, defer=_defer, invoke=invoke))
     return start
 
 
@@ -435,3 +439,22 @@ class PasswordResetComplete(_SSOService):
         self.sso.user.password_reset_complete(self.cid, self.text(data, 'token'), self.text(data, 'new_password'),
                                               self.text(data, 'current_app'), self.remote_addr())
         self.reply()
+
+
+class ValidateUser(_SSOService):
+    """zato.sso.signup.validate, 3.1's default `[user_validation] service`: the built-in rules
+    (zato.sso.validation) over {username, password, email?} -> {is_valid, sub_status?}. Not a channel:
+    a deployment's own validation service may invoke it and add rules of its own (zato.sso.hooks)."""
+    name = 'zato.sso.signup.validate'
+
+    def handle(self) -> None:
+        data = self.input()
+        config = self.sso.ctx.config
+        try:
+            check_username(config, data.get('username'))
+            check_email(config, data.get('email'))
+            check_password(config, data.get('password'))
+        except SSOError as e:
+            self.response.payload = {'is_valid': False, 'sub_status': e.sub_status}
+            return
+        self.response.payload = {'is_valid': True}

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import delete
 
 from zato.odb.models import SSOUser
-from zato.sso import totp
+from zato.sso import hooks, totp
 from zato.sso.attr import Attrs, WithAttrs
 from zato.sso.context import SSOContext, iso
 from zato.sso.login import Login, LoginResult
@@ -153,7 +153,7 @@ class UserAPI:
         """A new user from `ctx` (3.1's name for the input: username, password, email, the names, app_list),
         waiting for confirmation (and approval); {'confirm_token': ...} when sso.conf says to return it."""
         try:
-            return self._signup.signup(ctx, current_app)
+            return self._signup.signup(ctx, current_app, cid)
         except SSOError as e:
             logger.info('SSO sign-up refused, cid `%s`, app `%s`, address `%s`: %s', cid, current_app, remote_addr,
                         e.sub_status)
@@ -203,6 +203,8 @@ class UserAPI:
             current = self._super_user(session, current_ust, current_app)
             if isinstance(data, dict) and data.get('is_super_user'):
                 raise SSOError(status_code.common.invalid_operation)
+            if isinstance(data, dict):
+                hooks.validate(self.ctx, cid, data, current.session.current_app)
             user, key = self.users.create(session, data, False, current.user.username)
             session.commit()
             return self._created(user, key)
@@ -387,6 +389,12 @@ class Admin:
     def set_locked(self, username: str, locked: bool) -> None:
         with self.ctx.Session() as session:
             self.user.users.set_locked(session, self._require(session, username), locked, 'zato.sso.cli')
+            session.commit()
+
+    def set_approval(self, username: str, approved: bool) -> None:
+        """approval_status `approved` or `rejected` (the user's sessions end)."""
+        with self.ctx.Session() as session:
+            self.user._signup.set_approval(session, self._require(session, username), approved, 'zato.sso.cli')
             session.commit()
 
     def set_password(self, username: str, password: str, must_change: bool = False,

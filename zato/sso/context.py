@@ -20,6 +20,9 @@ Clock = Callable[[], float]
 # (connection name, sender, recipient, subject, body): sends one email, or raises
 Mailer = Callable[[str, str, str, str, str], None]
 
+# (service name, payload, cid): invokes a service of the server and returns its output (zato.sso.hooks)
+Invoke = Callable[[str, Any, str], Any]
+
 
 def run_now(work: Callable[[], None]) -> None:
     """How the core runs work that must not make the caller wait, unless told otherwise: at once."""
@@ -46,6 +49,7 @@ class SSOContext:
     email_dir: str = ''               # templates of emails (config/repo/static/email); built-in ones otherwise
     # Runs work after the answer (a greenlet in a server), so that how long it takes tells the caller nothing
     defer: Callable[[Callable[[], None]], None] = field(default=run_now)
+    invoke: Invoke | None = None      # None without a server (the CLI): no service is invoked
 
     @property
     def lockout(self) -> Policy:
