@@ -4,7 +4,9 @@ on a running environment (SQLite, and a two-server PostgreSQL cluster of two wor
 from __future__ import annotations
 
 import concurrent.futures
+import glob
 import json
+import os
 import time
 
 import pytest
@@ -185,3 +187,18 @@ def test_concurrent_sets_and_creates_of_one_attribute_on_every_worker_and_server
     outcomes = sorted((r.status_code, r.json().get('sub_status')) for r in creates)
     assert outcomes == [(200, None)] + [(400, ['E009001'])] * 19
     assert ok(call(env, 'GET', '/zato/sso/user/attr/names', me))['result'] == ['once', 'shared']
+
+
+def test_an_encrypted_value_is_nowhere_in_the_odb_files_in_the_clear(sqlite_env):
+    """The SQLite ODB and its write-ahead log, byte for byte: the plain value of an encrypted
+    attribute is not there, the plain value of an unencrypted one is (the check can see)."""
+    _, ust = new_user(sqlite_env, login(sqlite_env))
+    me = {'ust': ust, 'current_app': APP}
+    secret, plain = f'secret-{time.monotonic_ns()}', f'plain-{time.monotonic_ns()}'
+    ok(call(sqlite_env, 'PUT', '/zato/sso/user/attr', {**me, 'name': 's', 'value': secret, 'encrypt': True}))
+    ok(call(sqlite_env, 'PUT', '/zato/sso/user/attr', {**me, 'name': 'p', 'value': plain}))
+    assert ok(call(sqlite_env, 'GET', '/zato/sso/user/attr', {**me, 'name': 's'}))['value'] == secret
+    files = glob.glob(os.path.join(sqlite_env.path, 'data', 'odb.sqlite3*'))
+    stored = b''.join(open(name, 'rb').read() for name in files)  # noqa: SIM115 - read at once
+    assert plain.encode() in stored
+    assert secret.encode() not in stored
