@@ -12,7 +12,7 @@ new sign-up.
    do), so that how long they take tells a caller nothing about whether the username was new. Each is
    invoked with the new user's data (as GET /zato/sso/user shows it), `current_app` and 3.1's
    `sign_up_confirm_token`; never the password. A callback that fails is logged; the sign-up stands.
-3. Without a server (the CLI) nothing is invoked.
+3. Without a server (the CLI, the web-admin) nothing is invoked: their new users meet the built-in rules only.
 """
 
 from __future__ import annotations
