@@ -7,20 +7,31 @@ import concurrent.futures
 import glob
 import json
 import os
+import sqlite3
 import time
 
 import pytest
 import requests
 
 from tests import pg
-from tests.e2e.test_sso import call, login, make_env
+from tests.e2e.harness import Env, zato
+from tests.e2e.test_sso import ENABLED, PASSWORD, call, login, make_env
+from tests.e2e.test_sso_docs import apply_ini
 
 APP = 'CRM'
 
 
 @pytest.fixture(scope='module')
 def sqlite_env(tmp_path_factory):
-    e = make_env(str(tmp_path_factory.mktemp('sso-attr') / 'env'))
+    # The background purge every second ([session] purge_interval), so that a test sees it work
+    e = Env(str(tmp_path_factory.mktemp('sso-attr') / 'env'), env=ENABLED)
+    path = os.path.join(e.path, 'config', 'repo', 'sso.conf')
+    with open(path, encoding='utf-8') as f:
+        conf = f.read()
+    with open(path, 'w', encoding='utf-8') as f:
+        f.write(apply_ini(conf, '[session]\npurge_interval = 1\n'))
+    zato('sso', 'create-super-user', e.path, 'root1', '--password-stdin', input_text=PASSWORD + '\n', env=e.env)
+    e.start()
     yield e
     e.stop()
 
@@ -202,3 +213,16 @@ def test_an_encrypted_value_is_nowhere_in_the_odb_files_in_the_clear(sqlite_env)
     stored = b''.join(open(name, 'rb').read() for name in files)  # noqa: SIM115 - read at once
     assert plain.encode() in stored
     assert secret.encode() not in stored
+
+
+def test_the_background_purge_deletes_an_expired_attribute_from_the_odb(sqlite_env):
+    _, ust = new_user(sqlite_env, login(sqlite_env))
+    name = f'short-lived-{time.monotonic_ns()}'
+    ok(call(sqlite_env, 'PUT', '/zato/sso/user/attr', {'ust': ust, 'current_app': APP, 'name': name, 'value': 1,
+                                                       'expiration': 1}))
+
+    def rows() -> int:
+        with sqlite3.connect(os.path.join(sqlite_env.path, 'data', 'odb.sqlite3')) as db:
+            return db.execute('SELECT count(*) FROM zato_sso_attr WHERE name = ?', (name,)).fetchone()[0]
+    assert rows() == 1
+    sqlite_env.wait_for(lambda: rows() == 0, timeout=15, interval=0.2)
