@@ -54,6 +54,41 @@ def test_a_sqlite_odb_locked_by_another_writer_past_the_busy_timeout_is_unavaila
         engine.dispose()
 
 
+@pytest.mark.parametrize('db', ['sqlite', 'postgresql'])
+def test_every_odb_connection_in_use_past_the_pool_timeout_is_unavailable(tmp_path, db):
+    # One connection and as many more under load: a third checkout waits pool_timeout, then 503
+    engine = make_engine(f'sqlite:///{tmp_path / "odb.sqlite3"}' if db == 'sqlite' else
+                         pg.dsn('postgres').replace('postgresql://', 'postgresql+psycopg2://'),
+                         pool_size=1, pool_timeout=0.2)
+    held = [engine.connect(), engine.connect()]
+    try:
+        with pytest.raises(Exception) as info:
+            engine.connect()
+        f = failure_of(info.value, 'cid1')
+        assert_unavailable(f)
+        assert f.reason.startswith('the ODB could not be used: QueuePool limit of size 1 overflow 1 reached')
+    finally:
+        for conn in held:
+            conn.close()
+        engine.dispose()
+    # A connection given back is there for the next request
+    with engine.connect() as conn:
+        assert conn.execute(text('SELECT 1')).scalar() == 1
+
+
+def test_a_pool_timeout_of_another_engine_is_not_the_odb(tmp_path):
+    from sqlalchemy.pool import QueuePool
+    engine = create_engine(f'sqlite:///{tmp_path / "other.sqlite3"}', poolclass=QueuePool, pool_size=1,
+                           max_overflow=0, pool_timeout=0.1)
+    held = engine.connect()
+    try:
+        with pytest.raises(Exception) as info:
+            engine.connect()
+        assert failure_of(info.value, 'cid1').status == 500
+    finally:
+        held.close()
+
+
 @pytest.mark.parametrize('sql', ['SELEC 1', 'SELECT * FROM no_such_table', 'SELECT no_such_column FROM t'])
 def test_a_statement_sqlite_refuses_is_our_bug(tmp_path, sql):
     engine = make_engine(f'sqlite:///{tmp_path / "odb.sqlite3"}')

@@ -11,7 +11,7 @@ import secrets
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from zato.errors import ZatoError
+from zato.errors import REMOTE, ZatoError, failure_of, log_failure
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from zato_web_admin import flash, sessions
@@ -93,11 +93,8 @@ class WebAdmin:
             response = self.handle(request)
         except HTTPError as e:
             response = self.error_page(request, e.status, e.message)
-        except Exception:
-            cid = secrets.token_hex(8)
-            logger.exception('Error while handling %s %s, cid `%s`', request.method, request.path, cid)
-            response = self.error_page(request, 500, f'Internal error; the web-admin log has the details under '
-                                                     f'cid {cid}')
+        except Exception as e:  # noqa: BLE001 - answered by failure_page: 503 for a dependency, else 500 logged
+            response = self.failure_page(request, e)
         headers = [*response.headers, *SECURITY_HEADERS]
         if not request.path.startswith('/static/'):
             headers.append(('Cache-Control', 'no-store'))
@@ -148,6 +145,24 @@ class WebAdmin:
             body = f.read()
         content_type = mimetypes.guess_type(path)[0] or 'application/octet-stream'
         return Response(body, 200, content_type, [('Cache-Control', 'max-age=3600')])
+
+    def failure_page(self, request: Request, e: Exception) -> Response:
+        """The page for an exception no view answered: a dependency out of reach (the ODB: zato.odb.outage)
+        is a 503 with Retry-After, logged as its failure without a traceback; anything else is our bug, a
+        500 with its traceback in the log. Either way the page names the cid the log has."""
+        cid = secrets.token_hex(8)
+        failure = failure_of(e, cid)
+        if failure.cause == REMOTE:
+            log_failure(logger, failure, e, f'{request.method} {request.path}', cid)
+            retry = failure.headers.get('Retry-After', '')
+            response = self.error_page(request, failure.status,
+                                       f'Something the web-admin depends on could not be used ({failure.code})'
+                                       + (f'; try again in {retry} s' if retry else '')
+                                       + f'. The web-admin log has the details under cid {cid}')
+            response.headers.extend(failure.headers.items())
+            return response
+        logger.error('Error while handling %s %s, cid `%s`', request.method, request.path, cid, exc_info=e)
+        return self.error_page(request, 500, f'Internal error; the web-admin log has the details under cid {cid}')
 
     def error_page(self, request: Request, status: int, message: str) -> Response:
         try:

@@ -47,7 +47,8 @@ class WebAdminConfig:
         odb: dict[str, Any] = config.section('odb')
         if secrets.get('odb_password'):
             odb['password'] = crypto.decrypt(secrets['odb_password'])
-        engine = make_engine(make_url(odb, config.env_dir))
+        engine = make_engine(make_url(odb, config.env_dir), config.get('odb', 'pool_size'),
+                             config.get('odb', 'pool_timeout'))
         factory = make_session_factory(engine)
         name = config.get('main', 'cluster_name')
         with factory() as session:

@@ -28,6 +28,17 @@ class SecurityInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class SSOUserInfo:
+    """The SSO user a request acts as, having authenticated with a credential linked to them
+    (zato.sso.linked): `self.sso_user` of a service. `session_id` is the SSO session the request
+    opened or extended for `current_app` (the `session_id` of the user's session list)."""
+    user_id: str
+    username: str
+    current_app: str
+    session_id: int
+
+
+@dataclass(frozen=True, slots=True)
 class ChannelInfo:
     id: int | None
     name: str
@@ -35,6 +46,7 @@ class ChannelInfo:
     data_format: str = ''
     is_internal: bool = False
     security: SecurityInfo | None = None
+    sso_user: SSOUserInfo | None = None
 
     @property
     def sec(self) -> SecurityInfo | None:

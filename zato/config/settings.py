@@ -96,6 +96,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting('odb', 'db_name', 'zato', parse_str, 'PostgreSQL database.'),
     Setting('odb', 'username', '', parse_str, 'PostgreSQL user.'),
     Setting('odb', 'pool_size', '5', _pos_int, 'ODB connections per worker.'),
+    Setting('odb', 'pool_timeout', '10', _pos_float, 'Seconds a request waits for a free ODB connection when all are in '
+            'use (then 503 odb_unavailable).'),
     Setting('bus', 'backend', 'local', _choice('local', 'postgresql'), 'Cluster bus: local (one host) or postgresql (LISTEN/NOTIFY).'),
     Setting('http', 'max_body', '10485760', _pos_int, 'Largest request body in bytes (413 above).'),
     Setting('http', 'max_request_line', '8192', _pos_int, 'Longest request line in bytes (414 above).'),

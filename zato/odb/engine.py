@@ -9,7 +9,7 @@ from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine, URL
 from sqlalchemy.orm import sessionmaker
 
-from zato.odb.outage import watch
+from zato.odb.outage import WatchedPool, watch
 
 SUPPORTED = ('sqlite', 'postgresql')
 
@@ -39,13 +39,17 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
-def make_engine(url: URL | str, pool_size: int = 5) -> Engine:
+def make_engine(url: URL | str, pool_size: int = 5, pool_timeout: float = 10) -> Engine:
+    """An engine of the ODB: its pool (WatchedPool) holds `pool_size` connections and as many more under
+    load, and a request that finds them all in use past `pool_timeout` seconds is answered 503."""
     url_str = url.render_as_string(hide_password=False) if isinstance(url, URL) else url
+    pooling = {'poolclass': WatchedPool, 'pool_size': pool_size, 'max_overflow': pool_size,
+               'pool_timeout': pool_timeout}
     if url_str.startswith('sqlite'):
-        engine = create_engine(url_str, connect_args={'check_same_thread': False, 'timeout': 10})
+        engine = create_engine(url_str, connect_args={'check_same_thread': False, 'timeout': 10}, **pooling)
         event.listen(engine, 'connect', _sqlite_pragmas)
     else:
-        engine = create_engine(url_str, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+        engine = create_engine(url_str, pool_pre_ping=True, **pooling)
     return watch(engine)  # an ODB out of reach is answered 503 odb_unavailable (zato.odb.outage)
 
 

@@ -418,6 +418,23 @@ class SSOToken(Base):
     used_time: Mapped[float | None] = mapped_column(Float, nullable=True)
 
 
+class SSOLinkedAuth(Base):
+    """A security definition (Basic Auth or JWT) linked to an SSO user (3.1's zato_sso_linked_auth): a
+    request that authenticates with it acts as that user (zato.sso.linked). A definition is linked to
+    one user at most; the link goes with its user or its definition."""
+    __tablename__ = 'zato_sso_linked_auth'
+    __table_args__ = NEVER_REUSED_IDS
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    cluster_id: Mapped[int] = mapped_column(ForeignKey('cluster.id', ondelete='CASCADE'))
+    user_id: Mapped[int] = mapped_column(ForeignKey('zato_sso_user.id', ondelete='CASCADE'), index=True)
+    sec_def_id: Mapped[int] = mapped_column(ForeignKey('sec_def.id', ondelete='CASCADE'), unique=True)
+    auth_type: Mapped[str] = mapped_column(String(40))
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    creation_time: Mapped[float] = mapped_column(Float)
+    created_by: Mapped[str] = mapped_column(String(200), default='')
+
+
 class SSOAttr(Base):
     """An attribute of an SSO user, or of one of their sessions (3.1's zato_sso_attr): a named JSON
     value (`value`; with `is_encrypted`, that JSON encrypted with the environment's key), an optional

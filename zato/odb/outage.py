@@ -18,6 +18,9 @@ What counts as unavailable:
   connections) and 57P01-57P03 (the server shutting down, crashed or not yet accepting connections);
 - on SQLite, a database file that stays busy past the busy timeout, cannot be opened or read or
   written (SQLITE_BUSY, SQLITE_CANTOPEN, SQLITE_IOERR, SQLITE_FULL).
+- every connection of the worker's pool in use past `[odb] pool_timeout` (SQLAlchemy's TimeoutError,
+  raised by the pool, not the driver, so marked by the pool class the engines use, WatchedPool): the
+  ODB is saturated, and the caller is better told to come back than kept waiting.
 
 Everything else stays our bug (500 with its traceback in the log): a syntax error, a missing table or
 column, a constraint violated, a deadlock or a serialization failure (the code must retry those), a
@@ -30,6 +33,8 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import event
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.pool import QueuePool
 
 from zato.errors import register_unavailable
 
@@ -89,11 +94,24 @@ def _reason(e: BaseException) -> str:
     return f'the ODB could not be used: {text[:300] or type(e).__name__}'
 
 
+class WatchedPool(QueuePool):
+    """The ODB's connection pool: a checkout that timed out waiting for a free connection is marked as the
+    ODB being unavailable, so that its TimeoutError is answered 503 like the errors of the driver."""
+
+    def _do_get(self) -> Any:
+        try:
+            return super()._do_get()
+        except PoolTimeout as e:
+            setattr(e, _MARK, True)
+            raise
+
+
 def watch(engine: Engine) -> Engine:
     """Marks the errors of `engine` that mean the ODB is unavailable, and teaches zato.errors.failure_of
     to answer those with 503 `odb_unavailable`. Returns the engine."""
     register_unavailable(DBAPIError, 'odb', label='the ODB', applies=_marked, reason=_reason,
                          retry_after=RETRY_AFTER)
+    register_unavailable(PoolTimeout, 'odb', label='the ODB', applies=_marked, reason=_reason, retry_after=RETRY_AFTER)
     if not event.contains(engine, 'handle_error', _on_error):
         event.listen(engine, 'handle_error', _on_error)
     return engine

@@ -42,6 +42,7 @@ from zato.server.wsx.registry import WSXRegistry
 from zato.service.invoker import ASYNC_SUBJECT, Invoker
 
 if TYPE_CHECKING:
+    from zato.server.sso_linked import LinkedCredentials
     from zato.sso.api import SSO
 
 logger = logging.getLogger('zato.runtime')
@@ -82,12 +83,14 @@ class Runtime:
         if self.odb_config['engine'] == 'postgresql':
             from zato.odb.gevent_psycopg import install
             install()
-        self.engine = make_engine(make_url(self.odb_config, self.env_dir), self.config.get('odb', 'pool_size'))
+        self.engine = make_engine(make_url(self.odb_config, self.env_dir), self.config.get('odb', 'pool_size'),
+                                  self.config.get('odb', 'pool_timeout'))
         self.Session = make_session_factory(self.engine)
         self.cluster_name = self.config.get('main', 'cluster_name')
         # SSO, when [component_enabled] sso is on: sso.conf is read now, so that a bad one stops the start
         self.sso: SSO | None = None
         self._sso_start: Callable[[], SSO] | None = None
+        self.linked: LinkedCredentials | None = None  # SSO's linked credentials (zato.server.sso_linked)
         if self.config.get('component_enabled', 'sso'):
             from zato.server.sso import build as build_sso
             self._sso_start = build_sso(self, secrets['secret_key'])
@@ -167,7 +170,11 @@ class Runtime:
         if self._sso_start is not None:
             from zato.server import sso as server_sso
             from zato.server import sso_attr as server_sso_attr
+            from zato.server.sso_linked import LinkedCredentials
+            from zato.sso.linked import LINKED_KIND
             self.sso = self._sso_start()
+            self.linked = LinkedCredentials(self.sso, self.limits.limiter)
+            self.on_change(LINKED_KIND, self._linked_changed)
             self.store.add_internal(server_sso)
             self.store.add_internal(server_sso_attr)
             self._greenlets.append(gevent.spawn(server_sso.Purger(self, self.sso).run))
@@ -237,6 +244,8 @@ class Runtime:
             self.channels = {row.id: ChannelConfig.from_model(row) for row in rows}
             wsx_rows = session.scalars(select(ChannelWSX).where(ChannelWSX.cluster_id == self.cluster_id)).all()
             self.wsx.set_channels({row.id: WSXChannelConfig.from_model(row) for row in wsx_rows})
+            if self.linked is not None:
+                self.linked.reload(session)
             self._rebuild_limits()
             self._rebuild_router()
             for reload in self._reloads:
@@ -291,9 +300,11 @@ class Runtime:
     def _build_guards(self, chan: ChannelConfig) -> None:
         # A JSON-RPC channel learns its service per call, and checks the service level then
         service = chan.service_name if chan.jsonrpc is None else ''
+        sec = self.security.get(chan.security_id) if chan.security_id is not None else None
+        acting = self.linked.step(sec) if self.linked is not None and sec is not None else None
         chan.guards = guards.build(info=chan.info, limits=self.limits, authenticator=self.authenticator,
                                    security=self.security, channel_id=chan.id, security_id=chan.security_id,
-                                   service=service, is_internal=chan.is_internal)
+                                   service=service, is_internal=chan.is_internal, acting=acting)
 
     def _rebuild_router(self) -> None:
         internal = self._internal = internal_channels(self.admin_sec_id, sso=self.sso is not None)
@@ -384,6 +395,14 @@ class Runtime:
         else:
             self.security[obj_id] = SecurityConfig.from_model(row)
         self._forget_security(obj_id, deleted=row is None)
+        if row is None and self.linked is not None:
+            self.linked.forget_security(obj_id)
+        self._rebuild_limits()
+
+    def _linked_changed(self, session: Any, obj_id: int, msg: dict[str, Any]) -> None:
+        """An SSO link made or removed, or a user with links deleted: the links anew, then the guards."""
+        assert self.linked is not None
+        self.linked.reload(session)
         self._rebuild_limits()
 
     def commit_change(self, session: Any, kind: str, obj_id: int, **extra: Any) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from zato.config.channel import ChannelInfo
+from zato.config.channel import ChannelInfo, SSOUserInfo
 from zato.service.crypto import ServiceCrypto
 from zato.service.facades import ODBFacade, OutFacade, WSXFacade
 from zato.service.lock import lock_args
@@ -64,6 +64,12 @@ class Service:
     @property
     def chan(self) -> ChannelInfo:
         return self.channel
+
+    @property
+    def sso_user(self) -> SSOUserInfo | None:
+        """The SSO user this request acts as, when it authenticated with a credential linked to one
+        (docs/sso.md, "Linked credentials"); None otherwise."""
+        return self.channel.sso_user
 
     # Hooks: the base versions are never called; the store records which ones a class overrides
     def accept(self) -> bool:

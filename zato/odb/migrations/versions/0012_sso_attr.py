@@ -3,7 +3,7 @@
 The DDL is this migration's own copy, as the table stood at this revision.
 
 Revision ID: 0012
-Revises: 0011
+Revises: 0015
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0012'
-down_revision = '0011'
+down_revision = '0015'
 branch_labels = None
 depends_on = None
 
