@@ -75,3 +75,31 @@ def test_a_refused_command_is_one_line_and_exit_code_1(env, args, message):
 def test_a_weak_password_is_refused_with_the_reason(env):
     proc = sso_cmd(env, 'create-user', 'erin', '--password-stdin', input_text='password\n', check=False)
     assert (proc.returncode, proc.stderr) == (1, 'zato: error: E003001 the password is not allowed\n')
+
+
+def test_reset_user_password_prints_a_new_random_one_once_and_ends_the_sessions(env):
+    sso_cmd(env, 'create-user', 'frank', '--password-stdin', input_text=PASSWORD + '\n')
+    with open_sso(env.path) as sso:
+        ust = sso.user.login('cid', 'frank', PASSWORD, 'CRM').ust
+    out = sso_cmd(env, 'reset-user-password', 'frank', '--must-change').stdout
+    assert out.startswith('Password of SSO user `frank` changed; their sessions were ended\n')
+    password = out.split('New password: ')[1].split()[0]
+    assert not logs_in(env, 'frank')
+    with open_sso(env.path) as sso:
+        with pytest.raises(SSOError):
+            sso.user.get_current_user('cid', ust, 'CRM')
+        # --must-change: the new password logs in only with a newer one (E003007)
+        with pytest.raises(SSOError) as e:
+            sso.user.login('cid', 'frank', password, 'CRM')
+        assert e.value.sub_status == ['E003007']
+        assert sso.user.login('cid', 'frank', password, 'CRM', new_password='a newer passphrase').ust
+
+
+def test_approve_and_reject_a_user(env):
+    sso_cmd(env, 'create-user', 'gina', '--password-stdin', input_text=PASSWORD + '\n')
+    assert sso_cmd(env, 'reject-user', 'gina').stdout.strip() == 'SSO user `gina` rejected'
+    assert not logs_in(env, 'gina')
+    assert sso_cmd(env, 'approve-user', 'gina').stdout.strip() == 'SSO user `gina` approved'
+    assert logs_in(env, 'gina')
+    proc = sso_cmd(env, 'approve-user', 'nobody', check=False)
+    assert (proc.returncode, proc.stderr) == (1, 'zato: error: no SSO user named `nobody`\n')

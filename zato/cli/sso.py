@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from zato.sso.api import SSO
 
 COMMANDS = ('create-user', 'create-super-user', 'delete-user', 'lock-user', 'unlock-user', 'change-user-password',
-            'reset-totp-key')
+            'reset-user-password', 'reset-totp-key', 'approve-user', 'reject-user')
 
 # What a refusal means, for the one line the CLI prints
 MEANING = {'E001001': 'invalid username', 'E001002': 'the username is taken', 'E001003': 'the username is too long',
@@ -42,7 +42,9 @@ def add_commands(sub: Any, parser_class: type[argparse.ArgumentParser]) -> None:
         c.add_argument('--password-must-change', action='store_true', help='the user sets a new one at login')
     for name, text in (('delete-user', 'delete a user and their sessions'),
                        ('lock-user', 'lock a user out; their sessions end'),
-                       ('unlock-user', 'unlock a user, also from a brute-force lockout')):
+                       ('unlock-user', 'unlock a user, also from a brute-force lockout'),
+                       ('approve-user', 'approve a signed-up user, who may then log in'),
+                       ('reject-user', 'reject a signed-up user; their sessions end')):
         c = sso_sub.add_parser(name, help=text)
         c.add_argument('path')
         c.add_argument('username')
@@ -51,6 +53,12 @@ def add_commands(sub: Any, parser_class: type[argparse.ArgumentParser]) -> None:
     c.add_argument('path')
     c.add_argument('username')
     c.add_argument('--password-stdin', action='store_true', help='read the password from stdin instead')
+    c.add_argument('--must-change', action='store_true', help='the user sets a new one at the next login')
+    c.add_argument('--expiry', type=int, default=None, help='days the password is valid ([password] expiry)')
+    c = sso_sub.add_parser('reset-user-password', help='a new random password, printed once; the user\'s '
+                           'sessions end (change-user-password sets a given one)')
+    c.add_argument('path')
+    c.add_argument('username')
     c.add_argument('--must-change', action='store_true', help='the user sets a new one at the next login')
     c.add_argument('--expiry', type=int, default=None, help='days the password is valid ([password] expiry)')
     c = sso_sub.add_parser('reset-totp-key', help='a new TOTP key, turned on and printed once; the user\'s '
@@ -134,8 +142,12 @@ def _run(sso: SSO, args: argparse.Namespace) -> int:
         sso.admin.set_locked(username, command == 'lock-user')
         print(f'SSO user `{username}` {"locked" if command == "lock-user" else "unlocked"}')
         return 0
-    if command == 'change-user-password':
-        password, generated = _password(args.password_stdin)
+    if command in ('approve-user', 'reject-user'):
+        sso.admin.set_approval(username, command == 'approve-user')
+        print(f'SSO user `{username}` {"approved" if command == "approve-user" else "rejected"}')
+        return 0
+    if command in ('change-user-password', 'reset-user-password'):
+        password, generated = _password(command == 'change-user-password' and args.password_stdin)
         sso.admin.set_password(username, password, args.must_change, args.expiry)
         print(f'Password of SSO user `{username}` changed; their sessions were ended')
         if generated:

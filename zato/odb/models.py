@@ -6,7 +6,8 @@ from __future__ import annotations
 from datetime import datetime, UTC
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text,
+                        UniqueConstraint, text)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -516,3 +517,31 @@ def default_builtin_cache(cluster_id: int) -> CacheBuiltin:
     return CacheBuiltin(cluster_id=cluster_id, name='default', is_active=True, is_default=True, max_size=10000,
                         max_item_size=10000, extend_expiry_on_get=True, extend_expiry_on_set=True,
                         sync_method='in-background', version=1, opaque={})
+class SSOAttr(Base):
+    """An attribute of an SSO user, or of one of their sessions (3.1's zato_sso_attr): a named JSON
+    value (`value`; with `is_encrypted`, that JSON encrypted with the environment's key), an optional
+    expiry (`expiration_time`, seconds since the epoch; NULL: never). A session's attributes have its
+    `session_id` and go with it; every attribute goes with its user (ON DELETE CASCADE both).
+
+    A user's own attributes (`session_id` NULL) are unique by (`user_id`, `name`) through a partial
+    index, since NULLs are distinct in a unique constraint; a session's by (`session_id`, `name`).
+    Both are the conflict targets of the one-statement upserts of zato.sso.attr."""
+    __tablename__ = 'zato_sso_attr'
+    __table_args__ = (
+        Index('uq_zato_sso_attr_user_name', 'user_id', 'name', unique=True,
+              sqlite_where=text('session_id IS NULL'), postgresql_where=text('session_id IS NULL')),
+        UniqueConstraint('session_id', 'name'),
+        NEVER_REUSED_IDS,
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    cluster_id: Mapped[int] = mapped_column(ForeignKey('cluster.id', ondelete='CASCADE'))
+    user_id: Mapped[int] = mapped_column(ForeignKey('zato_sso_user.id', ondelete='CASCADE'), index=True)
+    session_id: Mapped[int | None] = mapped_column(ForeignKey('zato_sso_session.id', ondelete='CASCADE'),
+                                                   nullable=True)
+    name: Mapped[str] = mapped_column(String(200))
+    value: Mapped[str] = mapped_column(Text)
+    is_encrypted: Mapped[bool] = mapped_column(Boolean, default=False)
+    creation_time: Mapped[float] = mapped_column(Float)
+    last_modified: Mapped[float] = mapped_column(Float)
+    expiration_time: Mapped[float | None] = mapped_column(Float, nullable=True, index=True)

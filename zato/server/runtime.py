@@ -181,12 +181,14 @@ class Runtime:
         self.store.add_internal(admin_cache)
         if self._sso_start is not None:
             from zato.server import sso as server_sso
+            from zato.server import sso_attr as server_sso_attr
             from zato.server.sso_linked import LinkedCredentials
             from zato.sso.linked import LINKED_KIND
             self.sso = self._sso_start()
             self.linked = LinkedCredentials(self.sso, self.limits.limiter)
             self.on_change(LINKED_KIND, self._linked_changed)
             self.store.add_internal(server_sso)
+            self.store.add_internal(server_sso_attr)
             self._greenlets.append(gevent.spawn(server_sso.Purger(self, self.sso).run))
         self.kafka_channels.start()
         self.wsx.start()

@@ -24,8 +24,8 @@ from zato.sso.api import SSO
 from zato.sso.config import load as load_config
 from zato.sso.context import Cipher, SSOContext, derive_hash_key
 from zato.service.facades import OutFacade
-from zato.sso.purge import LIMIT as PURGE_LIMIT
 from zato.sso.status import OK, SSOError, status_code
+from zato.sso.validation import check_email, check_password, check_username
 
 if TYPE_CHECKING:
     from zato.server.runtime import Runtime
@@ -56,6 +56,12 @@ ROUTES = (
     ('/zato/sso/user/reject', 'POST', 'zato.sso.user.reject'),
     ('/zato/sso/user/password/reset/begin', 'POST', 'zato.sso.user.password.reset.begin'),
     ('/zato/sso/user/password/reset/complete', 'POST', 'zato.sso.user.password.reset.complete'),
+    # Attributes of users and sessions (zato.server.sso_attr)
+    *((f'/zato/sso/{scope}/attr{tail}', method, f'zato.sso.{scope}.attr.{op}')
+      for scope in ('user', 'session')
+      for tail, method, op in (('', 'POST', 'create'), ('', 'PATCH', 'update'), ('', 'PUT', 'set'),
+                               ('', 'DELETE', 'delete'), ('', 'GET', 'get'), ('/exists', 'GET', 'exists'),
+                               ('/names', 'GET', 'names'))),
     # Linked credentials (zato.sso.linked)
     ('/zato/sso/user/linked', 'POST', 'zato.sso.user.linked.create'),
     ('/zato/sso/user/linked', 'GET', 'zato.sso.user.linked.get-list'),
@@ -80,8 +86,12 @@ def build(runtime: Runtime, secret_key: str) -> Callable[[], SSO]:
 
     def start() -> SSO:
         cipher = Cipher(runtime.crypto.encrypt, runtime.crypto.decrypt)
+        def invoke(name: str, payload: Any, cid: str) -> Any:
+            return runtime.invoker.invoke(name, payload, cid=cid)
+
         return SSO(SSOContext(runtime.Session, runtime.cluster_id, config, cipher, hash_key, mailer=mailer,
-                              email_dir=email_dir, defer=_defer, commit_change=runtime.commit_change))
+                              email_dir=email_dir, defer=_defer, invoke=invoke,
+                              commit_change=runtime.commit_change))
     return start
 
 
@@ -97,7 +107,7 @@ def _defer(work: Callable[[], None]) -> None:
 
 class Purger:
     """Every [session] purge_interval seconds, each worker asks for the purge lease for that long; the one
-    that gets it purges expired sessions and tokens (zato.sso.purge), in batches until none is left,
+    that gets it purges expired sessions, tokens and attributes (zato.sso.purge), in batches until none is left,
     so the cluster purges once per interval whatever its size."""
 
     def __init__(self, runtime: Runtime, sso: SSO) -> None:
@@ -113,12 +123,12 @@ class Purger:
         total = 0
         while True:
             purged = self.sso.purge()
-            total += purged.sessions + purged.tokens
-            if purged.sessions < PURGE_LIMIT and purged.tokens < PURGE_LIMIT:
+            total += purged.total
+            if not purged.is_full:
                 break
             gevent.sleep(0)  # a long backlog does not hold the worker
         if total:
-            logger.info('SSO purge: %d expired sessions and tokens deleted', total)
+            logger.info('SSO purge: %d expired sessions, tokens and attributes deleted', total)
         return total
 
     def run(self) -> None:
@@ -477,3 +487,22 @@ class DeleteLinkedAuth(_SSOService):
             self.text(data, 'auth_username', False), self.text(data, 'current_app'), self.remote_addr(),
             sec_name=self.text(data, 'sec_name', False))
         self.reply({'auth_id': auth_id})
+
+
+class ValidateUser(_SSOService):
+    """zato.sso.signup.validate, 3.1's default `[user_validation] service`: the built-in rules
+    (zato.sso.validation) over {username, password, email?} -> {is_valid, sub_status?}. Not a channel:
+    a deployment's own validation service may invoke it and add rules of its own (zato.sso.hooks)."""
+    name = 'zato.sso.signup.validate'
+
+    def handle(self) -> None:
+        data = self.input()
+        config = self.sso.ctx.config
+        try:
+            check_username(config, data.get('username'))
+            check_email(config, data.get('email'))
+            check_password(config, data.get('password'))
+        except SSOError as e:
+            self.response.payload = {'is_valid': False, 'sub_status': e.sub_status}
+            return
+        self.response.payload = {'is_valid': True}

@@ -15,7 +15,8 @@ from typing import Any
 from sqlalchemy import delete, select
 
 from zato.odb.models import SSOLinkedAuth, SSOUser
-from zato.sso import totp
+from zato.sso import hooks, totp
+from zato.sso.attr import Attrs, WithAttrs
 from zato.sso.context import SSOContext, iso
 from zato.sso.linked import LINKED_KIND, LinkedAuth
 from zato.sso.login import Login, LoginResult
@@ -60,8 +61,10 @@ class SessionAPI:
             raise SSOError(status_code.session.no_such_session)
         return found
 
-    def _target(self, session: Any, target_ust: Any, current: Current, current_app: str) -> Current:
+    def _target(self, session: Any, target_ust: Any, current_ust: Any, current: Current, current_app: str) -> Current:
         """The session of `target_ust`: the caller's own, or anyone's for a super-user."""
+        if target_ust == current_ust:
+            return current  # found already: one look-up less for the commonest call, a session checking itself
         target = self.sessions.find(session, target_ust, current_app, self.ctx.clock())
         if target.session.id != current.session.id and not current.user.is_super_user:
             raise _super_user_required()
@@ -74,7 +77,7 @@ class SessionAPI:
         with self.ctx.Session() as session:
             current = self.current(session, current_ust, current_app)
             try:
-                self._target(session, target_ust, current, current_app)
+                self._target(session, target_ust, current_ust, current, current_app)
             except SSOError as e:
                 if e.sub_status[0] == status_code.auth.super_user_required:
                     raise
@@ -91,11 +94,13 @@ class SessionAPI:
             return {'expiration_time': iso(expiration_time)}
 
     def get(self, cid: str, target_ust: Any, current_ust: Any, current_app: Any, remote_addr: str = '',
-            user_agent: str | None = None) -> dict[str, Any]:
+            user_agent: str | None = None) -> WithAttrs:
+        """The session of `target_ust` (none: the caller's), with its attributes as `.attr`."""
         with self.ctx.Session() as session:
             current = self.current(session, current_ust, current_app)
-            target = self._target(session, target_ust or current_ust, current, current_app)
-            return session_to_dict(target.session, target.user)
+            target = self._target(session, target_ust or current_ust, current_ust, current, current_app)
+            return WithAttrs(session_to_dict(target.session, target.user),
+                             Attrs(self.ctx, target.user.id, target.session.id))
 
     def get_list(self, cid: str, current_ust: Any, current_app: Any, remote_addr: str = '',
                  target_ust: Any = None, user_id: Any = None) -> list[dict[str, Any]]:
@@ -110,7 +115,7 @@ class SessionAPI:
                 users = Users(self.ctx, self.sessions)
                 user = users.require(session, user_id)
             elif target_ust:
-                user = self._target(session, target_ust, current, current_app).user
+                user = self._target(session, target_ust, current_ust, current, current_app).user
             return [session_to_dict(row, user) for row in self.sessions.list_of(session, user.id, self.ctx.clock())]
 
     def logout(self, cid: str, ust: Any, current_app: Any, remote_addr: str = '') -> None:
@@ -163,7 +168,7 @@ class UserAPI:
         """A new user from `ctx` (3.1's name for the input: username, password, email, the names, app_list),
         waiting for confirmation (and approval); {'confirm_token': ...} when sso.conf says to return it."""
         try:
-            return self._signup.signup(ctx, current_app)
+            return self._signup.signup(ctx, current_app, cid)
         except SSOError as e:
             logger.info('SSO sign-up refused, cid `%s`, app `%s`, address `%s`: %s', cid, current_app, remote_addr,
                         e.sub_status)
@@ -213,6 +218,8 @@ class UserAPI:
             current = self._super_user(session, current_ust, current_app)
             if isinstance(data, dict) and data.get('is_super_user'):
                 raise SSOError(status_code.common.invalid_operation)
+            if isinstance(data, dict):
+                hooks.validate(self.ctx, cid, data, current.session.current_app)
             user, key = self.users.create(session, data, False, current.user.username)
             session.commit()
             return self._created(user, key)
@@ -232,19 +239,24 @@ class UserAPI:
             out['totp_uri'] = totp.provisioning_uri(key, user.username, user.totp_label)
         return out
 
-    def get_current_user(self, cid: str, current_ust: Any, current_app: Any, remote_addr: str = '') -> dict[str, Any]:
+    def get_current_user(self, cid: str, current_ust: Any, current_app: Any, remote_addr: str = '') -> WithAttrs:
+        """The caller, with their attributes as `.attr`."""
         with self.ctx.Session() as session:
-            return user_to_dict(self.ctx, self.session.current(session, current_ust, current_app).user)
+            return self._with_attrs(self.session.current(session, current_ust, current_app).user)
 
     def get_user_by_id(self, cid: str, user_id: Any, current_ust: Any, current_app: Any,
-                       remote_addr: str = '') -> dict[str, Any]:
+                       remote_addr: str = '') -> WithAttrs:
+        """The caller, or any user for a super-user, with the user's attributes as `.attr`."""
         with self.ctx.Session() as session:
             current = self.session.current(session, current_ust, current_app)
             if user_id == current.user.user_id:
-                return user_to_dict(self.ctx, current.user)
+                return self._with_attrs(current.user)
             if not current.user.is_super_user:
                 raise _super_user_required()
-            return user_to_dict(self.ctx, self.users.require(session, user_id))
+            return self._with_attrs(self.users.require(session, user_id))
+
+    def _with_attrs(self, user: SSOUser) -> WithAttrs:
+        return WithAttrs(user_to_dict(self.ctx, user), Attrs(self.ctx, user.id))
 
     def get_user_by_username(self, cid: str, username: Any) -> dict[str, Any] | None:
         """Python only (trusted code); None for no such user."""
@@ -442,6 +454,12 @@ class Admin:
             self.user.users.set_locked(session, self._require(session, username), locked, 'zato.sso.cli')
             session.commit()
 
+    def set_approval(self, username: str, approved: bool) -> None:
+        """approval_status `approved` or `rejected` (the user's sessions end)."""
+        with self.ctx.Session() as session:
+            self.user._signup.set_approval(session, self._require(session, username), approved, 'zato.sso.cli')
+            session.commit()
+
     def set_password(self, username: str, password: str, must_change: bool = False,
                      expiry_days: int | None = None) -> None:
         with self.ctx.Session() as session:
@@ -466,5 +484,5 @@ class SSO:
         self.admin = Admin(self.user)
 
     def purge(self) -> Purged:
-        """Deletes expired sessions and expired tokens, used or not (a bounded batch of each)."""
+        """Deletes expired sessions, expired tokens (used or not) and expired attributes (a bounded batch of each)."""
         return purge(self.ctx)

@@ -20,6 +20,9 @@ Clock = Callable[[], float]
 # (connection name, sender, recipient, subject, body): sends one email, or raises
 Mailer = Callable[[str, str, str, str, str], None]
 
+# (service name, payload, cid): invokes a service of the server and returns its output (zato.sso.hooks)
+Invoke = Callable[[str, Any, str], Any]
+
 
 def run_now(work: Callable[[], None]) -> None:
     """How the core runs work that must not make the caller wait, unless told otherwise: at once."""
@@ -54,6 +57,7 @@ class SSOContext:
     defer: Callable[[Callable[[], None]], None] = field(default=run_now)
     # Commits a change of (kind, id) that every worker of the cluster must learn of (linked credentials)
     commit_change: Callable[[Any, str, int], None] = field(default=commit_only)
+    invoke: Invoke | None = None      # None without a server (the CLI): no service is invoked
 
     @property
     def lockout(self) -> Policy:

@@ -1,4 +1,5 @@
-"""Purging what SSO no longer needs: expired sessions and expired tokens.
+"""Purging what SSO no longer needs: expired sessions, tokens and attributes (a session's attributes
+go with it, by the ODB's ON DELETE CASCADE; these are the ones whose own expiry has passed).
 
 A used token is kept until it expires, so that it is answered as used (E005007 for a confirmation)
 for as long as it would have been valid; after that it goes whether it was used or not.
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import delete, or_, select
 
-from zato.odb.models import SSOSession, SSOToken
+from zato.odb.models import SSOAttr, SSOSession, SSOToken
 from zato.sso.context import SSOContext
 
 LIMIT = 1000
@@ -24,6 +25,16 @@ LIMIT = 1000
 class Purged:
     sessions: int
     tokens: int
+    attrs: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.sessions + self.tokens + self.attrs
+
+    @property
+    def is_full(self) -> bool:
+        """Whether a table had more than one batch to purge."""
+        return max(self.sessions, self.tokens, self.attrs) >= LIMIT
 
 
 def purge(ctx: SSOContext, limit: int = LIMIT) -> Purged:
@@ -37,5 +48,9 @@ def purge(ctx: SSOContext, limit: int = LIMIT) -> Purged:
             SSOToken.cluster_id == ctx.cluster_id,
             SSOToken.expiration_time <= now).limit(limit)
         tokens = session.execute(delete(SSOToken).where(SSOToken.id.in_(spent.scalar_subquery()))).rowcount
+        stale = select(SSOAttr.id).where(
+            SSOAttr.cluster_id == ctx.cluster_id,
+            SSOAttr.expiration_time <= now).limit(limit)
+        attrs = session.execute(delete(SSOAttr).where(SSOAttr.id.in_(stale.scalar_subquery()))).rowcount
         session.commit()
-    return Purged(sessions or 0, tokens or 0)
+    return Purged(sessions or 0, tokens or 0, attrs or 0)

@@ -73,16 +73,18 @@ class Sessions:
         names none (or another application's), E007002 for one that has expired (and is removed)."""
         if not isinstance(ust, str) or not ust or len(ust) > 200:
             raise no_such_session()
-        row = session.scalars(select(SSOSession).where(SSOSession.ust_hash == ust_hash(ust))).one_or_none()
-        if row is None or row.cluster_id != self.ctx.cluster_id or row.current_app != current_app:
+        # The session and its user in one query (an inner join: a session without a user is none)
+        found = session.execute(select(SSOSession, SSOUser).join(SSOUser, SSOUser.id == SSOSession.user_id).where(
+            SSOSession.ust_hash == ust_hash(ust))).one_or_none()
+        if found is None:
+            raise no_such_session()
+        row, user = found
+        if row.cluster_id != self.ctx.cluster_id or row.current_app != current_app:
             raise no_such_session()
         if now >= row.expiration_time or now >= row.max_expiration_time:
             session.delete(row)
             session.commit()
             raise SSOError(status_code.session.expired)
-        user = session.get(SSOUser, row.user_id)
-        if user is None:
-            raise no_such_session()
         return Current(row, user)
 
     def renew(self, session: Any, current: Current, now: float) -> float:

@@ -28,12 +28,12 @@ from sqlalchemy.exc import IntegrityError
 
 from zato.odb.models import SSOUser
 from zato.security.passwords import hash_password
-from zato.sso import mail
+from zato.sso import hooks, mail
 from zato.sso.context import SSOContext
 from zato.sso.sessions import Sessions
 from zato.sso.status import SSOError, not_allowed, status_code
 from zato.sso.tokens import DECOY, SIGNUP, TOKEN_BYTES, Refused, TokenRefused, Tokens
-from zato.sso.users import APPROVED, FINAL, NAMES, Users
+from zato.sso.users import APPROVED, FINAL, NAMES, Users, user_to_dict
 from zato.sso.validation import check_email, check_password, check_username
 
 BEFORE_CONFIRMATION, BEFORE_DECISION, REJECTED = 'before_confirmation', 'before_decision', 'rejected'
@@ -60,7 +60,7 @@ class SignUp:
         if app not in allowed or any(item not in allowed for item in app_list or ()):
             raise SSOError(status_code.app_list.no_signup, status=403)
 
-    def signup(self, data: Any, current_app: Any) -> dict[str, Any]:
+    def signup(self, data: Any, current_app: Any, cid: str = '') -> dict[str, Any]:
         """A new user waiting for confirmation; {'confirm_token': ...} with [signup] always_return_confirm_token."""
         if not isinstance(data, dict):
             raise SSOError(status_code.common.invalid_input)
@@ -85,6 +85,7 @@ class SignUp:
             value = data.get(key)
             if value is not None and (not isinstance(value, str) or len(value) > 200):
                 raise SSOError(status_code.common.invalid_input)
+        hooks.validate(self.ctx, cid, {**data, 'username': username, 'email': email}, current_app)
 
         now = self.ctx.clock()
         with self.ctx.Session() as session:
@@ -97,6 +98,7 @@ class SignUp:
                     user, _ = self.users.create(session, fields, False, 'zato.sso.signup')
                     token = self.tokens.issue(session, user.id, SIGNUP, conf['confirm_token_expiry'] * 60, now)
                     session.commit()
+                    new_user = user_to_dict(self.ctx, user)
                 except IntegrityError:  # the same username signed up at the same moment on another worker
                     session.rollback()
                     taken = status_code.username.exists
@@ -123,6 +125,7 @@ class SignUp:
                 def send() -> None:
                     self._send(username, display_name, email, sent)
                 self.ctx.defer(send)
+                hooks.signed_up(self.ctx, cid, new_user, current_app, token)
         return {'confirm_token': token} if conf['always_return_confirm_token'] else {}
 
     def _taken(self, session: Any, username: str, email: str) -> tuple[str | None, int | None]:

@@ -50,9 +50,10 @@ class status_code:  # noqa: N801 - 3.1's name
         already_linked, no_such_link = 'E010001', 'E010002'
 
 
-# The HTTP status of an error envelope, by the first sub-status: a malformed or invalid input is 400,
-# everything about who may do what 403 (3.1 answered SSO calls with 200, 400 and 403 only)
-_BAD_INPUT = ('E001', 'E002', 'E003001', 'E003002', 'E003003', 'E008001', 'E008002', 'E008003')
+# The HTTP status of an error envelope, by the first sub-status: a malformed or invalid input is 400
+# (an attribute that exists already, or does not, too), everything about who may do what 403 (3.1
+# answered SSO calls with 200, 400 and 403 only)
+_BAD_INPUT = ('E001', 'E002', 'E003001', 'E003002', 'E003003', 'E008001', 'E008002', 'E008003', 'E009')
 
 
 class SSOError(ClientError):

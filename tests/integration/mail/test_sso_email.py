@@ -295,5 +295,5 @@ def test_expired_tokens_are_purged_in_the_background(env, smtp):
                                                    'email': 'ivan2@example.org', 'current_app': APP}))
     assert env.decoys() == 1
     env.wait_for(lambda: env.decoys() == 0, timeout=10, interval=0.2)
-    assert any('SSO purge: 1 expired sessions and tokens deleted' in env.log(f'server{i + 1}')
+    assert any('SSO purge: 1 expired sessions, tokens and attributes deleted' in env.log(f'server{i + 1}')
                for i in range(env.servers))
