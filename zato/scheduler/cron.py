@@ -44,8 +44,9 @@ _MONTHS = {name: i for i, name in enumerate(
 _DAYS = {name: i for i, name in enumerate(('sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'))}
 
 # name, lowest, highest, names
-_FIELDS = (('minute', 0, 59, {}), ('hour', 0, 23, {}), ('day of month', 1, 31, {}), ('month', 1, 12, _MONTHS),
-           ('day of week', 0, 7, _DAYS), ('second', 0, 59, {}))
+_FIELDS: tuple[tuple[str, int, int, dict[str, int]], ...] = (
+    ('minute', 0, 59, {}), ('hour', 0, 23, {}), ('day of month', 1, 31, {}), ('month', 1, 12, _MONTHS),
+    ('day of week', 0, 7, _DAYS), ('second', 0, 59, {}))
 
 # Wall-clock times are counted in seconds from this naive origin, as instants are from the epoch
 _WALL_ORIGIN = datetime(1970, 1, 1)
@@ -229,4 +230,5 @@ def parse(text: str) -> CronExpression:
     fields = [_field(part, index) for index, part in enumerate(parts)]
     return CronExpression(text=source, minutes=tuple(sorted(fields[0])), hours=tuple(sorted(fields[1])),
                           days=fields[2], months=tuple(sorted(fields[3])), weekdays=fields[4],
-                          seconds=tuple(sorted(fields[5])), days_given=len(fields[2]) < 31, weekdays_given=len(fields[4]) < 7)
+                          seconds=tuple(sorted(fields[5])), days_given=len(fields[2]) < 31,
+                          weekdays_given=len(fields[4]) < 7)

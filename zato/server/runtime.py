@@ -34,6 +34,7 @@ from zato.server.limits import DefRow, RateLimits
 from zato.server.locks import Locks
 from zato.server.outconns import OutConns
 from zato.server.router import Router
+from zato.server.scheduler import Scheduler
 from zato.server.stats import ServiceStats
 from zato.server.stats_flush import StatsFlusher
 from zato.server.store import ServiceStore
@@ -130,6 +131,7 @@ class Runtime:
         self.on_change('security', self._security_changed)
         self.on_change('outconn', self._outconn_changed, self.outconn_mgr.reload_all)
         self.on_change('channel_kafka', self.kafka_channels.changed, self.kafka_channels.reload_all)
+        self.scheduler = Scheduler(self)  # registers its own kind of change
 
     def _exact_backend(self) -> Any:
         """Exact (cluster-wide) rate limits count in the PostgreSQL ODB; with SQLite there is none."""
@@ -150,6 +152,7 @@ class Runtime:
         from zato.server.admin import outconns as admin_outconns
         from zato.server.admin import wsx as admin_wsx
         from zato.server.admin import kafka_channel as admin_kafka_channel
+        from zato.server.admin import scheduler as admin_scheduler
         with self.Session() as session:
             cluster = session.scalars(select(Cluster).where(Cluster.name == self.cluster_name)).one_or_none()
             if cluster is None:
@@ -164,6 +167,7 @@ class Runtime:
         self.store.add_internal(admin_jsonrpc)
         self.store.add_internal(admin_stats)
         self.store.add_internal(admin_kafka_channel)
+        self.store.add_internal(admin_scheduler)
         if self._sso_start is not None:
             from zato.server import sso as server_sso
             self.sso = self._sso_start()
@@ -180,6 +184,7 @@ class Runtime:
         self.jwt.load()
         self.reload_all()
         self._greenlets.append(gevent.spawn(self._check_config_version))
+        self._greenlets.append(self.scheduler.start())
         self.stats_flusher = StatsFlusher(self.stats, self.engine, self.cluster_id, self.server_name,
                                           self.config.get('stats', 'flush_interval'),
                                           self.config.get('stats', 'retention'))
@@ -198,6 +203,7 @@ class Runtime:
         self.outconn_mgr.stop_all()
         for g in self._greenlets:
             g.kill(block=False)
+        self.scheduler.stop()  # the lease given back: another worker fires jobs at once
         self.bus.stop()
         if self.stats_flusher is not None:
             self.stats_flusher.stop()  # the last statistics, and the word that this worker stopped
