@@ -468,5 +468,6 @@ class SchedulerFiring(Base):
     fired_at: Mapped[float] = mapped_column(Float, index=True)
     sends: Mapped[int] = mapped_column(Integer, default=1)
     started_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    worker: Mapped[str] = mapped_column(String(200), default='')  # `server:pid` of the worker that claimed it
     ended_at: Mapped[float | None] = mapped_column(Float, nullable=True)
     result: Mapped[str] = mapped_column(String(20), default='')

@@ -18,13 +18,15 @@ times missed meanwhile, late, as long as they are within [scheduler] misfire_gra
 
 Running (any worker). The worker that receives a firing claims it (``UPDATE ... SET started_at WHERE
 started_at IS NULL``), so a firing sent twice runs once; the holder sends again a firing that no
-worker claimed within a few seconds (the message or the worker was lost). Unless the job has
+worker claimed within a few seconds (the message or the worker was lost). A run whose worker dies
+after claiming it is not run again (the service may have done its work): its firing keeps the
+claim (``started_at``, ``worker``) and no end, which is how to find it. Unless the job has
 ``allow_overlap``, the run holds the lease ``zato.scheduler.job.<id>`` while it runs, and a firing
 that finds the job's previous run still going is not run (its result is ``overlap``). The service
 runs with ``self.channel.type == 'scheduler'``, ``self.job_type`` and the job's ``extra`` as its raw
 request, and ``self.environ['zato.scheduler']`` holding the job's ``id``, ``name`` and the ``due``
-time of the run (seconds since the epoch), through the scheduler hooks (zato.service.invoker); the run's times and result (``ok`` or
-``error``) are written to the firing and to the job.
+time of the run (seconds since the epoch), through the scheduler hooks (zato.service.invoker); the
+run's times and result (``ok`` or ``error``) are written to the firing and to the job.
 """
 
 from __future__ import annotations
@@ -228,7 +230,7 @@ class Scheduler:
                 if moved == 1 and decision.fire:
                     conn.execute(insert(SchedulerFiring).values(
                         job_id=job.id, due_at=due, cluster_id=self.runtime.cluster_id, kind='schedule',
-                        token=self.token, cid=cid, fired_at=now, sends=1, result=''))
+                        token=self.token, cid=cid, fired_at=now, sends=1, worker='', result=''))
         except LeaseLost:
             self._lose('the fence refused its token')
             return
@@ -316,7 +318,7 @@ class Scheduler:
         with engine.begin() as conn:
             claimed = conn.execute(update(SchedulerFiring).where(
                 SchedulerFiring.job_id == job_id, SchedulerFiring.due_at == due,
-                SchedulerFiring.started_at.is_(None)).values(started_at=started)).rowcount
+                SchedulerFiring.started_at.is_(None)).values(started_at=started, worker=self.holder)).rowcount
         if claimed != 1:
             return  # another worker has it (it was sent twice), or the job is gone
         if msg['allow_overlap']:

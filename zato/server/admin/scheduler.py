@@ -191,7 +191,8 @@ class ExecuteJob(_JobBase):
             for _ in range(3):  # two "Execute now" of one job in the same microsecond: the second moves on
                 now = time.time()
                 session.add(SchedulerFiring(job_id=row.id, due_at=now, cluster_id=self.server.cluster_id,
-                                            kind='execute', token=0, cid=cid, fired_at=now, sends=1, result=''))
+                                            kind='execute', token=0, cid=cid, fired_at=now, sends=1, worker='',
+                                            result=''))
                 try:
                     session.commit()
                 except IntegrityError:

@@ -60,6 +60,7 @@ def upgrade() -> None:
         sa.Column('fired_at', sa.Float(), nullable=False),
         sa.Column('sends', sa.Integer(), nullable=False),
         sa.Column('started_at', sa.Float(), nullable=True),
+        sa.Column('worker', sa.String(200), nullable=False),
         sa.Column('ended_at', sa.Float(), nullable=True),
         sa.Column('result', sa.String(20), nullable=False),
         sa.PrimaryKeyConstraint('job_id', 'due_at'),
