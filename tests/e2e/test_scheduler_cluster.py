@@ -44,7 +44,14 @@ class Count(Service):
     def handle(self):
         started = time.time()
         job = self.environ['zato.scheduler']
-        conn = psycopg2.connect(self.request.raw_request)
+        for attempt in range(20):  # the PostgreSQL the test shares may be short of connections for a moment
+            try:
+                conn = psycopg2.connect(self.request.raw_request)
+                break
+            except psycopg2.OperationalError:
+                if attempt == 19:
+                    raise
+                time.sleep(0.2)
         conn.autocommit = True
         try:
             with conn.cursor() as cur:
@@ -139,27 +146,32 @@ def test_1000_due_times_fire_exactly_once_with_the_lease_holder_killed_mid_way(c
     assert new_token > token and new_name != name
     assert taken_over_at - killed_at < TTL + 2
 
-    cluster.wait_for(lambda: query(cluster, "SELECT count(*) FROM scheduler_firing f JOIN scheduler_job j "
-                                            "ON j.id = f.job_id WHERE j.name LIKE 'kill-%%'")[0][0] == 1000,
-                     timeout=start + 100 + 30 - time.time())
-    time.sleep(3)  # the last runs end
+    # Until the last due time has fired (or surely would have): then the last runs end
+    last = start + 99 + 20
+    cluster.wait_for(lambda: time.time() > last or query(
+        cluster, "SELECT count(*) FROM scheduler_firing f JOIN scheduler_job j ON j.id = f.job_id "
+                 "WHERE j.name LIKE 'kill-%%'")[0][0] == 1000, timeout=last + 5 - time.time(), interval=0.5)
+    time.sleep(3)
 
     runs = query(cluster, "SELECT job, due, started FROM sched_run WHERE job LIKE 'kill-%%'")
     seen = [(job, due) for job, due, _ in runs]
     firings = query(cluster, "SELECT j.name, f.due_at, f.token, f.started_at, f.ended_at, f.worker "
                              "FROM scheduler_firing f JOIN scheduler_job j ON j.id = f.job_id "
                              "WHERE j.name LIKE 'kill-%%'")
+    # The service's own count: no due time twice, and (below) every one but those the killed worker had
+    # under way
+    assert len(seen) == len(set(seen)), f'{len(seen) - len(set(seen))} due times ran more than once'
     # The ODB's record: 1,000 firings, one per due time, each by a lease holder's token
     assert {(job, due) for job, due, *_ in firings} == expected and len(firings) == 1000
     assert {tok for _, _, tok, *_ in firings} <= set(range(1, new_token + 1))
-    # The service's own count: no due time twice, and every one but those the killed worker had under way
-    assert len(seen) == len(set(seen)), 'a due time ran twice'
     lost = expected - set(seen)
     in_killed = {(job, due) for job, due, _, started, ended, worker in firings
                  if worker.endswith(f':{pid}') and started is not None and ended is None}
     print(f'killed holder {name} at {killed_at:.2f}, taken over by {new_name} after {taken_over_at - killed_at:.2f} s;'
           f' runs lost with the killed worker: {len(lost)}')
-    assert lost <= in_killed and len(lost) <= 3, (lost, in_killed)
+    details = [f for f in query(cluster, 'SELECT j.name, f.* FROM scheduler_firing f JOIN scheduler_job j '
+                                         'ON j.id = f.job_id') if (f[0], f[2]) in lost]
+    assert lost <= in_killed and len(lost) <= 3, (lost, in_killed, details)
     assert set(seen) <= expected
     # On time: none later than 1 s after its due time, outside the takeover window
     late = [(job, due, started - due) for job, due, started in runs
@@ -195,7 +207,7 @@ def test_a_paused_holder_resumed_after_another_took_over_fires_nothing(cluster):
     # Nothing fired under the paused holder's token after it was paused
     assert [f for f in firings if f[2] == token and f[3] > stopped_at + 0.5] == []
     runs = [(job, due) for job, due in query(cluster, "SELECT job, due FROM sched_run WHERE job LIKE 'pause-%%'")]
-    assert len(runs) == len(set(runs)), 'a due time ran twice'
+    assert len(runs) == len(set(runs)), f'{len(runs) - len(set(runs))} due times ran more than once'
     assert {(job, due) for job, due, *_ in firings} == set(runs)
     # Every second of the pause was fired by the new holder, each once
     for i in range(5):

@@ -34,7 +34,7 @@ from zato.server.limits import DefRow, RateLimits
 from zato.server.locks import Locks
 from zato.server.outconns import OutConns
 from zato.server.router import Router
-from zato.server.scheduler import Scheduler
+from zato.server.scheduler import RUN_SUBJECT as SCHEDULER_RUN_SUBJECT, Scheduler
 from zato.server.stats import ServiceStats
 from zato.server.stats_flush import StatsFlusher
 from zato.server.store import ServiceStore
@@ -177,6 +177,7 @@ class Runtime:
         self.wsx.start()
         self.bus.subscribe(CONFIG_SUBJECT, self.on_config_changed)
         self.bus.subscribe(ASYNC_SUBJECT, self.invoker.on_async_message)
+        self.bus.subscribe(SCHEDULER_RUN_SUBJECT, self.scheduler.on_run)
         self.bus.subscribe('bus.reconnected', self._on_reconnected)
         # Subscribe before loading, so no change made meanwhile is missed
         self.jwt.start()  # subscribes before the bus starts; loads sessions after

@@ -3,15 +3,20 @@ jobs; any worker runs them.
 
 Firing (the lease holder). Every worker asks for the lease ``zato.scheduler`` (zato.odb.lease) every
 fifth of its TTL ([scheduler] lease_ttl); the one that gets it loads the active jobs and, for each
-due time, in one transaction fenced by its token (``LeaseStore.fenced``):
+due time, in one transaction:
 
 * moves the job's ``next_run`` on (zato.scheduler.schedule.decide), only where it still is the due
-  time being fired (``UPDATE ... WHERE next_run = :due``), and
+  time being fired and only while its token holds the lease, by the ODB's clock (``UPDATE ... WHERE
+  next_run = :due AND <the lease is held by the token>``, LeaseStore.held), and
 * records the firing (job id, due time, token) in ``scheduler_firing``, whose key is (job id, due time).
 
 Only then does it hand the run to any one worker of the cluster through the bus (``send_any``). So a
-due time fires once: a holder that paused past its TTL and wakes up after another took over cannot
-commit (the fence refuses its token), and two holders can never both move one due time on. The holder
+due time fires once: a holder that paused past its TTL and wakes up after another took over changes
+nothing (the fence refuses its token), and two holders can never both move one due time on (the
+second's UPDATE waits for the first's row lock and then finds ``next_run`` moved). The fence is in the
+statement rather than a lock on the lease, so a holder paused in the middle of its transaction does
+not keep the next one from taking over; at worst the new holder waits on that one job's row until the
+paused one resumes or its connection is closed. The holder
 renews the lease every third of its TTL; when a renewal or the fence says it is lost, it stops and
 goes back to asking. A holder that dies is replaced within the TTL, and the new one fires the due
 times missed meanwhile, late, as long as they are within [scheduler] misfire_grace.
@@ -43,7 +48,7 @@ from gevent.event import Event
 from sqlalchemy import delete, insert, select, update
 
 from zato.config.channel import CHANNEL, ChannelInfo
-from zato.errors import LeaseLost, LockTimeout
+from zato.errors import LockTimeout
 from zato.odb.lease import MAX_HOLDER
 from zato.odb.models import SchedulerFiring, SchedulerJob
 from zato.scheduler.cron import parse as parse_cron, zone
@@ -134,6 +139,7 @@ class Scheduler:
         self.token: int | None = None
         self.jobs: dict[int, _Job] = {}
         self._wake = Event()
+        self._ready = Event()
         self._renew_at = 0.0
         self._resend_at = 0.0
         self._purge_at = 0.0
@@ -142,7 +148,7 @@ class Scheduler:
     # Start and stop
 
     def start(self) -> gevent.Greenlet:
-        self.runtime.bus.subscribe(RUN_SUBJECT, self.on_run)
+        self._ready.set()
         return gevent.spawn(self.run)
 
     def stop(self) -> None:
@@ -222,19 +228,19 @@ class Scheduler:
         if decision.next_due is None:
             values['is_active'] = False  # a one-time job that fired, or an interval job out of repeats
         cid = new_cid()
-        try:
-            with self.runtime.leases.fenced(LEASE, self.token) as conn:
-                moved = conn.execute(update(SchedulerJob).where(
-                    SchedulerJob.id == job.id, SchedulerJob.next_run == due, SchedulerJob.is_active.is_(True))
-                    .values(**values)).rowcount
-                if moved == 1 and decision.fire:
-                    conn.execute(insert(SchedulerFiring).values(
-                        job_id=job.id, due_at=due, cluster_id=self.runtime.cluster_id, kind='schedule',
-                        token=self.token, cid=cid, fired_at=now, sends=1, worker='', result=''))
-        except LeaseLost:
-            self._lose('the fence refused its token')
-            return
+        leases = self.runtime.leases
+        with self.runtime.engine.begin() as conn:
+            moved = conn.execute(update(SchedulerJob).where(
+                SchedulerJob.id == job.id, SchedulerJob.next_run == due, SchedulerJob.is_active.is_(True),
+                leases.held(LEASE, self.token)).values(**values)).rowcount
+            if moved == 1 and decision.fire:
+                conn.execute(insert(SchedulerFiring).values(
+                    job_id=job.id, due_at=due, cluster_id=self.runtime.cluster_id, kind='schedule',
+                    token=self.token, cid=cid, fired_at=now, sends=1, worker='', result=''))
         if moved != 1:
+            if not leases.holds(LEASE, self.token):
+                self._lose('the fence refused its token')
+                return
             # Changed or deleted meanwhile: the ODB has the truth
             self._reload_one(job.id)
             return
@@ -313,6 +319,10 @@ class Scheduler:
     # Running a firing (any worker)
 
     def on_run(self, msg: dict[str, Any]) -> None:
+        """Runs a firing sent by the holder. Subscribed before the bus starts: a firing handed to this
+        worker while it is still starting waits for start() (its services loaded) instead of being
+        dropped for want of a subscriber."""
+        self._ready.wait()
         job_id, due = msg['job_id'], msg['due']
         engine, started = self.runtime.engine, self.clock()
         with engine.begin() as conn:
