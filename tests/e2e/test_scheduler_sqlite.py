@@ -6,13 +6,15 @@ stop of the whole environment."""
 from __future__ import annotations
 
 import os
+import re
+import shlex
 import sqlite3
 import time
 from datetime import UTC, datetime
 
 import pytest
 
-from tests.e2e.harness import Env
+from tests.e2e.harness import ROOT, Env, docs_example, zato
 from zato.admin_client import AdminCallError
 
 SERVICE = '''
@@ -223,3 +225,23 @@ def test_due_times_missed_while_no_server_was_up_follow_the_misfire_policy(env):
     # Both go on from their first due time after the start
     assert any(due >= started - 3 for due in once) and any(due >= started - 3 for due in skip)
     assert len(set(once)) == len(once) and len(set(skip)) == len(skip)
+
+
+def test_the_command_line_examples_of_the_docs_page_run_as_written(env):
+    # The page's ```sh block, each command (lines joined at a trailing backslash) run against this environment
+    _, file_name, code = docs_example('scheduler.md')
+    env.admin.call('POST', '/zato/admin/deploy', {'file_name': file_name, 'source': code})
+    with open(os.path.join(ROOT, 'docs', 'scheduler.md'), encoding='utf-8') as f:
+        block = re.search(r'^```sh\n(.*?)^```', f.read(), re.S | re.M).group(1)
+    for command in block.replace('\\\n', ' ').splitlines():
+        args = shlex.split(command.replace('~/env/qs-1', env.path))
+        assert args[0] == 'zato'
+        zato(*args[1:], env=env.env)
+    nightly = job_named(env, 'nightly-report')
+    assert (nightly['cron_definition'], nightly['timezone'], nightly['is_active']) == ('0 2 * * *', 'Europe/Prague',
+                                                                                        False)
+    env.wait_for(lambda: job_named(env, 'nightly-report')['last_result'] == 'ok', timeout=10)  # executed
+
+
+def job_named(env, name: str) -> dict:
+    return next(j for j in env.admin.call('GET', '/zato/admin/scheduler/jobs') if j['name'] == name)
