@@ -195,17 +195,14 @@ class Scheduler:
     def _tick(self) -> None:
         """One round of the holder: fire what is due, then the chores, then sleep until the next due time."""
         now = self.clock()
-        for job in sorted(self.jobs.values(), key=lambda j: j.next_run):
-            if job.next_run > now or self.token is None:
+        for fired, job in enumerate(sorted(self.jobs.values(), key=lambda j: j.next_run)):
+            # Renewed between firings too, so that a long catch-up does not outlive the lease; never before
+            # the first: a holder that wakes from a pause finds out from the fence, which is what counts
+            if job.next_run > now or self.token is None or (fired and not self._renew_if_due()):
                 break
             self._fire(job, now)
-        if self.token is None:
+        if self.token is None or not self._renew_if_due():
             return
-        if time.monotonic() >= self._renew_at:
-            if not self.runtime.leases.renew(LEASE, self.token, self.ttl):
-                self._lose('its TTL had passed when it was renewed')
-                return
-            self._renew_at = time.monotonic() + self.ttl / 3
         if now >= self._resend_at:
             self._resend(now)
             self._resend_at = now + 1.0
@@ -217,9 +214,20 @@ class Scheduler:
         self._wake.clear()
         self._wake.wait(timeout=wait)
 
+    def _renew_if_due(self) -> bool:
+        """Renews the lease every third of its TTL; False (and the lease given up here) once it is lost."""
+        if time.monotonic() < self._renew_at:
+            return True
+        assert self.token is not None
+        if not self.runtime.leases.renew(LEASE, self.token, self.ttl):
+            self._lose('its TTL had passed when it was renewed')
+            return False
+        self._renew_at = time.monotonic() + self.ttl / 3
+        return True
+
     def _fire(self, job: _Job, now: float) -> None:
-        """One due time of a job: the job moved on and the firing recorded in one fenced transaction,
-        then the run sent to a worker."""
+        """One due time of a job: the job moved on and the firing recorded in one transaction that
+        changes nothing unless this worker's token holds the lease, then the run sent to a worker."""
         assert self.token is not None
         due = job.next_run
         decision = decide(job.schedule, due, job.runs, now, self.grace, job.misfire)
