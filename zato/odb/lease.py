@@ -20,7 +20,11 @@ The rules, each with a test in tests/odb/test_lease.py:
   ODB in which the lease is checked and then kept from changing hands until the transaction ends
   (PostgreSQL: ``SELECT ... FOR SHARE`` of its row; SQLite: ``BEGIN IMMEDIATE``, one writer at a time),
   so a write made in it commits only while the lease is held, and a new holder's acquisition comes
-  after it. Elsewhere, the token is compared where the data lives: ``... WHERE fence <= :token``.
+  after it. Elsewhere, the token is compared where the data lives: ``... WHERE fence <= :token``, or
+  the write itself carries the check (``held(name, token)``, a condition for its WHERE): it changes
+  nothing unless the token holds the lease when the statement runs, and keeps no one from taking the
+  lease over afterwards, so a holder paused in the middle of its transaction does not hold up the
+  next one (as it would inside ``fenced``).
 
 PostgreSQL runs each operation as one autocommitted statement, committed durably (unlike the rate
 limits' counters, never with ``synchronous_commit = off``): an acquisition lost in a crash would let
@@ -35,7 +39,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from sqlalchemy import text
+from sqlalchemy import TextClause, text
 from sqlalchemy.engine import Connection, Engine
 
 from zato.errors import LeaseLost
@@ -74,6 +78,8 @@ _HOLDS = """
 SELECT 1 FROM lease
  WHERE cluster_id = :cluster_id AND name = :name AND token = :token AND expires_at > {now}
 """
+_HELD = ('EXISTS (SELECT 1 FROM lease WHERE cluster_id = :fence_cluster_id AND name = :fence_name '
+         'AND token = :fence_token AND expires_at > {now})')
 _STATE = ('SELECT holder, token, expires_at - {now} FROM lease '
           'WHERE cluster_id = :cluster_id AND name = :name')
 
@@ -117,6 +123,7 @@ class LeaseStore:
         self._release = text(_RELEASE.format(now=now))
         self._holds = text(_HOLDS.format(now=now))
         self._state = text(_STATE.format(now=now))
+        self._held = text(_HELD.format(now=now))
         self._holds_locked = text(_HOLDS.format(now=now) + ('' if self._sqlite else ' FOR SHARE'))
 
     @contextmanager
@@ -187,6 +194,12 @@ class LeaseStore:
                 conn.rollback()
                 raise
             conn.commit()
+
+    def held(self, name: str, token: int) -> TextClause:
+        """A condition for the WHERE of an UPDATE or DELETE: true only while `token` holds the lease, by
+        the ODB's clock when the statement runs (see the module's rules)."""
+        _check(name)
+        return self._held.bindparams(fence_cluster_id=self.cluster_id, fence_name=name, fence_token=token)
 
     def state(self, name: str) -> LeaseState | None:
         """The lease as the ODB has it now, or None if it was never acquired."""

@@ -545,3 +545,59 @@ class SSOAttr(Base):
     creation_time: Mapped[float] = mapped_column(Float)
     last_modified: Mapped[float] = mapped_column(Float)
     expiration_time: Mapped[float | None] = mapped_column(Float, nullable=True, index=True)
+
+
+class SchedulerJob(Base):
+    """A scheduler job (3.1's job, job_interval_based and job_cron_style in one table): what runs when
+    (zato.scheduler.schedule), its next due time and how its last run ended. Times are seconds since the
+    epoch. `next_run` is moved on, with `runs`, only by the lease holder's fenced transaction that records
+    the firing (zato.server.scheduler), or by an edit; None once the job is done."""
+    __tablename__ = 'scheduler_job'
+    __table_args__ = (UniqueConstraint('cluster_id', 'name'), NEVER_REUSED_IDS)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    cluster_id: Mapped[int] = mapped_column(ForeignKey('cluster.id', ondelete='CASCADE'))
+    name: Mapped[str] = mapped_column(String(200))
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    job_type: Mapped[str] = mapped_column(String(20))
+    service_name: Mapped[str] = mapped_column(String(400))
+    start_date: Mapped[float] = mapped_column(Float)
+    weeks: Mapped[int] = mapped_column(Integer, default=0)
+    days: Mapped[int] = mapped_column(Integer, default=0)
+    hours: Mapped[int] = mapped_column(Integer, default=0)
+    minutes: Mapped[int] = mapped_column(Integer, default=0)
+    seconds: Mapped[int] = mapped_column(Integer, default=0)
+    repeats: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    cron_definition: Mapped[str] = mapped_column(String(400), default='')
+    timezone: Mapped[str] = mapped_column(String(100), default='UTC')
+    extra: Mapped[str] = mapped_column(Text, default='')
+    misfire: Mapped[str] = mapped_column(String(20), default='fire_once')
+    allow_overlap: Mapped[bool] = mapped_column(Boolean, default=False)
+    next_run: Mapped[float | None] = mapped_column(Float, nullable=True)
+    runs: Mapped[int] = mapped_column(Integer, default=0)
+    last_run_start: Mapped[float | None] = mapped_column(Float, nullable=True)
+    last_run_end: Mapped[float | None] = mapped_column(Float, nullable=True)
+    last_result: Mapped[str] = mapped_column(String(20), default='')
+    last_error: Mapped[str] = mapped_column(Text, default='')
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    opaque: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class SchedulerFiring(Base):
+    """One due time of a job fired (or an "Execute now"): written by the lease holder under its fencing
+    `token` in the transaction that moves the job's next_run on, so that a due time fires once in the
+    cluster. The worker that runs it claims it by setting `started_at` (once), and writes how it ended."""
+    __tablename__ = 'scheduler_firing'
+
+    job_id: Mapped[int] = mapped_column(ForeignKey('scheduler_job.id', ondelete='CASCADE'), primary_key=True)
+    due_at: Mapped[float] = mapped_column(Float, primary_key=True)
+    cluster_id: Mapped[int] = mapped_column(ForeignKey('cluster.id', ondelete='CASCADE'), index=True)
+    kind: Mapped[str] = mapped_column(String(20))      # 'schedule' or 'execute'
+    token: Mapped[int] = mapped_column(BigInteger)     # the scheduler lease's fencing token; 0 for 'execute'
+    cid: Mapped[str] = mapped_column(String(64))
+    fired_at: Mapped[float] = mapped_column(Float, index=True)
+    sends: Mapped[int] = mapped_column(Integer, default=1)
+    started_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    worker: Mapped[str] = mapped_column(String(200), default='')  # `server:pid` of the worker that claimed it
+    ended_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    result: Mapped[str] = mapped_column(String(20), default='')

@@ -35,6 +35,7 @@ from zato.server.limits import DefRow, RateLimits
 from zato.server.locks import Locks
 from zato.server.outconns import OutConns
 from zato.server.router import Router
+from zato.server.scheduler import RUN_SUBJECT as SCHEDULER_RUN_SUBJECT, Scheduler
 from zato.server.stats import ServiceStats
 from zato.server.stats_flush import StatsFlusher
 from zato.server.store import ServiceStore
@@ -141,6 +142,7 @@ class Runtime:
         self.on_change('channel_kafka', self.kafka_channels.changed, self.kafka_channels.reload_all)
         self.caches = Caches(self.bus, lambda: self.cluster_id)
         self.on_change('cache_builtin', self.caches.changed, self.caches.reload_all)
+        self.scheduler = Scheduler(self)  # registers its own kind of change
 
     def _exact_backend(self) -> Any:
         """Exact (cluster-wide) rate limits count in the PostgreSQL ODB; with SQLite there is none."""
@@ -163,6 +165,7 @@ class Runtime:
         from zato.server.admin import kafka_channel as admin_kafka_channel
         from zato.server import pattern_services
         from zato.server.admin import cache as admin_cache
+        from zato.server.admin import scheduler as admin_scheduler
         with self.Session() as session:
             cluster = session.scalars(select(Cluster).where(Cluster.name == self.cluster_name)).one_or_none()
             if cluster is None:
@@ -179,6 +182,7 @@ class Runtime:
         self.store.add_internal(admin_kafka_channel)
         self.store.add_internal(pattern_services)
         self.store.add_internal(admin_cache)
+        self.store.add_internal(admin_scheduler)
         if self._sso_start is not None:
             from zato.server import sso as server_sso
             from zato.server import sso_attr as server_sso_attr
@@ -194,6 +198,7 @@ class Runtime:
         self.wsx.start()
         self.bus.subscribe(CONFIG_SUBJECT, self.on_config_changed)
         self.bus.subscribe(ASYNC_SUBJECT, self.async_queue.on_wake)
+        self.bus.subscribe(SCHEDULER_RUN_SUBJECT, self.scheduler.on_run)
         self.bus.subscribe('bus.reconnected', self._on_reconnected)
         self.caches.start()
         # Subscribe before loading, so no change made meanwhile is missed
@@ -202,6 +207,7 @@ class Runtime:
         self.jwt.load()
         self.reload_all()
         self._greenlets.append(gevent.spawn(self._check_config_version))
+        self._greenlets.append(self.scheduler.start())
         self.stats_flusher = StatsFlusher(self.stats, self.engine, self.cluster_id, self.server_name,
                                           self.config.get('stats', 'flush_interval'),
                                           self.config.get('stats', 'retention'))
@@ -224,6 +230,7 @@ class Runtime:
         self.caches.stop()
         for g in self._greenlets:
             g.kill(block=False)
+        self.scheduler.stop()  # the lease given back: another worker fires jobs at once
         self.bus.stop()
         if self.stats_flusher is not None:
             self.stats_flusher.stop()  # the last statistics, and the word that this worker stopped

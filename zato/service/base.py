@@ -20,7 +20,10 @@ if TYPE_CHECKING:
     from zato.service.host import ServiceHost
     from zato.service.sio import CompiledSIO
 
-HOOKS = ('accept', 'before_handle', 'after_handle', 'finalize_handle', 'validate_input', 'validate_output')
+# The scheduler's hooks, as in 3.1: before_job, then the one of the job's type; after_job, then the same
+JOB_HOOKS = tuple(f'{when}_{kind}' for when in ('before', 'after')
+                  for kind in ('job', 'one_time_job', 'interval_based_job', 'cron_style_job'))
+HOOKS = ('accept', 'before_handle', 'after_handle', 'finalize_handle', 'validate_input', 'validate_output', *JOB_HOOKS)
 HTTP_VERBS = ('GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS')
 
 _TIME = TimeUtil()  # stateless: one for every service
@@ -36,6 +39,9 @@ class Service:
     Optional hooks, called in this order: ``accept`` (return False to refuse with 400),
     ``before_handle``, ``validate_input``, the handler, ``validate_output``, ``after_handle``,
     ``finalize_handle``. Exceptions in before/after/finalize hooks are logged, not raised.
+    Invoked by the scheduler (``self.job_type`` is then the job's type), a service also has
+    ``before_job`` and ``before_<job_type>_job`` before ``before_handle``, and ``after_job`` and
+    ``after_<job_type>_job`` after ``after_handle`` (docs/scheduler.md).
     """
 
     # Set by the class, or derived from module and class name at deploy time
@@ -53,6 +59,7 @@ class Service:
     _logger: ClassVar[logging.Logger] = logging.getLogger('zato.service')
 
     # Set per invocation
+    job_type: str | None = None  # one_time, interval_based or cron_style when the scheduler invoked it
     cid: str
     request: Request
     response: Response
@@ -94,6 +101,30 @@ class Service:
         pass
 
     def finalize_handle(self) -> None:
+        pass
+
+    def before_job(self) -> None:
+        pass
+
+    def before_one_time_job(self) -> None:
+        pass
+
+    def before_interval_based_job(self) -> None:
+        pass
+
+    def before_cron_style_job(self) -> None:
+        pass
+
+    def after_job(self) -> None:
+        pass
+
+    def after_one_time_job(self) -> None:
+        pass
+
+    def after_interval_based_job(self) -> None:
+        pass
+
+    def after_cron_style_job(self) -> None:
         pass
 
     @property

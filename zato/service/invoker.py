@@ -76,6 +76,10 @@ def strip_response_elem(cls: type[Service], output: Any) -> Any:
     if elem and isinstance(output, dict) and len(output) == 1 and elem in output:
         return output[elem]
     return output
+def _run_job_hooks(svc: Service, hooks: frozenset[str], when: str, job_type: str) -> None:
+    for hook in (f'{when}_job', f'{when}_{job_type}_job'):
+        if hook in hooks:
+            _run_logged(svc, hook)
 
 
 def _no_stats(name: str, started: float, ended: float, status: Any) -> None:
@@ -91,7 +95,8 @@ class Invoker:
         self._record = _no_stats if stats is None else stats.record
 
     def run(self, cls: type[Service], cid: str, channel: ChannelInfo, request: Request,
-            http_method: str | None = None, environ: dict[str, Any] | None = None) -> Service:
+            http_method: str | None = None, environ: dict[str, Any] | None = None,
+            job_type: str | None = None) -> Service:
         """Runs one invocation through every hook; returns the service instance (for its response).
 
         Client mistakes surface as zato.errors.ClientError subclasses; anything else propagates
@@ -104,6 +109,8 @@ class Invoker:
         svc.request = request
         svc.server = self.host
         svc.environ = {} if environ is None else environ
+        if job_type is not None:
+            svc.job_type = job_type
         sio = cls._sio
         svc.response = Response(sio.new_payload() if sio is not None and sio.has_output else None)
         hooks = cls._hooks
@@ -126,6 +133,8 @@ class Invoker:
                 except SIOInputError as e:
                     raise BadRequest(str(e)) from None
 
+            if job_type is not None:
+                _run_job_hooks(svc, hooks, 'before', job_type)
             if 'before_handle' in hooks:
                 _run_logged(svc, 'before_handle')
             if 'validate_input' in hooks:
@@ -144,6 +153,8 @@ class Invoker:
                 svc.validate_output()
             if 'after_handle' in hooks:
                 _run_logged(svc, 'after_handle')
+            if job_type is not None:
+                _run_job_hooks(svc, hooks, 'after', job_type)
             status = svc.response.status_code
         except ClientError as e:
             status = e.status  # the caller's mistake, not the service's error (unless 5xx)
