@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from zato.service.user_config import UserConfig, parse
+from zato.service.user_config import UserConfig, parse, value_of
 
 
 def test_files_are_read_by_stem_section_and_key_with_their_case_kept(tmp_path):
@@ -52,3 +52,20 @@ def test_user_config_is_read_only():
     config.set_deployed('a.ini', '[s]\nk = v\n')
     with pytest.raises(TypeError, match='read-only'):
         config.view.a.s.k = 'w'
+
+
+@pytest.mark.parametrize(('raw', 'value'), [
+    ('a', 'a'), ('  a b  ', 'a b'), ('5', '5'), ('', ''),
+    ('a, b', ['a', 'b']), ('a,', ['a']), ('a, b,', ['a', 'b']), (',', []),
+    ('"a, b"', 'a, b'), ("'x'", 'x'), ('a, "b, c", d', ['a', 'b, c', 'd']),
+    ('x # a comment', 'x'), ('"a#b" # c', 'a#b'), ('http://host/#part', 'http://host/'),
+    ('"unclosed', '"unclosed'), ('"a" b', '"a" b'),
+])
+def test_values_are_read_as_3_1_read_them(raw, value):
+    # Zato 3.1 loaded user config with ConfigObj: quotes off, commas make lists, # starts a comment
+    assert value_of(raw) == value
+
+
+def test_a_file_s_values_are_read_as_3_1_read_them():
+    view = parse('app.ini', '[hosts]\nall = a.example.com, b.example.com\nname = "My, App" # shown\n')
+    assert view.hosts.all == ['a.example.com', 'b.example.com'] and view.hosts.name == 'My, App'

@@ -1,8 +1,10 @@
 """``self.user_config``: INI files a user keeps next to the server, as in Zato 3.1.
 
 Each file becomes one entry named after its stem: ``orders.ini`` with ``[db]`` and ``host = x`` is
-``self.user_config.orders.db.host`` (or ``self.user_config['orders']['db']['host']``). Values are
-strings, as written. Two places hold them:
+``self.user_config.orders.db.host`` (or ``self.user_config['orders']['db']['host']``). A value is read
+as 3.1 read it (ConfigObj's rules, `value_of`): a string without its quotes, a list when it has a comma
+outside quotes (``a, b`` is ``['a', 'b']``, ``a,`` is ``['a']``), and nothing after a ``#`` outside
+quotes (a comment). Two places hold them:
 
 * ``config/repo/user-conf/*.ini`` and ``*.conf`` of each server, read by each of its workers at start;
 * files dropped into ``pickup/incoming/user-conf`` (any server), which are stored in the ODB and
@@ -45,6 +47,49 @@ class ConfigSection(dict):
         raise TypeError('self.user_config is read-only: change the INI file instead')
 
 
+def _quoted(text: str, at: int) -> tuple[str, int] | None:
+    """The quoted string starting at `at` and the index after its closing quote; None if it is not closed."""
+    end = text.find(text[at], at + 1)
+    return None if end < 0 else (text[at + 1:end], end + 1)
+
+
+def value_of(raw: str) -> str | list[str]:
+    """A value as Zato 3.1's ConfigObj read it: quotes taken off, a list when there is a comma outside
+    quotes, a `#` outside quotes starting a comment. A value those rules cannot read (an unclosed
+    quote, text after a closing quote) is kept as written, stripped."""
+    text = raw.strip()
+    items: list[str] = []
+    is_list = False
+    at, size = 0, len(text)
+    while at < size:
+        while at < size and text[at] in ' \t':
+            at += 1
+        if at < size and text[at] in '"\'':
+            found = _quoted(text, at)
+            if found is None:
+                return text
+            item, at = found
+        else:
+            start = at
+            while at < size and text[at] not in ',#':
+                at += 1
+            item = text[start:at].strip()
+            if not item and (at >= size or text[at] == '#') and is_list:
+                break  # `a,` and `a, # comment`: the trailing comma only makes it a list
+        items.append(item)
+        while at < size and text[at] in ' \t':
+            at += 1
+        if at >= size or text[at] == '#':
+            break
+        if text[at] != ',':
+            return text  # `"a" b`: not something ConfigObj reads either
+        is_list = True
+        at += 1
+    if is_list:
+        return [] if items == [''] else items  # `,` alone is the empty list
+    return items[0] if items else ''
+
+
 def parse(name: str, text: str) -> ConfigSection:
     """One INI file as ``{section: {key: value}}``; ValueError naming the file if it is not valid INI."""
     parser = configparser.ConfigParser(interpolation=None)
@@ -54,7 +99,8 @@ def parse(name: str, text: str) -> ConfigSection:
     except configparser.Error as e:
         raise ValueError(f'{name}: not a valid INI file: {str(e).splitlines()[0]}') from None
     stem = stem_of(name)
-    return ConfigSection(stem, ((section, ConfigSection(f'{stem}.{section}', parser.items(section)))
+    return ConfigSection(stem, ((section, ConfigSection(f'{stem}.{section}', ((key, value_of(value)) for key, value
+                                                                          in parser.items(section))))
                                 for section in parser.sections()))
 
 
