@@ -17,9 +17,11 @@ from typing import TYPE_CHECKING, Any
 
 import gevent
 
+from zato.bus.base import RECONNECTED
 from zato.connectors.smtp_message import SMTPMessage
 from zato.server.admin.base import AdminService, nul_in
 from zato.server.client_address import client_address
+from zato.sso import verify_cache
 from zato.sso.api import SSO
 from zato.sso.config import load as load_config
 from zato.sso.context import Cipher, SSOContext, derive_hash_key
@@ -89,10 +91,33 @@ def build(runtime: Runtime, secret_key: str) -> Callable[[], SSO]:
         def invoke(name: str, payload: Any, cid: str) -> Any:
             return runtime.invoker.invoke(name, payload, cid=cid)
 
-        return SSO(SSOContext(runtime.Session, runtime.cluster_id, config, cipher, hash_key, mailer=mailer,
-                              email_dir=email_dir, defer=_defer, invoke=invoke,
-                              commit_change=runtime.commit_change))
+        sso = SSO(SSOContext(runtime.Session, runtime.cluster_id, config, cipher, hash_key, mailer=mailer,
+                             email_dir=email_dir, defer=_defer, invoke=invoke,
+                             commit_change=runtime.commit_change, announce=_announcer(runtime)))
+        _listen(runtime, sso.ctx.verify_cache)
+        return sso
     return start
+
+
+def _announcer(runtime: Runtime) -> Callable[[dict[str, Any]], None]:
+    """Publishes which verified sessions to forget to every worker of the cluster (zato.sso.verify_cache)."""
+    bus = runtime.bus
+
+    def announce(msg: dict[str, Any]) -> None:
+        bus.publish(verify_cache.SUBJECT, {**msg, 'by': bus.member_id})
+    return announce
+
+
+def _listen(runtime: Runtime, cache: verify_cache.VerifyCache) -> None:
+    """Makes this worker forget what other workers' changes name, and everything when its bus reconnects
+    (what was published meanwhile may be lost). Called before the bus starts."""
+    bus = runtime.bus
+
+    def forget(msg: dict[str, Any]) -> None:
+        if msg.get('by') != bus.member_id:  # this worker's own forgot at its commit
+            cache.forget(msg)
+    bus.subscribe(verify_cache.SUBJECT, forget)
+    bus.subscribe(RECONNECTED, cache.clear)
 
 
 def _defer(work: Callable[[], None]) -> None:
