@@ -165,6 +165,20 @@ class Purger:
                 logger.exception('SSO purge failed; trying again in %s s', self.interval)
 
 
+def _has_nul(data: dict[str, Any]) -> bool:
+    """Whether a key or value holds NUL: most SSO input is flat strings, checked here directly (a session
+    verify is on every request of an application); anything nested goes through nul_in."""
+    for key, value in data.items():
+        if '\x00' in key:
+            return True
+        if value.__class__ is str:
+            if '\x00' in value:
+                return True
+        elif nul_in(value) is not None:
+            return True
+    return False
+
+
 class _SSOService(AdminService):
     """Input as 3.1 took it (a JSON body, or the query string of a GET), the caller's address, and the
     3.1 envelope around each answer."""
@@ -180,7 +194,7 @@ class _SSOService(AdminService):
 
     def input(self) -> dict[str, Any]:
         data = self.merged_input()
-        if data is None or nul_in(data) is not None:
+        if data is None or _has_nul(data):
             # Not a JSON object; or NUL, which no name, password, token or text of SSO may hold (nor
             # PostgreSQL's text)
             raise SSOError(status_code.common.invalid_input)
@@ -365,12 +379,14 @@ class ResetTOTPKey(_SSOService):
 
 
 class VerifySession(_SSOService):
+    """POST /zato/sso/user/session {current_ust, target_ust, current_app} -> {is_valid}: what an application
+    asks on each of its requests, so kept short (no caller's address: verify does not use it)."""
     name = 'zato.sso.session.verify'
 
     def handle(self) -> None:
         data = self.input()
         self.reply(self.sso.user.session.verify(self.cid, self.text(data, 'target_ust'), self.ust(data),
-                                                self.text(data, 'current_app'), self.remote_addr()))
+                                                self.text(data, 'current_app')))
 
 
 class RenewSession(_SSOService):
