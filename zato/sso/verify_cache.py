@@ -34,7 +34,7 @@ USTS, USERS = 'ust_hashes', 'user_pks'
 
 logger = logging.getLogger('zato.sso')
 
-MAX_ENTRIES = 50_000
+MAX_ENTRIES = 20_000  # ~6.5 MB per worker when full (a hex digest and an entry each)
 
 _PENDING = 'zato.sso.verify_cache.pending'
 
@@ -90,29 +90,34 @@ class VerifyCache:
 def forget_after_commit(ctx: Any, session: Any, ust_hash: str | None = None, user_pk: int | None = None) -> None:
     """Makes the commit of `session` drop the entries of this session or of every session of this user on
     every worker (a rollback drops nothing). Call in the transaction that makes the change."""
-    pending = session.info.get(_PENDING)
+    pending: dict[str, list[Any]] | None = session.info.get(_PENDING)
     if pending is None:
-        pending = session.info[_PENDING] = {USTS: [], USERS: []}
-
-        def committed(_session: Any) -> None:
-            msg = {key: list(values) for key, values in pending.items() if values}
-            pending[USTS].clear()
-            pending[USERS].clear()
-            if msg:
-                ctx.verify_cache.forget(msg)  # at once here; the others when the bus brings it
-                try:
-                    ctx.announce(msg)
-                except Exception:
-                    # Committed already: the others' entries age out within verify_cache_seconds
-                    logger.exception('Could not tell the cluster which verified SSO sessions to forget')
-
-        def rolled_back(_session: Any) -> None:
-            pending[USTS].clear()
-            pending[USERS].clear()
-
-        event.listen(session, 'after_commit', committed)
-        event.listen(session, 'after_rollback', rolled_back)
+        pending = session.info[_PENDING] = _on_commit(ctx, session)
     if ust_hash is not None:
         pending[USTS].append(ust_hash)
     if user_pk is not None:
         pending[USERS].append(user_pk)
+
+
+def _on_commit(ctx: Any, session: Any) -> dict[str, list[Any]]:
+    """What `session` will have to forget, sent when it commits and dropped when it rolls back."""
+    pending: dict[str, list[Any]] = {USTS: [], USERS: []}
+
+    def committed(_session: Any) -> None:
+        msg = {key: list(values) for key, values in pending.items() if values}
+        rolled_back(_session)
+        if msg:
+            ctx.verify_cache.forget(msg)  # at once here; the others when the bus brings it
+            try:
+                ctx.announce(msg)
+            except Exception:
+                # Committed already: the others' entries age out within verify_cache_seconds
+                logger.exception('Could not tell the cluster which verified SSO sessions to forget')
+
+    def rolled_back(_session: Any) -> None:
+        pending[USTS].clear()
+        pending[USERS].clear()
+
+    event.listen(session, 'after_commit', committed)
+    event.listen(session, 'after_rollback', rolled_back)
+    return pending
