@@ -9,9 +9,9 @@ One Zato server of one worker pinned to one CPU (``--server-cpu``, 0), wrk pinne
 
 * ``hello``: GET /hello -> {"message": "Hello, World!"} (bench/zato_services.py);
 * ``verify``: POST /zato/sso/user/session {current_ust, target_ust, current_app} -> is_valid true,
-  3.1's session verify, with the UST of one login made before the runs. Each verify reads the
-  session and its user from the ODB (SQLite here, the quickstart's), hashes the UST and answers in
-  3.1's envelope. The target: a verify costs the worker no more CPU than two hello-worlds (one
+  3.1's session verify, with the UST of one login made before the runs. Each verify hashes the UST,
+  finds the session in the worker's cache of verified sessions (zato.sso.verify_cache; the ODB,
+  SQLite here, is read once per `[session] verify_cache_seconds`) and answers in 3.1's envelope. The target: a verify costs the worker no more CPU than two hello-worlds (one
   extra hello-world);
 * ``login``: POST /zato/sso/user/login with the right password, which argon2id bounds (the
   parameters are printed, from zato.security.passwords): each login verifies the hash and writes a

@@ -17,9 +17,11 @@ from typing import TYPE_CHECKING, Any
 
 import gevent
 
+from zato.bus.base import RECONNECTED
 from zato.connectors.smtp_message import SMTPMessage
 from zato.server.admin.base import AdminService, nul_in
 from zato.server.client_address import client_address
+from zato.sso import verify_cache
 from zato.sso.api import SSO
 from zato.sso.config import load as load_config
 from zato.sso.context import Cipher, SSOContext, derive_hash_key
@@ -89,10 +91,33 @@ def build(runtime: Runtime, secret_key: str) -> Callable[[], SSO]:
         def invoke(name: str, payload: Any, cid: str) -> Any:
             return runtime.invoker.invoke(name, payload, cid=cid)
 
-        return SSO(SSOContext(runtime.Session, runtime.cluster_id, config, cipher, hash_key, mailer=mailer,
-                              email_dir=email_dir, defer=_defer, invoke=invoke,
-                              commit_change=runtime.commit_change))
+        sso = SSO(SSOContext(runtime.Session, runtime.cluster_id, config, cipher, hash_key, mailer=mailer,
+                             email_dir=email_dir, defer=_defer, invoke=invoke,
+                             commit_change=runtime.commit_change, announce=_announcer(runtime)))
+        _listen(runtime, sso.ctx.verify_cache)
+        return sso
     return start
+
+
+def _announcer(runtime: Runtime) -> Callable[[dict[str, Any]], None]:
+    """Publishes which verified sessions to forget to every worker of the cluster (zato.sso.verify_cache)."""
+    bus = runtime.bus
+
+    def announce(msg: dict[str, Any]) -> None:
+        bus.publish(verify_cache.SUBJECT, {**msg, 'by': bus.member_id})
+    return announce
+
+
+def _listen(runtime: Runtime, cache: verify_cache.VerifyCache) -> None:
+    """Makes this worker forget what other workers' changes name, and everything when its bus reconnects
+    (what was published meanwhile may be lost). Called before the bus starts."""
+    bus = runtime.bus
+
+    def forget(msg: dict[str, Any]) -> None:
+        if msg.get('by') != bus.member_id:  # this worker's own forgot at its commit
+            cache.forget(msg)
+    bus.subscribe(verify_cache.SUBJECT, forget)
+    bus.subscribe(RECONNECTED, cache.clear)
 
 
 def _defer(work: Callable[[], None]) -> None:
@@ -140,6 +165,20 @@ class Purger:
                 logger.exception('SSO purge failed; trying again in %s s', self.interval)
 
 
+def _has_nul(data: dict[str, Any]) -> bool:
+    """Whether a key or value holds NUL: most SSO input is flat strings, checked here directly (a session
+    verify is on every request of an application); anything nested goes through nul_in."""
+    for key, value in data.items():
+        if '\x00' in key:
+            return True
+        if value.__class__ is str:
+            if '\x00' in value:
+                return True
+        elif nul_in(value) is not None:
+            return True
+    return False
+
+
 class _SSOService(AdminService):
     """Input as 3.1 took it (a JSON body, or the query string of a GET), the caller's address, and the
     3.1 envelope around each answer."""
@@ -155,7 +194,7 @@ class _SSOService(AdminService):
 
     def input(self) -> dict[str, Any]:
         data = self.merged_input()
-        if data is None or nul_in(data) is not None:
+        if data is None or _has_nul(data):
             # Not a JSON object; or NUL, which no name, password, token or text of SSO may hold (nor
             # PostgreSQL's text)
             raise SSOError(status_code.common.invalid_input)
@@ -340,12 +379,14 @@ class ResetTOTPKey(_SSOService):
 
 
 class VerifySession(_SSOService):
+    """POST /zato/sso/user/session {current_ust, target_ust, current_app} -> {is_valid}: what an application
+    asks on each of its requests, so kept short (no caller's address: verify does not use it)."""
     name = 'zato.sso.session.verify'
 
     def handle(self) -> None:
         data = self.input()
         self.reply(self.sso.user.session.verify(self.cid, self.text(data, 'target_ust'), self.ust(data),
-                                                self.text(data, 'current_app'), self.remote_addr()))
+                                                self.text(data, 'current_app')))
 
 
 class RenewSession(_SSOService):

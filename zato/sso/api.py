@@ -27,6 +27,7 @@ from zato.sso.sessions import Current, Sessions, session_to_dict
 from zato.sso.signup import SignUp
 from zato.sso.status import SSOError, status_code
 from zato.sso.users import Users, user_to_dict
+from zato.sso.verify_cache import forget_after_commit
 
 logger = logging.getLogger('zato.sso')
 
@@ -39,11 +40,34 @@ def delete_user(ctx: SSOContext, session: Any, user: SSOUser) -> None:
     """Deletes a user (their sessions, tokens and links go with them) and commits; when they had
     linked credentials, every worker of the cluster is told, so that none keeps acting as them."""
     had_links = session.scalars(select(SSOLinkedAuth.id).where(SSOLinkedAuth.user_id == user.id)).first()
+    forget_after_commit(ctx, session, user_pk=user.id)
     session.execute(delete(SSOUser).where(SSOUser.id == user.id))
     if had_links is None:
         session.commit()
     else:
         ctx.commit_change(session, LINKED_KIND, user.id)
+
+
+class _OnDemand:
+    """An ODB session opened by the first call, closed at the end of the `with` if it was opened."""
+
+    __slots__ = ('factory', 'session')
+
+    def __init__(self, factory: Any) -> None:
+        self.factory = factory
+        self.session: Any = None
+
+    def __call__(self) -> Any:
+        if self.session is None:
+            self.session = self.factory()
+        return self.session
+
+    def __enter__(self) -> _OnDemand:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        if self.session is not None:
+            self.session.close()
 
 
 class SessionAPI:
@@ -72,16 +96,21 @@ class SessionAPI:
 
     def verify(self, cid: str, target_ust: Any, current_ust: Any, current_app: Any, remote_addr: str = '',
                user_agent: str | None = None) -> dict[str, Any]:
-        """{'is_valid': True} if `target_ust` names a live session of `current_app`; the caller is a
-        super-user, or the session's own holder."""
-        with self.ctx.Session() as session:
-            current = self.current(session, current_ust, current_app)
+        """{'is_valid': True} if `target_ust` names a live session of `current_app` (of a user not locked);
+        the caller is a super-user, or the session's own holder. Answered from this worker's cache of
+        verified sessions when it may (zato.sso.verify_cache); the ODB is opened only on a miss."""
+        app = self.ctx.check_app(current_app)
+        now = self.ctx.clock()
+        with _OnDemand(self.ctx.Session) as odb:
+            current = self.sessions.verified(odb, current_ust, app, now)
+            if target_ust == current_ust:
+                return {'is_valid': True}
             try:
-                self._target(session, target_ust, current_ust, current, current_app)
-            except SSOError as e:
-                if e.sub_status[0] == status_code.auth.super_user_required:
-                    raise
+                target = self.sessions.verified(odb, target_ust, app, now)
+            except SSOError:
                 return {'is_valid': False}
+            if target.session_id != current.session_id and not current.is_super_user:
+                raise _super_user_required()
             return {'is_valid': True}
 
     def renew(self, cid: str, ust: Any, current_app: Any, remote_addr: str = '',
@@ -123,6 +152,7 @@ class SessionAPI:
         with self.ctx.Session() as session:
             current = self.current(session, ust, current_app)
             session.delete(current.session)
+            forget_after_commit(self.ctx, session, ust_hash=current.session.ust_hash)
             session.commit()
 
 

@@ -82,6 +82,10 @@ KEYS: tuple[Key, ...] = (
         'Seconds between two purges of expired sessions and tokens (by one worker of the cluster).'),
     Key('session', 'max_lifetime', '1440', _int(1),
         'new: minutes after its creation a session ends, however often renewed (absolute expiry).'),
+    Key('session', 'verify_cache_seconds', '3', _int(0),
+        'new: seconds a worker answers a verify of a session it verified already without the ODB; 0: always '
+        'the ODB. The longest another server may still answer valid for a session ended if the cluster bus '
+        'lost the message that ends it.'),
     Key('password', 'expiry', '730', _int(1), 'Days a password is valid.'),
     Key('password', 'inform_if_expired', 'false', _bool, 'Say E003004 to a user whose password expired.'),
     Key('password', 'inform_if_about_to_expire', 'true', _bool, 'Add W003005 to a login whose password expires soon.'),

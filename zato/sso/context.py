@@ -14,6 +14,7 @@ from typing import Any
 from zato.sso.bruteforce import Policy
 from zato.sso.config import SSOConfig
 from zato.sso.status import SSOError, not_allowed, status_code
+from zato.sso.verify_cache import VerifyCache
 
 Clock = Callable[[], float]
 
@@ -27,6 +28,11 @@ Invoke = Callable[[str, Any, str], Any]
 def run_now(work: Callable[[], None]) -> None:
     """How the core runs work that must not make the caller wait, unless told otherwise: at once."""
     work()
+
+
+def tell_nobody(msg: dict[str, Any]) -> None:
+    """How the core spreads which verified sessions to forget, unless told otherwise: nowhere (one process).
+    A server publishes it on the cluster bus (zato.sso.verify_cache)."""
 
 
 def commit_only(session: Any, kind: str, obj_id: int) -> None:
@@ -58,6 +64,12 @@ class SSOContext:
     # Commits a change of (kind, id) that every worker of the cluster must learn of (linked credentials)
     commit_change: Callable[[Any, str, int], None] = field(default=commit_only)
     invoke: Invoke | None = None      # None without a server (the CLI): no service is invoked
+    # Tells every other worker of the cluster which verified sessions to forget (zato.sso.verify_cache)
+    announce: Callable[[dict[str, Any]], None] = field(default=tell_nobody)
+    verify_cache: VerifyCache = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.verify_cache = VerifyCache(float(self.config.get('session', 'verify_cache_seconds')))
 
     @property
     def lockout(self) -> Policy:

@@ -29,6 +29,7 @@ from zato.sso.context import SSOContext, iso, ust_hash
 from zato.sso.sessions import UST_BYTES
 from zato.sso.status import SSOError, status_code
 from zato.sso.users import APPROVED, FINAL
+from zato.sso.verify_cache import forget_after_commit
 
 # The kind of change servers are told of when links change (Runtime.on_change)
 LINKED_KIND = 'sso_linked'
@@ -115,6 +116,7 @@ class LinkedAuth:
         if link is None:
             raise SSOError(status_code.linked_auth.no_such_link, status=400)
         session.delete(link)
+        forget_after_commit(self.ctx, session, user_pk=user.id)
         session.execute(delete(SSOSession).where(SSOSession.user_id == user.id,
                                                  SSOSession.ext_session_id == session_key(sec.id)))
         return link

@@ -37,6 +37,7 @@ from zato.sso.sessions import Sessions
 from zato.sso.status import OK, WARNING, SSOError, not_allowed, status_code
 from zato.sso.users import APPROVED, DAY, FINAL, Users
 from zato.sso.validation import check_password
+from zato.sso.verify_cache import forget_after_commit
 
 
 @functools.cache
@@ -191,6 +192,8 @@ class Login:
                                   'last_failure_time': now, 'locked_until': state.locked_until}
         if state.locked_for_good:
             values.update(is_locked=True, locked_time=now, locked_by=LOCKED_BY)
+            if user is not None:
+                forget_after_commit(self.ctx, session, user_pk=user.id)  # verify refuses a locked user's sessions
         session.execute(update(SSOUser).where(SSOUser.id == user_id).values(**values),
                         execution_options={'synchronize_session': False})
         session.commit()

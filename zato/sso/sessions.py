@@ -8,6 +8,7 @@ expiry). Logging out, a password change and a new TOTP key end sessions server-s
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +17,7 @@ from sqlalchemy import delete, select
 from zato.odb.models import SSOSession, SSOUser
 from zato.sso.context import SSOContext, iso, ust_hash
 from zato.sso.status import SSOError, status_code
+from zato.sso.verify_cache import Entry, forget_after_commit
 
 UST_BYTES = 32
 
@@ -87,15 +89,38 @@ class Sessions:
             raise SSOError(status_code.session.expired)
         return Current(row, user)
 
+    def verified(self, odb: Callable[[], Any], ust: Any, current_app: str, now: float) -> Entry:
+        """What verify needs of the live session of `ust` of an unlocked user: from this worker's cache
+        (zato.sso.verify_cache) when it may answer, else from the ODB as `find` (and remembered); the same
+        errors as `find`, and E007001 for a locked user. `odb()` gives the ODB session, opened on a miss only."""
+        if not isinstance(ust, str) or not ust or len(ust) > 200:
+            raise no_such_session()
+        digest = ust_hash(ust)
+        cache = self.ctx.verify_cache
+        entry = cache.get(digest, current_app, now)
+        if entry is not None:
+            return entry
+        generation = cache.generation
+        found = self.find(odb(), ust, current_app, now)
+        if found.user.is_locked:
+            raise no_such_session()
+        row = found.session
+        entry = Entry(row.id, found.user.id, row.current_app, min(row.expiration_time, row.max_expiration_time),
+                      found.user.is_super_user, now)
+        cache.put(digest, entry, generation)
+        return entry
+
     def renew(self, session: Any, current: Current, now: float) -> float:
         """Moves the idle expiry on (never past the absolute one); the new expiration time."""
         idle = now + self.ctx.config.get('session', 'expiry') * 60
         current.session.expiration_time = min(idle, current.session.max_expiration_time)
+        forget_after_commit(self.ctx, session, ust_hash=current.session.ust_hash)
         return current.session.expiration_time
 
-    @staticmethod
-    def end_all_of(session: Any, user_pk: int, except_id: int | None = None) -> int:
-        """Ends every session of a user (but `except_id`); how many ended."""
+    def end_all_of(self, session: Any, user_pk: int, except_id: int | None = None) -> int:
+        """Ends every session of a user (but `except_id`), forgotten by every worker once committed (all
+        of the user's: what made them end may change what verify says of the one kept too); how many ended."""
+        forget_after_commit(self.ctx, session, user_pk=user_pk)
         stmt = delete(SSOSession).where(SSOSession.user_id == user_pk)
         if except_id is not None:
             stmt = stmt.where(SSOSession.id != except_id)

@@ -19,6 +19,7 @@ from zato.sso.context import SSOContext, iso
 from zato.sso.sessions import Sessions
 from zato.sso.status import SSOError, status_code
 from zato.sso.validation import check_email, check_password, check_username
+from zato.sso.verify_cache import forget_after_commit
 
 # 3.1's statuses
 APPROVAL = ('before_decision', 'approved', 'rejected')
@@ -209,6 +210,8 @@ class Users:
         self._set_names(user, data, creating=False)
         if 'is_locked' in data:
             self.set_locked(session, user, _flag(data, 'is_locked', user.is_locked), by)
+        if 'approval_status' in data or 'sign_up_status' in data:
+            forget_after_commit(self.ctx, session, user_pk=user.id)  # what a user may do changes
         if 'approval_status' in data:
             user.approval_status = _choice(data, 'approval_status', APPROVAL, user.approval_status)
             user.approval_status_time, user.approval_status_mod_by = now, by
