@@ -168,18 +168,22 @@ class Guards:
 
 def build(*, info: ChannelInfo, limits: RateLimits, authenticator: Authenticator, security: dict[int, Any],
           channel_id: int | None, security_id: int | None, service: str, is_internal: bool = False,
-          credentials_optional: bool = False) -> Guards:
+          credentials_optional: bool = False, authenticate_with: Guard | None = None) -> Guards:
     """The guards of one channel, from what is known of it at config load.
 
     `channel_id` None: a channel kind without rate-limit definitions of its own (WebSocket channels).
     `service` '': no service level (JSON-RPC checks it per call, `service_level`; a handshake has none).
     An internal channel (the admin API, /zato/ping) is not rate-limited or allow-listed.
+    `authenticate_with`: the authentication step of a channel whose callers are not checked against one
+    definition (pub/sub's, which finds the caller's endpoint by its user name: zato.server.pubsub).
     """
     steps: list[Guard] = []
     if not is_internal and limits.allow_list_channels is not None and \
             (limits.default_allow_list or channel_id in limits.allow_list_channels):
         steps.append(allow_list(limits, channel_id))
-    if security_id is not None:
+    if authenticate_with is not None:
+        steps.append(authenticate_with)
+    elif security_id is not None:
         steps.append(authenticate(authenticator, security.get(security_id), credentials_optional))
     levels: list[LimitDef] = []
     if not is_internal:

@@ -33,6 +33,7 @@ from zato.server.odb_settings import odb_settings
 from zato.server.limits import DefRow, RateLimits
 from zato.server.locks import Locks
 from zato.server.outconns import OutConns
+from zato.server.pubsub import SERVICES as PUBSUB_SERVICES, PubSub
 from zato.server.router import Router
 from zato.server.stats import ServiceStats
 from zato.server.stats_flush import StatsFlusher
@@ -131,6 +132,10 @@ class Runtime:
         self.on_change('security', self._security_changed)
         self.on_change('outconn', self._outconn_changed, self.outconn_mgr.reload_all)
         self.on_change('channel_kafka', self.kafka_channels.changed, self.kafka_channels.reload_all)
+        self.pubsub = PubSub(self)
+        self.on_change('pubsub_endpoint', self.pubsub.endpoint_changed, self.pubsub.reload)
+        for kind in ('pubsub_topic', 'pubsub_sub'):
+            self.on_change(kind, self.pubsub.nothing_kept)
 
     def _exact_backend(self) -> Any:
         """Exact (cluster-wide) rate limits count in the PostgreSQL ODB; with SQLite there is none."""
@@ -151,6 +156,8 @@ class Runtime:
         from zato.server.admin import outconns as admin_outconns
         from zato.server.admin import wsx as admin_wsx
         from zato.server.admin import kafka_channel as admin_kafka_channel
+        from zato.server.admin import pubsub as admin_pubsub
+        from zato.server import pubsub as server_pubsub
         with self.Session() as session:
             cluster = session.scalars(select(Cluster).where(Cluster.name == self.cluster_name)).one_or_none()
             if cluster is None:
@@ -165,6 +172,9 @@ class Runtime:
         self.store.add_internal(admin_jsonrpc)
         self.store.add_internal(admin_stats)
         self.store.add_internal(admin_kafka_channel)
+        self.store.add_internal(admin_pubsub)
+        self.store.add_internal(server_pubsub)
+        self.pubsub.start(self.cluster_id)
         if self._sso_start is not None:
             from zato.server import sso as server_sso
             self.sso = self._sso_start()
@@ -292,7 +302,8 @@ class Runtime:
         service = chan.service_name if chan.jsonrpc is None else ''
         chan.guards = guards.build(info=chan.info, limits=self.limits, authenticator=self.authenticator,
                                    security=self.security, channel_id=chan.id, security_id=chan.security_id,
-                                   service=service, is_internal=chan.is_internal)
+                                   service=service, is_internal=chan.is_internal,
+                                   authenticate_with=self.pubsub.authenticate if service in PUBSUB_SERVICES else None)
 
     def _rebuild_router(self) -> None:
         internal = self._internal = internal_channels(self.admin_sec_id, sso=self.sso is not None)

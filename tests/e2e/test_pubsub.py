@@ -1,0 +1,172 @@
+"""Pub/sub through a running server (SQLite quickstart, 2 workers): the admin API of topics, endpoints
+and subscriptions, and the REST API of publishers and subscribers with its errors."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import requests
+
+from tests.e2e.harness import Env
+from zato.admin_client import AdminCallError
+
+PASSWORD = 'pubsub-e2e-secret-1'
+
+
+def basic_auth(env: Env, name: str) -> tuple[str, str]:
+    env.admin.call('POST', '/zato/admin/security', {'name': name, 'kind': 'basic_auth', 'username': name,
+                                                    'password': PASSWORD})
+    return name, PASSWORD
+
+
+@pytest.fixture(scope='module')
+def ps(env: Env):
+    """Topics /e2e/orders and /e2e/limited (max_depth_gd 2); a publisher allowed /e2e/**, a subscriber
+    allowed sub=/e2e/*, and a stranger allowed /other/** only."""
+    env.admin.call('POST', '/zato/admin/pubsub/topics', {'name': '/e2e/orders'})
+    env.admin.call('POST', '/zato/admin/pubsub/topics', {'name': '/e2e/limited', 'max_depth_gd': 2})
+    env.admin.call('POST', '/zato/admin/pubsub/topics', {'name': '/e2e/off', 'is_active': False})
+    users = {}
+    for name, role, patterns in (('e2e-pub', 'pub-only', 'pub=/e2e/**'), ('e2e-sub', 'sub-only', 'sub=/e2e/*'),
+                                 ('e2e-stranger', 'pub-sub', 'pub=/other/**\nsub=/other/**')):
+        users[name] = basic_auth(env, name)
+        env.admin.call('POST', '/zato/admin/pubsub/endpoints', {'name': name, 'endpoint_type': 'rest', 'role': role,
+                                                                 'topic_patterns': patterns, 'security': name})
+    # Every worker knows the endpoints (each hears of them over the bus)
+    env.wait_for(lambda: all(publish(env, users['e2e-pub'], '/e2e/nothing-yet', {'data': 'x'}).status_code == 404
+                             for _ in range(6)), timeout=10)
+    return users
+
+
+def publish(env: Env, auth, topic: str, body) -> requests.Response:
+    return requests.post(f'{env.url}/zato/pubsub/topic{topic}', json=body, auth=auth, timeout=10,
+                         headers={'Connection': 'close'})
+
+
+def subscribe(env: Env, auth, topic: str) -> requests.Response:
+    return requests.post(f'{env.url}/zato/pubsub/subscribe/topic{topic}', auth=auth, timeout=10)
+
+
+def pull(env: Env, auth, sub_key: str, **extra) -> requests.Response:
+    return requests.post(f'{env.url}/zato/pubsub/msg/pull', json={'sub_key': sub_key, **extra}, auth=auth,
+                         timeout=10)
+
+
+def test_a_message_published_is_pulled_in_priority_order_and_acked_once(env, ps):
+    r = subscribe(env, ps['e2e-sub'], '/e2e/orders')
+    assert r.status_code == 200, r.text
+    sub_key = r.json()['sub_key']
+    assert sub_key.startswith('zpsk.rest.') and len(sub_key.rsplit('.', 1)[1]) == 32
+    ids = {}
+    for data, priority in (('low', 1), ('high', 9), ('mid', 5)):
+        r = publish(env, ps['e2e-pub'], '/e2e/orders', {'data': data, 'priority': priority})
+        assert r.status_code == 200, r.text
+        ids[data] = r.json()['msg_id']
+    r = pull(env, ps['e2e-sub'], sub_key, visibility_timeout=0.5)
+    got = r.json()
+    assert [m['data'] for m in got] == ['high', 'mid', 'low']
+    assert all(m['delivery_count'] == 1 and m['topic_name'] == '/e2e/orders' for m in got)
+    assert pull(env, ps['e2e-sub'], sub_key).json() == []  # invisible meanwhile
+    r = requests.post(f'{env.url}/zato/pubsub/msg/ack', json={'sub_key': sub_key, 'msg_ids': [ids['high']]},
+                      auth=ps['e2e-sub'], timeout=10)
+    assert r.json() == {'acked': 1}
+    time.sleep(0.7)
+    again = pull(env, ps['e2e-sub'], sub_key).json()
+    assert [(m['data'], m['delivery_count']) for m in again] == [('mid', 2), ('low', 2)]
+    # 3.1's get-messages deletes what it returns
+    publish(env, ps['e2e-pub'], '/e2e/orders', {'data': 'legacy'})
+    r = requests.get(f'{env.url}/zato/pubsub/topic/e2e/orders', params={'sub_key': sub_key}, auth=ps['e2e-sub'],
+                     timeout=10)
+    assert [m['data'] for m in r.json()] == ['legacy']
+    r = requests.delete(f'{env.url}/zato/pubsub/subscribe/topic/e2e/orders', params={'sub_key': sub_key},
+                        auth=ps['e2e-sub'], timeout=10)
+    assert (r.status_code, r.json()) == (200, {})
+    assert pull(env, ps['e2e-sub'], sub_key).status_code == 403
+
+
+def test_a_topic_the_endpoint_may_not_use_is_a_403_whether_it_exists_or_not(env, ps):
+    for topic in ('/e2e/orders', '/e2e/no-such-topic'):
+        r = publish(env, ps['e2e-stranger'], topic, {'data': 'x'})
+        assert (r.status_code, r.json()['details'], r.json()['code']) == \
+               (403, 'You are not allowed to access this resource', 'pubsub_not_allowed')
+        assert subscribe(env, ps['e2e-stranger'], topic).status_code == 403
+    # A sub-only endpoint may not publish; sub=/e2e/* does not reach two levels down
+    assert publish(env, ps['e2e-sub'], '/e2e/orders', {'data': 'x'}).status_code == 403
+    assert subscribe(env, ps['e2e-sub'], '/e2e/a/b').status_code == 403
+
+
+def test_bad_credentials_and_unknown_users_get_the_same_401(env, ps):
+    answers = []
+    for auth in (('e2e-pub', 'wrong'), ('no-such-user', PASSWORD), None):
+        r = publish(env, auth, '/e2e/orders', {'data': 'x'})
+        answers.append((r.status_code, r.json()['details'], 'WWW-Authenticate' in r.headers))
+    assert answers == [(401, 'Invalid credentials', True)] * 3
+
+
+def test_bad_input_is_a_clear_4xx(env, ps):
+    auth = ps['e2e-pub']
+    cases = [({'priority': 10}, 400, 'priority'), ({'priority': 0}, 400, 'priority'),
+             ({'expiration': -1}, 400, 'expiration'), ({'priority': '5x'}, 400, 'priority'),
+             ({'data': None}, 400, 'No data sent on input'), ({'data': 'x' * (1024 * 1024 + 1)}, 413, 'data')]
+    for extra, status, words in cases:
+        r = publish(env, auth, '/e2e/orders', {'data': 'x', **extra})
+        assert r.status_code == status and words in r.json()['details'], (extra, r.status_code, r.text)
+    r = requests.post(f'{env.url}/zato/pubsub/topic/e2e/orders', data=b'{not json', auth=auth, timeout=10)
+    assert r.status_code == 400
+    assert publish(env, auth, '/e2e/no-such-topic', {'data': 'x'}).status_code == 404
+    r = publish(env, auth, '/e2e/off', {'data': 'x'})
+    assert (r.status_code, r.json()['code']) == (503, 'pubsub_topic_inactive')
+
+
+def test_max_depth_gd_is_a_503_with_a_stable_code(env, ps):
+    r = subscribe(env, ps['e2e-sub'], '/e2e/limited')
+    sub_key = r.json()['sub_key']
+    for i in range(2):
+        assert publish(env, ps['e2e-pub'], '/e2e/limited', {'data': str(i)}).status_code == 200
+    r = publish(env, ps['e2e-pub'], '/e2e/limited', {'data': 'too many'})
+    assert (r.status_code, r.json()['code']) == (503, 'pubsub_max_depth_gd')
+    assert 'would exceed GD max depth for `/e2e/limited`' in r.json()['details']
+    got = pull(env, ps['e2e-sub'], sub_key).json()
+    requests.post(f'{env.url}/zato/pubsub/msg/ack', json={'sub_key': sub_key, 'msg_ids': [got[0]['msg_id']]},
+                  auth=ps['e2e-sub'], timeout=10)
+    assert publish(env, ps['e2e-pub'], '/e2e/limited', {'data': 'room again'}).status_code == 200
+
+
+def test_a_sub_key_of_another_endpoint_is_a_403(env, ps):
+    sub_key = subscribe(env, ps['e2e-stranger'], '/other/x').json().get('sub_key')  # no such topic: 404
+    assert sub_key is None
+    env.admin.call('POST', '/zato/admin/pubsub/topics', {'name': '/other/x'})
+    sub_key = subscribe(env, ps['e2e-stranger'], '/other/x').json()['sub_key']
+    assert pull(env, ps['e2e-sub'], sub_key).status_code == 403
+    assert pull(env, ps['e2e-sub'], 'zpsk.rest.' + '0' * 32).status_code == 403
+    r = subscribe(env, ps['e2e-stranger'], '/other/x')
+    assert (r.status_code, r.json()['details']) == (409, 'Subscription to topic `/other/x` already exists')
+
+
+def test_admin_api_of_topics_endpoints_and_subscriptions(env, ps):
+    topic = env.admin.call('POST', '/zato/admin/pubsub/topics', {'name': '/e2e/admin', 'on_no_subs_pub': 'drop'})
+    assert (topic['has_gd'], topic['max_depth_gd'], topic['on_no_subs_pub']) == (True, 10_000, 'drop')
+    for bad in ({'name': 'no-slash'}, {'name': '/a//b'}, {'name': '/a/*'}, {'name': '/x', 'on_no_subs_pub': 'keep'},
+                {'name': '/x', 'max_depth_gd': 0}, {'name': '/x', 'no_such_field': 1}):
+        with pytest.raises(AdminCallError) as e:
+            env.admin.call('POST', '/zato/admin/pubsub/topics', bad)
+        assert e.value.status == 400, bad
+    with pytest.raises(AdminCallError) as e:
+        env.admin.call('POST', '/zato/admin/pubsub/topics', {'name': '/e2e/admin'})
+    assert e.value.status == 409
+    sub = env.admin.call('POST', '/zato/admin/pubsub/subscriptions', {'endpoint': 'e2e-sub', 'topic': '/e2e/admin'})
+    assert sub['sub_key'].startswith('zpsk.rest.') and sub['delivery_method'] == 'pull'
+    listed = env.admin.call('GET', '/zato/admin/pubsub/subscriptions')
+    assert all('sub_key' not in s for s in listed)  # a bearer secret: shown by create and get only
+    with pytest.raises(AdminCallError) as e:
+        env.admin.call('DELETE', f'/zato/admin/pubsub/topics/{topic["id"]}')
+    assert e.value.status == 409 and 'delete them first' in e.value.details
+    with pytest.raises(AdminCallError) as e:  # sub=/e2e/* only
+        env.admin.call('POST', '/zato/admin/pubsub/subscriptions', {'endpoint': 'e2e-pub', 'topic': '/e2e/admin'})
+    assert e.value.status == 400
+    env.admin.call('DELETE', f'/zato/admin/pubsub/subscriptions/{sub["id"]}')
+    env.admin.call('DELETE', f'/zato/admin/pubsub/topics/{topic["id"]}')
+    with pytest.raises(AdminCallError) as e:
+        env.admin.call('GET', f'/zato/admin/pubsub/topics/{topic["id"]}')
+    assert e.value.status == 404
