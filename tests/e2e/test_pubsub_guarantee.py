@@ -1,0 +1,149 @@
+"""The first guarantee checker of pub/sub, on a two-server PostgreSQL cluster (2 workers each).
+
+Publishers send unique payloads to both servers and record each answer: a msg_id (ok), a refusal
+(fail), or no answer (unknown). Three subscriber processes (tests/e2e/pubsub_consumer.py) pull from
+both servers, record what they got, then acknowledge it; one of them is slow and is SIGKILLed while
+it holds a batch it has not recorded. When the queue is drained the checker reports:
+
+* lost: a msg_id answered to a publisher that no subscriber recorded - must be 0;
+* unexpected: a msg_id recorded that no publisher was answered nor left unknown - must be 0;
+* duplicates: recorded more than once (the killed subscriber's batch, redelivered), counted.
+
+The same run with 3.1's get-messages, which deletes what it returns, must show a loss: the checker
+is shown to catch one (calibration), and the acknowledged pull is shown not to have it.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import psycopg2
+import pytest
+import requests
+
+from tests import pg
+from tests.e2e.harness import Env
+
+pytestmark = pytest.mark.postgresql
+
+MESSAGES = int(os.environ.get('ZATO_TEST_PUBSUB_MESSAGES', '600'))
+CONSUMER = os.path.join(os.path.dirname(__file__), 'pubsub_consumer.py')
+PASSWORD = 'pubsub-guarantee-1'
+
+
+@pytest.fixture(scope='module')
+def cluster(tmp_path_factory):
+    try:
+        admin = psycopg2.connect(**pg.connect_kwargs())
+    except psycopg2.OperationalError as e:
+        pytest.fail(f'PostgreSQL is not reachable at {pg.HOST}:{pg.PORT} ({e}); scripts/test.sh starts it')
+    admin.autocommit = True
+    db = f'zato_pubsub_{secrets.token_hex(4)}'
+    with admin.cursor() as cur:
+        cur.execute(f'CREATE DATABASE {db}')
+    env = Env(str(tmp_path_factory.mktemp('pubsub') / 'env'), '--odb', 'postgresql', '--odb-host', pg.HOST,
+              '--odb-port', str(pg.PORT), '--odb-user', pg.USER, '--odb-db-name', db, servers=2, workers=2,
+              env={'ZATO_ODB_PASSWORD': pg.PASSWORD})
+    try:
+        env.start()
+        for name, role, patterns in (('gc-pub', 'pub-only', 'pub=/gc/**'), ('gc-sub', 'sub-only', 'sub=/gc/**')):
+            env.admin.call('POST', '/zato/admin/security', {'name': name, 'kind': 'basic_auth', 'username': name,
+                                                            'password': PASSWORD})
+            env.admin.call('POST', '/zato/admin/pubsub/endpoints', {'name': name, 'endpoint_type': 'rest',
+                                                                     'role': role, 'topic_patterns': patterns,
+                                                                     'security': name})
+        # Every worker of both servers knows the endpoints
+        env.wait_for(lambda: all(requests.post(f'{url}/zato/pubsub/topic/gc/none', json={'data': 'x'},
+                                               auth=('gc-pub', PASSWORD), headers={'Connection': 'close'},
+                                               timeout=10).status_code == 404
+                                 for url in env.urls for _ in range(6)), timeout=15)
+        yield env
+    finally:
+        env.stop()
+        with admin.cursor() as cur:
+            cur.execute(f'DROP DATABASE IF EXISTS {db} WITH (FORCE)')
+        admin.close()
+
+
+def run(cluster: Env, tmp_path, mode: str) -> dict[str, int]:
+    """One run of the workload on a topic of its own; the checker's counts."""
+    topic = f'/gc/{mode}-{secrets.token_hex(3)}'
+    cluster.admin.call('POST', '/zato/admin/pubsub/topics', {'name': topic, 'max_depth_gd': 1_000_000})
+    r = requests.post(f'{cluster.url}/zato/pubsub/subscribe/topic{topic}', auth=('gc-sub', PASSWORD), timeout=10)
+    sub_key = r.json()['sub_key']
+
+    outcomes: dict[str, str] = {}  # payload -> msg_id, or 'fail' / 'unknown'
+    lock = threading.Lock()
+
+    def publish(i: int) -> None:
+        payload = f'p{i}-{secrets.token_hex(4)}'
+        url = cluster.urls[i % 2]
+        try:
+            r = requests.post(f'{url}/zato/pubsub/topic{topic}', json={'data': payload}, auth=('gc-pub', PASSWORD),
+                              timeout=20)
+            outcome = r.json()['msg_id'] if r.status_code == 200 else 'fail'
+        except requests.RequestException:
+            outcome = 'unknown'
+        with lock:
+            outcomes[payload] = outcome
+
+    consumers = []
+    logs = []
+    for index in range(3):
+        log = tmp_path / f'{mode}-consumer{index}.log'
+        marker = tmp_path / f'{mode}-consumer{index}.marker'
+        logs.append(log)
+        slow = 1.0 if index == 0 else 0  # the one to be killed holding a batch
+        cfg = {'urls': cluster.urls, 'auth': ['gc-sub', PASSWORD], 'sub_key': sub_key, 'topic': topic, 'mode': mode,
+               'log': str(log), 'marker': str(marker), 'slow': slow, 'idle': 8}
+        consumers.append((subprocess.Popen([sys.executable, CONSUMER, json.dumps(cfg)]), marker))
+
+    with ThreadPoolExecutor(8) as pool:
+        futures = [pool.submit(publish, i) for i in range(MESSAGES)]
+        victim, marker = consumers[0]
+        deadline = time.monotonic() + 60
+        while not (marker.exists() and marker.read_text().strip()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert marker.exists(), 'the slow subscriber never got a batch'
+        victim.send_signal(signal.SIGKILL)  # it sleeps holding a batch it has not recorded
+        victim.wait()
+        for f in futures:
+            f.result()
+    for proc, _ in consumers[1:]:
+        proc.wait(timeout=180)
+
+    recorded = collections.Counter()
+    for log in logs:
+        if log.exists():
+            recorded.update(line for line in log.read_text().splitlines() if line)
+    answered = {v for v in outcomes.values() if v.startswith('zpsm')}
+    unknown = sum(1 for v in outcomes.values() if v == 'unknown')
+    return {'answered': len(answered), 'failed': sum(1 for v in outcomes.values() if v == 'fail'),
+            'unknown': unknown, 'lost': len(answered - set(recorded)),
+            'unexpected': len(set(recorded) - answered) if not unknown else 0,
+            'duplicates': sum(count - 1 for count in recorded.values() if count > 1)}
+
+
+def test_every_answered_msg_id_is_delivered_at_least_once_with_a_subscriber_killed_before_recording(cluster, tmp_path):
+    report = run(cluster, tmp_path, 'ack')
+    print('acknowledged pull:', report)
+    assert report['answered'] == MESSAGES, report
+    assert (report['lost'], report['unexpected']) == (0, 0), report
+    # The killed subscriber's batch came again to another (its visibility timeout ran out)
+    assert report['duplicates'] <= MESSAGES, report
+
+
+def test_the_checker_catches_the_loss_of_3_1s_delete_on_read(cluster, tmp_path):
+    report = run(cluster, tmp_path, 'delete')
+    print('delete on read:', report)
+    assert report['answered'] == MESSAGES, report
+    assert report['lost'] > 0, report
