@@ -1,6 +1,6 @@
 """A subscriber of the guarantee checker (tests/e2e/test_pubsub_guarantee.py), run as a process of its
 own so that the test can SIGKILL it: pulls from the servers in turn, records each message it got
-(one line per msg_id, flushed) and only then acknowledges it.
+(one line per message, its msg_id and data, flushed) and only then acknowledges it.
 
 argv: a JSON object {urls, auth, sub_key, topic, mode, log, marker, slow, idle}. `mode` `ack` uses the
 acknowledged pull; `delete` uses 3.1's get-messages, which deletes what it returns (the loss the
@@ -51,11 +51,15 @@ def main() -> None:
                     marker.write(f'{len(batch)}\n')
                 time.sleep(cfg['slow'])
             for msg in batch:
-                log.write(msg['msg_id'] + '\n')
+                log.write(f"{msg['msg_id']}\t{msg['data']}\n")
             log.flush()
             if cfg['mode'] == 'ack':
-                session.post(f'{url}/zato/pubsub/msg/ack', json={
-                    'sub_key': cfg['sub_key'], 'msg_ids': [m['msg_id'] for m in batch]}, auth=auth, timeout=10)
+                try:
+                    session.post(f'{url}/zato/pubsub/msg/ack', json={
+                        'sub_key': cfg['sub_key'], 'msg_ids': [m['msg_id'] for m in batch]}, auth=auth, timeout=10)
+                except requests.RequestException:
+                    pass  # a worker killed meanwhile: the batch comes again once invisible no more
+
 
 
 if __name__ == '__main__':

@@ -1,12 +1,15 @@
-"""The first guarantee checker of pub/sub, on a two-server PostgreSQL cluster (2 workers each).
+"""The first guarantee checker of pub/sub, on a two-server PostgreSQL cluster (2 workers each), and
+on one SQLite server (2 workers).
 
-Publishers send unique payloads to both servers and record each answer: a msg_id (ok), a refusal
-(fail), or no answer (unknown). Three subscriber processes (tests/e2e/pubsub_consumer.py) pull from
-both servers, record what they got, then acknowledge it; one of them is slow and is SIGKILLed while
-it holds a batch it has not recorded. When the queue is drained the checker reports:
+Publishers send unique payloads to every server and record each answer: a msg_id (ok), a refusal
+(fail), or no answer (unknown). Meanwhile a worker of the last server is SIGKILLed (its publications
+in flight end unknown; gunicorn starts another). Three subscriber processes
+(tests/e2e/pubsub_consumer.py) pull from every server, record what they got, then acknowledge it; one
+of them is slow and is SIGKILLed while it holds a batch it has not recorded. When the queue is
+drained the checker reports:
 
 * lost: a msg_id answered to a publisher that no subscriber recorded - must be 0;
-* unexpected: a msg_id recorded that no publisher was answered nor left unknown - must be 0;
+* unexpected: a payload recorded that no publisher sent - must be 0;
 * duplicates: recorded more than once (the killed subscriber's batch, redelivered), counted.
 
 The same run with 3.1's get-messages, which deletes what it returns, must show a loss: the checker
@@ -33,28 +36,42 @@ import requests
 from tests import pg
 from tests.e2e.harness import Env
 
-pytestmark = pytest.mark.postgresql
-
 MESSAGES = int(os.environ.get('ZATO_TEST_PUBSUB_MESSAGES', '600'))
 CONSUMER = os.path.join(os.path.dirname(__file__), 'pubsub_consumer.py')
 PASSWORD = 'pubsub-guarantee-1'
 
+PID_SERVICE = '''
+import os
+from zato.server.service import Service
 
-@pytest.fixture(scope='module')
-def cluster(tmp_path_factory):
-    try:
-        admin = psycopg2.connect(**pg.connect_kwargs())
-    except psycopg2.OperationalError as e:
-        pytest.fail(f'PostgreSQL is not reachable at {pg.HOST}:{pg.PORT} ({e}); scripts/test.sh starts it')
-    admin.autocommit = True
-    db = f'zato_pubsub_{secrets.token_hex(4)}'
-    with admin.cursor() as cur:
-        cur.execute(f'CREATE DATABASE {db}')
-    env = Env(str(tmp_path_factory.mktemp('pubsub') / 'env'), '--odb', 'postgresql', '--odb-host', pg.HOST,
-              '--odb-port', str(pg.PORT), '--odb-user', pg.USER, '--odb-db-name', db, servers=2, workers=2,
-              env={'ZATO_ODB_PASSWORD': pg.PASSWORD})
+class Pid(Service):
+    name = 'gc.pid'
+
+    def handle(self):
+        self.response.payload = {'pid': os.getpid()}
+'''
+
+
+@pytest.fixture(scope='module', params=['sqlite', pytest.param('postgresql', marks=pytest.mark.postgresql)])
+def cluster(request, tmp_path_factory):
+    path = str(tmp_path_factory.mktemp('pubsub') / 'env')
+    if request.param == 'sqlite':
+        admin, db, env = None, '', Env(path, servers=1, workers=2)
+    else:
+        try:
+            admin = psycopg2.connect(**pg.connect_kwargs())
+        except psycopg2.OperationalError as e:
+            pytest.fail(f'PostgreSQL is not reachable at {pg.HOST}:{pg.PORT} ({e}); scripts/test.sh starts it')
+        admin.autocommit = True
+        db = f'zato_pubsub_{secrets.token_hex(4)}'
+        with admin.cursor() as cur:
+            cur.execute(f'CREATE DATABASE {db}')
+        env = Env(path, '--odb', 'postgresql', '--odb-host', pg.HOST, '--odb-port', str(pg.PORT), '--odb-user',
+                  pg.USER, '--odb-db-name', db, servers=2, workers=2, env={'ZATO_ODB_PASSWORD': pg.PASSWORD})
     try:
         env.start()
+        env.admin.call('POST', '/zato/admin/deploy', {'file_name': 'gc_pid.py', 'source': PID_SERVICE})
+        env.channel('gc-pid', '/gc/pid', 'gc.pid')
         for name, role, patterns in (('gc-pub', 'pub-only', 'pub=/gc/**'), ('gc-sub', 'sub-only', 'sub=/gc/**')):
             env.admin.call('POST', '/zato/admin/security', {'name': name, 'kind': 'basic_auth', 'username': name,
                                                             'password': PASSWORD})
@@ -66,12 +83,15 @@ def cluster(tmp_path_factory):
                                                auth=('gc-pub', PASSWORD), headers={'Connection': 'close'},
                                                timeout=10).status_code == 404
                                  for url in env.urls for _ in range(6)), timeout=15)
+        env.wait_for(lambda: all(requests.get(f'{url}/gc/pid', headers={'Connection': 'close'}, timeout=10)
+                                 .status_code == 200 for url in env.urls for _ in range(6)), timeout=15)
         yield env
     finally:
         env.stop()
-        with admin.cursor() as cur:
-            cur.execute(f'DROP DATABASE IF EXISTS {db} WITH (FORCE)')
-        admin.close()
+        if admin is not None:
+            with admin.cursor() as cur:
+                cur.execute(f'DROP DATABASE IF EXISTS {db} WITH (FORCE)')
+            admin.close()
 
 
 def run(cluster: Env, tmp_path, mode: str) -> dict[str, int]:
@@ -83,10 +103,11 @@ def run(cluster: Env, tmp_path, mode: str) -> dict[str, int]:
 
     outcomes: dict[str, str] = {}  # payload -> msg_id, or 'fail' / 'unknown'
     lock = threading.Lock()
+    worker = requests.get(f'{cluster.urls[-1]}/gc/pid', headers={'Connection': 'close'}, timeout=10).json()['pid']
 
     def publish(i: int) -> None:
         payload = f'p{i}-{secrets.token_hex(4)}'
-        url = cluster.urls[i % 2]
+        url = cluster.urls[i % len(cluster.urls)]
         try:
             r = requests.post(f'{url}/zato/pubsub/topic{topic}', json={'data': payload}, auth=('gc-pub', PASSWORD),
                               timeout=20)
@@ -109,6 +130,9 @@ def run(cluster: Env, tmp_path, mode: str) -> dict[str, int]:
 
     with ThreadPoolExecutor(8) as pool:
         futures = [pool.submit(publish, i) for i in range(MESSAGES)]
+        while sum(f.done() for f in futures) < MESSAGES // 3:
+            time.sleep(0.01)
+        os.kill(worker, signal.SIGKILL)  # a worker the publishers use, mid-run
         victim, marker = consumers[0]
         deadline = time.monotonic() + 60
         while not (marker.exists() and marker.read_text().strip()) and time.monotonic() < deadline:
@@ -121,22 +145,25 @@ def run(cluster: Env, tmp_path, mode: str) -> dict[str, int]:
     for proc, _ in consumers[1:]:
         proc.wait(timeout=180)
 
-    recorded = collections.Counter()
+    recorded: collections.Counter[str] = collections.Counter()
+    payloads = set()
     for log in logs:
         if log.exists():
-            recorded.update(line for line in log.read_text().splitlines() if line)
+            for line in log.read_text().splitlines():
+                msg_id, _, payload = line.partition('\t')
+                recorded[msg_id] += 1
+                payloads.add(payload)
     answered = {v for v in outcomes.values() if v.startswith('zpsm')}
-    unknown = sum(1 for v in outcomes.values() if v == 'unknown')
     return {'answered': len(answered), 'failed': sum(1 for v in outcomes.values() if v == 'fail'),
-            'unknown': unknown, 'lost': len(answered - set(recorded)),
-            'unexpected': len(set(recorded) - answered) if not unknown else 0,
+            'unknown': sum(1 for v in outcomes.values() if v == 'unknown'), 'lost': len(answered - set(recorded)),
+            'unexpected': len(payloads - set(outcomes)),
             'duplicates': sum(count - 1 for count in recorded.values() if count > 1)}
 
 
 def test_every_answered_msg_id_is_delivered_at_least_once_with_a_subscriber_killed_before_recording(cluster, tmp_path):
     report = run(cluster, tmp_path, 'ack')
     print('acknowledged pull:', report)
-    assert report['answered'] == MESSAGES, report
+    assert report['answered'] >= MESSAGES * 0.9 and report['failed'] == 0, report
     assert (report['lost'], report['unexpected']) == (0, 0), report
     # The killed subscriber's batch came again to another (its visibility timeout ran out)
     assert report['duplicates'] <= MESSAGES, report
@@ -145,5 +172,4 @@ def test_every_answered_msg_id_is_delivered_at_least_once_with_a_subscriber_kill
 def test_the_checker_catches_the_loss_of_3_1s_delete_on_read(cluster, tmp_path):
     report = run(cluster, tmp_path, 'delete')
     print('delete on read:', report)
-    assert report['answered'] == MESSAGES, report
     assert report['lost'] > 0, report
