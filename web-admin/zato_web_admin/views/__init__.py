@@ -8,7 +8,7 @@ import importlib
 
 from zato_web_admin.http import Route
 
-MODULES = ('account', 'audit', 'resources', 'home', 'channels', 'rate_limits', 'services', 'sso')
+MODULES = ('account', 'audit', 'resources', 'home', 'channels', 'rate_limits', 'services', 'sso', 'pubsub')
 
 
 def all_routes() -> list[Route]:

@@ -176,12 +176,14 @@ class _EndpointBase(CRUD):
                 raise BadRequest(f'Invalid input `service`: service `{service}` is not deployed')
             row.service_name = service
         if 'ws_channel' in data or (creating and row.endpoint_type == 'wsx'):
-            row.ws_channel_id = self._ws_channel(session, data)
+            row.ws_channel_id = self._ws_channel(session, data, row.endpoint_type == 'wsx')
 
-    def _ws_channel(self, session: Any, data: dict[str, Any]) -> int | None:
+    def _ws_channel(self, session: Any, data: dict[str, Any], required: bool) -> int | None:
         name = self.ref_name(data, 'ws_channel', 'a WebSocket channel')
         if name is None:
-            raise BadRequest('Missing input `ws_channel`')
+            if required:
+                raise BadRequest('Missing input `ws_channel`')
+            return None
         chan_id = session.scalars(select(ChannelWSX.id).where(ChannelWSX.cluster_id == self.server.cluster_id,
                                                               ChannelWSX.name == name)).first()
         if chan_id is None:
