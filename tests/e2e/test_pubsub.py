@@ -170,3 +170,42 @@ def test_admin_api_of_topics_endpoints_and_subscriptions(env, ps):
     with pytest.raises(AdminCallError) as e:
         env.admin.call('GET', f'/zato/admin/pubsub/topics/{topic["id"]}')
     assert e.value.status == 404
+
+
+PYTHON_API = '''
+from zato.server.service import Service
+
+class PythonAPI(Service):
+    name = 'e2e-pubsub.python-api'
+
+    def handle(self):
+        req = self.request.payload
+        ps = self.pubsub
+        sub_key = ps.subscribe('/e2e/python', endpoint_name='e2e-sub')
+        try:
+            first = ps.publish('/e2e/python', data='one', priority=1)
+            second = ps.publish('/e2e/python', data={'n': 2}, priority=9, endpoint_name='e2e-pub')
+            out = {'legacy': [(m['data'], m['msg_id'] in (first, second)) for m in ps.get_messages('/e2e/python',
+                                                                                                   sub_key)],
+                   'after': ps.pull(sub_key)}
+            try:
+                ps.publish('/e2e/python', data='x', endpoint_name='e2e-sub')  # a sub-only endpoint
+            except Exception as e:
+                out['as_subscriber'] = getattr(e, 'status', None)
+            try:
+                ps.subscribe('/e2e/python', endpoint_name='e2e-sub')
+            except Exception as e:
+                out['twice'] = getattr(e, 'status', None)
+        finally:
+            ps.unsubscribe(sub_key)
+        self.response.payload = out
+'''
+
+
+def test_the_python_api_publishes_subscribes_and_reads_in_delivery_order(env, ps):
+    env.admin.call('POST', '/zato/admin/pubsub/topics', {'name': '/e2e/python'})
+    env.admin.call('POST', '/zato/admin/deploy', {'file_name': 'e2e_pubsub.py', 'source': PYTHON_API})
+    env.wait_for(lambda: env.admin.call('POST', '/zato/admin/invoke', {'name': 'e2e-pubsub.python-api'}) is not None,
+                 timeout=10)
+    out = env.admin.call('POST', '/zato/admin/invoke', {'name': 'e2e-pubsub.python-api'})
+    assert out == {'legacy': [[{'n': 2}, True], ['one', True]], 'after': [], 'as_subscriber': 403, 'twice': 409}
