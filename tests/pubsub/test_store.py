@@ -187,3 +187,24 @@ def test_concurrent_acknowledgements_of_one_message_by_two_subscriptions_delete_
         for t in threads:
             t.join(60)
         assert (message_count(store), gd_depth(store, topic_id)) == (0, 0)
+
+
+def test_max_depth_gd_holds_exactly_under_concurrent_publishers(store):
+    topic_id, _ = one_sub(store, max_depth_gd=40)
+    outcomes: list[str] = []
+
+    def publisher():
+        for i in range(10):
+            try:
+                store.publish('/orders', msg(str(i)))
+                outcomes.append('ok')
+            except MaxDepthReached:
+                outcomes.append('full')
+
+    threads = [threading.Thread(target=publisher) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert (outcomes.count('ok'), outcomes.count('full')) == (40, 40)
+    assert message_count(store) == gd_depth(store, topic_id) == 40
