@@ -74,6 +74,13 @@ def test_a_message_published_is_pulled_in_priority_order_and_acked_once(env, ps)
     time.sleep(0.7)
     again = pull(env, ps['e2e-sub'], sub_key).json()
     assert [(m['data'], m['delivery_count']) for m in again] == [('mid', 2), ('low', 2)]
+    # 3.1's data_list: several messages in one publication, their msg_ids in order
+    r = publish(env, ps['e2e-pub'], '/e2e/orders', {'data_list': [{'data': 'l1'}, {'data': 'l2', 'priority': 9}]})
+    listed = r.json()['msg_id_list']
+    got = pull(env, ps['e2e-sub'], sub_key).json()
+    assert [(m['msg_id'], m['data']) for m in got] == [(listed[1], 'l2'), (listed[0], 'l1')]
+    requests.post(f'{env.url}/zato/pubsub/msg/ack', json={'sub_key': sub_key, 'msg_ids': listed}, auth=ps['e2e-sub'],
+                  timeout=10)
     # 3.1's get-messages deletes what it returns
     publish(env, ps['e2e-pub'], '/e2e/orders', {'data': 'legacy'})
     r = requests.get(f'{env.url}/zato/pubsub/topic/e2e/orders', params={'sub_key': sub_key}, auth=ps['e2e-sub'],
@@ -114,6 +121,8 @@ def test_bad_input_is_a_clear_4xx(env, ps):
         assert r.status_code == status and words in r.json()['details'], (extra, r.status_code, r.text)
     r = requests.post(f'{env.url}/zato/pubsub/topic/e2e/orders', data=b'{not json', auth=auth, timeout=10)
     assert r.status_code == 400
+    r = publish(env, auth, '/e2e/orders', {'data_list': [{'data': 'x'}, 'not an object']})
+    assert r.status_code == 400 and '`data_list`' in r.json()['details']
     assert publish(env, auth, '/e2e/no-such-topic', {'data': 'x'}).status_code == 404
     r = publish(env, auth, '/e2e/off', {'data': 'x'})
     assert (r.status_code, r.json()['code']) == (503, 'pubsub_topic_inactive')
@@ -185,7 +194,9 @@ class PythonAPI(Service):
         try:
             first = ps.publish('/e2e/python', data='one', priority=1)
             second = ps.publish('/e2e/python', data={'n': 2}, priority=9, endpoint_name='e2e-pub')
-            out = {'legacy': [(m['data'], m['msg_id'] in (first, second)) for m in ps.get_messages('/e2e/python',
+            listed = ps.publish('/e2e/python', data_list=[{'data': 'l1'}, {'data': 'l2'}])
+            ps.ack(sub_key, listed)
+            out = {'listed': len(listed), 'legacy': [(m['data'], m['msg_id'] in (first, second)) for m in ps.get_messages('/e2e/python',
                                                                                                    sub_key)],
                    'after': ps.pull(sub_key)}
             try:
@@ -208,4 +219,4 @@ def test_the_python_api_publishes_subscribes_and_reads_in_delivery_order(env, ps
     env.wait_for(lambda: env.admin.call('POST', '/zato/admin/invoke', {'name': 'e2e-pubsub.python-api'}) is not None,
                  timeout=10)
     out = env.admin.call('POST', '/zato/admin/invoke', {'name': 'e2e-pubsub.python-api'})
-    assert out == {'legacy': [[{'n': 2}, True], ['one', True]], 'after': [], 'as_subscriber': 403, 'twice': 409}
+    assert out == {'listed': 2, 'legacy': [[{'n': 2}, True], ['one', True]], 'after': [], 'as_subscriber': 403, 'twice': 409}

@@ -208,3 +208,13 @@ def test_max_depth_gd_holds_exactly_under_concurrent_publishers(store):
         t.join(60)
     assert (outcomes.count('ok'), outcomes.count('full')) == (40, 40)
     assert message_count(store) == gd_depth(store, topic_id) == 40
+
+
+def test_a_list_of_messages_is_committed_all_or_none_and_keeps_its_order(store):
+    topic_id, sub_id = one_sub(store, max_depth_gd=3)
+    published = store.publish_list('/orders', [msg('a'), msg('b')])
+    assert len(published.msg_ids) == 2 and published.queued == 2
+    with pytest.raises(MaxDepthReached):
+        store.publish_list('/orders', [msg('c'), msg('d')])  # one would fit, two do not: none is stored
+    assert [m['data'] for m in store.pull(sub_id, 10, 30)] == ['a', 'b']
+    assert (message_count(store), gd_depth(store, topic_id)) == (2, 2)

@@ -2,7 +2,8 @@
 unsubscribe. Every operation is one transaction; the rules, each with a test in tests/pubsub/:
 
 * **Publish**: the message row and one queue entry per active subscription of the topic are
-  committed in one transaction before the msg_id is returned; an answered msg_id is in the ODB.
+  committed in one transaction before the msg_id is returned; an answered msg_id is in the ODB. A
+  list of messages (3.1's `data_list`) is committed all or none.
   The topic's `gd_depth` is raised in the same transaction by one conditional UPDATE that matches
   only below `max_depth_gd`, so the limit holds cluster-wide however many servers publish (and the
   UPDATE's row lock orders publications of one topic). No subscription and `on_no_subs_pub` drop:
@@ -51,8 +52,8 @@ SELECT t.id, t.is_active, t.on_no_subs_pub, {now},
   FROM pubsub_topic t WHERE t.cluster_id = :cluster_id AND t.name = :name
 """
 _RAISE_DEPTH = """
-UPDATE pubsub_topic SET gd_depth = gd_depth + 1, last_pub_time = :now
- WHERE id = :topic_id AND gd_depth < max_depth_gd
+UPDATE pubsub_topic SET gd_depth = gd_depth + :count, last_pub_time = :now
+ WHERE id = :topic_id AND gd_depth + :count <= max_depth_gd
 """
 _INSERT_MESSAGE = """
 INSERT INTO pubsub_message (cluster_id, msg_id, topic_id, published_by_id, pub_pattern_matched, data, data_format,
@@ -114,11 +115,16 @@ def iso(seconds: float | None) -> str | None:
 
 @dataclass(frozen=True, slots=True)
 class Published:
-    """What a publication did: its msg_id, and how many queues it went to (0 and `dropped`: none)."""
+    """What a publication did: its msg_ids, in the order of its messages, and how many queue entries it
+    made (0 and `dropped`: none were stored)."""
 
-    msg_id: str
+    msg_ids: list[str]
     queued: int
     dropped: bool = False
+
+    @property
+    def msg_id(self) -> str:
+        return self.msg_ids[0]
 
 
 class PubSubStore:
@@ -159,7 +165,15 @@ class PubSubStore:
     def publish(self, topic_name: str, msg: NewMessage, endpoint_id: int | None = None, pattern: str = '') -> Published:
         """Commits the message and its queue entries; the errors are a caller's to answer: NotFound
         (no such topic), TopicInactive, MaxDepthReached."""
-        msg_id = new_msg_id()
+        return self.publish_list(topic_name, [msg], endpoint_id, pattern)
+
+    def publish_list(self, topic_name: str, msgs: Sequence[NewMessage], endpoint_id: int | None = None,
+                     pattern: str = '') -> Published:
+        """Commits the messages, all or none, in one transaction (3.1's `data_list`): they share their
+        publication time and keep their order among themselves."""
+        if not msgs:
+            raise ValueError('No messages to publish')
+        msg_ids = [new_msg_id() for _ in msgs]
         with self.transaction() as conn:
             row = conn.execute(self._topic, {'cluster_id': self.cluster_id, 'name': topic_name, 'true': True}).first()
             if row is None:
@@ -168,21 +182,24 @@ class PubSubStore:
             if not is_active:
                 raise TopicInactive()
             if not subs and on_no_subs == 'drop':
-                return Published(msg_id, 0, dropped=True)
-            if conn.execute(text(_RAISE_DEPTH), {'now': now, 'topic_id': topic_id}).rowcount != 1:
+                return Published(msg_ids, 0, dropped=True)
+            if conn.execute(text(_RAISE_DEPTH), {'now': now, 'topic_id': topic_id, 'count': len(msgs)}).rowcount != 1:
                 raise MaxDepthReached(f'Publication rejected - would exceed GD max depth for `{topic_name}`')
-            expiration_time = now + msg.expiration / 1000.0
-            message_id = conn.execute(text(_INSERT_MESSAGE), {
-                'cluster_id': self.cluster_id, 'msg_id': msg_id, 'topic_id': topic_id, 'published_by_id': endpoint_id,
-                'pattern': pattern, 'data': msg.data, 'data_format': msg.data_format, 'mime_type': msg.mime_type,
-                'size': msg.size, 'priority': msg.priority, 'expiration': msg.expiration,
-                'expiration_time': expiration_time, 'now': now, 'ext_pub_time': msg.ext_pub_time,
-                'correl_id': msg.correl_id, 'in_reply_to': msg.in_reply_to, 'ext_client_id': msg.ext_client_id,
-                'group_id': msg.group_id, 'has_gd': True}).scalar_one()
-            queued = conn.execute(text(_ENQUEUE), {
-                'cluster_id': self.cluster_id, 'message_id': message_id, 'priority': msg.priority, 'now': now,
-                'expiration_time': expiration_time, 'topic_id': topic_id, 'true': True}).rowcount
-        return Published(msg_id, queued)
+            queued = 0
+            for msg_id, msg in zip(msg_ids, msgs, strict=True):
+                expiration_time = now + msg.expiration / 1000.0
+                message_id = conn.execute(text(_INSERT_MESSAGE), {
+                    'cluster_id': self.cluster_id, 'msg_id': msg_id, 'topic_id': topic_id,
+                    'published_by_id': endpoint_id, 'pattern': pattern, 'data': msg.data,
+                    'data_format': msg.data_format, 'mime_type': msg.mime_type, 'size': msg.size,
+                    'priority': msg.priority, 'expiration': msg.expiration, 'expiration_time': expiration_time,
+                    'now': now, 'ext_pub_time': msg.ext_pub_time, 'correl_id': msg.correl_id,
+                    'in_reply_to': msg.in_reply_to, 'ext_client_id': msg.ext_client_id, 'group_id': msg.group_id,
+                    'has_gd': True}).scalar_one()
+                queued += conn.execute(text(_ENQUEUE), {
+                    'cluster_id': self.cluster_id, 'message_id': message_id, 'priority': msg.priority, 'now': now,
+                    'expiration_time': expiration_time, 'topic_id': topic_id, 'true': True}).rowcount
+        return Published(msg_ids, queued)
 
     # Reading a queue
 

@@ -193,8 +193,10 @@ class PubSub:
 
     # What the REST API and self.pubsub share
 
-    def publish(self, topic_name: str, data: dict[str, Any], endpoint: Endpoint | None = None) -> str:
-        """Publishes as `endpoint` (None: a service, which may publish to any topic); the msg_id."""
+    def publish(self, topic_name: str, data: dict[str, Any], endpoint: Endpoint | None = None) -> list[str]:
+        """Publishes as `endpoint` (None: a service, which may publish to any topic): the message `data`
+        describes, or each of its `data_list` (a list of such descriptions, all committed or none);
+        their msg_ids."""
         error = topic_name_error(topic_name)
         if error is not None:
             raise BadRequest(f'Invalid topic name: {error}')
@@ -203,11 +205,20 @@ class PubSub:
             pattern = can_publish(endpoint.role, endpoint.patterns, topic_name) or ''
             if not pattern:
                 raise NotAllowed()
-        msg = new_message(data, self.max_data_size)
-        published = self.gd.publish(topic_name, msg, None if endpoint is None else endpoint.id, pattern)
+        data_list = data.get('data_list')
+        if data_list is None:
+            msgs = [new_message(data, self.max_data_size)]
+        elif data.get('data') is not None:
+            raise BadRequest('Invalid input `data_list`: expected either `data` or `data_list`')
+        elif not isinstance(data_list, list) or not 1 <= len(data_list) <= MAX_BATCH or \
+                not all(isinstance(item, dict) for item in data_list):
+            raise BadRequest(f'Invalid input `data_list`: expected 1 to {MAX_BATCH} objects, each with its `data`')
+        else:
+            msgs = [new_message(item, self.max_data_size) for item in data_list]
+        published = self.gd.publish_list(topic_name, msgs, None if endpoint is None else endpoint.id, pattern)
         if published.dropped:
-            logger.info('Message %s to `%s` dropped: the topic has no subscribers', published.msg_id, topic_name)
-        return published.msg_id
+            logger.info('%d message(s) to `%s` dropped: the topic has no subscribers', len(msgs), topic_name)
+        return published.msg_ids
 
     def subscribe(self, topic_name: str, endpoint: Endpoint, api: bool = True) -> dict[str, Any]:
         """A new pull subscription of the endpoint to the topic: {sub_key, queue_depth}. `api`: asked
@@ -265,12 +276,16 @@ class PubSubAPI:
     def __init__(self, pubsub: PubSub) -> None:
         self._pubsub = pubsub
 
-    def publish(self, topic_name: str, data: Any = None, *, endpoint_name: str | None = None, **fields: Any) -> str:
+    def publish(self, topic_name: str, data: Any = None, *, data_list: list[dict[str, Any]] | None = None,
+                endpoint_name: str | None = None, **fields: Any) -> Any:
         """Publishes `data` with 3.1's fields (priority, expiration in milliseconds, mime_type, correl_id,
-        in_reply_to, ext_client_id, group_id, ext_pub_time, has_gd); the msg_id. With `endpoint_name`,
-        as that endpoint, whose role and `pub=` patterns must allow it."""
+        in_reply_to, ext_client_id, group_id, ext_pub_time, has_gd) and returns its msg_id; or each
+        message of `data_list` (dicts of those fields), all or none, and returns their msg_ids. With
+        `endpoint_name`, as that endpoint, whose role and `pub=` patterns must allow it."""
         endpoint = None if endpoint_name is None else self._pubsub.endpoint_by_name(endpoint_name)
-        return self._pubsub.publish(topic_name, {**fields, 'data': data}, endpoint)
+        if data_list is not None:
+            return self._pubsub.publish(topic_name, {'data_list': data_list}, endpoint)
+        return self._pubsub.publish(topic_name, {**fields, 'data': data}, endpoint)[0]
 
     def subscribe(self, topic_name: str, endpoint_name: str) -> str:
         """Subscribes the endpoint (its role and `sub=` patterns must allow it) to the topic; the sub_key."""
@@ -332,18 +347,20 @@ class _PubAPIService(AdminService):
 
 
 class Publish(_PubAPIService):
-    """POST /zato/pubsub/topic/{topic} {data, priority, expiration (ms), ...} -> {"msg_id": ...}. With a
-    `sub_key` (query string or body) and no `data`, 3.1's get-messages instead."""
+    """POST /zato/pubsub/topic/{topic} {data, priority, expiration (ms), ...} -> {"msg_id": ...}, or
+    {data_list: [{data, ...}, ...]} -> {"msg_id_list": [...]}. With a `sub_key` (query string or body)
+    and no `data`, 3.1's get-messages instead."""
     name = PUBLISH
 
     def handle(self) -> None:
         endpoint = self.endpoint()
         topic_name = self.topic_name(TOPIC_PREFIX)
         data = self.input_dict()  # the body, and the query string over it
-        if data.get('sub_key') is not None and data.get('data') is None:
+        if data.get('sub_key') is not None and data.get('data') is None and data.get('data_list') is None:
             self.response.payload = _get_messages(self, endpoint, topic_name, data)
             return
-        self.response.payload = {'msg_id': self.ps.publish(topic_name, data, endpoint)}
+        msg_ids = self.ps.publish(topic_name, data, endpoint)
+        self.response.payload = {'msg_id_list': msg_ids} if 'data_list' in data else {'msg_id': msg_ids[0]}
 
 
 def _get_messages(svc: _PubAPIService, endpoint: Endpoint, topic_name: str, data: dict[str, Any]) -> list[Any]:
