@@ -216,7 +216,35 @@ class PythonAPI(Service):
 def test_the_python_api_publishes_subscribes_and_reads_in_delivery_order(env, ps):
     env.admin.call('POST', '/zato/admin/pubsub/topics', {'name': '/e2e/python'})
     env.admin.call('POST', '/zato/admin/deploy', {'file_name': 'e2e_pubsub.py', 'source': PYTHON_API})
-    env.wait_for(lambda: env.admin.call('POST', '/zato/admin/invoke', {'name': 'e2e-pubsub.python-api'}) is not None,
-                 timeout=10)
-    out = env.admin.call('POST', '/zato/admin/invoke', {'name': 'e2e-pubsub.python-api'})
+    answers = []
+
+    def invoked() -> bool:  # each worker hears of the deployment over the bus
+        try:
+            answers.append(env.admin.call('POST', '/zato/admin/invoke', {'name': 'e2e-pubsub.python-api'}))
+        except AdminCallError as e:
+            assert e.status == 404, e.details  # not deployed on this worker yet; anything else is a failure
+            return False
+        return True
+
+    env.wait_for(invoked, timeout=10)
+    out = answers[-1]
     assert out == {'listed': 2, 'legacy': [[{'n': 2}, True], ['one', True]], 'after': [], 'as_subscriber': 403, 'twice': 409}
+
+
+def test_the_rate_limit_of_an_endpoints_security_definition_applies_to_its_calls(env, ps):
+    env.admin.call('POST', '/zato/admin/rate-limits', {'name': 'e2e-ps-limit', 'rules': '* = 3/m'})
+    env.admin.call('POST', '/zato/admin/security', {'name': 'e2e-limited', 'kind': 'basic_auth',
+                                                    'username': 'e2e-limited', 'password': PASSWORD,
+                                                    'rate_limit': 'e2e-ps-limit'})
+    env.admin.call('POST', '/zato/admin/pubsub/endpoints', {'name': 'e2e-limited', 'endpoint_type': 'rest',
+                                                             'role': 'pub-only', 'topic_patterns': 'pub=/e2e/**',
+                                                             'security': 'e2e-limited'})
+    auth = ('e2e-limited', PASSWORD)
+    with requests.Session() as s:  # one connection: one worker, which counts approximate limits on its own
+        s.auth = auth
+        env.wait_for(lambda: s.post(f'{env.url}/zato/pubsub/topic/e2e/orders', json={'data': 'x'}).status_code == 200,
+                     timeout=10)
+        codes = [s.post(f'{env.url}/zato/pubsub/topic/e2e/orders', json={'data': 'x'}).status_code for _ in range(3)]
+    assert codes == [200, 200, 429], codes
+    # Another endpoint's calls are not charged to it
+    assert publish(env, ps['e2e-pub'], '/e2e/orders', {'data': 'x'}).status_code == 200

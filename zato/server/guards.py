@@ -123,6 +123,25 @@ def rate_limits(limiter: Limiter, levels: Sequence[LimitDef], anonymous: Sequenc
     return check_limits
 
 
+def rate_limits_by_caller(limiter: Limiter, levels_of: Callable[[int | None], Sequence[LimitDef]]) -> Guard:
+    """Every level checked at once, as `rate_limits`, for a channel whose callers' security definitions
+    are learnt only as they authenticate (`authenticate_with`): each definition's levels worked out once
+    per chain, which is built again with every change of security or limits."""
+    by_sec: dict[int | None, list[LimitDef]] = {}
+
+    def check_limits(caller: Caller) -> None:
+        sec_id = caller.security.id if caller.security is not None else None
+        chosen = by_sec.get(sec_id)
+        if chosen is None:
+            chosen = by_sec[sec_id] = list(levels_of(sec_id))
+        if not chosen:
+            return
+        decision = limiter.check(chosen, caller.address)
+        if not decision.allowed:
+            refuse(decision)
+    return check_limits
+
+
 def refuse(decision: Decision) -> NoReturn:
     """A rate-limit refusal as the error every entry point answers: 429, or 403 for an address no
     rule lets in."""
@@ -186,7 +205,9 @@ def build(*, info: ChannelInfo, limits: RateLimits, authenticator: Authenticator
     elif security_id is not None:
         steps.append(authenticate(authenticator, security.get(security_id), credentials_optional))
     levels: list[LimitDef] = []
-    if not is_internal:
+    if not is_internal and authenticate_with is not None:
+        steps.append(rate_limits_by_caller(limits.limiter, lambda sec_id: limits.levels(channel_id, sec_id, service)))
+    elif not is_internal:
         levels = limits.levels(channel_id, security_id, service)
         anonymous = limits.levels(channel_id, None, service) if credentials_optional else None
         if levels or anonymous:
