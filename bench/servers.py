@@ -134,7 +134,8 @@ def kill_group(pgid: int, timeout: float = 10.0) -> None:
 
 def child_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != 'ZATO_PURE_PYTHON'}
-    env['PYTHONPATH'] = REPO
+    # The web-admin too: the one installed (editable) may be another checkout's, when this is a `git archive`
+    env['PYTHONPATH'] = REPO + os.pathsep + os.path.join(REPO, 'web-admin')
     env['PATH'] = os.path.dirname(PYTHON) + os.pathsep + env.get('PATH', '')
     env['PYTHONUNBUFFERED'] = '1'
     env.update(extra)

@@ -31,6 +31,8 @@ RULES = [
     ('zato/service/lock.py', ('gevent', 'socket', 'time', 'datetime', 'random', 'zato.server', 'zato.odb',
                               'sqlalchemy'), "self.lock()'s rules do no I/O: time and chance are passed in"),
     ('zato/odb/lease.py', ('gevent', 'time', 'datetime'), "leases expire by the ODB's clock, never the process's"),
+    ('zato/cache', ('zato.server', 'zato.bus', 'zato.odb', 'gevent', 'socket'),
+     'a cache is memory and the rules of its changes; zato.server.caches spreads them'),
     ('zato/errors.py', ('sqlalchemy', 'psycopg2', 'sqlite3', 'zato.odb', 'zato.server', 'zato.connectors', 'gevent'),
      'the one mapping of errors knows no library: a layer registers its own (register_unavailable)'),
 ]

@@ -94,6 +94,25 @@ class ServiceNotFound(ZatoError, KeyError):
         return self.args[0]
 
 
+class Inactive(NotFound):
+    """The service is deployed but switched off (``is_active`` false): its channels answer 404 with this
+    code, and ``self.invoke`` / ``self.invoke_async`` raise it (Zato 3.1's ``Inactive``)."""
+    code = 'service_inactive'
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(f'Service `{name}` is inactive')
+
+
+class RetryFailed(ZatoError):
+    """``self.patterns.invoke_retry.invoke`` ran out of attempts (3.1's name); ``cid`` names the background
+    retries when ``async_fallback`` handed the invocation over to them."""
+
+    def __init__(self, message: str, cid: str = '') -> None:
+        self.cid = cid
+        super().__init__(message)
+
+
 class InvocationTimeout(ZatoError):
     """``self.invoke(..., timeout=N)`` ran out of time."""
 

@@ -44,6 +44,7 @@ KINDS: dict[str, dict[str, Any]] = {
     '/zato/admin/security': {'base': {'kind': 'basic_auth', 'username': 'ai-user-{n}'},
                              'extras': ('password', 'rate_limit')},
     '/zato/admin/rate-limits': {'base': {'rules': '* = 100/m'}, 'extras': ()},
+    '/zato/admin/caches/builtin': {'base': {}, 'extras': ()},
     '/zato/admin/pubsub/topics': {'base': {'name': '/ai/topic/{n}'}, 'extras': ()},
     '/zato/admin/pubsub/endpoints': {'base': {'endpoint_type': 'srv', 'role': 'pub-sub', 'service': 'ai-echo.echo',
                                               'topic_patterns': 'pub=/ai/**'}, 'extras': ()},
@@ -180,6 +181,11 @@ def _check(failures: list, what: tuple, field: str, value: Any, status: int, det
 
 def _cleanup(env: Env, prefix: str, status: int, created: Any) -> None:
     if status == 200 and isinstance(created, dict) and 'id' in created:
+        if prefix.endswith('/caches/builtin') and created.get('is_default') is True:
+            # A cache made the default (`is_default: true` is a right value) cannot be deleted until
+            # another one is the default again
+            default = next(c for c in env.admin.call('GET', prefix) if c['name'] == 'default')
+            env.admin.call('PUT', f'{prefix}/{default["id"]}', {'is_default': True})
         env.admin.call('DELETE', f'{prefix}/{created["id"]}')
 
 

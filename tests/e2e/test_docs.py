@@ -40,7 +40,8 @@ def test_every_feature_page_has_a_runnable_example():
                  'outgoing-wsx.md', 'outgoing-rest.md', 'jsonrpc.md', 'outgoing-ldap.md',
                  'outgoing-mongodb.md', 'outgoing-ssh.md', 'outgoing-sftp.md', 'outgoing-kafka.md',
                  'outgoing-slack.md', 'outgoing-telegram.md', 'outgoing-smtp.md', 'outgoing-imap.md', 'monitoring.md',
-                 'kafka-channels.md', 'locks.md', 'crypto.md', 'pubsub.md'):
+                 'kafka-channels.md', 'locks.md', 'crypto.md', 'invoking.md', 'user-config.md', 'cache.md',
+                 'pubsub.md'):
         assert page in pages, f'{page} has no docs-example block'
 
 
@@ -49,6 +50,12 @@ def test_a_docs_example_deploys_and_answers_as_documented(env, page, file_name, 
     # Order: admin calls (say, a schema or a security definition the code needs), the code, channels,
     # admin calls that need the code (a WebSocket channel of its service), calls
     admin_calls(env, page, spec.get('admin', []))
+    for name, text in spec.get('user_conf', {}).items():
+        # A user config file the example reads, dropped into the pickup directory as a user would
+        folder = os.path.join(env.path, 'pickup', 'incoming', 'user-conf')
+        with open(os.path.join(folder, name + '.tmp'), 'w', encoding='utf-8') as f:
+            f.write(text)
+        os.replace(os.path.join(folder, name + '.tmp'), os.path.join(folder, name))
     result = env.admin.call('POST', '/zato/admin/deploy', {'file_name': file_name, 'source': code})
     services = result['services']
     for chan in spec.get('channels', []):

@@ -151,6 +151,7 @@ def test_the_services_list_shows_user_services_with_their_usage_not_internal_one
     assert cells[1] == 'wa_http.py'
     assert re.fullmatch(r'\d+\.\d+', cells[4]) and re.fullmatch(r'\d+\.\d+', cells[5])  # mean and p99 ms
     assert re.fullmatch(r'\d{4}-\d\d-\d\d \d\d:\d\d:\d\d', cells[6])         # last call
+    assert cells[7] == 'Yes'                                                   # active
 
     everything = s.get(wa.url + '/services', timeout=TIMEOUT).text
     assert 'data-name="wa-http.fails"' in everything
@@ -250,7 +251,7 @@ def test_options_are_edited_through_the_admin_api_and_audited(web_admin):
     s = wa.session()
     url = wa.url + '/services/wa-http.greet/edit'
 
-    r = post(s, url, {'needs_json_schema_err_details': 'on', 'rate_limit': 'wa-http-opts'})
+    r = post(s, url, {'is_active': 'on', 'needs_json_schema_err_details': 'on', 'rate_limit': 'wa-http-opts'})
     assert r.status_code == 303 and r.headers['Location'] == '/services/wa-http.greet'
     page = s.get(wa.url + r.headers['Location'], timeout=TIMEOUT).text
     assert 'Saved the options of service' in page
@@ -261,12 +262,12 @@ def test_options_are_edited_through_the_admin_api_and_audited(web_admin):
     assert 'service.edit' in audit_text(wa, s, 'wa-http.greet')
 
     # A definition deleted meanwhile: the server's message next to the field, the choices kept
-    r = post(s, url, {'is_json_schema_enabled': 'on', 'rate_limit': 'wa-http-gone'})
+    r = post(s, url, {'is_active': 'on', 'is_json_schema_enabled': 'on', 'rate_limit': 'wa-http-gone'})
     assert r.status_code == 400
     assert re.search(r'id="error-rate_limit">Invalid input `rate_limit`: no rate-limit definition named', r.text)
     assert 'name="is_json_schema_enabled" checked' in r.text
 
-    r = post(s, url, {'is_json_schema_enabled': 'on', 'rate_limit': ''})
+    r = post(s, url, {'is_active': 'on', 'is_json_schema_enabled': 'on', 'rate_limit': ''})
     assert r.status_code == 303
     assert wa.env.admin.call('GET', '/zato/admin/services/wa-http.greet')['rate_limit'] is None
 
@@ -365,3 +366,59 @@ def test_a_service_in_the_odb_that_no_server_has_loaded_yet_is_shown_from_the_od
     assert 'Not known until a server has loaded the service' in r.text
     assert 'name="needs_json_schema_err_details" checked' in r.text and 'name="is_json_schema_enabled" checked' in r.text
     assert 'data-name="wa-ghost.svc"' in s.get(web_admin.url + '/services', params={'q': 'ghost'}, timeout=TIMEOUT).text
+
+
+DELETABLE = '''
+from zato.server.service import Service
+
+
+class Keep(Service):
+    name = 'wa-del.keep'
+
+    def handle(self):
+        self.response.payload = {'kept': True}
+
+
+class Drop(Service):
+    name = 'wa-del.drop'
+
+    def handle(self):
+        self.response.payload = {'dropped': False}
+'''
+
+
+def test_a_service_is_switched_off_and_on_and_deleted_from_its_page(web_admin):
+    wa = web_admin
+    deploy(wa, 'wa_del.py', DELETABLE)
+    s = wa.session()
+    url = wa.url + '/services/wa-del.drop'
+
+    # Unticked: inactive on every worker, shown so in the list
+    r = post(s, url + '/edit', {'is_json_schema_enabled': 'on', 'rate_limit': ''})
+    assert r.status_code == 303
+    wa.env.wait_for(lambda: all(_invoke_status(wa, 'wa-del.drop') == 404 for _ in range(4)), timeout=TIMEOUT)
+    listing = s.get(wa.url + '/services?q=wa-del', timeout=TIMEOUT).text
+    assert re.search(r'data-name="wa-del.drop">.*?<td class="active">No</td>', listing, re.S)
+    assert 'name="is_active" >' in s.get(url, timeout=TIMEOUT).text
+
+    r = post(s, url + '/edit', {'is_active': 'on', 'is_json_schema_enabled': 'on', 'rate_limit': ''})
+    assert r.status_code == 303
+    wa.env.wait_for(lambda: all(_invoke_status(wa, 'wa-del.drop') == 200 for _ in range(4)), timeout=TIMEOUT)
+
+    # Deleted: gone from the list and from every worker; its module stays for the other service
+    r = post(s, url + '/delete', {})
+    assert r.status_code == 303 and r.headers['Location'] == '/services'
+    assert 'Deleted service `wa-del.drop` from every server.' in s.get(wa.url + '/services', timeout=TIMEOUT).text
+    assert 'wa-del.drop' not in s.get(wa.url + '/services?q=wa-del', timeout=TIMEOUT).text
+    wa.env.wait_for(lambda: all(_invoke_status(wa, 'wa-del.drop') == 404 for _ in range(4)), timeout=TIMEOUT)
+    assert _invoke_status(wa, 'wa-del.keep') == 200
+    assert s.get(url, timeout=TIMEOUT).status_code == 404
+    assert 'service.delete' in audit_text(wa, s, 'wa-del.drop')
+
+
+def _invoke_status(wa: Any, name: str) -> int:
+    try:
+        wa.env.admin.call('POST', '/zato/admin/invoke', {'name': name})
+    except AdminCallError as e:
+        return e.status
+    return 200

@@ -206,3 +206,63 @@ def test_on_a_postgresql_cluster_a_lock_and_end_all_in_the_web_admin_hold_on_eve
                                                                   'current_app': 'CRM'}, url).status_code == 200
         finally:
             env.stop()
+
+
+LINKED_SERVICE = '''
+from zato.server.service import Service
+
+class Me(Service):
+    def handle(self):
+        user = self.sso_user
+        self.response.payload = {'username': None if user is None else user.username}
+'''
+
+
+def test_a_credential_linked_in_the_web_admin_acts_as_the_user_and_removing_it_stops_that(web_admin):
+    wa, env = web_admin, web_admin.env
+    sso_user(env, 'linda')
+    env.admin.call('POST', '/zato/admin/deploy', {'file_name': 'wa_linked.py', 'source': LINKED_SERVICE})
+    env.admin.call('POST', '/zato/admin/security', {'name': 'linda-api', 'kind': 'basic_auth', 'username': 'linda-api',
+                                                    'password': PASSWORD})
+    env.channel('linda-api', '/wa/linked/me', 'wa-linked.me', security='linda-api')
+    url, auth = env.url + '/wa/linked/me', ('linda-api', PASSWORD)
+    env.wait_for(lambda: requests.get(url, auth=auth, timeout=TIMEOUT).json() == {'username': None}, timeout=10)
+
+    s = wa.session()
+    user_id, token = user_id_of(wa, s, 'linda')
+    page = s.get(f'{wa.url}/sso/users/{user_id}', timeout=TIMEOUT).text
+    assert '<option value="linda-api">linda-api (basic_auth, linda-api)</option>' in page
+    r = s.post(f'{wa.url}/sso/users/{user_id}/linked', data={'csrf_token': token, 'sec_name': 'linda-api'},
+               allow_redirects=False, timeout=TIMEOUT)
+    assert r.status_code == 303
+    # The web-admin is not on the bus: every worker reloads at its next config check (5 s)
+    env.wait_for(lambda: all(requests.get(url, auth=auth, headers={'Connection': 'close'}, timeout=TIMEOUT).json()
+                             == {'username': 'linda'} for _ in range(4)), timeout=15)
+    page = s.get(f'{wa.url}/sso/users/{user_id}', timeout=TIMEOUT).text
+    m = re.search(r'<tr data-sec="(\d+)">\s*<td>linda-api</td>', page)
+    assert m, page[-3000:]
+    assert 'basic_auth' in page and '(linda-api)' in page  # the session it opened, listed
+
+    r = s.post(f'{wa.url}/sso/users/{user_id}/linked/{m.group(1)}/delete', data={'csrf_token': token},
+               allow_redirects=False, timeout=TIMEOUT)
+    assert r.status_code == 303
+    for _ in range(4):  # at once: every worker reads the link from the ODB
+        assert requests.get(url, auth=auth, headers={'Connection': 'close'}, timeout=TIMEOUT).json() == \
+            {'username': None}
+    audit = unescape(s.get(wa.url + '/audit', params={'q': 'sso-user'}, timeout=TIMEOUT).text)
+    assert 'sso-user.link' in audit and 'sso-user.unlink' in audit
+
+
+def test_the_web_admins_approval_is_the_cores_and_a_rejection_ends_the_sessions(web_admin):
+    wa, env = web_admin, web_admin.env
+    sso_user(env, 'rita')
+    ust = rest_login(env, 'rita').json()['ust']
+    s = wa.session()
+    user_id, token = user_id_of(wa, s, 'rita')
+    s.post(f'{wa.url}/sso/users/{user_id}/reject', data={'csrf_token': token}, timeout=TIMEOUT)
+    r = rest(env, 'GET', '/zato/sso/user', {'ust': ust, 'current_app': 'CRM'})
+    assert (r.status_code, r.json()['sub_status']) == (403, ['E007001'])
+    s.post(f'{wa.url}/sso/users/{user_id}/approve', data={'csrf_token': token}, timeout=TIMEOUT)
+    assert rest_login(env, 'rita').status_code == 200
+    page = s.get(f'{wa.url}/sso/users/{user_id}', timeout=TIMEOUT).text
+    assert 'approved (by web-admin:admin)' in page

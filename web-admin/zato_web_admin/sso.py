@@ -7,6 +7,11 @@ key does to the user's sessions — are the core's (zato.sso.users, zato.sso.ses
 is what the core does not offer to a trusted caller yet: finding a user by id without a session,
 listing and ending a user's sessions by their row id (the web-admin never sees a UST; the ODB keeps
 only hashes of them), and deleting a user by id.
+
+Linked credentials (zato.sso.linked) are made and removed here too. Servers keep in memory which
+security definitions are linked, so such a change also moves the cluster's config version on, in
+the same transaction: every worker sees it at its next config check and reloads (the web-admin is
+not on the cluster bus).
 """
 
 from __future__ import annotations
@@ -14,17 +19,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from zato.odb.models import SSOSession, SSOUser
+from zato.odb.models import Cluster, SecurityDef, SSOLinkedAuth, SSOSession, SSOUser
 from zato.security.passwords import new_password
 from zato.security.secrets_file import Crypto
 from zato.sso import totp
 from zato.sso.config import SSOConfig
+from zato.sso.api import delete_user
 from zato.sso.context import Cipher, SSOContext, derive_hash_key, iso
+from zato.sso.linked import KINDS as LINKED_KINDS
+from zato.sso.linked import LINKED_KIND, LinkedAuth
 from zato.sso.search import search
 from zato.sso.sessions import Sessions, session_to_dict
+from zato.sso.signup import SignUp
 from zato.sso.status import SSOError, status_code
 from zato.sso.users import APPROVAL, SIGN_UP, Users, user_to_dict
 from zato_web_admin import users as web_admin_users
@@ -38,8 +47,13 @@ AUDIT_KIND = 'sso-user'
 def context(session_factory: sessionmaker[Session], cluster_id: int, config: SSOConfig, crypto: Crypto,
             secret_key: str) -> SSOContext:
     """The SSO core's context over the web-admin's ODB and the environment's key, as servers build it."""
+    def commit_change(db: Any, kind: str, obj_id: int) -> None:
+        # Not on the bus: the config version tells every worker to reload (Runtime._check_config_version)
+        db.execute(update(Cluster).where(Cluster.id == cluster_id).values(config_version=Cluster.config_version + 1))
+        db.commit()
+
     return SSOContext(session_factory, cluster_id, config, Cipher(crypto.encrypt, crypto.decrypt),
-                      derive_hash_key(secret_key))
+                      derive_hash_key(secret_key), commit_change=commit_change)
 
 
 def by_whom(web_admin_user: str) -> str:
@@ -72,6 +86,8 @@ class SSOAdmin:
         self.ctx = ctx
         self.sessions = Sessions(ctx)
         self.users = Users(ctx, self.sessions)
+        self.signup = SignUp(ctx, self.users, self.sessions)
+        self.linked = LinkedAuth(ctx)
 
     @property
     def config(self) -> SSOConfig:
@@ -142,12 +158,10 @@ class SSOAdmin:
     def set_approval(self, actor: Actor, user_id: str, approved: bool) -> str:
         """approval_status `approved` or `rejected`; a rejected user's sessions end (a rejected user
         cannot log in, so no session of theirs should outlive the decision). The username."""
-        status = 'approved' if approved else 'rejected'
         with self.ctx.Session() as db:
             user = self.users.require(db, user_id)
-            self.users.update(db, user, {'approval_status': status}, True, by_whom(actor.username))
-            if not approved:
-                self.sessions.end_all_of(db, user.id)
+            # The core's decision, as POST /zato/sso/user/approve and /reject make it
+            self.signup.set_approval(db, user, approved, by_whom(actor.username))
             self._audit(db, actor, f'sso-user.{"approve" if approved else "reject"}', user.username)
             db.commit()
             return user.username
@@ -180,9 +194,8 @@ class SSOAdmin:
         with self.ctx.Session() as db:
             user = self.users.require(db, user_id)
             username = user.username
-            db.execute(delete(SSOUser).where(SSOUser.id == user.id))
             self._audit(db, actor, 'sso-user.delete', username)
-            db.commit()
+            delete_user(self.ctx, db, user)  # its links go too, and the servers are told
             return username
 
     def end_session(self, actor: Actor, user_id: str, session_id: int) -> tuple[str, bool]:
@@ -204,6 +217,49 @@ class SSOAdmin:
             self._audit(db, actor, 'sso-user.end-all-sessions', user.username, {'ended': ended})
             db.commit()
             return user.username, ended
+
+    # ------------------------------------------------------------------------------------------ linked credentials
+
+    def linked_of(self, user_id: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """The user's linked credentials, and the definitions that may still be linked (Basic Auth and
+        JWT, linked to no one): [{id, name, kind, username}]."""
+        with self.ctx.Session() as db:
+            user = self.users.require(db, user_id)
+            linked = self.linked.list_of(db, user)
+            taken = select(SSOLinkedAuth.sec_def_id)
+            free = db.scalars(select(SecurityDef).where(
+                SecurityDef.cluster_id == self.ctx.cluster_id, SecurityDef.kind.in_(LINKED_KINDS),
+                SecurityDef.is_internal.is_(False), SecurityDef.id.not_in(taken)).order_by(SecurityDef.name))
+            return linked, [{'id': sec.id, 'name': sec.name, 'kind': sec.kind, 'username': sec.username}
+                            for sec in free]
+
+    def link(self, actor: Actor, user_id: str, sec_name: str, is_active: bool = True) -> str:
+        """Links the Basic Auth or JWT definition named `sec_name` to the user; the username."""
+        with self.ctx.Session() as db:
+            user = self.users.require(db, user_id)
+            sec = db.scalars(select(SecurityDef).where(SecurityDef.cluster_id == self.ctx.cluster_id,
+                                                       SecurityDef.name == sec_name)).one_or_none()
+            if sec is None:
+                raise SSOError(status_code.common.invalid_input)
+            sec = self.linked.definition(db, sec.kind, sec_name=sec_name)
+            link = self.linked.create(db, user, sec, is_active, by_whom(actor.username))
+            self._audit(db, actor, 'sso-user.link', user.username, {'sec_name': sec.name, 'kind': sec.kind})
+            username = user.username
+            self.ctx.commit_change(db, LINKED_KIND, link.id)
+            return username
+
+    def unlink(self, actor: Actor, user_id: str, sec_id: int) -> str:
+        """Removes the link of definition `sec_id` (the sessions it opened end); the username."""
+        with self.ctx.Session() as db:
+            user = self.users.require(db, user_id)
+            sec = db.get(SecurityDef, sec_id)
+            if sec is None or sec.cluster_id != self.ctx.cluster_id:
+                raise SSOError(status_code.linked_auth.no_such_link)
+            link = self.linked.delete(db, user, sec)
+            self._audit(db, actor, 'sso-user.unlink', user.username, {'sec_name': sec.name, 'kind': sec.kind})
+            username = user.username
+            self.ctx.commit_change(db, LINKED_KIND, link.id)
+            return username
 
 
 def no_such_user(e: SSOError) -> bool:

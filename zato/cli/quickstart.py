@@ -11,7 +11,7 @@ from sqlalchemy import select
 from zato.errors import ConfigError
 from zato.odb.engine import make_engine, make_session_factory, make_url
 from zato.odb.migrate import upgrade
-from zato.odb.models import Cluster, SecurityDef
+from zato.odb.models import Cluster, SecurityDef, default_builtin_cache
 from zato.security.passwords import hash_password, new_password
 from zato_web_admin.users import create as create_web_admin_user
 from zato.security.secrets_file import Crypto, write_secrets
@@ -19,7 +19,15 @@ from zato.server.runtime import ADMIN_SEC_NAME
 from zato.config.settings import SETTINGS, conf_path
 from zato.sso.config import conf_path as sso_conf_path, render_template as sso_template
 
-DIRS = ('config/repo/schema/json', 'pickup/incoming/services', 'logs', 'run', 'data', 'work')
+DIRS = ('config/repo/schema/json', 'config/repo/user-conf', 'pickup/incoming/services', 'pickup/incoming/user-conf',
+        'logs', 'run', 'data', 'work')
+
+STARTUP_TEMPLATE = """# Startup services (docs/user-config.md), each `service.name = payload`, invoked in this order:
+# the first list once per server start on one worker, the second on each of the server's other workers.
+[startup_services_first_worker]
+
+[startup_services_any_worker]
+"""
 
 
 def create(path: str, *, odb: str = 'sqlite', odb_host: str = '127.0.0.1', odb_port: int = 5432,
@@ -57,6 +65,7 @@ def create(path: str, *, odb: str = 'sqlite', odb_host: str = '127.0.0.1', odb_p
     with open(conf_path(path), 'w', encoding='utf-8') as f:
         f.write('# Zato server configuration; docs/settings.md describes every key.\n')
         parser.write(f)
+        f.write(STARTUP_TEMPLATE)
     with open(sso_conf_path(path), 'w', encoding='utf-8') as f:
         f.write(sso_template())
 
@@ -85,6 +94,7 @@ def create(path: str, *, odb: str = 'sqlite', odb_host: str = '127.0.0.1', odb_p
                                     is_internal=True, username=ADMIN_SEC_NAME,
                                     password_hash=hash_password(admin_password), realm='Zato admin',
                                     opaque={}))
+            session.add(default_builtin_cache(cluster.id))
             web_admin_password = new_password()
             create_web_admin_user(session, 'admin', web_admin_password, by='quickstart')
             session.commit()

@@ -418,6 +418,107 @@ class SSOToken(Base):
     used_time: Mapped[float | None] = mapped_column(Float, nullable=True)
 
 
+class SSOLinkedAuth(Base):
+    """A security definition (Basic Auth or JWT) linked to an SSO user (3.1's zato_sso_linked_auth): a
+    request that authenticates with it acts as that user (zato.sso.linked). A definition is linked to
+    one user at most; the link goes with its user or its definition."""
+    __tablename__ = 'zato_sso_linked_auth'
+    __table_args__ = NEVER_REUSED_IDS
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    cluster_id: Mapped[int] = mapped_column(ForeignKey('cluster.id', ondelete='CASCADE'))
+    user_id: Mapped[int] = mapped_column(ForeignKey('zato_sso_user.id', ondelete='CASCADE'), index=True)
+    sec_def_id: Mapped[int] = mapped_column(ForeignKey('sec_def.id', ondelete='CASCADE'), unique=True)
+    auth_type: Mapped[str] = mapped_column(String(40))
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    creation_time: Mapped[float] = mapped_column(Float)
+    created_by: Mapped[str] = mapped_column(String(200), default='')
+
+
+class AsyncInvocation(Base):
+    """One ``self.invoke_async`` not yet finished (zato.server.async_queue): kept until a worker ran it,
+    so that a worker that dies while running it leaves it for another (at least once). A worker owns
+    it while ``claimed_until`` (seconds since the epoch) is ahead, renewing that while the service
+    runs; it is dropped, with a warning, when no run started before ``expires_at`` (0: never).
+    ``group_cid`` ties a target of ``self.patterns.fanout`` / ``.parallel`` to its InvocationGroup."""
+    __tablename__ = 'async_invocation'
+    __table_args__ = NEVER_REUSED_IDS
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    cluster_id: Mapped[int] = mapped_column(ForeignKey('cluster.id', ondelete='CASCADE'))
+    cid: Mapped[str] = mapped_column(String(64))
+    service: Mapped[str] = mapped_column(String(400))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)  # {'json': value} or {'bytes': base64}
+    channel: Mapped[str] = mapped_column(String(40))
+    data_format: Mapped[str] = mapped_column(String(20), default='')
+    transport: Mapped[str] = mapped_column(String(20), default='')
+    callback: Mapped[str] = mapped_column(String(400), default='')
+    zato_ctx: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    environ: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    group_cid: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    group_index: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[float] = mapped_column(Float)
+    expires_at: Mapped[float] = mapped_column(Float, default=0.0)
+    claimed_by: Mapped[str] = mapped_column(String(200), default='')
+    claimed_until: Mapped[float] = mapped_column(Float, default=0.0, index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class InvocationGroup(Base):
+    """A ``self.patterns.fanout`` or ``.parallel`` call in flight: how many targets it has and how many
+    answered. The one transaction that records the last answer also queues the final callbacks, so
+    they are queued exactly once whichever workers or servers ran the targets."""
+    __tablename__ = 'invocation_group'
+
+    cluster_id: Mapped[int] = mapped_column(ForeignKey('cluster.id', ondelete='CASCADE'), primary_key=True)
+    cid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))     # fanout or parallel
+    source: Mapped[str] = mapped_column(String(400))  # the service that called the pattern
+    total: Mapped[int] = mapped_column(Integer)
+    done: Mapped[int] = mapped_column(Integer, default=0)
+    on_target: Mapped[list[str]] = mapped_column(JSON, default=list)
+    on_final: Mapped[list[str]] = mapped_column(JSON, default=list)
+    req_ts_utc: Mapped[str] = mapped_column(String(40))
+
+
+class InvocationGroupResponse(Base):
+    """What one target of an InvocationGroup answered, until the final callbacks are queued."""
+    __tablename__ = 'invocation_group_response'
+
+    cluster_id: Mapped[int] = mapped_column(ForeignKey('cluster.id', ondelete='CASCADE'), primary_key=True)
+    group_cid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    idx: Mapped[int] = mapped_column(Integer, primary_key=True)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class CacheBuiltin(Base):
+    """A built-in cache (3.1's cache_builtin): each worker keeps its entries in memory (zato.cache), and
+    with `sync_method` `in-background` every change spreads to every worker of the cluster. One cache
+    of a cluster `is_default`, `self.cache.default`; quickstart and migration 0014 create `default`."""
+    __tablename__ = 'cache_builtin'
+    __table_args__ = (UniqueConstraint('cluster_id', 'name'), NEVER_REUSED_IDS)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    cluster_id: Mapped[int] = mapped_column(ForeignKey('cluster.id', ondelete='CASCADE'))
+    name: Mapped[str] = mapped_column(String(200))
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    is_default: Mapped[bool] = mapped_column(Boolean, default=False)
+    max_size: Mapped[int] = mapped_column(Integer, default=10000)
+    max_item_size: Mapped[int] = mapped_column(Integer, default=10000)
+    extend_expiry_on_get: Mapped[bool] = mapped_column(Boolean, default=True)
+    extend_expiry_on_set: Mapped[bool] = mapped_column(Boolean, default=True)
+    sync_method: Mapped[str] = mapped_column(String(40), default='in-background')
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    opaque: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+def default_builtin_cache(cluster_id: int) -> CacheBuiltin:
+    """The cache every cluster starts with, as 3.1's `zato create cluster` made it."""
+    return CacheBuiltin(cluster_id=cluster_id, name='default', is_active=True, is_default=True, max_size=10000,
+                        max_item_size=10000, extend_expiry_on_get=True, extend_expiry_on_set=True,
+                        sync_method='in-background', version=1, opaque={})
+
+
 # ######################################################################################### publish/subscribe
 
 # Message and queue ids: 64-bit on PostgreSQL (a busy cluster outlives 2**31 messages), SQLite's rowid there

@@ -21,14 +21,15 @@ class ChannelConfig:
 
     __slots__ = ('id', 'name', 'is_active', 'is_internal', 'url_path', 'method', 'data_format', 'service_name',
                  'security_id', 'merge_url_params_req', 'url_params_pri', 'params_pri', 'version', 'info',
-                 'rate_limit_id', 'guards', 'jsonrpc', 'msg_over_params')
+                 'rate_limit_id', 'guards', 'jsonrpc', 'msg_over_params', 'cache_id', 'cache_expiry')
 
     def __init__(self, *, id: int | None, name: str, url_path: str, service_name: str, method: str = '',
                  data_format: str = 'json', is_active: bool = True, is_internal: bool = False,
                  security_id: int | None = None, merge_url_params_req: bool = True,
                  url_params_pri: str = 'qs-over-path', params_pri: str = 'channel-params-over-msg',
                  version: int = 1, rate_limit_id: int | None = None,
-                 jsonrpc: frozenset[str] | None = None) -> None:
+                 jsonrpc: frozenset[str] | None = None, cache_id: int | None = None,
+                 cache_expiry: float = 0.0) -> None:
         self.id = id
         self.name = name
         self.url_path = url_path
@@ -47,6 +48,9 @@ class ChannelConfig:
         self.version = version
         self.rate_limit_id = rate_limit_id
         self.jsonrpc = jsonrpc
+        # The built-in cache its GET responses are kept in, and for how long (zato.server.response_cache)
+        self.cache_id = cache_id
+        self.cache_expiry = cache_expiry
         if jsonrpc is None:
             self.info = ChannelInfo(id, name, CHANNEL.HTTP, self.data_format, is_internal)
         else:
@@ -67,7 +71,7 @@ class ChannelConfig:
                    is_internal=row.is_internal, security_id=row.security_id,
                    merge_url_params_req=row.merge_url_params_req, url_params_pri=row.url_params_pri,
                    params_pri=row.params_pri, version=row.version, rate_limit_id=row.rate_limit_id,
-                   jsonrpc=jsonrpc)
+                   jsonrpc=jsonrpc, cache_id=opaque.get('cache_id'), cache_expiry=opaque.get('cache_expiry') or 0.0)
 
     def to_dict(self) -> dict[str, Any]:
         out = {name: getattr(self, name) for name in self.__slots__

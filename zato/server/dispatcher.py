@@ -11,6 +11,7 @@ import orjson
 
 from zato import accel
 from zato.errors import STATUS_CODES, ClientError, failure_of, log_failure
+from zato.server import response_cache
 from zato.server.jsonrpc import JSONRPCGateway
 from zato.service.invoker import Invoker, new_cid
 from zato.service.reqresp import HTTPInfo, Request
@@ -146,6 +147,17 @@ class Dispatcher:
             params = {}
 
         request = Request(payload, body, http_info, params, chan.msg_over_params)
+
+        # Response caching: looked up only now, after the guards (docs/cache.md)
+        cache_key = None
+        if chan.cache_id is not None and method == 'GET':
+            cache_key = response_cache.response_key(chan, method, path, req.query, channel_info,
+                                                    response_cache.request_hash(cls, cid, channel_info, request,
+                                                                                self.invoker.host))
+            hit = response_cache.cached(runtime.caches, chan.cache_id, cache_key)
+            if hit is not None:
+                return serialize_response(hit[0], [('X-Zato-CID', cid), *hit[1]], hit[2], keep_alive, head)
+
         svc = self.invoker.run(cls, cid, channel_info, request, method)
         response = svc.response
         out = self.invoker.output_of(svc)
@@ -153,7 +165,8 @@ class Dispatcher:
         content_type = response.content_type
         if isinstance(out, (dict, list)):
             data = _dumps(out, option=_OPT_NON_STR_KEYS)
-            if content_type is None and response.status_code == 200 and not response.headers and not head:
+            if content_type is None and response.status_code == 200 and not response.headers and not head \
+                    and cache_key is None:
                 return ok_json(cid, data, keep_alive)
             content_type = content_type or JSON
         elif isinstance(out, bytes):
@@ -168,7 +181,9 @@ class Dispatcher:
             data = _dumps(out, option=_OPT_NON_STR_KEYS)
             content_type = content_type or JSON
 
-        headers = [('X-Zato-CID', cid), ('Content-Type', content_type or TEXT)]
+        headers = [('Content-Type', content_type or TEXT)]
         if response.headers:
             headers.extend(response.headers.items())
-        return serialize_response(response.status_code, headers, data, keep_alive, head)
+        if cache_key is not None:
+            response_cache.keep(runtime.caches, chan, cache_key, response.status_code, headers, data)
+        return serialize_response(response.status_code, [('X-Zato-CID', cid), *headers], data, keep_alive, head)

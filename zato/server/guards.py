@@ -9,6 +9,12 @@ A request passes the guards of its channel in the order of the hierarchy (../sha
 3. the **rate-limit levels** — IP, security definition, channel, service, and each one's parents —
    checked together, a refused request charged to none of them (429, or 403).
 
+A channel whose security definition is linked to an SSO user (zato.sso.linked) has, instead of the
+third step, one that acts as that user (zato.server.sso_linked): the user's status and level of the
+hierarchy (between the channel and the service) are checked with the others, an SSO session is
+opened or extended, and the service sees the user (`ActingGuards`). Whether a channel has that step
+is decided here, at config load, so a channel without a linked credential pays nothing for it.
+
 JSON Schema and SimpleIO, the last guards, belong to the service and run in the invoker, which every
 entry point invokes services through.
 
@@ -34,7 +40,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from zato.bounded_cache import BoundedCache
 from zato.errors import Forbidden, ServiceUnavailable, TooManyRequests
 from zato.server.client_address import client_address
-from zato.config.channel import ChannelInfo, SecurityInfo
+from zato.config.channel import ChannelInfo, SecurityInfo, SSOUserInfo
 from zato.security.ratelimit.limiter import Limiter as _Limiter  # noqa: TC001 - its _refused, at run time
 from zato.security.ratelimit.rules import UNLIMITED
 
@@ -55,7 +61,7 @@ MAX_CALLERS = 1000
 class Caller:
     """What the guards know of one request: set up by the entry point, filled in by the guards."""
 
-    __slots__ = ('peer', 'headers', 'proxies', '_address', 'security')
+    __slots__ = ('peer', 'headers', 'proxies', '_address', 'security', 'sso_user')
 
     def __init__(self, peer: str, headers: dict[str, str], proxies: tuple[Network, ...]) -> None:
         self.peer = peer
@@ -63,6 +69,7 @@ class Caller:
         self.proxies = proxies
         self._address = ''
         self.security: SecurityInfo | None = None
+        self.sso_user: SSOUserInfo | None = None  # set by the step of a linked credential only
 
     @property
     def address(self) -> str:
@@ -81,6 +88,10 @@ def address_of(peer: str, headers: dict[str, str], proxies: tuple[Network, ...])
 
 
 Guard = Callable[[Caller], None]
+
+# What makes the step of a linked credential, from the levels before the SSO user's (IP, security
+# definition, channel) and after it (service): zato.server.sso_linked.LinkedCredentials.step
+ActingStep = Callable[[list['LimitDef'], list['LimitDef']], Guard]
 
 
 def allow_list(limits: RateLimits, channel_id: int | None) -> Guard:
@@ -185,14 +196,32 @@ class Guards:
         return known
 
 
+class ActingGuards(Guards):
+    """The chain of a channel whose security definition is linked to an SSO user: what the service
+    sees names the user too, so it is made per request (it names the request's SSO session)."""
+
+    __slots__ = ()
+
+    def check(self, caller: Caller) -> ChannelInfo:
+        for step in self.steps:
+            step(caller)
+        sec = caller.security
+        if sec is None:
+            return self.info
+        info = self.info
+        return ChannelInfo(info.id, info.name, info.type, info.data_format, info.is_internal, sec, caller.sso_user)
+
+
 def build(*, info: ChannelInfo, limits: RateLimits, authenticator: Authenticator, security: dict[int, Any],
           channel_id: int | None, security_id: int | None, service: str, is_internal: bool = False,
-          credentials_optional: bool = False, authenticate_with: Guard | None = None) -> Guards:
+          credentials_optional: bool = False, acting: ActingStep | None = None,
+          authenticate_with: Guard | None = None) -> Guards:
     """The guards of one channel, from what is known of it at config load.
 
     `channel_id` None: a channel kind without rate-limit definitions of its own (WebSocket channels).
     `service` '': no service level (JSON-RPC checks it per call, `service_level`; a handshake has none).
     An internal channel (the admin API, /zato/ping) is not rate-limited or allow-listed.
+    `acting`: the channel's security definition is linked to an SSO user (the runtime knows).
     `authenticate_with`: the authentication step of a channel whose callers are not checked against one
     definition (pub/sub's, which finds the caller's endpoint by its user name: zato.server.pubsub).
     """
@@ -204,7 +233,14 @@ def build(*, info: ChannelInfo, limits: RateLimits, authenticator: Authenticator
         steps.append(authenticate_with)
     elif security_id is not None:
         steps.append(authenticate(authenticator, security.get(security_id), credentials_optional))
-    levels: list[LimitDef] = []
+    if acting is not None and security_id is not None and not is_internal and not credentials_optional:
+        # The SSO user's level goes between the channel's and the service's
+        service_level = limits.by_service.get(service) if service else None
+        levels = limits.levels(channel_id, security_id, service)
+        steps.append(acting([level for level in levels if level is not service_level],
+                            [level for level in levels if level is service_level]))
+        return ActingGuards(steps, info)
+    levels = []
     if not is_internal and authenticate_with is not None:
         steps.append(rate_limits_by_caller(limits.limiter, lambda sec_id: limits.levels(channel_id, sec_id, service)))
     elif not is_internal:

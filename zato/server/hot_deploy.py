@@ -1,7 +1,8 @@
 """Hot-deploy: a service module dropped into the pickup directory (or sent with `zato deploy`)
 is checked by importing it, stored in the ODB with its source and hash, and loaded by every
 worker of every server through the cluster bus. A module that fails to import is reported and
-the previous version keeps serving."""
+the previous version keeps serving. User config INI files dropped into their own pickup directory
+travel the same way (zato.service.user_config)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import fcntl
 import hashlib
 import logging
 import os
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import gevent
@@ -19,11 +21,14 @@ from zato.errors import DeploymentError
 from zato.odb.models import DeployedCode, Service as ServiceRow, utcnow
 from zato.security.json_schema import SchemaError, SchemaRepository
 from zato.server.store import ServiceStore
+from zato.service.user_config import ODB_PREFIX, is_user_conf, parse as parse_user_conf
 
 if TYPE_CHECKING:
     from zato.server.runtime import Runtime
 
 logger = logging.getLogger('zato.hot_deploy')
+
+UNDEPLOYED = 'undeployed'  # in service.opaque: undeployed by zato.service.delete while its module stays
 
 
 def source_hash(source: str) -> str:
@@ -115,11 +120,13 @@ def _store(runtime: Runtime, file_name: str, source: str, deployed_by: str, clas
         for cls in classes:
             row = existing.get(cls.name)
             if row is None:
-                row = ServiceRow(cluster_id=runtime.cluster_id, name=cls.name, opaque={})
+                row = ServiceRow(cluster_id=runtime.cluster_id, name=cls.name, opaque={}, is_active=True)
                 session.add(row)
             row.impl_name = cls.impl_name
             row.code_id = code.id
-            row.is_active = True
+            if (row.opaque or {}).get(UNDEPLOYED):
+                # A new version of its module brings back a service undeployed alone; is_active stays as set
+                row.opaque = {key: value for key, value in row.opaque.items() if key != UNDEPLOYED}
         version = code.version
         code_id = code.id
         runtime.commit_change(session, 'code', code_id, file_name=file_name)
@@ -132,6 +139,34 @@ def _store(runtime: Runtime, file_name: str, source: str, deployed_by: str, clas
     return {'file_name': file_name, 'version': version, 'services': names, 'changed': True}
 
 
+def deploy_user_conf(runtime: Runtime, name: str, text: str, deployed_by: str = '') -> dict:
+    """Stores a user config INI file in the ODB and has every worker of the cluster load it; raises
+    DeploymentError if it is not valid INI (the previous version stays)."""
+    if not is_user_conf(name):
+        raise DeploymentError(f'{name}: expected a plain .ini or .conf file name')
+    try:
+        parse_user_conf(name, text)
+    except ValueError as e:
+        raise DeploymentError(str(e)) from None
+    file_name = ODB_PREFIX + name
+    with runtime.Session() as session:
+        code = session.scalars(select(DeployedCode).where(DeployedCode.cluster_id == runtime.cluster_id,
+                                                          DeployedCode.file_name == file_name)).one_or_none()
+        if code is None:
+            code = DeployedCode(cluster_id=runtime.cluster_id, file_name=file_name, version=0)
+            session.add(code)
+        code.source = text
+        code.source_hash = source_hash(text)
+        code.version += 1
+        code.deployed_at = utcnow()
+        code.deployed_by = deployed_by
+        session.flush()
+        version = code.version
+        runtime.commit_change(session, 'code', code.id, file_name=file_name)
+    logger.info('Deployed user config %s (version %s)', name, version)
+    return {'file_name': name, 'version': version}
+
+
 class PickupWatcher:
     """Watches the pickup directory. Every worker runs one, but only the holder of an flock on
     run/pickup.lock scans, so exactly one process per environment deploys each file; if the
@@ -140,6 +175,7 @@ class PickupWatcher:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         self.pickup_dir = runtime.config.path('hot_deploy', 'pickup_dir')
+        self.user_conf_dir = runtime.config.path('hot_deploy', 'user_conf_dir')
         self.interval = runtime.config.get('hot_deploy', 'poll_interval')
         self.lock_path = os.path.join(runtime.env_dir, 'run', 'pickup.lock')
         self.seen: dict[str, tuple[int, int]] = {}
@@ -161,33 +197,43 @@ class PickupWatcher:
         self._acquire()  # held until the process exits
         logger.info('Watching %s for service modules', self.pickup_dir)
         os.makedirs(self.pickup_dir, exist_ok=True)
+        os.makedirs(self.user_conf_dir, exist_ok=True)
         while True:
-            try:
-                self.scan()
-            except Exception:
-                logger.exception('Scanning %s failed', self.pickup_dir)
+            for directory, deploy in ((self.pickup_dir, self.deploy_code), (self.user_conf_dir, self.deploy_conf)):
+                try:
+                    self.scan(directory, deploy)
+                except Exception:
+                    logger.exception('Scanning %s failed', directory)
             gevent.sleep(self.interval)
 
-    def scan(self) -> None:
-        for entry in os.scandir(self.pickup_dir):
-            if not entry.name.endswith(('.py', '.json')) or not entry.is_file():
+    def deploy_code(self, name: str, source: str) -> None:
+        if name.endswith(('.py', '.json')):
+            deploy_source(self.runtime, name, source, deployed_by='pickup')
+
+    def deploy_conf(self, name: str, source: str) -> None:
+        if is_user_conf(name):
+            deploy_user_conf(self.runtime, name, source, deployed_by='pickup')
+
+    def scan(self, directory: str, deploy: Callable[[str, str], None]) -> None:
+        for entry in os.scandir(directory):
+            if not entry.name.endswith(('.py', '.json', '.ini', '.conf')) or not entry.is_file():
                 continue
             st = entry.stat()
             stamp = (st.st_mtime_ns, st.st_size)
-            if self.seen.get(entry.name) == stamp:
+            if self.seen.get(entry.path) == stamp:
                 continue
             try:
                 with open(entry.path, encoding='utf-8') as f:
                     source = f.read()
             except (OSError, UnicodeDecodeError) as e:
                 logger.error('Could not read %s: %s', entry.path, e)
-                self.seen[entry.name] = stamp
+                self.seen[entry.path] = stamp
                 continue
             if entry.stat().st_mtime_ns != st.st_mtime_ns:
                 continue  # still being written; look again next round
-            self.seen[entry.name] = stamp
+            self.seen[entry.path] = stamp
             try:
-                deploy_source(self.runtime, entry.name, source, deployed_by='pickup')
+                deploy(entry.name, source)
                 self.failed.pop(entry.name, None)
             except DeploymentError as e:
                 self.failed[entry.name] = str(e)

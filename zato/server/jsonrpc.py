@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from fastjsonschema import JsonSchemaValueException
 
 from zato import accel
-from zato.errors import OURS, BadRequest, ClientError, ServiceNotFound, failure_of, log_failure
+from zato.errors import OURS, BadRequest, ClientError, Inactive, ServiceNotFound, failure_of, log_failure
 from zato.proto import jsonrpc as rpc
 from zato.server.channels import JSONRPC_PREFIX as NAME_PREFIX
 from zato.server.guards import Caller
@@ -110,7 +110,7 @@ class JSONRPCGateway:
             return _encode_error(id, rpc.METHOD_NOT_FOUND, cid) if not call.is_notification else None, None
         try:
             cls = runtime.store.get(method)
-        except ServiceNotFound:
+        except (ServiceNotFound, Inactive):  # an inactive service is not there for its channels
             return _encode_error(id, rpc.METHOD_NOT_FOUND, cid) if not call.is_notification else None, None
 
         # The service's own rate limit applies per call, as it would behind a REST channel: the same

@@ -25,6 +25,7 @@ from zato.security.jwt_auth import JWTManager, signing_key
 from zato.security.secrets_file import Crypto, read_secrets
 from zato.config import settings
 from zato.server import guards
+from zato.server.caches import Caches
 from zato.config.security import SecurityConfig
 from zato.server.channels import ChannelConfig
 from zato.server.internal_routes import internal_channels
@@ -40,9 +41,12 @@ from zato.server.stats_flush import StatsFlusher
 from zato.server.store import ServiceStore
 from zato.server.wsx.config import WSXChannelConfig
 from zato.server.wsx.registry import WSXRegistry
+from zato.server.async_queue import AsyncQueue
 from zato.service.invoker import ASYNC_SUBJECT, Invoker
+from zato.service.user_config import ODB_PREFIX as USER_CONF_PREFIX, UserConfig
 
 if TYPE_CHECKING:
+    from zato.server.sso_linked import LinkedCredentials
     from zato.sso.api import SSO
 
 logger = logging.getLogger('zato.runtime')
@@ -90,6 +94,7 @@ class Runtime:
         # SSO, when [component_enabled] sso is on: sso.conf is read now, so that a bad one stops the start
         self.sso: SSO | None = None
         self._sso_start: Callable[[], SSO] | None = None
+        self.linked: LinkedCredentials | None = None  # SSO's linked credentials (zato.server.sso_linked)
         if self.config.get('component_enabled', 'sso'):
             from zato.server.sso import build as build_sso
             self._sso_start = build_sso(self, secrets['secret_key'])
@@ -99,6 +104,9 @@ class Runtime:
         self.stats = ServiceStats()
         self.stats_flusher: StatsFlusher | None = None
         self.invoker: Invoker = Invoker(self.store, self, self.stats)
+        self.async_queue = AsyncQueue(self)
+        self.user_config = UserConfig()
+        self.user_config.load_dir(os.path.join(self.env_dir, 'config', 'repo', 'user-conf'))
         self.authenticator = Authenticator(jwt=self.jwt)
         self.security: dict[int, SecurityConfig] = {}
         self.channels: dict[int, ChannelConfig] = {}
@@ -132,6 +140,8 @@ class Runtime:
         self.on_change('security', self._security_changed)
         self.on_change('outconn', self._outconn_changed, self.outconn_mgr.reload_all)
         self.on_change('channel_kafka', self.kafka_channels.changed, self.kafka_channels.reload_all)
+        self.caches = Caches(self.bus, lambda: self.cluster_id)
+        self.on_change('cache_builtin', self.caches.changed, self.caches.reload_all)
         self.pubsub = PubSub(self)
         self.on_change('pubsub_endpoint', self.pubsub.endpoint_changed, self.pubsub.reload)
         for kind in ('pubsub_topic', 'pubsub_sub'):
@@ -156,6 +166,8 @@ class Runtime:
         from zato.server.admin import outconns as admin_outconns
         from zato.server.admin import wsx as admin_wsx
         from zato.server.admin import kafka_channel as admin_kafka_channel
+        from zato.server import pattern_services
+        from zato.server.admin import cache as admin_cache
         from zato.server.admin import pubsub as admin_pubsub
         from zato.server import pubsub as server_pubsub
         with self.Session() as session:
@@ -172,19 +184,26 @@ class Runtime:
         self.store.add_internal(admin_jsonrpc)
         self.store.add_internal(admin_stats)
         self.store.add_internal(admin_kafka_channel)
+        self.store.add_internal(pattern_services)
+        self.store.add_internal(admin_cache)
         self.store.add_internal(admin_pubsub)
         self.store.add_internal(server_pubsub)
         self.pubsub.start(self.cluster_id)
         if self._sso_start is not None:
             from zato.server import sso as server_sso
+            from zato.server.sso_linked import LinkedCredentials
+            from zato.sso.linked import LINKED_KIND
             self.sso = self._sso_start()
+            self.linked = LinkedCredentials(self.sso, self.limits.limiter)
+            self.on_change(LINKED_KIND, self._linked_changed)
             self.store.add_internal(server_sso)
             self._greenlets.append(gevent.spawn(server_sso.Purger(self, self.sso).run))
         self.kafka_channels.start()
         self.wsx.start()
         self.bus.subscribe(CONFIG_SUBJECT, self.on_config_changed)
-        self.bus.subscribe(ASYNC_SUBJECT, self.invoker.on_async_message)
+        self.bus.subscribe(ASYNC_SUBJECT, self.async_queue.on_wake)
         self.bus.subscribe('bus.reconnected', self._on_reconnected)
+        self.caches.start()
         # Subscribe before loading, so no change made meanwhile is missed
         self.jwt.start()  # subscribes before the bus starts; loads sessions after
         self.bus.start()
@@ -195,9 +214,12 @@ class Runtime:
                                           self.config.get('stats', 'flush_interval'),
                                           self.config.get('stats', 'retention'))
         self.stats_flusher.start()
+        self._greenlets.append(gevent.spawn(self.async_queue.run_sweeper))
         if watch_pickup:
             from zato.server.hot_deploy import PickupWatcher
+            from zato.server.startup import run_startup_services
             self._greenlets.append(gevent.spawn(PickupWatcher(self).run))
+            self._greenlets.append(gevent.spawn(run_startup_services, self))
 
     def _on_reconnected(self, _msg: dict[str, Any]) -> None:
         # Whatever was published while the bus was away is read back from the ODB
@@ -207,6 +229,7 @@ class Runtime:
     def stop(self) -> None:
         self.kafka_channels.stop_all()  # first: a message in hand may still need its connection
         self.outconn_mgr.stop_all()
+        self.caches.stop()
         for g in self._greenlets:
             g.kill(block=False)
         self.bus.stop()
@@ -220,8 +243,11 @@ class Runtime:
         with self._lock, self.Session() as session:
             self.seen_version = session.scalar(select(Cluster.config_version).where(Cluster.id == self.cluster_id)) or 0
             self.service_limits = {}
+            self.store.inactive = set()
             for row in session.scalars(select(ServiceRow).where(ServiceRow.cluster_id == self.cluster_id)):
                 self.store.options[row.name] = dict(row.opaque or {})
+                if not row.is_active:
+                    self.store.inactive.add(row.name)
                 if row.rate_limit_id is not None:
                     self.service_limits[row.name] = row.rate_limit_id
             self.limit_defs = {row.id: DefRow(row) for row in session.scalars(
@@ -229,10 +255,9 @@ class Runtime:
             codes = session.scalars(select(DeployedCode).where(DeployedCode.cluster_id == self.cluster_id)).all()
             # Schemas first, so that services compile against the deployed versions
             for code in sorted(codes, key=lambda c: not c.file_name.endswith('.json')):
-                self._apply_code(code)
+                self._apply_code(session, code)
             for gone in set(self.code_versions) - {code.file_name for code in codes}:
-                self.store.remove_file(gone)
-                self.code_versions.pop(gone, None)
+                self._forget_code(gone)
 
             sec_defs = session.scalars(select(SecurityDef).where(SecurityDef.cluster_id == self.cluster_id)).all()
             previous, self.security = self.security, {row.id: SecurityConfig.from_model(row) for row in sec_defs}
@@ -246,13 +271,22 @@ class Runtime:
             self.channels = {row.id: ChannelConfig.from_model(row) for row in rows}
             wsx_rows = session.scalars(select(ChannelWSX).where(ChannelWSX.cluster_id == self.cluster_id)).all()
             self.wsx.set_channels({row.id: WSXChannelConfig.from_model(row) for row in wsx_rows})
+            if self.linked is not None:
+                self.linked.reload(session)
             self._rebuild_limits()
             self._rebuild_router()
             for reload in self._reloads:
                 reload(session)
 
-    def _apply_code(self, code: DeployedCode) -> None:
+    def _apply_code(self, session: Any, code: DeployedCode) -> None:
         if self.code_versions.get(code.file_name) == code.version:
+            return
+        if code.file_name.startswith(USER_CONF_PREFIX):
+            try:
+                self.user_config.set_deployed(code.file_name, code.source)
+            except ValueError as e:
+                logger.error('Could not load user config %s (version %s): %s', code.file_name, code.version, e)
+            self.code_versions[code.file_name] = code.version
             return
         if code.file_name.endswith('.json'):
             assert self.store.schemas is not None
@@ -260,8 +294,11 @@ class Runtime:
             self.store.recompile_schemas(code.file_name)
             self.code_versions[code.file_name] = code.version
             return
+        # Services undeployed one by one (zato.service.delete) while the rest of their module stays
+        skip = [row.name for row in session.scalars(select(ServiceRow).where(ServiceRow.code_id == code.id))
+                if (row.opaque or {}).get('undeployed')]
         try:
-            self.store.deploy(code.file_name, code.source)
+            self.store.deploy(code.file_name, code.source, skip)
         except Exception as e:  # noqa: BLE001 - whatever a user's module raises, the old version stays
             # The previous version, if any, keeps serving; not recorded as applied, so that the next
             # reload tries again (a schema it needs may simply not have arrived yet)
@@ -300,9 +337,11 @@ class Runtime:
     def _build_guards(self, chan: ChannelConfig) -> None:
         # A JSON-RPC channel learns its service per call, and checks the service level then
         service = chan.service_name if chan.jsonrpc is None else ''
+        sec = self.security.get(chan.security_id) if chan.security_id is not None else None
+        acting = self.linked.step(sec) if self.linked is not None and sec is not None else None
         chan.guards = guards.build(info=chan.info, limits=self.limits, authenticator=self.authenticator,
                                    security=self.security, channel_id=chan.id, security_id=chan.security_id,
-                                   service=service, is_internal=chan.is_internal,
+                                   service=service, is_internal=chan.is_internal, acting=acting,
                                    authenticate_with=self.pubsub.authenticate if service in PUBSUB_SERVICES else None)
 
     def _rebuild_router(self) -> None:
@@ -343,13 +382,19 @@ class Runtime:
     def _code_changed(self, session: Any, obj_id: int, msg: dict[str, Any]) -> None:
         code = session.get(DeployedCode, obj_id)
         if code is not None:
-            self._apply_code(code)
+            self._apply_code(session, code)
             return
-        if msg['file_name'].endswith('.json') and self.store.schemas is not None:
-            self.store.schemas.deployed.pop(msg['file_name'], None)
+        self._forget_code(msg['file_name'])
+
+    def _forget_code(self, file_name: str) -> None:
+        """What a deployed file gone from the ODB had made live on this worker."""
+        if file_name.startswith(USER_CONF_PREFIX):
+            self.user_config.remove_deployed(file_name)
+        elif file_name.endswith('.json') and self.store.schemas is not None:
+            self.store.schemas.deployed.pop(file_name, None)
         else:
-            self.store.remove_file(msg['file_name'])
-        self.code_versions.pop(msg['file_name'], None)
+            self.store.remove_file(file_name)
+        self.code_versions.pop(file_name, None)
 
     def _channel_changed(self, session: Any, obj_id: int, msg: dict[str, Any]) -> None:
         row = session.get(ChannelREST, obj_id)
@@ -369,6 +414,7 @@ class Runtime:
         row = session.get(ServiceRow, obj_id)
         if row is not None:
             self.store.set_options(row.name, dict(row.opaque or {}))
+            self.store.set_active(row.name, row.is_active)
             if row.rate_limit_id is None:
                 self.service_limits.pop(row.name, None)
             else:
@@ -394,6 +440,14 @@ class Runtime:
         else:
             self.security[obj_id] = SecurityConfig.from_model(row)
         self._forget_security(obj_id, deleted=row is None)
+        if row is None and self.linked is not None:
+            self.linked.forget_security(obj_id)
+        self._rebuild_limits()
+
+    def _linked_changed(self, session: Any, obj_id: int, msg: dict[str, Any]) -> None:
+        """An SSO link made or removed, or a user with links deleted: the links anew, then the guards."""
+        assert self.linked is not None
+        self.linked.reload(session)
         self._rebuild_limits()
 
     def commit_change(self, session: Any, kind: str, obj_id: int, **extra: Any) -> None:

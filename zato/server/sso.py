@@ -56,6 +56,10 @@ ROUTES = (
     ('/zato/sso/user/reject', 'POST', 'zato.sso.user.reject'),
     ('/zato/sso/user/password/reset/begin', 'POST', 'zato.sso.user.password.reset.begin'),
     ('/zato/sso/user/password/reset/complete', 'POST', 'zato.sso.user.password.reset.complete'),
+    # Linked credentials (zato.sso.linked)
+    ('/zato/sso/user/linked', 'POST', 'zato.sso.user.linked.create'),
+    ('/zato/sso/user/linked', 'GET', 'zato.sso.user.linked.get-list'),
+    ('/zato/sso/user/linked', 'DELETE', 'zato.sso.user.linked.delete'),
 )
 
 PURGE_LEASE = 'zato.sso.purge'
@@ -77,7 +81,7 @@ def build(runtime: Runtime, secret_key: str) -> Callable[[], SSO]:
     def start() -> SSO:
         cipher = Cipher(runtime.crypto.encrypt, runtime.crypto.decrypt)
         return SSO(SSOContext(runtime.Session, runtime.cluster_id, config, cipher, hash_key, mailer=mailer,
-                              email_dir=email_dir, defer=_defer))
+                              email_dir=email_dir, defer=_defer, commit_change=runtime.commit_change))
     return start
 
 
@@ -430,3 +434,46 @@ class PasswordResetComplete(_SSOService):
         self.sso.user.password_reset_complete(self.cid, self.text(data, 'token'), self.text(data, 'new_password'),
                                               self.text(data, 'current_app'), self.remote_addr())
         self.reply()
+
+
+# Linked credentials (zato.sso.linked)
+
+class CreateLinkedAuth(_SSOService):
+    """POST /zato/sso/user/linked {user_id, auth_type (basic_auth | jwt), auth_username (or sec_name),
+    is_active?} -> {user_id, auth_id} (super-users only); E010001 (409) for a definition linked already."""
+    name = 'zato.sso.user.linked.create'
+
+    def handle(self) -> None:
+        data = self.input()
+        is_active = data.get('is_active', True)
+        user_id, auth_id = self.sso.user.create_linked_auth(
+            self.cid, self.ust(data), self.text(data, 'user_id'), self.text(data, 'auth_type'),
+            self.text(data, 'auth_username', False), is_active, self.text(data, 'current_app'), self.remote_addr(),
+            sec_name=self.text(data, 'sec_name', False))
+        self.reply({'user_id': user_id, 'auth_id': auth_id})
+
+
+class GetLinkedAuthList(_SSOService):
+    """GET /zato/sso/user/linked {user_id?} -> {result: [...]}: the caller's links, or any user's for a
+    super-user."""
+    name = 'zato.sso.user.linked.get-list'
+
+    def handle(self) -> None:
+        data = self.input()
+        result = self.sso.user.get_linked_auth_list(self.cid, self.ust(data), self.text(data, 'current_app'),
+                                                    self.remote_addr(), self.text(data, 'user_id', False))
+        self.reply({'result': result})
+
+
+class DeleteLinkedAuth(_SSOService):
+    """DELETE /zato/sso/user/linked {user_id, auth_type, auth_username (or sec_name)} -> {auth_id}
+    (super-users only); the sessions the link opened end."""
+    name = 'zato.sso.user.linked.delete'
+
+    def handle(self) -> None:
+        data = self.input()
+        auth_id = self.sso.user.delete_linked_auth(
+            self.cid, self.ust(data), self.text(data, 'user_id'), self.text(data, 'auth_type'),
+            self.text(data, 'auth_username', False), self.text(data, 'current_app'), self.remote_addr(),
+            sec_name=self.text(data, 'sec_name', False))
+        self.reply({'auth_id': auth_id})

@@ -10,7 +10,7 @@ import traceback
 from types import ModuleType
 from collections.abc import Iterable
 
-from zato.errors import DeploymentError, ServiceNotFound
+from zato.errors import DeploymentError, Inactive, ServiceNotFound
 from zato.security.json_schema import SchemaError, SchemaRepository
 from zato.service.base import Service, overridden_hooks, verb_handlers
 from zato.service.naming import derive_name
@@ -89,13 +89,23 @@ class ServiceStore:
         self.services: dict[str, type[Service]] = {}
         self.file_of: dict[str, str] = {}           # service name -> the file it came from
         self.names_in: dict[str, list[str]] = {}    # file name -> service names
-        self.inactive: set[str] = set()
+        self.inactive: set[str] = set()             # names whose stored is_active is false
 
     def get(self, name: str) -> type[Service]:
+        """The class to run for `name`: ServiceNotFound if none is deployed, Inactive if it is switched off."""
         try:
-            return self.services[name]
+            cls = self.services[name]
         except KeyError:
             raise ServiceNotFound(name) from None
+        if self.inactive and name in self.inactive:
+            raise Inactive(name)
+        return cls
+
+    def set_active(self, name: str, is_active: bool) -> None:
+        if is_active:
+            self.inactive.discard(name)
+        else:
+            self.inactive.add(name)
 
     def __contains__(self, name: str) -> bool:
         return name in self.services
@@ -192,14 +202,20 @@ class ServiceStore:
                 logger.error('JSON Schema of %s not recompiled, the previous one stays in force: %s', name, e)
         return done
 
-    def deploy(self, file_name: str, source: str) -> list[str]:
+    def deploy(self, file_name: str, source: str, skip: Iterable[str] = ()) -> list[str]:
+        """Loads and registers a module; the services named in `skip` (undeployed one by one through
+        zato.service.delete while the module's others stay) are left out."""
         module, classes = self.load_module(file_name, source)
+        if skip:
+            left_out = set(skip)
+            classes = [cls for cls in classes if cls.name not in left_out]
         return self.register(file_name, module, classes)
 
     def remove_file(self, file_name: str) -> None:
         for name in self.names_in.pop(file_name, []):
             self.services.pop(name, None)
             self.file_of.pop(name, None)
+            self.inactive.discard(name)  # deployed again, it is a new service, active
         stem = file_name[:-3]
         module = sys.modules.get(stem)
         if module is not None and getattr(module, '__zato_deployed__', False):

@@ -5,15 +5,18 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from zato.config.channel import ChannelInfo
+from zato.config.channel import CHANNEL, ChannelInfo, SSOUserInfo
 from zato.service.crypto import ServiceCrypto
 from zato.service.facades import ODBFacade, OutFacade, WSXFacade
+from zato.service.invoker import DEFAULT_EXPIRATION
 from zato.service.lock import lock_args
+from zato.service.patterns import Patterns
 from zato.service.reqresp import Request, Response
 from zato.service.timeutil import TimeUtil
 
 if TYPE_CHECKING:
     from zato.security.json_schema import CompiledSchema
+    from zato.service.cache import CacheFacade
     from zato.service.host import ServiceHost
     from zato.service.sio import CompiledSIO
 
@@ -64,6 +67,12 @@ class Service:
     @property
     def chan(self) -> ChannelInfo:
         return self.channel
+
+    @property
+    def sso_user(self) -> SSOUserInfo | None:
+        """The SSO user this request acts as, when it authenticated with a credential linked to one
+        (docs/sso.md, "Linked credentials"); None otherwise."""
+        return self.channel.sso_user
 
     # Hooks: the base versions are never called; the store records which ones a class overrides
     def accept(self) -> bool:
@@ -137,6 +146,12 @@ class Service:
         return ServiceCrypto(self.server.crypto.fernet)
 
     @property
+    def cache(self) -> CacheFacade:
+        """Built-in caches, as in 3.1: ``self.cache.default.get(key)``, ``self.cache.builtin['name'].set(key,
+        value, expiry)`` (docs/cache.md)."""
+        return self.server.caches.api
+
+    @property
     def time(self) -> TimeUtil:
         """The current date and time in any timezone, formatted as 3.1 did, and reformatting (docs/crypto.md)."""
         return _TIME
@@ -161,20 +176,47 @@ class Service:
         args = lock_args(self.name, name, ttl, block, expires, timeout)
         return self.server.locks.lock(args, getattr(self, 'cid', ''))
 
+    @property
+    def user_config(self) -> Any:
+        """INI files of config/repo/user-conf and pickup/incoming/user-conf, as in 3.1:
+        ``self.user_config.<file name without extension>.<section>.<key>`` (docs/user-config.md)."""
+        return self.server.user_config.view
+
+    @property
+    def patterns(self) -> Patterns:
+        """``self.patterns.invoke_retry``, ``.fanout`` and ``.parallel`` (docs/invoking.md)."""
+        return Patterns(self)
+
     # Invoking other services
-    def invoke(self, name: str, payload: Any = None, *, timeout: float | None = None,
-               raise_timeout: bool = True, **kwargs: Any) -> Any:
+    def invoke(self, name: str, payload: Any = None, *, timeout: float | None = None, raise_timeout: bool = True,
+               as_bunch: bool = False, skip_response_elem: bool = False, serialize: bool = False,
+               **kwargs: Any) -> Any:
         """Invokes another service in this process and returns its response payload.
 
         With ``timeout`` (seconds) the call raises zato.errors.InvocationTimeout when it runs
-        longer, or returns None if ``raise_timeout`` is False.
+        longer, or returns None if ``raise_timeout`` is False. ``skip_response_elem`` strips the
+        target's SimpleIO ``response_elem`` wrapper, ``as_bunch`` gives dicts with attribute access,
+        ``serialize`` a JSON string. An inactive service raises zato.errors.Inactive.
         """
         return self.server.invoker.invoke(name, payload, cid=kwargs.get('cid') or self.cid, timeout=timeout,
-                                          raise_timeout=raise_timeout, caller=self.name)
+                                          raise_timeout=raise_timeout, caller=self.name, as_bunch=as_bunch,
+                                          skip_response_elem=skip_response_elem, serialize=serialize)
 
-    def invoke_async(self, name: str, payload: Any = None, *, cid: str | None = None) -> str:
-        """Runs a service on any one worker of the cluster, in the background; returns its CID."""
-        return self.server.invoker.invoke_async(name, payload, cid=cid)
+    def invoke_async(self, name: str, payload: Any = None, channel: str = CHANNEL.INVOKE_ASYNC,
+                     data_format: str | None = None, transport: str | None = None,
+                     expiration: float = DEFAULT_EXPIRATION, to_json_string: bool = False, cid: str | None = None,
+                     callback: Any = None, zato_ctx: dict[str, Any] | None = None,
+                     environ: dict[str, Any] | None = None) -> str:
+        """Runs a service on any one worker of the cluster, in the background, at least once; returns its CID.
+
+        ``callback`` (a service name or a service; by default `<name>-async-callback` if one is
+        deployed) is invoked with the response. A run that has not started within ``expiration``
+        seconds (0: no limit) is dropped with a warning in the log (docs/invoking.md).
+        """
+        return self.server.invoker.invoke_async(name, payload, cid=cid, channel=channel, data_format=data_format,
+                                                transport=transport, expiration=expiration,
+                                                to_json_string=to_json_string, callback=callback, zato_ctx=zato_ctx,
+                                                environ=environ)
 
     # Deploy-time class hooks
     @classmethod

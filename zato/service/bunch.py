@@ -24,3 +24,12 @@ class Bunch(dict):
             del self[name]
         except KeyError:
             raise AttributeError(name) from None
+
+
+def bunchify(value: Any) -> Any:
+    """Dicts as Bunches, inside lists and other dicts too: what ``self.invoke(..., as_bunch=True)`` returns."""
+    if isinstance(value, dict):
+        return Bunch((key, bunchify(item)) for key, item in value.items())
+    if isinstance(value, list):
+        return [bunchify(item) for item in value]
+    return value

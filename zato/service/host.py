@@ -22,9 +22,12 @@ class ServiceHost(Protocol):
     locks: Any                              # zato.server.locks.Locks, for self.lock()
     Session: Any                            # a sessionmaker bound to the ODB, for self.odb
     crypto: Any                             # zato.security.secrets_file.Crypto, for self.crypto
+    async_queue: Any                        # zato.server.async_queue.AsyncQueue, for invoke_async and patterns
+    user_config: Any                        # zato.service.user_config.UserConfig, for self.user_config
+    caches: Any                             # zato.server.caches.Caches, for self.cache
 
 
 class InvokerHost(ServiceHost, Protocol):
-    """What the invoker needs besides: the cluster bus, for invoke_async."""
+    """What the invoker needs besides: the cluster bus."""
 
     bus: Any

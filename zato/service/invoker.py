@@ -8,12 +8,15 @@ from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
 import gevent
+import orjson
 
 from fastjsonschema import JsonSchemaValueException
 
 from zato.errors import BadRequest, ClientError, InvocationTimeout, MethodNotAllowed, ZatoError
 from zato.security.json_schema import error_details
-from zato.config.channel import INVOKE_ASYNC_CHANNEL, INVOKE_CHANNEL, ChannelInfo
+from zato.config.channel import CHANNEL, INVOKE_CHANNEL, ChannelInfo
+from zato.service.async_job import Job
+from zato.service.bunch import bunchify
 from zato.service.reqresp import Request, Response
 from zato.service.sio import SIOInputError
 
@@ -26,6 +29,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger('zato.invoker')
 
 ASYNC_SUBJECT = 'service.invoke-async'
+ASYNC_CALLBACK_SUFFIX = '-async-callback'
+DEFAULT_EXPIRATION = 15.0  # seconds, as 3.1
 
 
 _CID_BATCH = 512
@@ -62,6 +67,15 @@ def _run_logged(svc: Service, hook: str) -> None:
         getattr(svc, hook)()
     except Exception:
         svc.logger.exception('Exception in %s.%s, cid `%s`', svc.name, hook, svc.cid)
+
+
+def strip_response_elem(cls: type[Service], output: Any) -> Any:
+    """The output without SimpleIO's top-level element (``{"response_elem": {...}}`` → ``{...}``)."""
+    sio = cls._sio
+    elem = sio.response_elem if sio is not None else None
+    if elem and isinstance(output, dict) and len(output) == 1 and elem in output:
+        return output[elem]
+    return output
 
 
 def _no_stats(name: str, started: float, ended: float, status: Any) -> None:
@@ -161,36 +175,64 @@ class Invoker:
         return response.payload
 
     def invoke(self, name: str, payload: Any = None, *, cid: str | None = None, timeout: float | None = None,
-               raise_timeout: bool = True, caller: str = '', channel: ChannelInfo = INVOKE_CHANNEL) -> Any:
-        """Invokes a service by name in this process and returns its output."""
+               raise_timeout: bool = True, caller: str = '', channel: ChannelInfo = INVOKE_CHANNEL,
+               environ: dict[str, Any] | None = None, as_bunch: bool = False, skip_response_elem: bool = False,
+               serialize: bool = False) -> Any:
+        """Invokes a service by name in this process and returns its output.
+
+        As in 3.1: ``skip_response_elem`` strips SimpleIO's ``response_elem`` wrapper, ``as_bunch`` gives
+        dicts with attribute access (zato.service.bunch.bunchify), ``serialize`` the output as a JSON string.
+        """
         if caller and caller == name:
             raise SelfInvocationError(f'Service `{name}` cannot invoke itself')
         cls = self.store.get(name)
         request = Request(payload=payload, raw_request=payload if isinstance(payload, (bytes, str)) else b'')
         cid = cid or new_cid()
         if timeout is None:
-            return self.output_of(self.run(cls, cid, channel, request))
+            svc = self.run(cls, cid, channel, request, environ=environ)
+        else:
+            greenlet = gevent.spawn(self.run, cls, cid, channel, request, None, environ)
+            try:
+                svc = greenlet.get(timeout=timeout)
+            except gevent.Timeout:
+                greenlet.kill(block=False)
+                if raise_timeout:
+                    raise InvocationTimeout(
+                        f'Service `{name}` did not finish within {timeout} s (cid `{cid}`)') from None
+                return None
+        output = self.output_of(svc)
+        if skip_response_elem:
+            output = strip_response_elem(cls, output)
+        if serialize:
+            return output if isinstance(output, (str, bytes)) else orjson.dumps(output).decode()
+        return bunchify(output) if as_bunch else output
 
-        greenlet = gevent.spawn(self.run, cls, cid, channel, request)
-        try:
-            svc = greenlet.get(timeout=timeout)
-        except gevent.Timeout:
-            greenlet.kill(block=False)
-            if raise_timeout:
-                raise InvocationTimeout(f'Service `{name}` did not finish within {timeout} s (cid `{cid}`)') from None
-            return None
-        return self.output_of(svc)
+    def callback_of(self, name: str, callback: Any) -> str:
+        """The service to call with the response of an async invocation of `name`, as in 3.1: None means
+        `<name>-async-callback` if it is deployed, True requires it, False means none; else a service name
+        or a service (class or instance)."""
+        auto = f'{name}{ASYNC_CALLBACK_SUFFIX}'
+        if callback is None:
+            return auto if auto in self.store else ''
+        if callback is False:
+            return ''
+        target = auto if callback is True else callback if isinstance(callback, str) else getattr(callback, 'name', '')
+        if not target:
+            raise ValueError(f'Invalid callback {callback!r}: expected a service name, a service, True or False')
+        self.store.get(target)  # fail fast, in the caller: not found, inactive
+        return target
 
-    def invoke_async(self, name: str, payload: Any = None, *, cid: str | None = None) -> str:
-        """Sends the invocation to any one worker of the cluster; returns the CID at once."""
-        self.store.get(name)  # fail fast here, in the caller, for an unknown name
-        cid = cid or new_cid()
-        self.host.bus.send_any(ASYNC_SUBJECT, {'name': name, 'payload': payload, 'cid': cid})
-        return cid
-
-    def on_async_message(self, msg: dict[str, Any]) -> None:
-        name, cid = msg['name'], msg['cid']
-        try:
-            self.invoke(name, msg.get('payload'), cid=cid, channel=INVOKE_ASYNC_CHANNEL)
-        except Exception:
-            logger.exception('Async invocation of `%s` failed, cid `%s`', name, cid)
+    def invoke_async(self, name: str, payload: Any = None, *, cid: str | None = None,
+                     channel: str = CHANNEL.INVOKE_ASYNC, data_format: str | None = None, transport: str | None = None,
+                     expiration: float = DEFAULT_EXPIRATION, to_json_string: bool = False, callback: Any = None,
+                     zato_ctx: dict[str, Any] | None = None, environ: dict[str, Any] | None = None) -> str:
+        """Queues the invocation for any one worker of the cluster, at least once (zato.server.async_queue);
+        returns the CID at once."""
+        self.store.get(name)  # fail fast here, in the caller, for an unknown or inactive name
+        if expiration < 0:
+            raise ValueError(f'expiration must be 0 (none) or more seconds, not {expiration}')
+        if to_json_string and not isinstance(payload, (str, bytes)):
+            payload = orjson.dumps(payload).decode()
+        job = Job(name, payload, cid or new_cid(), channel, data_format or '', transport or '',
+                  self.callback_of(name, callback), dict(zato_ctx or {}), dict(environ or {}), expiration)
+        return self.host.async_queue.enqueue(job)

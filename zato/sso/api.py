@@ -12,11 +12,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 
-from zato.odb.models import SSOUser
+from zato.odb.models import SSOLinkedAuth, SSOUser
 from zato.sso import totp
 from zato.sso.context import SSOContext, iso
+from zato.sso.linked import LINKED_KIND, LinkedAuth
 from zato.sso.login import Login, LoginResult
 from zato.sso.purge import Purged, purge
 from zato.sso.reset import PasswordReset
@@ -31,6 +32,17 @@ logger = logging.getLogger('zato.sso')
 
 def _super_user_required() -> SSOError:
     return SSOError(status_code.auth.super_user_required)
+
+
+def delete_user(ctx: SSOContext, session: Any, user: SSOUser) -> None:
+    """Deletes a user (their sessions, tokens and links go with them) and commits; when they had
+    linked credentials, every worker of the cluster is told, so that none keeps acting as them."""
+    had_links = session.scalars(select(SSOLinkedAuth.id).where(SSOLinkedAuth.user_id == user.id)).first()
+    session.execute(delete(SSOUser).where(SSOUser.id == user.id))
+    if had_links is None:
+        session.commit()
+    else:
+        ctx.commit_change(session, LINKED_KIND, user.id)
 
 
 class SessionAPI:
@@ -119,6 +131,7 @@ class UserAPI:
         self._login = Login(ctx, self.users, self.sessions)
         self._signup = SignUp(ctx, self.users, self.sessions)
         self._reset = PasswordReset(ctx, self.users)
+        self.linked = LinkedAuth(ctx)
         self.session = SessionAPI(ctx, self.sessions)
 
     def _super_user(self, session: Any, current_ust: Any, current_app: Any) -> Current:
@@ -272,8 +285,7 @@ class UserAPI:
             user = self.users.require(session, user_id)
             if user.id == current.user.id:
                 raise SSOError(status_code.common.invalid_operation)  # a super-user's own account stays
-            session.execute(delete(SSOUser).where(SSOUser.id == user.id))
-            session.commit()
+            delete_user(self.ctx, session, user)
 
     def delete_user_by_username(self, cid: str, username: Any, current_ust: Any, current_app: Any,
                                 remote_addr: str = '') -> None:
@@ -350,6 +362,57 @@ class UserAPI:
             return {'totp_key': new_key, 'totp_uri': totp.provisioning_uri(new_key, target.username,
                                                                              target.totp_label)}
 
+    # Linked credentials (zato.sso.linked)
+
+    def create_linked_auth(self, cid: str, ust: Any, user_id: Any, auth_type: Any, auth_username: Any = None,
+                           is_active: Any = True, current_app: Any = None, remote_addr: str = '',
+                           sec_name: Any = None) -> tuple[str, int]:
+        """Links the Basic Auth or JWT definition whose user name is `auth_username` (or named
+        `sec_name`) to the user; super-users only. (user_id, auth_id), as in 3.1. E010001 (409) when
+        the definition is linked already."""
+        with self.ctx.Session() as session:
+            current = self._super_user(session, ust, current_app)
+            user = self.users.require(session, user_id)
+            sec = self.linked.definition(session, auth_type, auth_username, sec_name)
+            link = self.linked.create(session, user, sec, is_active, current.user.username)
+            self.ctx.commit_change(session, LINKED_KIND, link.id)
+            return user.user_id, sec.id
+
+    def get_linked_auth_list(self, cid: str, ust: Any, current_app: Any, remote_addr: str = '',
+                             user_id: Any = None) -> list[dict[str, Any]]:
+        """The caller's links, or, for a super-user, those of `user_id`."""
+        with self.ctx.Session() as session:
+            current = self.session.current(session, ust, current_app)
+            user = current.user
+            if user_id is not None and user_id != user.user_id:
+                if not user.is_super_user:
+                    raise _super_user_required()
+                user = self.users.require(session, user_id)
+            return self.linked.list_of(session, user)
+
+    def delete_linked_auth(self, cid: str, ust: Any, user_id: Any, auth_type: Any, auth_username: Any = None,
+                           current_app: Any = None, remote_addr: str = '', sec_name: Any = None) -> int:
+        """Removes a link (super-users only) and ends the sessions it opened; every worker stops acting
+        as the user at once. The definition's id (3.1's auth_id)."""
+        with self.ctx.Session() as session:
+            self._super_user(session, ust, current_app)
+            user = self.users.require(session, user_id)
+            sec = self.linked.definition(session, auth_type, auth_username, sec_name)
+            link = self.linked.delete(session, user, sec)
+            self.ctx.commit_change(session, LINKED_KIND, link.id)
+            return sec.id
+
+    def get_user_by_linked_auth(self, cid: str, auth_type: Any, auth_username: Any = None,
+                                sec_name: Any = None) -> dict[str, Any] | None:
+        """Python only (trusted code): the user an active link of that definition names; None for none."""
+        with self.ctx.Session() as session:
+            try:
+                sec = self.linked.definition(session, auth_type, auth_username, sec_name)
+            except SSOError:
+                return None
+            user = self.linked.user_of(session, sec.id)
+            return None if user is None else user_to_dict(self.ctx, user)
+
 
 class Admin:
     """What trusted code may do without a session (the CLI's `zato sso ...`), by username."""
@@ -372,9 +435,7 @@ class Admin:
 
     def delete_user(self, username: str) -> None:
         with self.ctx.Session() as session:
-            user = self._require(session, username)
-            session.execute(delete(SSOUser).where(SSOUser.id == user.id))
-            session.commit()
+            delete_user(self.ctx, session, self._require(session, username))
 
     def set_locked(self, username: str, locked: bool) -> None:
         with self.ctx.Session() as session:

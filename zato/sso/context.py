@@ -26,6 +26,12 @@ def run_now(work: Callable[[], None]) -> None:
     work()
 
 
+def commit_only(session: Any, kind: str, obj_id: int) -> None:
+    """How the core commits a change servers keep in memory (linked credentials), unless told otherwise:
+    a plain commit. A server tells its workers too (Runtime.commit_change)."""
+    session.commit()
+
+
 class Cipher:
     """What the SSO core needs of the environment's key: encrypt and decrypt (Fernet), both str -> str."""
 
@@ -46,6 +52,8 @@ class SSOContext:
     email_dir: str = ''               # templates of emails (config/repo/static/email); built-in ones otherwise
     # Runs work after the answer (a greenlet in a server), so that how long it takes tells the caller nothing
     defer: Callable[[Callable[[], None]], None] = field(default=run_now)
+    # Commits a change of (kind, id) that every worker of the cluster must learn of (linked credentials)
+    commit_change: Callable[[Any, str, int], None] = field(default=commit_only)
 
     @property
     def lockout(self) -> Policy:

@@ -46,6 +46,9 @@ class status_code:  # noqa: N801 - 3.1's name
     class attr:  # noqa: N801
         already_exists, no_such_attr = 'E009001', 'E009002'
 
+    class linked_auth:  # noqa: N801 - new: 3.1 raised a bare ValueError for both
+        already_linked, no_such_link = 'E010001', 'E010002'
+
 
 # The HTTP status of an error envelope, by the first sub-status: a malformed or invalid input is 400,
 # everything about who may do what 403 (3.1 answered SSO calls with 200, 400 and 403 only)

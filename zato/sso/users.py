@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from zato.odb.models import SSOUser
 from zato.security.passwords import hash_password, new_password
+from zato.security.ratelimit import RuleError, parse_rules
 from zato.sso import totp
 from zato.sso.context import SSOContext, iso
 from zato.sso.sessions import Sessions
@@ -29,7 +30,11 @@ NAMES = ('display_name', 'first_name', 'middle_name', 'last_name')
 # What a user may change of themselves; a super-user may also change the rest of UPDATABLE_BY_SUPER_USER
 UPDATABLE = ('email', *NAMES)
 UPDATABLE_BY_SUPER_USER = (*UPDATABLE, 'is_locked', 'approval_status', 'sign_up_status', 'password_must_change',
-                           'password_expiry', 'is_totp_enabled', 'totp_label')
+                           'password_expiry', 'is_totp_enabled', 'totp_label', 'is_rate_limit_active',
+                           'rate_limit_def')
+
+# The longest rate-limit definition a user may have (as a rate-limit definition of the admin API)
+MAX_RATE_LIMIT_DEF = 64 * 1024
 
 DAY = 86400
 
@@ -72,6 +77,21 @@ def _flag(data: dict[str, Any], key: str, default: bool) -> bool:
         return default
     if not isinstance(value, bool):
         raise SSOError(status_code.common.invalid_input)
+    return value
+
+
+def _rate_limit_def(data: dict[str, Any], default: str) -> str:
+    """The user's own rate-limit rules (3.1's syntax, zato.security.ratelimit), checked as a save of a
+    rate-limit definition checks them; E008002 for text that does not parse."""
+    value = data.get('rate_limit_def', default)
+    if value is None:
+        return ''
+    if not isinstance(value, str) or len(value) > MAX_RATE_LIMIT_DEF:
+        raise SSOError(status_code.common.invalid_input)
+    try:
+        parse_rules(value)
+    except RuleError:
+        raise SSOError(status_code.common.invalid_input) from None
     return value
 
 
@@ -138,7 +158,8 @@ class Users:
                        sign_up_status=_choice(data, 'sign_up_status', SIGN_UP, FINAL), sign_up_time=now,
                        creation_time=now, is_totp_enabled=False, totp_key='', totp_label='', totp_last_step=0,
                        failed_logins=0, last_failure_time=0.0, lockout_count=0, locked_until=0.0,
-                       last_login_time=None, is_rate_limit_active=False, rate_limit_def='', opaque={})
+                       last_login_time=None, is_rate_limit_active=_flag(data, 'is_rate_limit_active', False),
+                       rate_limit_def=_rate_limit_def(data, ''), opaque={})
         if user.is_locked:
             user.locked_time, user.locked_by = now, by
         self._set_names(user, data, creating=True)
@@ -205,6 +226,10 @@ class Users:
             if not isinstance(label, str) or len(label) > 200:
                 raise SSOError(status_code.common.invalid_input)
             user.totp_label = label
+        if 'is_rate_limit_active' in data:
+            user.is_rate_limit_active = _flag(data, 'is_rate_limit_active', user.is_rate_limit_active)
+        if 'rate_limit_def' in data:
+            user.rate_limit_def = _rate_limit_def(data, user.rate_limit_def)
         if 'is_totp_enabled' in data and not _flag(data, 'is_totp_enabled', True):
             user.is_totp_enabled, user.totp_key, user.totp_last_step = False, '', 0
 

@@ -8,7 +8,8 @@ import importlib
 
 from zato_web_admin.http import Route
 
-MODULES = ('account', 'audit', 'resources', 'home', 'channels', 'rate_limits', 'services', 'sso', 'pubsub')
+MODULES = ('account', 'audit', 'resources', 'home', 'channels', 'rate_limits', 'services', 'sso', 'caches',
+           'pubsub')
 
 
 def all_routes() -> list[Route]:

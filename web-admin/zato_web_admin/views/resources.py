@@ -11,6 +11,7 @@ from sqlalchemy import select
 from zato.odb.models import RateLimitDef, SecurityDef, Service
 from zato_web_admin.http import HTTPError, Route
 from zato_web_admin.resources import PING, Field, Resource, crud_routes, family_routes
+from zato_web_admin.views.caches import cache_choices
 
 if TYPE_CHECKING:
     from zato_web_admin.app import WebAdmin
@@ -65,6 +66,9 @@ REST_CHANNELS = Resource(
         Field('security', 'Security', 'select', choices=security_choices),
         RATE_LIMIT,
         Field('merge_url_params_req', 'Merge URL parameters into the request', 'checkbox', default=True),
+        Field('cache', 'Response cache', 'select', '200 answers to GET kept in this built-in cache (docs/cache.md)',
+              choices=cache_choices),
+        Field('cache_expiry', 'Response cache expiry (s)', 'number', '0: until evicted', default=0),
     ),
     columns=(('name', 'Name'), ('url_path', 'URL path'), ('method', 'Method'), ('service', 'Service'),
              ('security', 'Security')),

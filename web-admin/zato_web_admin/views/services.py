@@ -1,6 +1,7 @@
-"""The services: a searchable list of every deployed user service with its usage in the last hour; a
-page per service with its source, SimpleIO, channels, JSON Schema options and rate limit (editable),
-per-minute charts and an "Invoke" form; and the upload of a module that deploys it.
+"""The services: a searchable list of every deployed user service with its usage in the last hour and
+whether it is active; a page per service with its source, SimpleIO, channels, options (active, JSON
+Schema, rate limit; editable), per-minute charts, an "Invoke" form and "Delete" (undeploy from the
+whole cluster); and the upload of a module that deploys it.
 
 Reads come from the ODB and from GET /zato/admin/services/{name} (what only a loaded service knows:
 its SimpleIO, HTTP verbs, JSON Schema). Every change and every invocation goes through the admin API
@@ -31,11 +32,13 @@ if TYPE_CHECKING:
     from zato_web_admin.app import WebAdmin
 
 MINUTES = 60
+UNDEPLOYED = 'undeployed'  # in service.opaque: undeployed alone while its module stays (zato.service.delete)
 INTERNAL = ('zato.', 'pub.zato.')
 JSONRPC_PREFIX = 'json.rpc.channel.'  # a JSON-RPC channel is a REST channel row named so (zato.server.channels)
 MAX_SHOWN = 200_000  # characters of an invocation's response shown
 OPTIONS = ('is_json_schema_enabled', 'needs_json_schema_err_details')
-OPTION_FIELDS = (Field('is_json_schema_enabled', 'JSON Schema validation', 'checkbox'),
+OPTION_FIELDS = (Field('is_active', 'Active', 'checkbox'),
+                 Field('is_json_schema_enabled', 'JSON Schema validation', 'checkbox'),
                  Field('needs_json_schema_err_details', 'JSON Schema error details in responses', 'checkbox'),
                  Field('rate_limit', 'Rate limit', 'select'))
 NO_USAGE: dict[str, Any] = {'count': 0, 'errors': 0, 'error_rate': 0.0, 'mean_ms': None, 'p50_ms': None,
@@ -91,13 +94,15 @@ def audit(app: WebAdmin, request: Request, action: str, name: str, details: dict
 def services_list(app: WebAdmin, request: Request) -> Response:
     cluster_id = app.config.cluster_id
     with app.db() as db:
-        rows = db.execute(select(Service.name, DeployedCode.file_name)
+        rows = db.execute(select(Service.name, DeployedCode.file_name, Service.is_active, Service.opaque)
                           .outerjoin(DeployedCode, Service.code_id == DeployedCode.id)
                           .where(Service.cluster_id == cluster_id, Service.is_internal.is_(False))
                           .order_by(Service.name)).all()
         usage = {s['name']: s for s in stats_query.services_summary(db, cluster_id, MINUTES)}
-    items = [{**NO_USAGE, **usage.get(name, {}), 'name': name, 'file_name': file_name or '',
-              'url': service_url(name)} for name, file_name in rows if not is_internal(name)]
+    # A service undeployed alone (zato.service.delete) keeps its row while its module stays: not listed
+    items = [{**NO_USAGE, **usage.get(name, {}), 'name': name, 'file_name': file_name or '', 'is_active': is_active,
+              'url': service_url(name)} for name, file_name, is_active, opaque in rows
+             if not is_internal(name) and not (opaque or {}).get(UNDEPLOYED)]
     shown, page = Page.from_request(request).slice(items, lambda item: f'{item["name"]} {item["file_name"]}')
     return app.render(request, 'services.html', items=shown, page=page, minutes=MINUTES)
 
@@ -111,6 +116,8 @@ def info_of(app: WebAdmin, db: Session, name: str) -> dict[str, Any]:
     if is_internal(name):
         raise HTTPError(404, f'No user service named `{name}`')
     row = db.scalar(select(Service).where(Service.cluster_id == app.config.cluster_id, Service.name == name))
+    if row is not None and (row.opaque or {}).get(UNDEPLOYED):
+        raise HTTPError(404, f'No service named `{name}` is deployed')
     note = ''
     try:
         info = app.config.admin.call('GET', f'/zato/admin/services/{quote(name, safe="")}')
@@ -133,6 +140,7 @@ def info_of(app: WebAdmin, db: Session, name: str) -> dict[str, Any]:
         opaque = row.opaque or {}
         for option in OPTIONS:
             info[option] = bool(opaque.get(option, info.get(option, option == 'is_json_schema_enabled')))
+        info['is_active'] = row.is_active
         limit_id = row.rate_limit_id
     limit = db.get(RateLimitDef, limit_id) if limit_id is not None else None
     info['rate_limit'] = limit.name if limit is not None else None
@@ -152,7 +160,8 @@ def render_service(app: WebAdmin, request: Request, name: str, status: int = 200
         usage = next((s for s in stats_query.services_summary(db, cluster_id, MINUTES) if s['name'] == name),
                      NO_USAGE)
     if options is None:
-        options = {**{o: info[o] for o in OPTIONS if o in info}, 'rate_limit': info.get('rate_limit') or ''}
+        options = {**{o: info[o] for o in OPTIONS if o in info}, 'rate_limit': info.get('rate_limit') or '',
+                   'is_active': info.get('is_active', True)}
     context.setdefault('payload', '')
     return app.render(request, 'services_detail.html', status, svc=info, url=service_url(name), channels=channels,
                       usage=usage, charts=usage_charts(points, name, 'svc-'), minutes=MINUTES, options=options,
@@ -165,7 +174,7 @@ def service_page(app: WebAdmin, request: Request, name: str) -> Response:
 
 def service_edit(app: WebAdmin, request: Request, name: str) -> Response:
     form = request.form
-    options: dict[str, Any] = {o: form.get(o, '') in ('on', 'true', '1') for o in OPTIONS}
+    options: dict[str, Any] = {o: form.get(o, '') in ('on', 'true', '1') for o in (*OPTIONS, 'is_active')}
     options['rate_limit'] = form.get('rate_limit', '')
     try:
         app.config.admin.call('PUT', f'/zato/admin/services/{quote(name, safe="")}',
@@ -178,6 +187,21 @@ def service_edit(app: WebAdmin, request: Request, name: str) -> Response:
         return render_service(app, request, name, e.status, options=options, errors={field: message})
     audit(app, request, 'service.edit', name, options)
     return app.done(request, service_url(name), f'Saved the options of service `{name}`.')
+
+
+def service_delete(app: WebAdmin, request: Request, name: str) -> Response:
+    """Undeploys the service from every worker of the cluster (DELETE /zato/admin/services/{name})."""
+    if is_internal(name):
+        raise HTTPError(404, f'No user service named `{name}`')
+    try:
+        out = app.config.admin.call('DELETE', f'/zato/admin/services/{quote(name, safe="")}')
+    except AdminCallError as e:
+        if e.status >= 500:
+            raise
+        return app.done(request, service_url(name), details_text(e), 'error')
+    audit(app, request, 'service.delete', name, out)
+    module = f' and its module `{out["file_name"]}`' if out.get('module_deleted') else ''
+    return app.done(request, '/services', f'Deleted service `{name}`{module} from every server.')
 
 
 def service_invoke(app: WebAdmin, request: Request, name: str) -> Response:
@@ -252,6 +276,7 @@ ROUTES: list[Route] = [
     ('GET', '/services/{name}', service_page, False),
     ('POST', '/services/{name}/edit', service_edit, False),
     ('POST', '/services/{name}/invoke', service_invoke, False),
+    ('POST', '/services/{name}/delete', service_delete, False),
     ('GET', '/deploy', deploy_form, False),
     ('POST', '/deploy', deploy, False),
 ]

@@ -39,6 +39,8 @@ MEANING: dict[str, tuple[str, str]] = {
     'E008001': ('__all__', 'This operation is not allowed.'),
     'E008002': ('__all__', 'Invalid input.'),
     'E008003': ('__all__', 'Something required is missing.'),
+    'E010001': ('__all__', 'That definition is linked to a user already.'),
+    'E010002': ('__all__', 'That definition is not linked to this user.'),
 }
 
 
@@ -156,15 +158,18 @@ def create_user(app: WebAdmin, request: Request) -> Response:
 
 
 def user_page(app: WebAdmin, request: Request, user_id: str) -> Response:
-    """A user's 3.1 statuses, their live sessions (End, End all), and their linked credentials (to come)."""
+    """A user's 3.1 statuses, their live sessions (End, End all), and their linked credentials (Remove,
+    and a form to link another Basic Auth or JWT definition)."""
     sso = core(app)
     if sso is None:
         return sso_off(app, request)
     try:
         user, sessions = sso.sessions_of(user_id)
+        linked, free = sso.linked_of(user_id)
     except SSOError as e:
         raise not_found(e) from None
-    return app.render(request, 'sso_user.html', user=user, sessions=sessions, here=f'{BASE}/{user_id}')
+    return app.render(request, 'sso_user.html', user=user, sessions=sessions, linked=linked, free=free,
+                      here=f'{BASE}/{user_id}')
 
 
 def _action(app: WebAdmin, request: Request, run: Any, message: str, target: str = '') -> Response:
@@ -291,6 +296,22 @@ def end_all(app: WebAdmin, request: Request, user_id: str) -> Response:
                                                   f'`{username}`.')
 
 
+# ################################################################################################ linked credentials
+
+def link(app: WebAdmin, request: Request, user_id: str) -> Response:
+    """Links the definition the form names (`sec_name`) to the user."""
+    sec_name = request.form.get('sec_name', '')
+    return _action(app, request, lambda sso, who: sso.link(who, user_id, sec_name),
+                   f'Linked `{sec_name}` to SSO user `{{username}}`.', f'{BASE}/{user_id}')
+
+
+def unlink(app: WebAdmin, request: Request, user_id: str, sec_id: str) -> Response:
+    number = session_id_of(sec_id)  # a row id, as a session's
+    return _action(app, request, lambda sso, who: sso.unlink(who, user_id, number),
+                   'Removed a linked credential of SSO user `{username}`; the sessions it opened were ended.',
+                   f'{BASE}/{user_id}')
+
+
 ROUTES: list[Route] = [
     ('GET', BASE, user_list, False),
     ('GET', f'{BASE}/new', new_user, False),
@@ -306,4 +327,6 @@ ROUTES: list[Route] = [
     ('POST', f'{BASE}/{{user_id}}/delete', delete, False),
     ('POST', f'{BASE}/{{user_id}}/sessions/end-all', end_all, False),
     ('POST', f'{BASE}/{{user_id}}/sessions/{{session_id}}/end', end_session, False),
+    ('POST', f'{BASE}/{{user_id}}/linked', link, False),
+    ('POST', f'{BASE}/{{user_id}}/linked/{{sec_id}}/delete', unlink, False),
 ]

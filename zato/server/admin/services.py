@@ -5,14 +5,15 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from zato.errors import BadRequest, Conflict, DeploymentError, NotFound
 from zato.odb.models import ChannelREST, ChannelWSX, DeployedCode, RateLimitDef, Service as ServiceRow
 from zato.server.admin.base import AdminService
+from zato.server.admin.cache import apply_channel_cache, channel_cache_fields
 from zato.server.admin.crud import CRUD, Create, Delete, Edit, Get, GetList
 from zato.server.admin.rate_limits import resolve_limit
-from zato.server.hot_deploy import deploy_source
+from zato.server.hot_deploy import UNDEPLOYED, deploy_source
 from zato.server.router import template_of
 from zato.service.base import Service
 from zato.service.sio import CompiledSIO
@@ -62,7 +63,7 @@ class GetServiceList(AdminService):
         store = self.server.store
         self.response.payload = [
             {'name': name, 'impl_name': cls.impl_name, 'file_name': store.file_of.get(name, ''),
-             'is_internal': name.startswith('zato.')}
+             'is_internal': name.startswith('zato.'), 'is_active': name not in store.inactive}
             for name, cls in sorted(store.services.items())]
 
 
@@ -101,7 +102,7 @@ class GetService(AdminService):
                 source = code.source if code is not None else None
                 limit = session.get(RateLimitDef, row.rate_limit_id) if row.rate_limit_id is not None else None
         self.response.payload = {'name': name, 'impl_name': cls.impl_name, 'file_name': store.file_of.get(name, ''),
-                                 'is_internal': name.startswith('zato.'),
+                                 'is_internal': name.startswith('zato.'), 'is_active': name not in store.inactive,
                                  'http_verbs': sorted(cls._verbs), 'has_simple_io': cls._sio is not None,
                                  'simple_io': sio_to_dict(cls._sio),
                                  'schema': cls._schema.name if cls._schema else None,
@@ -112,9 +113,23 @@ class GetService(AdminService):
                                  'source': source}
 
 
+def service_row(service: AdminService, session: Any, name: str | None) -> ServiceRow:
+    """The ODB row of a deployed (not internal) service, or NotFound."""
+    if not name:
+        raise BadRequest('Missing input `name`')
+    row = session.scalars(select(ServiceRow).where(ServiceRow.cluster_id == service.server.cluster_id,
+                                                   ServiceRow.name == name)).one_or_none()
+    if row is None or (row.opaque or {}).get(UNDEPLOYED):
+        if name.startswith('zato.') and name in service.server.store:
+            raise BadRequest(f'Service `{name}` is internal: it cannot be changed or deleted')
+        raise NotFound(f'Service `{name}` not found')
+    return row
+
+
 class EditService(AdminService):
     """Per-service options that change live on every worker, with no redeploy:
-    {"is_json_schema_enabled": bool, "needs_json_schema_err_details": bool}."""
+    {"is_active": bool, "is_json_schema_enabled": bool, "needs_json_schema_err_details": bool, "rate_limit": ...}.
+    An inactive service answers 404 on its channels and raises zato.errors.Inactive on invoke."""
     name = 'zato.service.edit'
 
     OPTIONS = ('is_json_schema_enabled', 'needs_json_schema_err_details')
@@ -122,23 +137,60 @@ class EditService(AdminService):
     def handle(self) -> None:
         data = self.input_dict()
         name = self.name_input(data)
-        unknown = sorted(set(data) - {'name', 'rate_limit', *self.OPTIONS})
+        unknown = sorted(set(data) - {'name', 'rate_limit', 'is_active', *self.OPTIONS})
         if unknown:
-            raise BadRequest(f'Unknown input `{unknown[0]}`; expected: {", ".join(self.OPTIONS)}')
+            raise BadRequest(f'Unknown input `{unknown[0]}`; expected: is_active, {", ".join(self.OPTIONS)}, '
+                             'rate_limit')
         with self.server.Session() as session:
-            row = session.scalars(select(ServiceRow).where(ServiceRow.cluster_id == self.server.cluster_id,
-                                                           ServiceRow.name == name)).one_or_none()
-            if row is None:
-                raise NotFound(f'Service `{name}` not found')
+            row = service_row(self, session, name)
             opaque = dict(row.opaque or {})
             for option in self.OPTIONS:
                 if option in data:
                     opaque[option] = self.field(data, option, bool)
             row.opaque = opaque
+            row.is_active = self.field(data, 'is_active', bool, False, row.is_active)
             row.rate_limit_id = resolve_limit(self, session, data, row.rate_limit_id)
             self.server.commit_change(session, 'service', row.id, name=name)
-            self.response.payload = {'name': name, 'rate_limit_id': row.rate_limit_id,
+            self.response.payload = {'name': name, 'is_active': row.is_active, 'rate_limit_id': row.rate_limit_id,
                                      **{o: opaque[o] for o in self.OPTIONS if o in opaque}}
+
+
+class DeleteService(AdminService):
+    """Undeploys a hot-deployed service from every worker of the cluster (3.1's zato.service.delete). The
+    last service of its module takes the module with it; otherwise the module stays, without this service,
+    until a changed version of it is deployed. A copy left in a server's pickup directory is not deleted:
+    the pickup watcher deploys it again only when it changes or the server restarts."""
+    name = 'zato.service.delete'
+
+    def handle(self) -> None:
+        name = self.name_input(self.input_dict())
+        with self.server.Session() as session:
+            row = service_row(self, session, name)
+            code = session.get(DeployedCode, row.code_id) if row.code_id is not None else None
+            others = [] if code is None else [
+                other for other in session.scalars(select(ServiceRow).where(ServiceRow.code_id == code.id,
+                                                                            ServiceRow.id != row.id))
+                if not (other.opaque or {}).get(UNDEPLOYED)]
+            file_name = code.file_name if code is not None else ''
+            if code is None or not others:
+                # Nothing else comes from the module: it goes, and every worker forgets it
+                session.execute(delete(ServiceRow).where(ServiceRow.id == row.id))
+                if code is not None:
+                    session.execute(delete(ServiceRow).where(ServiceRow.code_id == code.id))
+                    session.delete(code)
+                    session.flush()
+                    self.server.commit_change(session, 'code', code.id, file_name=file_name)
+                else:
+                    self.server.commit_change(session, 'service', row.id, name=name)
+                module_deleted = code is not None
+            else:
+                # The module stays for its other services: this one is left out of it on every worker
+                row.opaque = {**(row.opaque or {}), UNDEPLOYED: True}
+                code.version += 1
+                session.flush()
+                self.server.commit_change(session, 'code', code.id, file_name=file_name)
+                module_deleted = False
+        self.response.payload = {'name': name, 'file_name': file_name, 'module_deleted': module_deleted}
 
 
 class HotDeploy(AdminService):
@@ -202,6 +254,7 @@ class _ChannelBase(CRUD):
         row.params_pri = pri
         row.security_id = self.resolve_security(session, data, row.security_id)
         row.rate_limit_id = resolve_limit(self, session, data, row.rate_limit_id)
+        apply_channel_cache(self, session, row, data)
         self._check_route_free(session, row)
 
     def _check_route_free(self, session: Any, row: ChannelREST) -> None:
@@ -223,7 +276,7 @@ class _ChannelBase(CRUD):
             raise Conflict(f'WebSocket channel `{wsx.name}` already serves `{row.url_path}`')
 
     def _to_dict(self, session: Any, row: ChannelREST) -> dict[str, Any]:
-        return channel_to_dict(row, self._sec_name(session, row.security_id))
+        return {**channel_to_dict(row, self._sec_name(session, row.security_id)), **channel_cache_fields(session, row)}
 
     def _list_where(self) -> tuple[Any, ...]:
         return (ChannelREST.is_internal.is_(False),)

@@ -16,7 +16,7 @@ import gevent
 import orjson
 from gevent.event import Event
 
-from zato.errors import STATUS_CODES, ClientError, Failure, Unauthorized, failure_of, log_failure
+from zato.errors import STATUS_CODES, ClientError, Failure, Inactive, Unauthorized, failure_of, log_failure
 from zato.proto import websocket as ws
 from zato.server.wsx.config import WSXChannelConfig
 from zato.server.guards import Caller
@@ -318,7 +318,7 @@ class WSXRegistry:
     def run_hook(self, client: WSXClient, hook: str) -> None:
         try:
             cls = self.runtime.store.get(client.channel.service_name)
-        except KeyError:
+        except (KeyError, Inactive):  # not deployed, or switched off: no hooks
             return
         if getattr(cls, hook, None) is None:
             return

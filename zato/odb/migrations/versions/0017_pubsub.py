@@ -4,7 +4,7 @@
 The DDL is this migration's own copy, as the tables stood at this revision.
 
 Revision ID: 0017
-Revises: 0011
+Revises: 0016
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0017'
-down_revision = '0011'
+down_revision = '0016'
 branch_labels = None
 depends_on = None
 
