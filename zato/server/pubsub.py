@@ -375,6 +375,13 @@ class GetMessages(_PubAPIService):
 
     def handle(self) -> None:
         endpoint = self.endpoint()
+        http = self.request.http
+        if http is not None and http.method == 'HEAD':
+            # The router serves HEAD with the GET channel, and a HEAD answer has no body: messages taken
+            # from the queue for it would be lost, so the queue is not touched
+            self.ps.subscription(self.sub_key(self.input_dict()), endpoint, self.topic_name(TOPIC_PREFIX))
+            self.response.payload = []
+            return
         self.response.payload = _get_messages(self, endpoint, self.topic_name(TOPIC_PREFIX), self.input_dict())
 
 
