@@ -107,11 +107,18 @@ def test_a_topic_the_endpoint_may_not_use_is_a_403_whether_it_exists_or_not(env,
 
 
 def test_bad_credentials_and_unknown_users_get_the_same_401(env, ps):
+    env.admin.call('POST', '/zato/admin/security', {'name': 'e2e-realm', 'kind': 'basic_auth', 'username': 'e2e-realm',
+                                                    'password': PASSWORD, 'realm': 'Own realm'})
+    env.admin.call('POST', '/zato/admin/pubsub/endpoints', {'name': 'e2e-realm', 'endpoint_type': 'rest',
+                                                             'role': 'pub-only', 'topic_patterns': 'pub=/e2e/**',
+                                                             'security': 'e2e-realm'})
+    env.wait_for(lambda: all(publish(env, ('e2e-realm', PASSWORD), '/e2e/orders', {'data': 'x'}).status_code == 200
+                             for _ in range(4)), timeout=10)
     answers = []
-    for auth in (('e2e-pub', 'wrong'), ('no-such-user', PASSWORD), None):
+    for auth in (('e2e-pub', 'wrong'), ('e2e-realm', 'wrong'), ('no-such-user', PASSWORD), None):
         r = publish(env, auth, '/e2e/orders', {'data': 'x'})
-        answers.append((r.status_code, r.json()['details'], 'WWW-Authenticate' in r.headers))
-    assert answers == [(401, 'Invalid credentials', True)] * 3
+        answers.append((r.status_code, r.json()['details'], r.headers.get('WWW-Authenticate')))
+    assert answers == [(401, 'Invalid credentials', 'Basic realm="Zato pub/sub"')] * 4
 
 
 def test_bad_input_is_a_clear_4xx(env, ps):

@@ -33,6 +33,7 @@ from zato.pubsub.keys import new_sub_key
 from zato.pubsub.matcher import MAX_TOPIC_DEPTH, Pattern, can_publish, can_subscribe, parse_patterns, topic_name_error
 from zato.pubsub.message import new_message
 from zato.pubsub.store import MAX_BATCH, PubSubStore, public
+from zato.security.authenticate import INVALID
 from zato.security.basic_auth import parse_basic_auth
 from zato.security.passwords import hash_password
 from zato.server.admin.base import AdminService
@@ -54,6 +55,9 @@ UNSUBSCRIBE = 'zato.pubsub.pubapi.unsubscribe'
 PULL = 'zato.pubsub.pubapi.pull'
 ACK = 'zato.pubsub.pubapi.ack'
 DELETE_MESSAGE = 'zato.pubsub.pubapi.delete-message'
+
+# The realm of every 401 of the pub/sub REST API
+REALM = 'Zato pub/sub'
 
 # How many messages a pull returns when the caller does not say (3.1's GET batch)
 DEFAULT_BATCH = 50
@@ -173,7 +177,11 @@ class PubSub:
                 return
             except Unauthorized:
                 continue  # another definition of the same user name may take the password
-        caller.security = runtime.authenticator.authenticate(candidates[-1], caller.headers)
+        try:
+            caller.security = runtime.authenticator.authenticate(candidates[-1], caller.headers)
+        except Unauthorized:
+            # One challenge for every failure: a definition's own realm would tell a known user name
+            raise Unauthorized(INVALID, {'WWW-Authenticate': f'Basic realm="{REALM}"'}) from None
 
     def _dummy_security(self) -> SecurityConfig:
         """A definition no credentials match, verified like a real one: an unknown user name costs the
