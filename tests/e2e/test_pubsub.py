@@ -258,3 +258,13 @@ def test_the_rate_limit_of_an_endpoints_security_definition_applies_to_its_calls
     assert codes == [200, 200, 429], codes
     # Another endpoint's calls are not charged to it
     assert publish(env, ps['e2e-pub'], '/e2e/orders', {'data': 'x'}).status_code == 200
+
+
+def test_a_topic_of_the_deepest_name_allowed_is_reached_through_the_url_and_one_deeper_is_not(env, ps):
+    deepest = '/e2e' + ''.join(f'/s{i}' for i in range(15))  # 16 segments
+    env.admin.call('POST', '/zato/admin/pubsub/topics', {'name': deepest})
+    assert publish(env, ps['e2e-pub'], deepest, {'data': 'deep'}).status_code == 200
+    assert publish(env, ps['e2e-pub'], deepest + '/s15', {'data': 'deeper'}).status_code == 404
+    with pytest.raises(AdminCallError) as e:
+        env.admin.call('POST', '/zato/admin/pubsub/topics', {'name': deepest + '/s15'})
+    assert e.value.status == 400 and 'at most 16 segments' in e.value.details
