@@ -15,6 +15,7 @@ from zato.odb.engine import make_engine
 from zato.odb.migrate import upgrade
 from zato.odb.models import PubSubEndpoint, PubSubSubscription, PubSubTopic
 from zato.pubsub.keys import new_sub_key
+from zato.pubsub.message import NewMessage, new_message
 from zato.pubsub.store import PubSubStore
 
 
@@ -76,3 +77,14 @@ def gd_depth(store: PubSubStore, topic_id: int) -> int:
 def message_count(store: PubSubStore) -> int:
     with store.engine.connect() as conn:
         return conn.execute(text('SELECT count(*) FROM pubsub_message')).scalar_one()
+
+
+def msg(data, **fields) -> NewMessage:
+    """A message of `data` with 3.1's fields, checked as a publication's input is (1 MiB at most)."""
+    return new_message({'data': data, **fields}, 1 << 20)
+
+
+def one_sub(store: PubSubStore, name: str = '/orders', **topic_fields) -> tuple[int, int]:
+    """A topic and one subscription to it: (topic id, subscription id)."""
+    topic_id = topic(store, name, **topic_fields)
+    return topic_id, subscribe(store, topic_id, endpoint(store, f'ep{topic_id}'))

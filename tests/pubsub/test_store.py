@@ -7,28 +7,17 @@ import time
 
 import pytest
 
-from tests.pubsub.fixtures import endpoint, gd_depth, message_count, pubsub_store, subscribe, topic
+from tests.pubsub.fixtures import endpoint, gd_depth, message_count, msg, one_sub, pubsub_store, subscribe, topic
 from zato.errors import NotFound
 from zato.pubsub.errors import MaxDepthReached, TopicInactive
-from zato.pubsub.message import new_message
 
 KINDS = ['sqlite', pytest.param('postgresql', marks=pytest.mark.postgresql)]
-BIG = 1 << 20
 
 
 @pytest.fixture(params=KINDS)
 def store(request, tmp_path):
     with pubsub_store(request.param, tmp_path) as s:
         yield s
-
-
-def msg(data, **fields):
-    return new_message({'data': data, **fields}, BIG)
-
-
-def one_sub(store, name='/orders', **topic_fields):
-    topic_id = topic(store, name, **topic_fields)
-    return topic_id, subscribe(store, topic_id, endpoint(store, f'ep{topic_id}'))
 
 
 def test_a_publication_is_queued_for_every_active_subscription_of_the_topic(store):

@@ -189,6 +189,7 @@ class Runtime:
         self.store.add_internal(admin_pubsub)
         self.store.add_internal(server_pubsub)
         self.pubsub.start(self.cluster_id)
+        self._greenlets.append(gevent.spawn(self.pubsub.run_cleanup))
         if self._sso_start is not None:
             from zato.server import sso as server_sso
             from zato.server.sso_linked import LinkedCredentials
