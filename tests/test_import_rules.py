@@ -22,6 +22,8 @@ RULES = [
                      'gevent'), 'shared config types and settings live below every layer'),
     ('zato/sso', ('zato.server', 'zato.cli', 'zato.connectors', 'gevent', 'socket', 'ssl', 'select'),
      'the SSO core is logic over the ODB with an injected clock; zato.server.sso serves it'),
+    ('zato/pubsub', ('zato.server', 'zato.cli', 'zato.connectors', 'gevent', 'socket', 'ssl', 'select'),
+     'the pub/sub core is logic over the ODB; zato.server.pubsub serves it'),
     ('zato/admin_client.py', ('zato.server', 'zato.cli', 'zato.connectors', 'gevent'),
      'the admin client serves the CLI and the web-admin alike'),
     ('web-admin', ('zato.server', 'zato.cli', 'zato.connectors', 'gevent'),

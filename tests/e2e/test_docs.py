@@ -41,7 +41,7 @@ def test_every_feature_page_has_a_runnable_example():
                  'outgoing-mongodb.md', 'outgoing-ssh.md', 'outgoing-sftp.md', 'outgoing-kafka.md',
                  'outgoing-slack.md', 'outgoing-telegram.md', 'outgoing-smtp.md', 'outgoing-imap.md', 'monitoring.md',
                  'kafka-channels.md', 'locks.md', 'crypto.md', 'invoking.md', 'user-config.md', 'cache.md',
-                 'scheduler.md'):
+                 'scheduler.md', 'pubsub.md'):
         assert page in pages, f'{page} has no docs-example block'
 
 

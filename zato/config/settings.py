@@ -130,6 +130,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting('scheduler', 'misfire_grace', '30', _pos_float, 'Seconds after its due time a job still fires as usual, late; due times missed by more follow the job\'s misfire policy.'),
     Setting('stats', 'flush_interval', '10', _pos_float, 'Seconds between two writes of the service statistics and heartbeat of each worker to the ODB; a worker is down after three intervals without a heartbeat.'),
     Setting('stats', 'retention', '24', _pos_int, 'Hours service statistics, and heartbeats of workers gone, are kept in the ODB (the flushers delete older rows).'),
+    Setting('pubsub', 'max_data_size', '1048576', _pos_int, 'Largest `data` of one pub/sub message, in bytes of UTF-8 (or of JSON); a larger one is refused with 413 (docs/pubsub.md).'),
+    Setting('pubsub', 'cleanup_interval', '300', _pos_float, 'Seconds between two deletions of expired pub/sub messages, made by one worker of the cluster (3.1: every 5 minutes).'),
 )
 
 

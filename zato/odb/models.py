@@ -601,3 +601,147 @@ class SchedulerFiring(Base):
     worker: Mapped[str] = mapped_column(String(200), default='')  # `server:pid` of the worker that claimed it
     ended_at: Mapped[float | None] = mapped_column(Float, nullable=True)
     result: Mapped[str] = mapped_column(String(20), default='')
+
+
+# ######################################################################################### publish/subscribe
+
+# Message and queue ids: 64-bit on PostgreSQL (a busy cluster outlives 2**31 messages), SQLite's rowid there
+_BIG_ID = BigInteger().with_variant(Integer(), 'sqlite')
+
+
+class PubSubTopic(Base):
+    """A pub/sub topic (3.1's pubsub_topic). `gd_depth` is how many GD messages of the topic the ODB
+    holds: raised by a publication only while below `max_depth_gd` (one conditional UPDATE, so the
+    limit holds cluster-wide), lowered when a message's row is deleted (zato.pubsub.store)."""
+    __tablename__ = 'pubsub_topic'
+    __table_args__ = (UniqueConstraint('cluster_id', 'name'), NEVER_REUSED_IDS)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    cluster_id: Mapped[int] = mapped_column(ForeignKey('cluster.id', ondelete='CASCADE'))
+    name: Mapped[str] = mapped_column(String(200))
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    is_internal: Mapped[bool] = mapped_column(Boolean, default=False)
+    has_gd: Mapped[bool] = mapped_column(Boolean, default=True)
+    is_api_sub_allowed: Mapped[bool] = mapped_column(Boolean, default=True)
+    max_depth_gd: Mapped[int] = mapped_column(Integer, default=10_000)
+    max_depth_non_gd: Mapped[int] = mapped_column(Integer, default=1000)
+    depth_check_freq: Mapped[int] = mapped_column(Integer, default=100)
+    pub_buffer_size_gd: Mapped[int] = mapped_column(Integer, default=0)
+    task_sync_interval: Mapped[int] = mapped_column(Integer, default=500)
+    task_delivery_interval: Mapped[int] = mapped_column(Integer, default=2000)
+    on_no_subs_pub: Mapped[str] = mapped_column(String(20), default='accept')
+    hook_service: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    gd_depth: Mapped[int] = mapped_column(Integer, default=0)
+    last_pub_time: Mapped[float | None] = mapped_column(Float, nullable=True)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    opaque: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class PubSubEndpoint(Base):
+    """Who publishes and subscribes (3.1's pubsub_endpoint): a REST client identified by its Basic Auth
+    definition (one endpoint per definition), a WebSocket channel's clients, or a service."""
+    __tablename__ = 'pubsub_endpoint'
+    __table_args__ = (UniqueConstraint('cluster_id', 'name'), UniqueConstraint('cluster_id', 'security_id'),
+                      NEVER_REUSED_IDS)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    cluster_id: Mapped[int] = mapped_column(ForeignKey('cluster.id', ondelete='CASCADE'))
+    name: Mapped[str] = mapped_column(String(200))
+    endpoint_type: Mapped[str] = mapped_column(String(20))
+    role: Mapped[str] = mapped_column(String(20))
+    topic_patterns: Mapped[str] = mapped_column(Text, default='')
+    security_id: Mapped[int | None] = mapped_column(ForeignKey('sec_def.id', ondelete='SET NULL'), nullable=True)
+    ws_channel_id: Mapped[int | None] = mapped_column(ForeignKey('channel_wsx.id', ondelete='SET NULL'),
+                                                      nullable=True)
+    service_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    is_internal: Mapped[bool] = mapped_column(Boolean, default=False)
+    last_seen: Mapped[float | None] = mapped_column(Float, nullable=True)
+    last_pub_time: Mapped[float | None] = mapped_column(Float, nullable=True)
+    last_sub_time: Mapped[float | None] = mapped_column(Float, nullable=True)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    opaque: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class PubSubSubscription(Base):
+    """One endpoint's subscription to one topic (3.1's pubsub_sub). `sub_key` is a bearer secret of at
+    least 128 random bits (zato.pubsub.keys)."""
+    __tablename__ = 'pubsub_sub'
+    __table_args__ = (UniqueConstraint('endpoint_id', 'topic_id'), NEVER_REUSED_IDS)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    cluster_id: Mapped[int] = mapped_column(ForeignKey('cluster.id', ondelete='CASCADE'))
+    sub_key: Mapped[str] = mapped_column(String(80), unique=True)
+    endpoint_id: Mapped[int] = mapped_column(ForeignKey('pubsub_endpoint.id', ondelete='CASCADE'), index=True)
+    topic_id: Mapped[int] = mapped_column(ForeignKey('pubsub_topic.id', ondelete='CASCADE'), index=True)
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    creation_time: Mapped[float] = mapped_column(Float)
+    delivery_method: Mapped[str] = mapped_column(String(20), default='pull')
+    delivery_data_format: Mapped[str] = mapped_column(String(20), default='json')
+    delivery_batch_size: Mapped[int] = mapped_column(Integer, default=500)
+    wrap_one_msg_in_list: Mapped[bool] = mapped_column(Boolean, default=True)
+    delivery_max_retry: Mapped[int] = mapped_column(Integer, default=123_456_789)
+    delivery_err_should_block: Mapped[bool] = mapped_column(Boolean, default=True)
+    wait_sock_err: Mapped[int] = mapped_column(Integer, default=10)
+    wait_non_sock_err: Mapped[int] = mapped_column(Integer, default=30)
+    ext_client_id: Mapped[str] = mapped_column(String(200), default='')
+    hook_service: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    out_rest_id: Mapped[int | None] = mapped_column(ForeignKey('out_conn.id', ondelete='SET NULL'), nullable=True)
+    out_http_method: Mapped[str] = mapped_column(String(20), default='POST')
+    last_delivery_time: Mapped[float | None] = mapped_column(Float, nullable=True)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    opaque: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class PubSubMessage(Base):
+    """A GD message (3.1's pubsub_message). Times are seconds since the epoch by the ODB's clock;
+    `expiration` is in milliseconds, `expiration_time` the moment it expires. `data_format` is `text`
+    for a string, `json` for any other JSON value (kept JSON-encoded in `data`)."""
+    __tablename__ = 'pubsub_message'
+    __table_args__ = NEVER_REUSED_IDS
+
+    id: Mapped[int] = mapped_column(_BIG_ID, primary_key=True)
+    cluster_id: Mapped[int] = mapped_column(ForeignKey('cluster.id', ondelete='CASCADE'))
+    msg_id: Mapped[str] = mapped_column(String(80), unique=True)
+    topic_id: Mapped[int] = mapped_column(ForeignKey('pubsub_topic.id', ondelete='CASCADE'), index=True)
+    published_by_id: Mapped[int | None] = mapped_column(ForeignKey('pubsub_endpoint.id', ondelete='SET NULL'),
+                                                        nullable=True)
+    pub_pattern_matched: Mapped[str] = mapped_column(String(200), default='')
+    data: Mapped[str] = mapped_column(Text)
+    data_format: Mapped[str] = mapped_column(String(20), default='text')
+    mime_type: Mapped[str] = mapped_column(String(200), default='text/plain')
+    size: Mapped[int] = mapped_column(Integer)
+    priority: Mapped[int] = mapped_column(Integer, default=5)
+    expiration: Mapped[int] = mapped_column(BigInteger)
+    expiration_time: Mapped[float] = mapped_column(Float, index=True)
+    pub_time: Mapped[float] = mapped_column(Float)
+    ext_pub_time: Mapped[float | None] = mapped_column(Float, nullable=True)
+    correl_id: Mapped[str] = mapped_column(String(200), default='')
+    in_reply_to: Mapped[str] = mapped_column(String(200), default='')
+    ext_client_id: Mapped[str] = mapped_column(String(200), default='')
+    group_id: Mapped[str] = mapped_column(String(200), default='')
+    position_in_group: Mapped[int] = mapped_column(Integer, default=1)
+    has_gd: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class PubSubQueue(Base):
+    """A message in one subscription's queue (3.1's pubsub_endp_msg_queue): deleted by the subscriber's
+    acknowledgement (or by 3.1's get-messages, which acknowledges what it returns). `visible_after` is
+    when a pulled, not yet acknowledged entry may be handed out again; `delivery_count` how often it was.
+    The message's priority, publication and expiration times are copied here so that one index serves
+    a subscription's delivery order (priority, highest first, then publication time)."""
+    __tablename__ = 'pubsub_queue'
+    __table_args__ = (UniqueConstraint('sub_id', 'message_id'),
+                      Index('ix_pubsub_queue_delivery', 'sub_id', 'priority', 'pub_time', 'id'), NEVER_REUSED_IDS)
+
+    id: Mapped[int] = mapped_column(_BIG_ID, primary_key=True)
+    cluster_id: Mapped[int] = mapped_column(ForeignKey('cluster.id', ondelete='CASCADE'))
+    sub_id: Mapped[int] = mapped_column(ForeignKey('pubsub_sub.id', ondelete='CASCADE'))
+    message_id: Mapped[int] = mapped_column(_BIG_ID, ForeignKey('pubsub_message.id', ondelete='CASCADE'),
+                                            index=True)
+    priority: Mapped[int] = mapped_column(Integer)
+    pub_time: Mapped[float] = mapped_column(Float)
+    expiration_time: Mapped[float] = mapped_column(Float)
+    delivery_count: Mapped[int] = mapped_column(Integer, default=0)
+    visible_after: Mapped[float] = mapped_column(Float, default=0.0)
+    last_delivery_time: Mapped[float | None] = mapped_column(Float, nullable=True)

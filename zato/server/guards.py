@@ -134,6 +134,25 @@ def rate_limits(limiter: Limiter, levels: Sequence[LimitDef], anonymous: Sequenc
     return check_limits
 
 
+def rate_limits_by_caller(limiter: Limiter, levels_of: Callable[[int | None], Sequence[LimitDef]]) -> Guard:
+    """Every level checked at once, as `rate_limits`, for a channel whose callers' security definitions
+    are learnt only as they authenticate (`authenticate_with`): each definition's levels worked out once
+    per chain, which is built again with every change of security or limits."""
+    by_sec: dict[int | None, list[LimitDef]] = {}
+
+    def check_limits(caller: Caller) -> None:
+        sec_id = caller.security.id if caller.security is not None else None
+        chosen = by_sec.get(sec_id)
+        if chosen is None:
+            chosen = by_sec[sec_id] = list(levels_of(sec_id))
+        if not chosen:
+            return
+        decision = limiter.check(chosen, caller.address)
+        if not decision.allowed:
+            refuse(decision)
+    return check_limits
+
+
 def refuse(decision: Decision) -> NoReturn:
     """A rate-limit refusal as the error every entry point answers: 429, or 403 for an address no
     rule lets in."""
@@ -195,19 +214,24 @@ class ActingGuards(Guards):
 
 def build(*, info: ChannelInfo, limits: RateLimits, authenticator: Authenticator, security: dict[int, Any],
           channel_id: int | None, security_id: int | None, service: str, is_internal: bool = False,
-          credentials_optional: bool = False, acting: ActingStep | None = None) -> Guards:
+          credentials_optional: bool = False, acting: ActingStep | None = None,
+          authenticate_with: Guard | None = None) -> Guards:
     """The guards of one channel, from what is known of it at config load.
 
     `channel_id` None: a channel kind without rate-limit definitions of its own (WebSocket channels).
     `service` '': no service level (JSON-RPC checks it per call, `service_level`; a handshake has none).
     An internal channel (the admin API, /zato/ping) is not rate-limited or allow-listed.
     `acting`: the channel's security definition is linked to an SSO user (the runtime knows).
+    `authenticate_with`: the authentication step of a channel whose callers are not checked against one
+    definition (pub/sub's, which finds the caller's endpoint by its user name: zato.server.pubsub).
     """
     steps: list[Guard] = []
     if not is_internal and limits.allow_list_channels is not None and \
             (limits.default_allow_list or channel_id in limits.allow_list_channels):
         steps.append(allow_list(limits, channel_id))
-    if security_id is not None:
+    if authenticate_with is not None:
+        steps.append(authenticate_with)
+    elif security_id is not None:
         steps.append(authenticate(authenticator, security.get(security_id), credentials_optional))
     if acting is not None and security_id is not None and not is_internal and not credentials_optional:
         # The SSO user's level goes between the channel's and the service's
@@ -217,7 +241,9 @@ def build(*, info: ChannelInfo, limits: RateLimits, authenticator: Authenticator
                             [level for level in levels if level is service_level]))
         return ActingGuards(steps, info)
     levels = []
-    if not is_internal:
+    if not is_internal and authenticate_with is not None:
+        steps.append(rate_limits_by_caller(limits.limiter, lambda sec_id: limits.levels(channel_id, sec_id, service)))
+    elif not is_internal:
         levels = limits.levels(channel_id, security_id, service)
         anonymous = limits.levels(channel_id, None, service) if credentials_optional else None
         if levels or anonymous:

@@ -78,6 +78,21 @@ _ADMIN = (
     ('/zato/admin/caches/builtin/{id}/entry', 'GET', 'zato.cache.builtin.entry.get'),
     ('/zato/admin/caches/builtin/{id}/entry/delete', 'POST', 'zato.cache.builtin.entry.delete'),
     ('/zato/admin/caches/builtin/{id}/clear', 'POST', 'zato.cache.builtin.clear'),
+    ('/zato/admin/pubsub/topics', 'GET', 'zato.pubsub.topic.get-list'),
+    ('/zato/admin/pubsub/topics', 'POST', 'zato.pubsub.topic.create'),
+    ('/zato/admin/pubsub/topics/{id}', 'GET', 'zato.pubsub.topic.get'),
+    ('/zato/admin/pubsub/topics/{id}', 'PUT', 'zato.pubsub.topic.edit'),
+    ('/zato/admin/pubsub/topics/{id}', 'DELETE', 'zato.pubsub.topic.delete'),
+    ('/zato/admin/pubsub/endpoints', 'GET', 'zato.pubsub.endpoint.get-list'),
+    ('/zato/admin/pubsub/endpoints', 'POST', 'zato.pubsub.endpoint.create'),
+    ('/zato/admin/pubsub/endpoints/{id}', 'GET', 'zato.pubsub.endpoint.get'),
+    ('/zato/admin/pubsub/endpoints/{id}', 'PUT', 'zato.pubsub.endpoint.edit'),
+    ('/zato/admin/pubsub/endpoints/{id}', 'DELETE', 'zato.pubsub.endpoint.delete'),
+    ('/zato/admin/pubsub/subscriptions', 'GET', 'zato.pubsub.subscription.get-list'),
+    ('/zato/admin/pubsub/subscriptions', 'POST', 'zato.pubsub.subscription.create'),
+    ('/zato/admin/pubsub/subscriptions/{id}', 'GET', 'zato.pubsub.subscription.get'),
+    ('/zato/admin/pubsub/subscriptions/{id}', 'PUT', 'zato.pubsub.subscription.edit'),
+    ('/zato/admin/pubsub/subscriptions/{id}', 'DELETE', 'zato.pubsub.subscription.delete'),
 )
 
 
@@ -89,6 +104,14 @@ def sso_channels() -> list[ChannelConfig]:
                           service_name=service) for url_path, method, service in ROUTES]
 
 
+def pubsub_channels() -> list[ChannelConfig]:
+    """3.1's /zato/pubsub/... channels and the acknowledged pull. Not `is_internal`, as SSO's: behind the
+    IP level; each caller authenticates as a pub/sub endpoint (zato.server.pubsub.PubSub.authenticate)."""
+    from zato.server.pubsub import ROUTES
+    return [ChannelConfig(id=None, name=f'{service}.{method.lower()}.{url_path.count("/")}', url_path=url_path,
+                          method=method, service_name=service) for url_path, method, service in ROUTES]
+
+
 def internal_channels(admin_sec_id: int | None, sso: bool = False) -> list[ChannelConfig]:
     channels = [ChannelConfig(id=None, name='zato.ping', url_path='/zato/ping', service_name='zato.ping',
                               is_internal=True),
@@ -98,6 +121,7 @@ def internal_channels(admin_sec_id: int | None, sso: bool = False) -> list[Chann
                               service_name='zato.security.jwt.log-out', is_internal=True)]
     if sso:
         channels.extend(sso_channels())
+    channels.extend(pubsub_channels())
     if admin_sec_id is None:
         # Without its credential the admin API is not served at all, rather than served open
         return channels

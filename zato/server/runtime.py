@@ -34,6 +34,7 @@ from zato.server.odb_settings import odb_settings
 from zato.server.limits import DefRow, RateLimits
 from zato.server.locks import Locks
 from zato.server.outconns import OutConns
+from zato.server.pubsub import SERVICES as PUBSUB_SERVICES, PubSub
 from zato.server.router import Router
 from zato.server.scheduler import RUN_SUBJECT as SCHEDULER_RUN_SUBJECT, Scheduler
 from zato.server.stats import ServiceStats
@@ -143,6 +144,10 @@ class Runtime:
         self.caches = Caches(self.bus, lambda: self.cluster_id)
         self.on_change('cache_builtin', self.caches.changed, self.caches.reload_all)
         self.scheduler = Scheduler(self)  # registers its own kind of change
+        self.pubsub = PubSub(self)
+        self.on_change('pubsub_endpoint', self.pubsub.endpoint_changed, self.pubsub.reload)
+        for kind in ('pubsub_topic', 'pubsub_sub'):
+            self.on_change(kind, self.pubsub.nothing_kept)
 
     def _exact_backend(self) -> Any:
         """Exact (cluster-wide) rate limits count in the PostgreSQL ODB; with SQLite there is none."""
@@ -166,6 +171,8 @@ class Runtime:
         from zato.server import pattern_services
         from zato.server.admin import cache as admin_cache
         from zato.server.admin import scheduler as admin_scheduler
+        from zato.server.admin import pubsub as admin_pubsub
+        from zato.server import pubsub as server_pubsub
         with self.Session() as session:
             cluster = session.scalars(select(Cluster).where(Cluster.name == self.cluster_name)).one_or_none()
             if cluster is None:
@@ -183,6 +190,10 @@ class Runtime:
         self.store.add_internal(pattern_services)
         self.store.add_internal(admin_cache)
         self.store.add_internal(admin_scheduler)
+        self.store.add_internal(admin_pubsub)
+        self.store.add_internal(server_pubsub)
+        self.pubsub.start(self.cluster_id)
+        self._greenlets.append(gevent.spawn(self.pubsub.run_cleanup))
         if self._sso_start is not None:
             from zato.server import sso as server_sso
             from zato.server import sso_attr as server_sso_attr
@@ -340,7 +351,8 @@ class Runtime:
         acting = self.linked.step(sec) if self.linked is not None and sec is not None else None
         chan.guards = guards.build(info=chan.info, limits=self.limits, authenticator=self.authenticator,
                                    security=self.security, channel_id=chan.id, security_id=chan.security_id,
-                                   service=service, is_internal=chan.is_internal, acting=acting)
+                                   service=service, is_internal=chan.is_internal, acting=acting,
+                                   authenticate_with=self.pubsub.authenticate if service in PUBSUB_SERVICES else None)
 
     def _rebuild_router(self) -> None:
         internal = self._internal = internal_channels(self.admin_sec_id, sso=self.sso is not None)

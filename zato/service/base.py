@@ -142,6 +142,12 @@ class Service:
         return sso
 
     @property
+    def pubsub(self) -> Any:
+        """Publish/subscribe (docs/pubsub.md): ``self.pubsub.publish('/customer/new', data=...)`` -> msg_id,
+        ``subscribe``, ``unsubscribe``, ``get_messages``, ``pull`` and ``ack`` (zato.server.pubsub.PubSubAPI)."""
+        return self.server.pubsub.api()  # type: ignore[attr-defined]
+
+    @property
     def _catch_up(self) -> Any:
         return self.server.outconn_mgr.catch_up
 

@@ -1,0 +1,106 @@
+"""Pub/sub pages: topics, endpoints and subscriptions, each a declared resource over the admin API
+(/zato/admin/pubsub/...), which validates what the forms send. A subscription's sub_key is shown by
+its own page (the admin API's get), not in the list."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select
+
+from zato.odb.models import ChannelWSX, PubSubEndpoint, PubSubTopic
+from zato_web_admin.http import Route
+from zato_web_admin.resources import Field, Resource, crud_routes
+from zato_web_admin.views.resources import ACTIVE, NAME, security_choices, service_choices
+
+if TYPE_CHECKING:
+    from zato_web_admin.app import WebAdmin
+
+
+def _names(app: WebAdmin, model: type) -> list[tuple[str, str]]:
+    with app.db() as db:
+        names = db.scalars(select(model.name).where(model.cluster_id == app.config.cluster_id)  # type: ignore[attr-defined]
+                           .order_by(model.name)).all()  # type: ignore[attr-defined]
+    return [(name, name) for name in names]
+
+
+def topic_choices(app: WebAdmin) -> list[tuple[str, str]]:
+    return _names(app, PubSubTopic)
+
+
+def endpoint_choices(app: WebAdmin) -> list[tuple[str, str]]:
+    return _names(app, PubSubEndpoint)
+
+
+def ws_channel_choices(app: WebAdmin) -> list[tuple[str, str]]:
+    return [('', '(none)'), *_names(app, ChannelWSX)]
+
+
+def optional_service_choices(app: WebAdmin) -> list[tuple[str, str]]:
+    return [('', '(none)'), *service_choices(app)]
+
+
+TOPICS = Resource(
+    'pubsub/topics', 'Pub/sub topics', 'pub/sub topic', '/zato/admin/pubsub/topics', section='Pub/sub',
+    fields=(
+        Field('name', 'Name', required=True, help='Starts with /, segments separated by /, e.g. /customer/new'),
+        ACTIVE,
+        Field('has_gd', 'Guaranteed delivery', 'checkbox', default=True),
+        Field('max_depth_gd', 'Max depth (GD)', 'number', 'Messages of the topic the ODB may hold, cluster-wide; '
+              'a publication beyond it gets 503', default=10_000),
+        Field('max_depth_non_gd', 'Max depth (non-GD)', 'number', default=1000),
+        Field('on_no_subs_pub', 'Without subscribers', 'select', 'What a publication to a topic without '
+              'subscriptions does', default='accept', choices=(('accept', 'accept: keep the message'),
+                                                              ('drop', 'drop: do not store it'))),
+        Field('is_api_sub_allowed', 'Endpoints may subscribe themselves', 'checkbox', default=True),
+        Field('hook_service', 'Hook service', 'select', choices=optional_service_choices),
+    ),
+    columns=(('name', 'Name'), ('gd_depth', 'Messages'), ('subscriptions', 'Subscriptions'),
+             ('max_depth_gd', 'Max depth'), ('on_no_subs_pub', 'Without subscribers')),
+    audit_kind='pubsub-topic')
+
+PATTERNS_HELP = ('One a line: pub=/pattern (may publish) or sub=/pattern (may subscribe). * is any characters '
+                 'within one segment, ** any characters across segments: pub=/orders/**, sub=/customer/*/changed')
+
+ENDPOINTS = Resource(
+    'pubsub/endpoints', 'Pub/sub endpoints', 'pub/sub endpoint', '/zato/admin/pubsub/endpoints', section='Pub/sub',
+    fields=(
+        NAME, ACTIVE,
+        Field('endpoint_type', 'Type', 'select', default='rest', create_only=True,
+              choices=(('rest', 'REST'), ('wsx', 'WebSockets'), ('srv', 'Service'))),
+        Field('role', 'Role', 'select', default='pub-sub',
+              choices=(('pub-only', 'publisher'), ('sub-only', 'subscriber'), ('pub-sub', 'publisher and subscriber'))),
+        Field('topic_patterns', 'Topic patterns', 'textarea', PATTERNS_HELP),
+        Field('security', 'Security', 'select', 'REST: the Basic Auth definition that identifies the endpoint',
+              choices=security_choices),
+        Field('service', 'Service', 'select', 'Service endpoints: the service', choices=optional_service_choices),
+        Field('ws_channel', 'WebSocket channel', 'select', 'WebSocket endpoints: the channel',
+              choices=ws_channel_choices),
+    ),
+    columns=(('name', 'Name'), ('endpoint_type', 'Type'), ('role', 'Role'), ('topic_patterns', 'Patterns'),
+             ('security', 'Security'), ('subscriptions', 'Subscriptions')),
+    search_keys=('name', 'topic_patterns', 'security'), audit_kind='pubsub-endpoint')
+
+SUBSCRIPTIONS = Resource(
+    'pubsub/subscriptions', 'Pub/sub subscriptions', 'pub/sub subscription', '/zato/admin/pubsub/subscriptions',
+    section='Pub/sub',
+    fields=(
+        Field('endpoint', 'Endpoint', 'select', required=True, create_only=True, choices=endpoint_choices),
+        Field('topic', 'Topic', 'select', required=True, create_only=True, choices=topic_choices),
+        ACTIVE,
+        Field('delivery_method', 'Delivery', 'select', default='pull',
+              choices=(('pull', 'pull: the subscriber fetches'), ('notify', 'notify: Zato pushes'))),
+        Field('delivery_batch_size', 'Batch size', 'number', default=500),
+        Field('wrap_one_msg_in_list', 'Always a list', 'checkbox', default=True),
+        Field('delivery_max_retry', 'Max retries', 'number', default=123_456_789),
+        Field('delivery_err_should_block', 'Stop the queue on errors', 'checkbox', default=True),
+        Field('wait_sock_err', 'Wait after a socket error (s)', 'number', default=10),
+        Field('wait_non_sock_err', 'Wait after another error (s)', 'number', default=30),
+    ),
+    columns=(('endpoint', 'Endpoint'), ('topic', 'Topic'), ('delivery_method', 'Delivery'),
+             ('queue_depth', 'Queue depth')),
+    search_keys=('endpoint', 'topic'), audit_kind='pubsub-subscription')
+
+RESOURCES = (TOPICS, ENDPOINTS, SUBSCRIPTIONS)
+
+ROUTES: list[Route] = [route for res in RESOURCES for route in crud_routes(res)]

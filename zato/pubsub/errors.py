@@ -1,0 +1,31 @@
+"""The errors a publisher or subscriber may see, each with its status and a stable code (zato.errors)."""
+
+from __future__ import annotations
+
+from zato.errors import ClientError, Forbidden, ServiceUnavailable
+
+# 3.1's words for a topic or sub_key the caller may not use: the same whether it exists or not
+NOT_ALLOWED = 'You are not allowed to access this resource'
+
+
+class NotAllowed(Forbidden):
+    code = 'pubsub_not_allowed'
+
+    def default_details(self) -> str:
+        return NOT_ALLOWED
+
+
+class TopicInactive(ServiceUnavailable):
+    code = 'pubsub_topic_inactive'
+
+    def default_details(self) -> str:
+        return 'Topic is inactive'
+
+
+class MaxDepthReached(ServiceUnavailable):
+    """The topic holds `max_depth_gd` GD messages already (counted cluster-wide)."""
+    code = 'pubsub_max_depth_gd'
+
+
+class DataTooLarge(ClientError):
+    status, code = 413, 'pubsub_data_too_large'

@@ -1,0 +1,293 @@
+"""GD messages and subscription queues in the ODB: publish, pull, acknowledge, get-and-delete,
+unsubscribe. Every operation is one transaction; the rules, each with a test in tests/pubsub/:
+
+* **Publish**: the message row and one queue entry per active subscription of the topic are
+  committed in one transaction before the msg_id is returned; an answered msg_id is in the ODB. A
+  list of messages (3.1's `data_list`) is committed all or none.
+  The topic's `gd_depth` is raised in the same transaction by one conditional UPDATE that matches
+  only below `max_depth_gd`, so the limit holds cluster-wide however many servers publish (and the
+  UPDATE's row lock orders publications of one topic). No subscription and `on_no_subs_pub` drop:
+  nothing is written, the msg_id is still returned (3.1).
+* **Delivery order** per subscription: priority (9 first), then publication time, then the order of
+  insertion. Publication, visibility and expiration times are the ODB's clock (as leases are), so
+  servers whose clocks disagree still agree on them.
+* **Acknowledged pull**: the first visible, unexpired entries in delivery order are handed out and
+  made invisible for `visibility_timeout` seconds, their `delivery_count` raised; an entry not
+  acknowledged in time is visible again and handed out again. Two pullers never get the same entry
+  while it is invisible: PostgreSQL picks entries with `SELECT ... FOR UPDATE SKIP LOCKED` (a
+  concurrent puller skips those being picked), SQLite pulls in a `BEGIN IMMEDIATE` transaction (one
+  writer at a time).
+* **Acknowledgement** deletes the subscription's entries of the given msg_ids. A message no queue
+  holds any longer is deleted with them and the topic's `gd_depth` lowered; its row is locked first
+  (PostgreSQL, `FOR UPDATE`, in id order), so two subscriptions acknowledging one message at once
+  cannot each leave it to the other.
+* **Get-and-delete** (3.1's get-messages) is a pull acknowledged in the same transaction: what an
+  answer lost on the way held is lost, which is why the acknowledged pull exists.
+* Expired entries are never handed out; `delete_expired` removes them and their messages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import bindparam, text
+from sqlalchemy.engine import Connection, Engine
+
+from zato.errors import NotFound
+from zato.odb.lease import _NOW
+from zato.pubsub.errors import MaxDepthReached, TopicInactive
+from zato.pubsub.keys import new_msg_id
+from zato.pubsub.message import NewMessage
+
+MAX_BATCH = 1000
+
+_TOPIC = """
+SELECT t.id, t.is_active, t.on_no_subs_pub, {now},
+       (SELECT count(*) FROM pubsub_sub s WHERE s.topic_id = t.id AND s.is_active = :true)
+  FROM pubsub_topic t WHERE t.cluster_id = :cluster_id AND t.name = :name
+"""
+_RAISE_DEPTH = """
+UPDATE pubsub_topic SET gd_depth = gd_depth + :count, last_pub_time = :now
+ WHERE id = :topic_id AND gd_depth + :count <= max_depth_gd
+"""
+_INSERT_MESSAGE = """
+INSERT INTO pubsub_message (cluster_id, msg_id, topic_id, published_by_id, pub_pattern_matched, data, data_format,
+    mime_type, size, priority, expiration, expiration_time, pub_time, ext_pub_time, correl_id, in_reply_to,
+    ext_client_id, group_id, position_in_group, has_gd)
+VALUES (:cluster_id, :msg_id, :topic_id, :published_by_id, :pattern, :data, :data_format, :mime_type, :size,
+    :priority, :expiration, :expiration_time, :now, :ext_pub_time, :correl_id, :in_reply_to, :ext_client_id,
+    :group_id, 1, :has_gd)
+RETURNING id
+"""
+_ENQUEUE = """
+INSERT INTO pubsub_queue (cluster_id, sub_id, message_id, priority, pub_time, expiration_time, delivery_count,
+    visible_after)
+SELECT :cluster_id, s.id, :message_id, :priority, :now, :expiration_time, 0, 0
+  FROM pubsub_sub s WHERE s.topic_id = :topic_id AND s.is_active = :true
+"""
+_PICK = """
+SELECT q.id FROM pubsub_queue q
+ WHERE q.sub_id = :sub_id AND q.visible_after <= {now} AND q.expiration_time > {now}
+ ORDER BY q.priority DESC, q.pub_time, q.id
+ LIMIT :limit
+"""
+_MARK_DELIVERED = """
+UPDATE pubsub_queue SET delivery_count = delivery_count + 1, visible_after = {now} + :timeout,
+       last_delivery_time = {now}
+ WHERE id IN :ids
+"""
+_READ = """
+SELECT q.id, q.delivery_count, m.id, m.msg_id, m.data, m.data_format, m.mime_type, m.size, m.priority, m.expiration,
+       m.expiration_time, m.pub_time, m.ext_pub_time, m.correl_id, m.in_reply_to, m.ext_client_id, m.group_id,
+       m.has_gd, t.name
+  FROM pubsub_queue q JOIN pubsub_message m ON m.id = q.message_id JOIN pubsub_topic t ON t.id = m.topic_id
+ WHERE q.id IN :ids
+ ORDER BY q.priority DESC, q.pub_time, q.id
+"""
+_ENTRIES_OF = 'SELECT id, message_id FROM pubsub_queue WHERE sub_id = :sub_id AND message_id IN ' \
+              '(SELECT id FROM pubsub_message WHERE msg_id IN :msg_ids)'
+_LOCK_MESSAGES = 'SELECT id FROM pubsub_message WHERE id IN :ids ORDER BY id FOR UPDATE'
+_DELETE_ENTRIES = 'DELETE FROM pubsub_queue WHERE id IN :ids'
+_DELETE_ORPHANS = """
+DELETE FROM pubsub_message WHERE id IN :ids
+   AND NOT EXISTS (SELECT 1 FROM pubsub_queue q WHERE q.message_id = pubsub_message.id)
+RETURNING topic_id
+"""
+_LOWER_DEPTH = 'UPDATE pubsub_topic SET gd_depth = gd_depth - :count WHERE id = :topic_id'
+_DEPTH = 'SELECT count(*) FROM pubsub_queue WHERE sub_id = :sub_id AND expiration_time > {now}'
+_EXPIRED = 'SELECT id FROM pubsub_message WHERE cluster_id = :cluster_id AND expiration_time <= {now} LIMIT :limit'
+_ALL_ENTRIES = 'SELECT id, message_id FROM pubsub_queue WHERE sub_id = :sub_id'
+_ENTRIES_OF_MESSAGES = 'SELECT id, message_id FROM pubsub_queue WHERE message_id IN :ids'
+
+
+def _expanding(sql: str, *names: str) -> Any:
+    return text(sql).bindparams(*(bindparam(name, expanding=True) for name in names))
+
+
+def iso(seconds: float | None) -> str | None:
+    return None if seconds is None else datetime.fromtimestamp(seconds, UTC).isoformat()
+
+
+@dataclass(frozen=True, slots=True)
+class Published:
+    """What a publication did: its msg_ids, in the order of its messages, and how many queue entries it
+    made (0 and `dropped`: none were stored)."""
+
+    msg_ids: list[str]
+    queued: int
+    dropped: bool = False
+
+    @property
+    def msg_id(self) -> str:
+        return self.msg_ids[0]
+
+
+class PubSubStore:
+    """The GD part of pub/sub of one cluster, in its ODB (see the module's rules)."""
+
+    def __init__(self, engine: Engine, cluster_id: int) -> None:
+        self.engine = engine
+        self.cluster_id = cluster_id
+        dialect = engine.dialect.name
+        if dialect not in _NOW:
+            raise ValueError(f'Pub/sub needs PostgreSQL or SQLite, not {dialect}')
+        self._sqlite = dialect == 'sqlite'
+        now = _NOW[dialect]
+        self._topic = text(_TOPIC.format(now=now))
+        self._pick = text(_PICK.format(now=now) + ('' if self._sqlite else ' FOR UPDATE SKIP LOCKED'))
+        self._mark = _expanding(_MARK_DELIVERED.format(now=now), 'ids')
+        self._depth = text(_DEPTH.format(now=now))
+        self._expired = text(_EXPIRED.format(now=now))
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """One transaction, committed when the block ends; SQLite's takes the write lock at once
+        (BEGIN IMMEDIATE), so that no two writers interleave and none fails to upgrade a read lock."""
+        with self.engine.connect() as conn:
+            if self._sqlite:
+                conn.exec_driver_sql('BEGIN IMMEDIATE')
+            else:
+                conn.begin()
+            try:
+                yield conn
+            except BaseException:
+                conn.rollback()
+                raise
+            conn.commit()
+
+    # Publishing
+
+    def publish(self, topic_name: str, msg: NewMessage, endpoint_id: int | None = None, pattern: str = '') -> Published:
+        """Commits the message and its queue entries; the errors are a caller's to answer: NotFound
+        (no such topic), TopicInactive, MaxDepthReached."""
+        return self.publish_list(topic_name, [msg], endpoint_id, pattern)
+
+    def publish_list(self, topic_name: str, msgs: Sequence[NewMessage], endpoint_id: int | None = None,
+                     pattern: str = '') -> Published:
+        """Commits the messages, all or none, in one transaction (3.1's `data_list`): they share their
+        publication time and keep their order among themselves."""
+        if not msgs:
+            raise ValueError('No messages to publish')
+        msg_ids = [new_msg_id() for _ in msgs]
+        with self.transaction() as conn:
+            row = conn.execute(self._topic, {'cluster_id': self.cluster_id, 'name': topic_name, 'true': True}).first()
+            if row is None:
+                raise NotFound(f'Topic `{topic_name}` not found')
+            topic_id, is_active, on_no_subs, now, subs = int(row[0]), bool(row[1]), row[2], float(row[3]), int(row[4])
+            if not is_active:
+                raise TopicInactive()
+            if not subs and on_no_subs == 'drop':
+                return Published(msg_ids, 0, dropped=True)
+            if conn.execute(text(_RAISE_DEPTH), {'now': now, 'topic_id': topic_id, 'count': len(msgs)}).rowcount != 1:
+                raise MaxDepthReached(f'Publication rejected - would exceed GD max depth for `{topic_name}`')
+            queued = 0
+            for msg_id, msg in zip(msg_ids, msgs, strict=True):
+                expiration_time = now + msg.expiration / 1000.0
+                message_id = conn.execute(text(_INSERT_MESSAGE), {
+                    'cluster_id': self.cluster_id, 'msg_id': msg_id, 'topic_id': topic_id,
+                    'published_by_id': endpoint_id, 'pattern': pattern, 'data': msg.data,
+                    'data_format': msg.data_format, 'mime_type': msg.mime_type, 'size': msg.size,
+                    'priority': msg.priority, 'expiration': msg.expiration, 'expiration_time': expiration_time,
+                    'now': now, 'ext_pub_time': msg.ext_pub_time, 'correl_id': msg.correl_id,
+                    'in_reply_to': msg.in_reply_to, 'ext_client_id': msg.ext_client_id, 'group_id': msg.group_id,
+                    'has_gd': True}).scalar_one()
+                queued += conn.execute(text(_ENQUEUE), {
+                    'cluster_id': self.cluster_id, 'message_id': message_id, 'priority': msg.priority, 'now': now,
+                    'expiration_time': expiration_time, 'topic_id': topic_id, 'true': True}).rowcount
+        return Published(msg_ids, queued)
+
+    # Reading a queue
+
+    def pull(self, sub_id: int, limit: int, visibility_timeout: float) -> list[dict[str, Any]]:
+        """Up to `limit` messages of the subscription in delivery order, invisible to other pulls for
+        `visibility_timeout` seconds or until acknowledged."""
+        with self.transaction() as conn:
+            return self._pull(conn, sub_id, limit, visibility_timeout)
+
+    def get_and_delete(self, sub_id: int, limit: int) -> list[dict[str, Any]]:
+        """3.1's get-messages: up to `limit` messages, acknowledged as they are returned."""
+        with self.transaction() as conn:
+            messages = self._pull(conn, sub_id, limit, 0.0)
+            self._delete_entries(conn, [(m['_entry'], m['_message']) for m in messages])
+        return messages
+
+    def _pull(self, conn: Connection, sub_id: int, limit: int, timeout: float) -> list[dict[str, Any]]:
+        limit = max(1, min(limit, MAX_BATCH))
+        ids = list(conn.execute(self._pick, {'sub_id': sub_id, 'limit': limit}).scalars())
+        if not ids:
+            return []
+        conn.execute(self._mark, {'ids': ids, 'timeout': float(timeout)})
+        return [_to_dict(row) for row in conn.execute(_expanding(_READ, 'ids'), {'ids': ids})]
+
+    def ack(self, sub_id: int, msg_ids: Sequence[str]) -> int:
+        """Deletes the subscription's entries of `msg_ids` (unknown ones are ignored); how many it had."""
+        if not msg_ids:
+            return 0
+        with self.transaction() as conn:
+            entries = [(int(r[0]), int(r[1])) for r in conn.execute(
+                _expanding(_ENTRIES_OF, 'msg_ids'), {'sub_id': sub_id, 'msg_ids': list(msg_ids)})]
+            self._delete_entries(conn, entries)
+        return len(entries)
+
+    def depth(self, sub_id: int) -> int:
+        """Unexpired messages in the subscription's queue, visible or not."""
+        with self.engine.connect() as conn:
+            return int(conn.execute(self._depth, {'sub_id': sub_id}).scalar_one())
+
+    # Removing entries
+
+    def delete_queue(self, conn: Connection, sub_id: int) -> None:
+        """Deletes every entry of a subscription about to be deleted in `conn`'s transaction, and the
+        messages no other queue holds (an unsubscription, a subscription's deletion)."""
+        entries = [(int(r[0]), int(r[1])) for r in conn.execute(text(_ALL_ENTRIES), {'sub_id': sub_id})]
+        self._delete_entries(conn, entries)
+
+    def delete_expired(self, limit: int = MAX_BATCH) -> int:
+        """Deletes up to `limit` expired messages with their queue entries; how many."""
+        with self.transaction() as conn:
+            ids = list(conn.execute(self._expired, {'cluster_id': self.cluster_id, 'limit': limit}).scalars())
+            if not ids:
+                return 0
+            entries = [(int(r[0]), int(r[1])) for r in conn.execute(_expanding(_ENTRIES_OF_MESSAGES, 'ids'),
+                                                                     {'ids': ids})]
+            self._delete_entries(conn, entries, extra_messages=ids)
+        return len(ids)
+
+    def _delete_entries(self, conn: Connection, entries: list[tuple[int, int]],
+                        extra_messages: Sequence[int] = ()) -> None:
+        """Deletes queue entries (entry id, message id), then the messages left in no queue, lowering
+        their topics' depth."""
+        message_ids = sorted({message_id for _, message_id in entries} | set(extra_messages))
+        if not message_ids:
+            return
+        if not self._sqlite:
+            conn.execute(_expanding(_LOCK_MESSAGES, 'ids'), {'ids': message_ids})
+        if entries:
+            conn.execute(_expanding(_DELETE_ENTRIES, 'ids'), {'ids': [entry for entry, _ in entries]})
+        gone: dict[int, int] = {}
+        for topic_id in conn.execute(_expanding(_DELETE_ORPHANS, 'ids'), {'ids': message_ids}).scalars():
+            gone[topic_id] = gone.get(topic_id, 0) + 1
+        for topic_id, count in sorted(gone.items()):
+            conn.execute(text(_LOWER_DEPTH), {'count': count, 'topic_id': topic_id})
+
+
+def _to_dict(row: Any) -> dict[str, Any]:
+    (entry, delivery_count, message, msg_id, data, data_format, mime_type, size, priority, expiration, expiration_time,
+     pub_time, ext_pub_time, correl_id, in_reply_to, ext_client_id, group_id, has_gd, topic_name) = row
+    return {'msg_id': msg_id, 'topic_name': topic_name,
+            'data': orjson.loads(data) if data_format == 'json' else data,
+            'mime_type': mime_type, 'size': size, 'priority': priority, 'delivery_count': delivery_count,
+            'expiration': expiration, 'expiration_time_iso': iso(expiration_time), 'pub_time_iso': iso(pub_time),
+            'ext_pub_time_iso': iso(ext_pub_time), 'correl_id': correl_id, 'in_reply_to': in_reply_to,
+            'ext_client_id': ext_client_id, 'group_id': group_id, 'has_gd': bool(has_gd),
+            '_entry': entry, '_message': message}
+
+
+def public(message: dict[str, Any]) -> dict[str, Any]:
+    """A message as a subscriber sees it: without the ODB's row ids."""
+    return {key: value for key, value in message.items() if not key.startswith('_')}

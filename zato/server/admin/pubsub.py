@@ -1,0 +1,333 @@
+"""Admin services of pub/sub (/zato/admin/pubsub/...), with 3.1's names: topics, endpoints and
+subscriptions (zato.pubsub.topic.*, zato.pubsub.endpoint.*, zato.pubsub.subscription.*).
+
+Deleting a topic or an endpoint that still has subscriptions is refused (409): their queues may hold
+messages that were promised to subscribers, so they go only by deleting each subscription, which
+deletes its queue (and the messages no other queue holds) in one transaction.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import func, select
+
+from zato.errors import BadRequest, Conflict
+from zato.odb.models import ChannelWSX, PubSubEndpoint, PubSubSubscription, PubSubTopic
+from zato.pubsub.keys import new_sub_key
+from zato.pubsub.matcher import ROLES, can_subscribe, parse_patterns, topic_name_error
+from zato.server.admin.base import AdminService
+from zato.server.admin.crud import CRUD, Create, Delete, Edit, Get, GetList
+
+ENDPOINT_TYPES = ('rest', 'wsx', 'srv')
+ON_NO_SUBS = ('accept', 'drop')
+DELIVERY_METHODS = ('notify', 'pull')
+
+# field, minimum, maximum, default (3.1's defaults)
+_TOPIC_INTS = (('max_depth_gd', 1, 100_000_000, 10_000), ('max_depth_non_gd', 1, 10_000_000, 1000),
+               ('depth_check_freq', 1, 1_000_000, 100), ('pub_buffer_size_gd', 0, 1_000_000, 0),
+               ('task_sync_interval', 1, 3_600_000, 500), ('task_delivery_interval', 1, 3_600_000, 2000))
+_SUB_INTS = (('delivery_batch_size', 1, 15_000, 500), ('delivery_max_retry', 1, 2_147_483_647, 123_456_789),
+             ('wait_sock_err', 0, 86_400, 10), ('wait_non_sock_err', 0, 86_400, 30))
+
+TOPIC_INPUTS = frozenset(('id', 'name', 'is_active', 'has_gd', 'is_api_sub_allowed', 'on_no_subs_pub', 'hook_service',
+                          *(name for name, *_ in _TOPIC_INTS)))
+ENDPOINT_INPUTS = frozenset(('id', 'name', 'endpoint_type', 'role', 'topic_patterns', 'security', 'service',
+                             'ws_channel', 'is_active'))
+SUB_INPUTS = frozenset(('id', 'endpoint', 'topic', 'is_active', 'delivery_method', 'wrap_one_msg_in_list',
+                        'delivery_err_should_block', 'ext_client_id', *(name for name, *_ in _SUB_INTS)))
+
+
+def _known(data: dict[str, Any], inputs: frozenset[str], what: str) -> None:
+    unknown = sorted(set(data) - inputs)
+    if unknown:
+        raise BadRequest(f'Invalid input `{unknown[0]}`: a {what} has no such field')
+
+
+def _one_of(name: str, value: str, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        raise BadRequest(f'Invalid input `{name}`: expected one of {", ".join(allowed)}')
+    return value
+
+
+def _ints(data: dict[str, Any], row: Any, fields: tuple[tuple[str, int, int, int], ...], creating: bool) -> None:
+    for name, low, high, default in fields:
+        value = AdminService.field(data, name, int, False, default if creating else getattr(row, name))
+        if not low <= value <= high:
+            raise BadRequest(f'Invalid input `{name}`: expected {low} to {high}')
+        setattr(row, name, value)
+
+
+def _subscription_count(session: Any, column: Any, obj_id: int) -> int:
+    return int(session.scalar(select(func.count()).select_from(PubSubSubscription).where(column == obj_id)) or 0)
+
+
+# ################################################################################################ topics
+
+class _TopicBase(CRUD):
+    zato_dont_import = True
+
+    model = PubSubTopic
+    label = 'pub/sub topic'
+    bus_kind = 'pubsub_topic'
+
+    def _new_row(self) -> PubSubTopic:
+        return PubSubTopic(cluster_id=self.server.cluster_id, version=1, opaque={}, gd_depth=0)
+
+    def _apply(self, session: Any, row: PubSubTopic, data: dict[str, Any], creating: bool) -> None:
+        _known(data, TOPIC_INPUTS, 'topic')
+        f = self.field
+        row.name = f(data, 'name', str, creating, row.name)
+        error = topic_name_error(row.name)
+        if error is not None:
+            raise BadRequest(f'Invalid input `name`: {error}')
+        row.is_active = f(data, 'is_active', bool, False, True if creating else row.is_active)
+        row.has_gd = f(data, 'has_gd', bool, False, True if creating else row.has_gd)
+        row.is_api_sub_allowed = f(data, 'is_api_sub_allowed', bool, False,
+                                   True if creating else row.is_api_sub_allowed)
+        row.on_no_subs_pub = _one_of('on_no_subs_pub', f(data, 'on_no_subs_pub', str, False,
+                                                         'accept' if creating else row.on_no_subs_pub), ON_NO_SUBS)
+        _ints(data, row, _TOPIC_INTS, creating)
+        if 'hook_service' in data:
+            hook = self.ref_name(data, 'hook_service', 'a service')
+            if hook is not None and hook != row.hook_service and not self._service_exists(session, hook):
+                raise BadRequest(f'Invalid input `hook_service`: service `{hook}` is not deployed')
+            row.hook_service = hook
+
+    def _to_dict(self, session: Any, row: PubSubTopic) -> dict[str, Any]:
+        return {'id': row.id, 'name': row.name, 'is_active': row.is_active, 'has_gd': row.has_gd,
+                'is_api_sub_allowed': row.is_api_sub_allowed, 'on_no_subs_pub': row.on_no_subs_pub,
+                'hook_service': row.hook_service, **{name: getattr(row, name) for name, *_ in _TOPIC_INTS},
+                'gd_depth': row.gd_depth, 'last_pub_time': row.last_pub_time,
+                'subscriptions': _subscription_count(session, PubSubSubscription.topic_id, row.id)}
+
+    def _check_unused(self, session: Any, row: PubSubTopic) -> None:
+        count = _subscription_count(session, PubSubSubscription.topic_id, row.id)
+        if count:
+            raise Conflict(f'Topic `{row.name}` has {count} subscription(s); delete them first')
+
+
+class CreateTopic(_TopicBase, Create):
+    name = 'zato.pubsub.topic.create'
+
+
+class EditTopic(_TopicBase, Edit):
+    name = 'zato.pubsub.topic.edit'
+
+
+class DeleteTopic(_TopicBase, Delete):
+    name = 'zato.pubsub.topic.delete'
+
+
+class GetTopic(_TopicBase, Get):
+    name = 'zato.pubsub.topic.get'
+
+
+class GetTopicList(_TopicBase, GetList):
+    name = 'zato.pubsub.topic.get-list'
+
+
+# ################################################################################################ endpoints
+
+class _EndpointBase(CRUD):
+    zato_dont_import = True
+
+    model = PubSubEndpoint
+    label = 'pub/sub endpoint'
+    bus_kind = 'pubsub_endpoint'
+
+    def _new_row(self) -> PubSubEndpoint:
+        return PubSubEndpoint(cluster_id=self.server.cluster_id, version=1, opaque={}, topic_patterns='')
+
+    def _apply(self, session: Any, row: PubSubEndpoint, data: dict[str, Any], creating: bool) -> None:
+        _known(data, ENDPOINT_INPUTS, 'pub/sub endpoint')
+        f = self.field
+        self._apply_name(row, data, creating)
+        row.endpoint_type = _one_of('endpoint_type', f(data, 'endpoint_type', str, creating, row.endpoint_type),
+                                    ENDPOINT_TYPES)
+        row.role = _one_of('role', f(data, 'role', str, creating, row.role), ROLES)
+        row.is_active = f(data, 'is_active', bool, False, True if creating else row.is_active)
+        patterns = data.get('topic_patterns')
+        if isinstance(patterns, list) and all(isinstance(line, str) for line in patterns):
+            patterns = '\n'.join(patterns)
+        elif patterns is not None and not isinstance(patterns, str):
+            raise BadRequest('Invalid input `topic_patterns`: expected lines of pub=<pattern> or sub=<pattern>')
+        if patterns is not None:
+            try:
+                parse_patterns(patterns)
+            except ValueError as e:
+                raise BadRequest(f'Invalid input `topic_patterns`: {e}') from None
+            row.topic_patterns = patterns
+        row.security_id = self.resolve_security(session, data, row.security_id, ('basic_auth',))
+        if row.endpoint_type == 'rest':
+            if row.security_id is None:
+                raise BadRequest('Invalid input `security`: a REST endpoint is identified by a Basic Auth definition')
+            taken = session.scalars(select(PubSubEndpoint.name).where(
+                PubSubEndpoint.security_id == row.security_id, PubSubEndpoint.id != (row.id or -1))).first()
+            if taken is not None:
+                raise Conflict(f'Security definition is used by pub/sub endpoint `{taken}` already')
+        if 'service' in data or (creating and row.endpoint_type == 'srv'):
+            service = self.ref_name(data, 'service', 'a service')
+            if row.endpoint_type == 'srv' and service is None:
+                raise BadRequest('Missing input `service`')
+            if service is not None and service != row.service_name and not self._service_exists(session, service):
+                raise BadRequest(f'Invalid input `service`: service `{service}` is not deployed')
+            row.service_name = service
+        if 'ws_channel' in data or (creating and row.endpoint_type == 'wsx'):
+            row.ws_channel_id = self._ws_channel(session, data, row.endpoint_type == 'wsx')
+
+    def _ws_channel(self, session: Any, data: dict[str, Any], required: bool) -> int | None:
+        name = self.ref_name(data, 'ws_channel', 'a WebSocket channel')
+        if name is None:
+            if required:
+                raise BadRequest('Missing input `ws_channel`')
+            return None
+        chan_id = session.scalars(select(ChannelWSX.id).where(ChannelWSX.cluster_id == self.server.cluster_id,
+                                                              ChannelWSX.name == name)).first()
+        if chan_id is None:
+            raise BadRequest(f'Invalid input `ws_channel`: no WebSocket channel named `{name}`')
+        return int(chan_id)
+
+    def _to_dict(self, session: Any, row: PubSubEndpoint) -> dict[str, Any]:
+        ws_channel = None if row.ws_channel_id is None else session.get(ChannelWSX, row.ws_channel_id)
+        return {'id': row.id, 'name': row.name, 'endpoint_type': row.endpoint_type, 'role': row.role,
+                'topic_patterns': row.topic_patterns, 'security': self._sec_name(session, row.security_id),
+                'security_id': row.security_id, 'service': row.service_name,
+                'ws_channel': None if ws_channel is None else ws_channel.name, 'is_active': row.is_active,
+                'last_seen': row.last_seen, 'last_pub_time': row.last_pub_time, 'last_sub_time': row.last_sub_time,
+                'subscriptions': _subscription_count(session, PubSubSubscription.endpoint_id, row.id)}
+
+    def _check_unused(self, session: Any, row: PubSubEndpoint) -> None:
+        count = _subscription_count(session, PubSubSubscription.endpoint_id, row.id)
+        if count:
+            raise Conflict(f'Pub/sub endpoint `{row.name}` has {count} subscription(s); delete them first')
+
+
+class CreateEndpoint(_EndpointBase, Create):
+    name = 'zato.pubsub.endpoint.create'
+
+
+class EditEndpoint(_EndpointBase, Edit):
+    name = 'zato.pubsub.endpoint.edit'
+
+
+class DeleteEndpoint(_EndpointBase, Delete):
+    name = 'zato.pubsub.endpoint.delete'
+
+
+class GetEndpoint(_EndpointBase, Get):
+    name = 'zato.pubsub.endpoint.get'
+
+
+class GetEndpointList(_EndpointBase, GetList):
+    name = 'zato.pubsub.endpoint.get-list'
+
+
+# ################################################################################################ subscriptions
+
+class _SubscriptionBase(CRUD):
+    zato_dont_import = True
+
+    model = PubSubSubscription
+    label = 'pub/sub subscription'
+    bus_kind = 'pubsub_sub'
+
+    _topic_name = ''
+
+    def _new_row(self) -> PubSubSubscription:
+        return PubSubSubscription(cluster_id=self.server.cluster_id, version=1, opaque={}, creation_time=time.time())
+
+    def _named(self, row: Any) -> str:
+        return f'Subscription to topic `{self._topic_name}`'
+
+    def _list_rows(self, session: Any) -> Sequence[Any]:
+        return session.scalars(select(PubSubSubscription).where(
+            PubSubSubscription.cluster_id == self.server.cluster_id).order_by(PubSubSubscription.id)).all()
+
+    def _by_name(self, session: Any, model: type, data: dict[str, Any], name: str, what: str) -> Any:
+        value = self.ref_name(data, name, what)
+        if value is None:
+            raise BadRequest(f'Missing input `{name}`')
+        row = session.scalars(select(model).where(model.cluster_id == self.server.cluster_id,  # type: ignore[attr-defined]
+                                                  model.name == value)).one_or_none()  # type: ignore[attr-defined]
+        if row is None:
+            raise BadRequest(f'Invalid input `{name}`: no {what[2:]} named `{value}`')
+        return row
+
+    def _apply(self, session: Any, row: PubSubSubscription, data: dict[str, Any], creating: bool) -> None:
+        _known(data, SUB_INPUTS, 'subscription')
+        f = self.field
+        if creating:
+            endpoint = self._by_name(session, PubSubEndpoint, data, 'endpoint', 'a pub/sub endpoint')
+            topic = self._by_name(session, PubSubTopic, data, 'topic', 'a pub/sub topic')
+            if not can_subscribe(endpoint.role, parse_patterns(endpoint.topic_patterns or ''), topic.name):
+                raise BadRequest(f'Invalid input `topic`: endpoint `{endpoint.name}` may not subscribe to '
+                                 f'`{topic.name}` (its role and sub= patterns do not allow it)')
+            row.endpoint_id, row.topic_id = endpoint.id, topic.id
+            row.sub_key = new_sub_key(endpoint.endpoint_type)
+        else:
+            for name in ('endpoint', 'topic'):
+                if data.get(name) is not None:
+                    raise BadRequest(f'Invalid input `{name}`: a subscription keeps its {name}; delete it and '
+                                     'subscribe again')
+        topic_row = session.get(PubSubTopic, row.topic_id)
+        self._topic_name = topic_row.name if topic_row is not None else ''
+        row.is_active = f(data, 'is_active', bool, False, True if creating else row.is_active)
+        row.delivery_method = _one_of('delivery_method', f(data, 'delivery_method', str, False,
+                                                           'pull' if creating else row.delivery_method),
+                                      DELIVERY_METHODS)
+        row.wrap_one_msg_in_list = f(data, 'wrap_one_msg_in_list', bool, False,
+                                     True if creating else row.wrap_one_msg_in_list)
+        row.delivery_err_should_block = f(data, 'delivery_err_should_block', bool, False,
+                                          True if creating else row.delivery_err_should_block)
+        ext_client_id = f(data, 'ext_client_id', str, False, '' if creating else row.ext_client_id)
+        if len(ext_client_id) > 200:
+            raise BadRequest('Invalid input `ext_client_id`: expected at most 200 characters')
+        row.ext_client_id = ext_client_id
+        _ints(data, row, _SUB_INTS, creating)
+
+    def _to_dict(self, session: Any, row: PubSubSubscription) -> dict[str, Any]:
+        endpoint = session.get(PubSubEndpoint, row.endpoint_id)
+        topic = session.get(PubSubTopic, row.topic_id)
+        return {'id': row.id, 'sub_key': row.sub_key, 'endpoint': endpoint.name if endpoint else None,
+                'topic': topic.name if topic else None, 'is_active': row.is_active,
+                'creation_time': row.creation_time, 'delivery_method': row.delivery_method,
+                'wrap_one_msg_in_list': row.wrap_one_msg_in_list,
+                'delivery_err_should_block': row.delivery_err_should_block, 'ext_client_id': row.ext_client_id,
+                **{name: getattr(row, name) for name, *_ in _SUB_INTS},
+                'queue_depth': self.server.pubsub.gd.depth(row.id), 'last_delivery_time': row.last_delivery_time}
+
+
+class CreateSubscription(_SubscriptionBase, Create):
+    name = 'zato.pubsub.subscription.create'
+
+
+class EditSubscription(_SubscriptionBase, Edit):
+    name = 'zato.pubsub.subscription.edit'
+
+
+class DeleteSubscription(_SubscriptionBase, Delete):
+    """Deletes the subscription with its queue: the messages no other queue holds go with it."""
+    name = 'zato.pubsub.subscription.delete'
+
+    def handle(self) -> None:
+        with self.server.Session() as session:
+            sub_id = self._get_row(session).id
+        self.server.pubsub.unsubscribe(sub_id)
+        self.response.payload = {'id': sub_id, 'deleted': True}
+
+
+class GetSubscription(_SubscriptionBase, Get):
+    name = 'zato.pubsub.subscription.get'
+
+
+class GetSubscriptionList(_SubscriptionBase, GetList):
+    """Every subscription, without its sub_key (a bearer secret: shown by create and get only)."""
+    name = 'zato.pubsub.subscription.get-list'
+
+    def _to_dict(self, session: Any, row: PubSubSubscription) -> dict[str, Any]:
+        out = super()._to_dict(session, row)
+        del out['sub_key']
+        return out
