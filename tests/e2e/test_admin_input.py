@@ -45,6 +45,8 @@ KINDS: dict[str, dict[str, Any]] = {
                              'extras': ('password', 'rate_limit')},
     '/zato/admin/rate-limits': {'base': {'rules': '* = 100/m'}, 'extras': ()},
     '/zato/admin/caches/builtin': {'base': {}, 'extras': ()},
+    '/zato/admin/scheduler/jobs': {'base': {'job_type': 'interval_based', 'service': 'ai-echo.echo', 'hours': 1,
+                                            'is_active': False}, 'extras': ()},
     '/zato/admin/pubsub/topics': {'base': {'name': '/ai/topic/{n}'}, 'extras': ()},
     '/zato/admin/pubsub/endpoints': {'base': {'endpoint_type': 'srv', 'role': 'pub-sub', 'service': 'ai-echo.echo',
                                               'topic_patterns': 'pub=/ai/**'}, 'extras': ()},
@@ -248,7 +250,7 @@ OTHER_INPUTS: dict[str, tuple[str, dict[str, Any], tuple[str, ...]]] = {
 }
 
 # Routes whose input is a path alone, or `data` of any type
-NO_TYPED_INPUT = {'zato.channel.web-socket.broadcast', 'zato.outconn.ping'}
+NO_TYPED_INPUT = {'zato.channel.web-socket.broadcast', 'zato.outconn.ping', 'zato.scheduler.job.execute'}
 
 
 def test_the_other_routes_that_take_input_refuse_a_field_of_the_wrong_json_type_with_a_400(admin_env, objects):
