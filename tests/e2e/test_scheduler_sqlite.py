@@ -234,7 +234,7 @@ def test_the_command_line_examples_of_the_docs_page_run_as_written(env):
     with open(os.path.join(ROOT, 'docs', 'scheduler.md'), encoding='utf-8') as f:
         block = re.search(r'^```sh\n(.*?)^```', f.read(), re.S | re.M).group(1)
     for command in block.replace('\\\n', ' ').splitlines():
-        args = shlex.split(command.replace('~/env/qs-1', env.path))
+        args = shlex.split(command.replace('~/zato-quickstart', env.path))
         assert args[0] == 'zato'
         zato(*args[1:], env=env.env)
     nightly = job_named(env, 'nightly-report')
