@@ -7,6 +7,8 @@ sharing a PostgreSQL ODB and the postgresql bus.
 * Fan-outs whose targets run on both servers at once each call their final callback exactly once,
   with every target's answer, in the order the targets were given.
 * A service switched off, or undeployed, through one server stops answering on every worker of both.
+* User config dropped into the pickup directory reaches every worker of both servers, and so does a
+  changed version of it.
 """
 
 from __future__ import annotations
@@ -63,6 +65,13 @@ class Record(Service):
             execute(req['dsn'], 'INSERT INTO ac_done (tag, cid, server, pid) VALUES (%s, %s, %s, %s)',
                     (req['tag'], self.cid, *where))
         self.response.payload = {'n': req.get('n'), 'server': where[0]}
+
+
+class Config(Service):
+    name = 'ac.config'
+
+    def handle(self):
+        self.response.payload = {'url': self.user_config.ac_crm.api.url, 'server': self.server.server_name}
 
 
 class Final(Service):
@@ -218,3 +227,23 @@ def test_a_service_switched_off_or_undeployed_through_one_server_stops_on_every_
         raise AssertionError('still deployed')
     except AdminCallError as e:
         assert e.status == 404
+
+
+def test_user_config_dropped_into_pickup_reaches_every_worker_of_both_servers(cluster):
+    cluster.channel('ac-config', '/ac/config', 'ac.config')
+    path = os.path.join(cluster.path, 'pickup', 'incoming', 'user-conf', 'ac_crm.ini')
+
+    def drop(url: str) -> None:
+        with open(path + '.tmp', 'w', encoding='utf-8') as f:
+            f.write(f'[api]\nurl = {url}\n')
+        os.replace(path + '.tmp', path)
+
+    def everywhere(url: str) -> bool:
+        answers = [cluster.fresh_get(base + '/ac/config') for base in cluster.urls for _ in range(6)]
+        return all(r.status_code == 200 and r.json()['url'] == url for r in answers) and \
+            {r.json()['server'] for r in answers} == {'server1', 'server2'}
+
+    drop('https://crm.example.com/v1')
+    cluster.wait_for(lambda: everywhere('https://crm.example.com/v1'), timeout=20)
+    drop('https://crm.example.com/v2')
+    cluster.wait_for(lambda: everywhere('https://crm.example.com/v2'), timeout=20)
