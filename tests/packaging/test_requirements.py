@@ -22,6 +22,8 @@ NOT_IMPORTED = {
     'packaging': "gunicorn's gevent worker imports it and gunicorn does not declare it",
     'sh': "for services, as Zato 3.1 shipped it: `from sh import ssh` (docs/subprocess.md)",
     'wsaccel': 'on the design card; bench/wsmask.py compares our masking and UTF-8 checks with it (ours are faster)',
+    'tzdata': "the scheduler's time zones where the system has no zoneinfo database (slim images): the standard "
+              "library's zoneinfo reads it as data, nothing imports it by name",
 }
 
 

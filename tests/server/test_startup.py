@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any
 
 from zato.server.startup import ANY_WORKER, FIRST_WORKER, is_first_worker, run_startup_services, startup_services
@@ -66,8 +67,8 @@ def env(tmp_path) -> str:
 
 
 def calls() -> list[Any]:
-    import st_services  # type: ignore[import-not-found]
-    return st_services.CALLS
+    # The module the test deployed (store.deploy above), not a package: looked up by name
+    return sys.modules['st_services'].CALLS
 
 
 def test_the_sections_are_read_in_file_order_with_json_payloads_and_names_keeping_their_case(tmp_path):

@@ -36,12 +36,14 @@ def service(env: Env, body: dict) -> dict:
 
 
 def keys_everywhere(env: Env, cache: str, expected: list[str]) -> None:
-    """Until both workers hold exactly `expected`."""
+    """Until both workers hold exactly the keys `expected`."""
     seen: set[int] = set()
 
     def both() -> bool:
         answer = service(env, {'op': 'keys', 'cache': cache})
-        if answer['keys'] == expected:
+        # As sets: each worker lists its keys in its own LRU order, which is the order the sets reached
+        # it (its own at once, the other worker's through the bus)
+        if sorted(answer['keys']) == sorted(expected):
             seen.add(answer['pid'])
         return len(seen) >= 2
     env.wait_for(both, timeout=10)
