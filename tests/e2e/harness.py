@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -10,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import requests
@@ -189,3 +191,25 @@ class Clone:
         for name in sorted(os.listdir(self.home)):
             if os.path.isfile(os.path.join(self.home, name, 'config', 'repo', 'server.conf')):
                 zato('stop', os.path.join(self.home, name), check=False)
+
+
+@contextlib.contextmanager
+def postgresql_cluster(tmp_path_factory: Any, prefix: str, env: dict[str, str] | None = None,
+                       servers: int = 2, workers: int = 2, dsn_env: str = '') -> Iterator[Env]:
+    """A started environment of `servers` servers with `workers` workers each on a scratch PostgreSQL
+    database of its own (tests/pg.py scratch_database, `zato_<prefix>_` and random hex), with `env` on
+    top of the ODB's password (and, with `dsn_env`, that variable set to the database's DSN, for the
+    services); `.db` and `.dsn` name the database. Stopped, and the database dropped, afterwards."""
+    from tests import pg
+    with pg.scratch_database(f'zato_{prefix}_') as db:
+        env = {**(env or {}), **({dsn_env: pg.dsn(db)} if dsn_env else {})}
+        cluster = Env(str(tmp_path_factory.mktemp(prefix) / 'env'), '--odb', 'postgresql', '--odb-host', pg.HOST,
+                      '--odb-port', str(pg.PORT), '--odb-user', pg.USER, '--odb-db-name', db, servers=servers,
+                      workers=workers, env={'ZATO_ODB_PASSWORD': pg.PASSWORD, **env})
+        cluster.db = db
+        cluster.dsn = pg.dsn(db)
+        try:
+            cluster.start()
+            yield cluster
+        finally:
+            cluster.stop()

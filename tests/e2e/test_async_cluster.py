@@ -24,7 +24,7 @@ import pytest
 import requests
 
 from tests import pg
-from tests.e2e.harness import Env
+from tests.e2e.harness import postgresql_cluster
 from zato.admin_client import AdminCallError
 
 pytestmark = pytest.mark.postgresql
@@ -106,34 +106,15 @@ CREATE TABLE ac_final (group_cid text NOT NULL, data text NOT NULL);
 
 @pytest.fixture(scope='module')
 def cluster(tmp_path_factory):
-    try:
-        admin = psycopg2.connect(**pg.connect_kwargs())
-    except psycopg2.OperationalError as e:
-        pytest.fail(f'PostgreSQL is not reachable at {pg.HOST}:{pg.PORT} ({e}); scripts/test.sh starts it')
-    admin.autocommit = True
-    db = f'zato_async_{secrets.token_hex(4)}'
-    with admin.cursor() as cur:
-        cur.execute(f'CREATE DATABASE {db}')
-    dsn = pg.dsn(db)
-    env = Env(str(tmp_path_factory.mktemp('async') / 'env'), '--odb', 'postgresql', '--odb-host', pg.HOST,
-              '--odb-port', str(pg.PORT), '--odb-user', pg.USER, '--odb-db-name', db, servers=2, workers=2,
-              env={'ZATO_ODB_PASSWORD': pg.PASSWORD, 'ZATO_ASYNC_CLAIM_TTL': str(CLAIM_TTL),
-                   'ZATO_ASYNC_SWEEP_INTERVAL': '0.5', 'AC_DSN': dsn})
-    env.dsn = dsn
-    try:
-        env.start()
-        with psycopg2.connect(**pg.connect_kwargs(db)) as conn, conn.cursor() as cur:
+    with postgresql_cluster(tmp_path_factory, 'async', {'ZATO_ASYNC_CLAIM_TTL': str(CLAIM_TTL),
+                                                        'ZATO_ASYNC_SWEEP_INTERVAL': '0.5'}, dsn_env='AC_DSN') as env:
+        with psycopg2.connect(**pg.connect_kwargs(env.db)) as conn, conn.cursor() as cur:
             cur.execute(TABLES)
         env.admin.call('POST', '/zato/admin/deploy', {'file_name': 'ac_services.py', 'source': SERVICES})
         env.channel('ac-start', '/ac/start', 'ac.start')
         env.wait_for(lambda: all(start(url, 'async', 'warm-up', 0).status_code == 200
                                  for url in env.urls for _ in range(6)), timeout=15)
         yield env
-    finally:
-        env.stop()
-        with admin.cursor() as cur:
-            cur.execute(f'DROP DATABASE IF EXISTS {db} WITH (FORCE)')
-        admin.close()
 
 
 def start(url: str, what: str, tag: str, count: int, **extra) -> requests.Response:

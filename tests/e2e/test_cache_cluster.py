@@ -4,16 +4,13 @@ forgets its entries on every worker; a cached REST answer made on one server is 
 
 from __future__ import annotations
 
-import secrets
 from typing import Any
 
-import psycopg2
 import pytest
 import requests
 
-from tests import pg
 from tests.e2e.cache_services import SERVICES
-from tests.e2e.harness import Env
+from tests.e2e.harness import Env, postgresql_cluster
 
 pytestmark = pytest.mark.postgresql
 
@@ -22,29 +19,12 @@ WORKERS = 4  # 2 servers x 2 workers
 
 @pytest.fixture(scope='module')
 def cluster(tmp_path_factory):
-    try:
-        admin = psycopg2.connect(**pg.connect_kwargs())
-    except psycopg2.OperationalError as e:
-        pytest.fail(f'PostgreSQL is not reachable at {pg.HOST}:{pg.PORT} ({e}); scripts/test.sh starts it')
-    admin.autocommit = True
-    db = f'zato_cache_{secrets.token_hex(4)}'
-    with admin.cursor() as cur:
-        cur.execute(f'CREATE DATABASE {db}')
-    env = Env(str(tmp_path_factory.mktemp('cache') / 'env'), '--odb', 'postgresql', '--odb-host', pg.HOST,
-              '--odb-port', str(pg.PORT), '--odb-user', pg.USER, '--odb-db-name', db, servers=2, workers=2,
-              env={'ZATO_ODB_PASSWORD': pg.PASSWORD})
-    try:
-        env.start()
+    with postgresql_cluster(tmp_path_factory, 'cache') as env:
         env.admin.call('POST', '/zato/admin/deploy', {'file_name': 'cache_test.py', 'source': SERVICES})
         env.channel('cache-call', '/cache-test/call', 'cache-test.call')
         env.wait_for(lambda: all(post(url, {'op': '__len__'}).status_code == 200
                                  for url in env.urls for _ in range(6)), timeout=20)
         yield env
-    finally:
-        env.stop()
-        with admin.cursor() as cur:
-            cur.execute(f'DROP DATABASE IF EXISTS {db} WITH (FORCE)')
-        admin.close()
 
 
 def post(url: str, body: dict) -> requests.Response:

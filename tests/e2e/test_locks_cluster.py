@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import secrets
 import signal
 import threading
 import time
@@ -25,7 +24,7 @@ import requests
 from sqlalchemy import text
 
 from tests import pg
-from tests.e2e.harness import Env
+from tests.e2e.harness import postgresql_cluster
 from zato.errors import LeaseLost
 from zato.odb.engine import make_engine
 from zato.odb.lease import LeaseStore
@@ -103,22 +102,8 @@ CREATE TABLE lock_guarded (name text PRIMARY KEY, value text NOT NULL, fence big
 
 @pytest.fixture(scope='module')
 def cluster(tmp_path_factory):
-    try:
-        admin = psycopg2.connect(**pg.connect_kwargs())
-    except psycopg2.OperationalError as e:
-        pytest.fail(f'PostgreSQL is not reachable at {pg.HOST}:{pg.PORT} ({e}); scripts/test.sh starts it')
-    admin.autocommit = True
-    db = f'zato_locks_{secrets.token_hex(4)}'
-    with admin.cursor() as cur:
-        cur.execute(f'CREATE DATABASE {db}')
-    env = Env(str(tmp_path_factory.mktemp('locks') / 'env'), '--odb', 'postgresql', '--odb-host', pg.HOST,
-              '--odb-port', str(pg.PORT), '--odb-user', pg.USER, '--odb-db-name', db, servers=2, workers=2,
-              env={'ZATO_ODB_PASSWORD': pg.PASSWORD})
-    env.db = db
-    env.dsn = pg.dsn(db)
-    try:
-        env.start()
-        with psycopg2.connect(**pg.connect_kwargs(db)) as conn, conn.cursor() as cur:
+    with postgresql_cluster(tmp_path_factory, 'locks') as env:
+        with psycopg2.connect(**pg.connect_kwargs(env.db)) as conn, conn.cursor() as cur:
             cur.execute(TABLES)
         env.admin.call('POST', '/zato/admin/deploy', {'file_name': 'lock_test.py', 'source': SERVICES})
         env.channel('lock-increment', '/lock/increment', 'lock-test.increment')
@@ -127,11 +112,6 @@ def cluster(tmp_path_factory):
         env.wait_for(lambda: all(post(url, '/lock/increment', {'dsn': env.dsn, 'id': 0, 'times': 0}).status_code
                                  == 200 for url in env.urls for _ in range(6)), timeout=10)
         yield env
-    finally:
-        env.stop()
-        with admin.cursor() as cur:
-            cur.execute(f'DROP DATABASE IF EXISTS {db} WITH (FORCE)')
-        admin.close()
 
 
 def post(url: str, path: str, body: dict, timeout: float = 120) -> requests.Response:

@@ -13,7 +13,6 @@ with a scheduler lease TTL of 3 s.
 from __future__ import annotations
 
 import os
-import secrets
 import signal
 import time
 from datetime import UTC, datetime
@@ -22,7 +21,7 @@ import psycopg2
 import pytest
 
 from tests import pg
-from tests.e2e.harness import Env
+from tests.e2e.harness import postgresql_cluster
 
 pytestmark = pytest.mark.postgresql
 
@@ -64,32 +63,13 @@ class Count(Service):
 
 @pytest.fixture(scope='module')
 def cluster(tmp_path_factory):
-    try:
-        admin = psycopg2.connect(**pg.connect_kwargs())
-    except psycopg2.OperationalError as e:
-        pytest.fail(f'PostgreSQL is not reachable at {pg.HOST}:{pg.PORT} ({e}); scripts/test.sh starts it')
-    admin.autocommit = True
-    db = f'zato_sched_{secrets.token_hex(4)}'
-    with admin.cursor() as cur:
-        cur.execute(f'CREATE DATABASE {db}')
-    env = Env(str(tmp_path_factory.mktemp('sched') / 'env'), '--odb', 'postgresql', '--odb-host', pg.HOST,
-              '--odb-port', str(pg.PORT), '--odb-user', pg.USER, '--odb-db-name', db, servers=2, workers=2,
-              env={'ZATO_ODB_PASSWORD': pg.PASSWORD, 'ZATO_SCHEDULER_LEASE_TTL': str(TTL)})
-    env.db = db
-    env.dsn = pg.dsn(db)
-    try:
-        env.start()
+    with postgresql_cluster(tmp_path_factory, 'sched', {'ZATO_SCHEDULER_LEASE_TTL': str(TTL)}) as env:
         query(env, 'CREATE TABLE sched_run (job text NOT NULL, due float8 NOT NULL, started float8 NOT NULL, '
                    'pid integer NOT NULL)')
         env.admin.call('POST', '/zato/admin/deploy', {'file_name': 'sched_cluster.py', 'source': SERVICE})
         env.wait_for(lambda: query(env, "SELECT count(*) FROM service WHERE name = 'sched-cluster.count'")[0][0],
                      timeout=10)
         yield env
-    finally:
-        env.stop()
-        with admin.cursor() as cur:
-            cur.execute(f'DROP DATABASE IF EXISTS {db} WITH (FORCE)')
-        admin.close()
 
 
 def query(cluster, sql: str, args: tuple = ()) -> list[tuple]:
