@@ -10,9 +10,7 @@ from collections.abc import Iterator
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from tests import pg
-from zato.odb.engine import make_engine
-from zato.odb.migrate import upgrade
+from tests.odb.lease_fixtures import migrated_odb
 from zato.odb.models import PubSubEndpoint, PubSubSubscription, PubSubTopic
 from zato.pubsub.keys import new_sub_key
 from zato.pubsub.message import NewMessage, new_message
@@ -21,26 +19,8 @@ from zato.pubsub.store import PubSubStore
 
 @contextlib.contextmanager
 def pubsub_store(kind: str, tmp_path) -> Iterator[PubSubStore]:
-    if kind == 'sqlite':
-        with _store(f'sqlite:///{tmp_path / "odb.sqlite3"}') as store:
-            yield store
-    else:
-        with pg.scratch_database('zato_pubsub_') as db, \
-                _store(pg.dsn(db).replace('postgresql://', 'postgresql+psycopg2://')) as store:
-            yield store
-
-
-@contextlib.contextmanager
-def _store(url: str) -> Iterator[PubSubStore]:
-    engine = make_engine(url, pool_size=20)
-    upgrade(engine)
-    with engine.begin() as conn:
-        cluster_id = conn.execute(text("INSERT INTO cluster (name, created_at, config_version) "
-                                       "VALUES ('c1', CURRENT_TIMESTAMP, 0) RETURNING id")).scalar()
-    try:
+    with migrated_odb(kind, tmp_path, 'zato_pubsub_') as (engine, cluster_id):
         yield PubSubStore(engine, cluster_id)
-    finally:
-        engine.dispose()
 
 
 def topic(store: PubSubStore, name: str, **fields) -> int:
