@@ -149,8 +149,10 @@ def test_1000_due_times_fire_exactly_once_with_the_lease_holder_killed_mid_way(c
                  if worker.endswith(f':{pid}') and started is not None and ended is None}
     print(f'killed holder {name} at {killed_at:.2f}, taken over by {new_name} after {taken_over_at - killed_at:.2f} s;'
           f' runs lost with the killed worker: {len(lost)}')
-    details = [f for f in query(cluster, 'SELECT j.name, f.* FROM scheduler_firing f JOIN scheduler_job j '
-                                         'ON j.id = f.job_id') if (f[0], f[2]) in lost]
+    details = [dict(zip(('job', 'due', 'fired', 'sends', 'worker', 'started', 'ended', 'result'), f, strict=True))
+               for f in query(cluster, 'SELECT j.name, f.due_at, f.fired_at, f.sends, f.worker, f.started_at, '
+                                       'f.ended_at, f.result FROM scheduler_firing f JOIN scheduler_job j '
+                                       'ON j.id = f.job_id') if (f[0], f[1]) in lost]
     assert lost <= in_killed and len(lost) <= 3, (lost, in_killed, details)
     assert set(seen) <= expected
     # On time: none later than 1 s after its due time, outside the takeover window

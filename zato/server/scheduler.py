@@ -27,7 +27,9 @@ worker claimed within a few seconds (the message or the worker was lost). A run 
 after claiming it is not run again (the service may have done its work): its firing keeps the
 claim (``started_at``, ``worker``) and no end, which is how to find it. Unless the job has
 ``allow_overlap``, the run holds the lease ``zato.scheduler.job.<id>`` while it runs, and a firing
-that finds the job's previous run still going is not run (its result is ``overlap``). The service
+that finds the job's previous run still going is not run (its result is ``overlap``) — except a late
+one (a new holder's catch-up, or a firing sent again), which waits up to LATE_WAIT seconds for that
+run to end first: late firings of one job reach the workers close together. The service
 runs with ``self.channel.type == 'scheduler'``, ``self.job_type`` and the job's ``extra`` as its raw
 request, and ``self.environ['zato.scheduler']`` holding the job's ``id``, ``name`` and the ``due``
 time of the run (seconds since the epoch), through the scheduler hooks (zato.service.invoker); the
@@ -77,6 +79,12 @@ MAX_SENDS = 3
 # How long a run's overlap lease outlives a worker that died running it (renewed while it runs)
 RUN_LEASE_TTL = 20.0
 
+# A firing more than LATE_AFTER seconds after its due time (a new holder catching up, or a firing sent
+# again) waits up to LATE_WAIT seconds for the job's previous run to end before it counts as an overlap:
+# such firings reach the workers close together and must not skip one another
+LATE_AFTER = 1.0
+LATE_WAIT = 10.0
+
 # Firings are kept this long (seconds), then deleted by the holder, once a minute
 FIRING_RETENTION = 86400.0
 PURGE_EVERY = 60.0
@@ -121,10 +129,10 @@ class _Job:
 
 
 def run_message(job_id: int, name: str, service: str, job_type: str, extra: str, allow_overlap: bool,
-                due: float, cid: str) -> dict[str, Any]:
-    """What the bus carries to the worker that runs a firing."""
+                due: float, cid: str, late: bool = False) -> dict[str, Any]:
+    """What the bus carries to the worker that runs a firing (`late`: sent again, or fired late)."""
     return {'job_id': job_id, 'name': name, 'service': service, 'job_type': job_type, 'extra': extra,
-            'allow_overlap': allow_overlap, 'due': due, 'cid': cid}
+            'allow_overlap': allow_overlap, 'due': due, 'cid': cid, 'late': late}
 
 
 class Scheduler:
@@ -260,8 +268,9 @@ class Scheduler:
             logger.warning('Job `%s` was due at %s, %.1f s ago: %s', job.name, due, now - due,
                            'fired once for its late due times' if decision.fire else 'skipped (misfire policy)')
         if decision.fire:
+            late = decision.late or now - due > LATE_AFTER
             self.runtime.bus.send_any(RUN_SUBJECT, run_message(job.id, job.name, job.service, job.job_type,
-                                                               job.extra, job.allow_overlap, due, cid))
+                                                               job.extra, job.allow_overlap, due, cid, late))
 
     def _resend(self, now: float) -> None:
         """Sends again the firings no worker claimed (a lost message, or a worker that died with it)."""
@@ -275,7 +284,7 @@ class Scheduler:
                 firing.sends += 1
             session.commit()
             messages = [run_message(row.id, row.name, row.service_name, row.job_type, row.extra, row.allow_overlap,
-                                    firing.due_at, firing.cid) for firing, row in rows]
+                                    firing.due_at, firing.cid, late=True) for firing, row in rows]
         for msg in messages:
             logger.warning('Job `%s`: the firing due at %s was not claimed by any worker; sending it again',
                            msg['name'], msg['due'])
@@ -342,8 +351,9 @@ class Scheduler:
         if msg['allow_overlap']:
             self._run(msg, started)
             return
+        block = LATE_WAIT if msg.get('late') else 0
         try:
-            with self.runtime.locks.lock(LockArgs(f'{LEASE}.job.{job_id}', RUN_LEASE_TTL, 0), msg['cid']):
+            with self.runtime.locks.lock(LockArgs(f'{LEASE}.job.{job_id}', RUN_LEASE_TTL, block), msg['cid']):
                 self._run(msg, started)
         except LockTimeout:
             logger.warning('Job `%s` due at %s not run: its previous run is still going (allow_overlap is off)',
