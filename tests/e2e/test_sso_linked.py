@@ -5,7 +5,9 @@ service sees the user, an SSO session is opened and then extended, the user's ra
 
 from __future__ import annotations
 
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
@@ -162,6 +164,27 @@ def test_the_application_header_opens_a_session_of_that_application_and_an_unkno
     refused = linked.get({'X-Zato-SSO-Current-App': 'Payroll'})
     assert refused.status_code == 403 and refused.headers['Cache-Control'] == 'no-store'
     assert refused.json()['details'] == 'Invalid SSO application in X-Zato-SSO-Current-App'
+
+
+def test_first_requests_of_a_credential_at_the_same_moment_open_one_session(env):
+    linked = Linked(env)
+    for _ in range(5):
+        # Linked anew (unlinking ends its sessions): no session of `Other` yet. 16 first requests released
+        # at once, over new connections to both workers
+        linked.unlink()
+        assert linked.link().status_code == 200
+        start = threading.Barrier(16)
+
+        def first(_: int) -> requests.Response:
+            start.wait()
+            return linked.get({'X-Zato-SSO-Current-App': 'Other'})
+
+        with ThreadPoolExecutor(16) as pool:
+            answers = list(pool.map(first, range(16)))
+        assert [a.status_code for a in answers] == [200] * 16
+        others = [s for s in linked.sessions() if s['current_app'] == 'Other']
+        assert len(others) == 1, others
+        assert {a.json()['sso_user']['session_id'] for a in answers} == {others[0]['session_id']}
 
 
 def test_a_linked_jwt_acts_as_the_user(env):

@@ -21,7 +21,7 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from zato.odb.models import SecurityDef, SSOLinkedAuth, SSOSession, SSOUser
@@ -54,6 +54,14 @@ def auth_type_of(value: Any) -> str:
 def session_key(sec_def_id: int) -> str:
     """The `ext_session_id` of the sessions a link opens (3.1 prefixed them with the auth type and id too)."""
     return f'zato.linked.{sec_def_id}'
+
+
+def _latest_query(user_id: int, current_app: str, key: str, live_at: float | None) -> Any:
+    query = select(SSOSession).where(SSOSession.user_id == user_id, SSOSession.current_app == current_app,
+                                     SSOSession.ext_session_id == key)
+    if live_at is not None:
+        query = query.where(SSOSession.expiration_time > live_at, SSOSession.max_expiration_time > live_at)
+    return query.order_by(SSOSession.id.desc()).limit(1)
 
 
 def link_to_dict(link: SSOLinkedAuth, sec: SecurityDef, user: SSOUser) -> dict[str, Any]:
@@ -141,19 +149,34 @@ class LinkedAuth:
 
     # Acting as the user
 
+    @staticmethod
+    def _latest(session: Any, user_id: int, current_app: str, key: str, live_at: float | None = None) \
+            -> SSOSession | None:
+        """The newest session of (user, app, credential); only a live one at `live_at` when given."""
+        return session.scalars(_latest_query(user_id, current_app, key, live_at)).first()
+
     def touch_session(self, session: Any, user: SSOUser, sec_def_id: int, auth_type: str, principal: str,
                       current_app: str, remote_addr: str, user_agent: str, now: float) -> SSOSession:
         """The live session of (user, app, credential), its idle expiry moved on; or a new one. In the
-        caller's transaction, which commits it."""
+        caller's transaction, which commits it.
+
+        Two first requests of one credential at the same moment (two workers, two servers) would both
+        find no session and open one each; so before opening one the user's row is locked (FOR UPDATE
+        on PostgreSQL; on SQLite a write, which takes the database's one write lock) and the session
+        looked for again: the second request waits for the first's commit and then finds its session."""
         key = session_key(sec_def_id)
         conf = self.ctx.config['session']
         idle = conf['expiry'] * 60
-        row = session.scalars(select(SSOSession).where(
-            SSOSession.user_id == user.id, SSOSession.current_app == current_app,
-            SSOSession.ext_session_id == key).order_by(SSOSession.id.desc()).limit(1)).first()
+        row = self._latest(session, user.id, current_app, key)
         if row is not None and (now >= row.expiration_time or now >= row.max_expiration_time):
             session.delete(row)
             row = None
+        if row is None:
+            if session.get_bind().dialect.name == 'postgresql':
+                session.execute(select(SSOUser.id).where(SSOUser.id == user.id).with_for_update())
+            else:
+                session.execute(update(SSOUser).where(SSOUser.id == user.id).values(id=SSOUser.id))
+            row = self._latest(session, user.id, current_app, key, live_at=now)
         if row is None:
             absolute = now + conf['max_lifetime'] * 60
             # A UST nobody is shown: the credential is what its holder presents, and the ODB needs one
