@@ -12,7 +12,7 @@ from tests.e2e.harness import zato
 from zato.admin_client import AdminCallError
 
 MODULE = '''
-from zato.errors import Inactive
+from zato.errors import Inactive, ServiceNotFound
 from zato.server.service import Service
 
 
@@ -40,6 +40,18 @@ class Caller(Service):
             self.response.payload = {'error': type(e).__name__, 'details': str(e)}
 
 
+class By(Service):
+    name = 'states.by'
+
+    def handle(self):
+        params = self.request.http.GET
+        try:
+            by_id = self.invoke_by_id(int(params['id']))
+        except ServiceNotFound as e:
+            by_id = {'error': type(e).__name__}
+        self.response.payload = {'by_id': by_id, 'by_impl_name': self.invoke_by_impl_name(params['impl'])}
+
+
 class Config(Service):
     name = 'states.config'
 
@@ -55,7 +67,8 @@ def _setup(env) -> None:
     for name, path, service in (('states-answer', '/states/answer', 'states.answer'),
                                 ('states-other', '/states/other', 'states.other'),
                                 ('states-caller', '/states/caller', 'states.caller'),
-                                ('states-config', '/states/config', 'states.config')):
+                                ('states-config', '/states/config', 'states.config'),
+                                ('states-by', '/states/by', 'states.by')):
         try:
             env.channel(name, path, service)
         except AdminCallError as e:
@@ -102,6 +115,19 @@ def test_an_inactive_service_answers_404_on_its_channels_and_raises_inactive_on_
     every_worker(env, '/states/caller', lambda r: r.json() == {'got': {'answer': 42}})
 
 
+def test_invoke_by_id_and_by_impl_name(env):
+    _setup(env)
+    answer = env.admin.call('GET', '/zato/admin/services/states.answer')
+    assert answer['impl_name'] == 'states_mod.Answer' and isinstance(answer['id'], int)
+    every_worker(env, f'/states/by?id={answer["id"]}&impl=states_mod.Answer', lambda r: r.json() == {
+        'by_id': {'answer': 42}, 'by_impl_name': {'answer': 42}})
+    # An id no service has; a class no service is
+    every_worker(env, '/states/by?id=999999&impl=states_mod.Other', lambda r: r.json() == {
+        'by_id': {'error': 'ServiceNotFound'}, 'by_impl_name': {'other': True}})
+    r = env.fresh_get(env.url + f'/states/by?id={answer["id"]}&impl=states_mod.Nothing')
+    assert r.status_code == 404 and r.json()['code'] == 'not_found', r.text
+
+
 def test_edit_refuses_a_non_boolean_is_active_and_an_internal_service(env):
     _setup(env)
     try:
@@ -135,7 +161,7 @@ def test_undeploying_a_service_removes_it_from_every_worker_and_the_last_one_tak
     every_worker(env, '/states/other', lambda r: r.status_code == 200)
 
     # Deleting every service deletes the module
-    for name in ('states.answer', 'states.caller', 'states.config'):
+    for name in ('states.answer', 'states.caller', 'states.config', 'states.by'):
         assert env.admin.call('DELETE', f'/zato/admin/services/{name}')['module_deleted'] is False
     assert env.admin.call('DELETE', '/zato/admin/services/states.other') == {
         'name': 'states.other', 'file_name': 'states_mod.py', 'module_deleted': True}

@@ -175,12 +175,12 @@ def test_first_requests_of_a_credential_at_the_same_moment_open_one_session(env)
         assert linked.link().status_code == 200
         start = threading.Barrier(16)
 
-        def first(_: int) -> requests.Response:
-            start.wait()
+        def first(barrier: threading.Barrier) -> requests.Response:
+            barrier.wait()
             return linked.get({'X-Zato-SSO-Current-App': 'Other'})
 
         with ThreadPoolExecutor(16) as pool:
-            answers = list(pool.map(first, range(16)))
+            answers = list(pool.map(first, [start] * 16))
         assert [a.status_code for a in answers] == [200] * 16
         others = [s for s in linked.sessions() if s['current_app'] == 'Other']
         assert len(others) == 1, others

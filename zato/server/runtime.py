@@ -14,7 +14,9 @@ import gevent
 from gevent.lock import RLock
 from sqlalchemy import select, update
 
+from zato.bounded_cache import BoundedCache
 from zato.bus.factory import make_bus
+from zato.errors import ServiceNotFound
 from zato.odb.engine import make_engine, make_session_factory, make_url
 from zato.odb.lease import LeaseStore
 from zato.odb.models import (ChannelREST, ChannelWSX, Cluster, DeployedCode, OutConn, RateLimitDef, SecurityDef,
@@ -114,6 +116,7 @@ class Runtime:
         self.router: Router[ChannelConfig] = Router([])
         self._internal: list[ChannelConfig] = []
         self.code_versions: dict[str, int] = {}
+        self._service_names: BoundedCache[int, str] = BoundedCache(10_000)  # service id -> name, for invoke_by_id
         self.admin_sec_id: int | None = None
         self.bus = make_bus(bus_settings(self.config, self.odb_config))
         self.trusted_proxies = self.config.get('http', 'trusted_proxies')
@@ -246,6 +249,20 @@ class Runtime:
         if self.stats_flusher is not None:
             self.stats_flusher.stop()  # the last statistics, and the word that this worker stopped
         self.engine.dispose()
+
+    def service_name_of_id(self, service_id: int) -> str:
+        """The name of the service whose ODB id is `service_id` (self.invoke_by_id); ServiceNotFound if none.
+        Remembered: an id is never given to another service, and a deleted one's name is refused by the
+        store anyway."""
+        name = self._service_names.get(service_id)
+        if name is None:
+            with self.Session() as session:
+                name = session.scalar(select(ServiceRow.name).where(ServiceRow.id == service_id,
+                                                                    ServiceRow.cluster_id == self.cluster_id))
+            if name is None:
+                raise ServiceNotFound(f'id {service_id}')
+            self._service_names.remember(service_id, name)
+        return name
 
     # Loading config
 

@@ -101,6 +101,13 @@ class ServiceStore:
             raise Inactive(name)
         return cls
 
+    def name_of_impl(self, impl_name: str) -> str:
+        """The name of the deployed service whose class is `impl_name`; ServiceNotFound if none."""
+        for name, cls in self.services.items():
+            if cls.impl_name == impl_name:
+                return name
+        raise ServiceNotFound(impl_name)
+
     def set_active(self, name: str, is_active: bool) -> None:
         if is_active:
             self.inactive.discard(name)

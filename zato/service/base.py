@@ -233,6 +233,15 @@ class Service:
                                           raise_timeout=raise_timeout, caller=self.name, as_bunch=as_bunch,
                                           skip_response_elem=skip_response_elem, serialize=serialize)
 
+    def invoke_by_id(self, service_id: int, payload: Any = None, **kwargs: Any) -> Any:
+        """``invoke`` of the service whose ODB id is `service_id` (3.1's name), with the same options;
+        zato.errors.ServiceNotFound for an id no service of this cluster has."""
+        return self.invoke(self.server.service_name_of_id(service_id), payload, **kwargs)
+
+    def invoke_by_impl_name(self, impl_name: str, payload: Any = None, **kwargs: Any) -> Any:
+        """``invoke`` of the service whose class is `impl_name` (``module.ClassName``, 3.1's name)."""
+        return self.invoke(self.server.invoker.store.name_of_impl(impl_name), payload, **kwargs)
+
     def invoke_async(self, name: str, payload: Any = None, channel: str = CHANNEL.INVOKE_ASYNC,
                      data_format: str | None = None, transport: str | None = None,
                      expiration: float = DEFAULT_EXPIRATION, to_json_string: bool = False, cid: str | None = None,

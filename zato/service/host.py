@@ -26,6 +26,9 @@ class ServiceHost(Protocol):
     user_config: Any                        # zato.service.user_config.UserConfig, for self.user_config
     caches: Any                             # zato.server.caches.Caches, for self.cache
 
+    def service_name_of_id(self, service_id: int) -> str:
+        """The name of the service with that ODB id, for self.invoke_by_id."""
+
 
 class InvokerHost(ServiceHost, Protocol):
     """What the invoker needs besides: the cluster bus."""

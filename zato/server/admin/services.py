@@ -93,16 +93,18 @@ class GetService(AdminService):
         if not name or name not in store:
             raise NotFound(f'Service `{name}` not found')
         cls = store.services[name]
-        source, limit = None, None
+        source, limit, service_id = None, None, None
         with self.server.Session() as session:
             row = session.scalars(select(ServiceRow).where(ServiceRow.cluster_id == self.server.cluster_id,
                                                            ServiceRow.name == name)).one_or_none()
             if row is not None:
+                service_id = row.id
                 code = session.get(DeployedCode, row.code_id) if row.code_id is not None else None
                 source = code.source if code is not None else None
                 limit = session.get(RateLimitDef, row.rate_limit_id) if row.rate_limit_id is not None else None
-        self.response.payload = {'name': name, 'impl_name': cls.impl_name, 'file_name': store.file_of.get(name, ''),
-                                 'is_internal': name.startswith('zato.'), 'is_active': name not in store.inactive,
+        self.response.payload = {'id': service_id, 'name': name, 'impl_name': cls.impl_name,
+                                 'file_name': store.file_of.get(name, ''), 'is_internal': name.startswith('zato.'),
+                                 'is_active': name not in store.inactive,
                                  'http_verbs': sorted(cls._verbs), 'has_simple_io': cls._sio is not None,
                                  'simple_io': sio_to_dict(cls._sio),
                                  'schema': cls._schema.name if cls._schema else None,
