@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import secrets
 
-import psycopg2
 import pytest
 import requests
 
-from tests import pg
-from tests.e2e.harness import Env
+from tests.e2e.harness import postgresql_cluster
 
 pytestmark = pytest.mark.postgresql
 
@@ -22,30 +19,10 @@ class Hello(Service):
 '''
 
 
-def admin_conn():
-    conn = psycopg2.connect(**pg.connect_kwargs())
-    conn.autocommit = True
-    return conn
-
-
 @pytest.fixture(scope='module')
 def cluster(tmp_path_factory):
-    try:
-        conn = admin_conn()
-    except psycopg2.OperationalError as e:
-        pytest.fail(f'PostgreSQL is not reachable at 127.0.0.1:5432 ({e}); scripts/test.sh starts it')
-    db = f'zato_e2e_{secrets.token_hex(4)}'
-    with conn.cursor() as cur:
-        cur.execute(f'CREATE DATABASE {db}')
-    env = Env(str(tmp_path_factory.mktemp('pg') / 'env'), '--odb', 'postgresql', '--odb-host', pg.HOST,
-              '--odb-port', str(pg.PORT), '--odb-user', pg.USER, '--odb-db-name', db, servers=2, workers=2,
-              env={'ZATO_ODB_PASSWORD': pg.PASSWORD})
-    env.start()
-    yield env
-    env.stop()
-    with conn.cursor() as cur:
-        cur.execute(f'DROP DATABASE IF EXISTS {db} WITH (FORCE)')
-    conn.close()
+    with postgresql_cluster(tmp_path_factory, 'e2e') as env:
+        yield env
 
 
 def test_the_environment_uses_postgresql_for_the_odb_and_the_bus(cluster):

@@ -8,14 +8,13 @@ SQLite and on PostgreSQL, two workers each; requests go over new connections to 
 
 from __future__ import annotations
 
-import secrets
+import contextlib
+from collections.abc import Iterator
 
-import psycopg2
 import pytest
 import requests
 
-from tests import pg
-from tests.e2e.harness import Env
+from tests.e2e.harness import Env, postgresql_cluster
 from zato.admin_client import AdminCallError
 
 WHO = '''
@@ -30,29 +29,26 @@ class WhoAmI(Service):
 ROUNDS = 8  # fresh connections per check: enough to reach both workers
 
 
+@contextlib.contextmanager
+def _started(kind: str, tmp_path_factory) -> Iterator[Env]:
+    if kind == 'postgresql':
+        with postgresql_cluster(tmp_path_factory, 'recreate', servers=1) as e:
+            yield e
+        return
+    e = Env(str(tmp_path_factory.mktemp('recreate-sqlite') / 'env'))
+    e.start()
+    try:
+        yield e
+    finally:
+        e.stop()
+
+
 @pytest.fixture(scope='module', params=['sqlite', pytest.param('postgresql', marks=pytest.mark.postgresql)])
 def env(request, tmp_path_factory):
-    path = str(tmp_path_factory.mktemp(f'recreate-{request.param}') / 'env')
-    db = None
-    if request.param == 'sqlite':
-        e = Env(path)
-    else:
-        db = f'zato_recreate_{secrets.token_hex(4)}'
-        admin = psycopg2.connect(**pg.connect_kwargs())
-        admin.autocommit = True
-        with admin.cursor() as cur:
-            cur.execute(f'CREATE DATABASE {db}')
-        e = Env(path, '--odb', 'postgresql', '--odb-host', pg.HOST, '--odb-port', str(pg.PORT),
-                '--odb-user', pg.USER, '--odb-db-name', db, env={'ZATO_ODB_PASSWORD': pg.PASSWORD})
-    e.start()
-    e.admin.call('POST', '/zato/admin/deploy', {'file_name': 'recreate_who.py', 'source': WHO})
-    e.wait_for(lambda: 'recreate-who.who-am-i' in [s['name'] for s in e.admin.call('GET', '/zato/admin/services')])
-    yield e
-    e.stop()
-    if db is not None:
-        with admin.cursor() as cur:
-            cur.execute(f'DROP DATABASE IF EXISTS {db} WITH (FORCE)')
-        admin.close()
+    with _started(request.param, tmp_path_factory) as e:
+        e.admin.call('POST', '/zato/admin/deploy', {'file_name': 'recreate_who.py', 'source': WHO})
+        e.wait_for(lambda: 'recreate-who.who-am-i' in [s['name'] for s in e.admin.call('GET', '/zato/admin/services')])
+        yield e
 
 
 def statuses(env, path, headers=None, auth=None) -> set[int]:
