@@ -73,6 +73,9 @@ class PreloadCheck(Service):
             'imported_again': sorted(name for name, oid in preload.PRELOADED.items()
                                      if id(sys.modules.get(name)) != oid),
             'frozen': gc.get_freeze_count(),
+            # Modules a worker imported while it started that the master had not: each one its own copy
+            'imported_at_start': sorted(name for name in preload.STARTED_MODULES - preload.MASTER_MODULES
+                                        if not getattr(sys.modules[name], '__zato_deployed__', False)),
         }
 '''
 
@@ -84,4 +87,5 @@ def test_workers_use_the_modules_the_master_preloaded_and_froze(env):
     env.channel('patching-preload', '/test/patching/preload', 'patching.preload-check')
     for body in answers_of_both_workers(env, '/test/patching/preload'):
         assert body['preloaded'] == len(PRELOAD + AFTER_PATCHING) and body['imported_again'] == [], body
+        assert body['imported_at_start'] == [], body
         assert body['frozen'] > 10_000, body  # what the master had imported, out of the collector's way

@@ -81,6 +81,16 @@ PRELOAD: tuple[str, ...] = (
     'zato.server.admin.services',
     'zato.server.admin.stats',
     'zato.server.admin.wsx',
+    'zato.server.admin.cache',
+    'zato.server.admin.pubsub',
+    'zato.server.admin.scheduler',
+    'zato.server.pattern_services',
+    'zato.server.service',
+    'zato.server.startup',
+    'zato.connectors.smtp_message',
+    'logging.config',
+    'logging.handlers',
+    'gunicorn.glogging',
     'zato.bus.factory',
     'zato.bus.local',
     'zato.security.authenticate',
@@ -107,6 +117,11 @@ AFTER_PATCHING: tuple[str, ...] = (
 # again there (and its pages are not shared)
 PRELOADED: dict[str, int] = {}
 
+# Every module the master had when it froze, and every module a worker had once started (worker.py):
+# what a worker imports beyond the master's is its own copy, pages the workers do not share
+MASTER_MODULES: set[str] = set()
+STARTED_MODULES: set[str] = set()
+
 
 def preload() -> dict[str, int]:
     """Imports ``PRELOAD`` (and the compiled extensions ``accel`` would pick), then freezes the
@@ -120,6 +135,7 @@ def preload() -> dict[str, int]:
     for twin in accel.EXTENSIONS.values():
         accel.load(twin)
     PRELOADED.update({name: id(sys.modules[name]) for name in PRELOAD + AFTER_PATCHING})
+    MASTER_MODULES.update(sys.modules)
     # Garbage first, so that nothing unreachable is frozen for good; then nothing alive now is
     # ever traversed again by a collection, here or in the workers
     gc.collect()
