@@ -30,6 +30,12 @@ def test_the_environment_uses_postgresql_for_the_odb_and_the_bus(cluster):
     assert 'engine = postgresql' in text and 'backend = postgresql' in text
 
 
+def test_the_four_workers_starting_together_make_one_pubsub_cleanup_job(cluster):
+    for admin in cluster.admins:
+        jobs = [j for j in admin.call('GET', '/zato/admin/scheduler/jobs') if j['name'] == 'zato.pubsub.cleanup']
+        assert [(j['service'], j['seconds']) for j in jobs] == [('zato.pubsub.cleanup-service', 300)]
+
+
 def test_a_module_dropped_into_pickup_is_served_by_every_worker_of_both_servers(cluster):
     cluster.drop('pg_hello.py', HELLO % 1)
     cluster.wait_for(lambda: all('pg-hello.hello' in [s['name'] for s in admin.call('GET', '/zato/admin/services')]

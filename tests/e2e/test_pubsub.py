@@ -268,3 +268,23 @@ def test_a_topic_of_the_deepest_name_allowed_is_reached_through_the_url_and_one_
     with pytest.raises(AdminCallError) as e:
         env.admin.call('POST', '/zato/admin/pubsub/topics', {'name': deepest + '/s15'})
     assert e.value.status == 400 and 'at most 16 segments' in e.value.details
+
+
+def test_expired_messages_are_deleted_by_the_scheduler_job_zato_pubsub_cleanup(env, ps):
+    env.admin.call('POST', '/zato/admin/pubsub/topics', {'name': '/e2e/expiring', 'max_depth_gd': 3})
+    sub_key = subscribe(env, ps['e2e-sub'], '/e2e/expiring').json()['sub_key']
+    for i in range(3):
+        assert publish(env, ps['e2e-pub'], '/e2e/expiring', {'data': str(i), 'expiration': 100}).status_code == 200
+    time.sleep(0.2)
+    assert pull(env, ps['e2e-sub'], sub_key).json() == []  # expired: never handed out
+    r = publish(env, ps['e2e-pub'], '/e2e/expiring', {'data': 'full'})
+    assert r.status_code == 503  # but they count towards max_depth_gd until deleted
+    # The job each environment gets, every [pubsub] cleanup_interval seconds (300); run now
+    [job] = [j for j in env.admin.call('GET', '/zato/admin/scheduler/jobs') if j['name'] == 'zato.pubsub.cleanup']
+    assert (job['service'], job['job_type'], job['seconds'], job['is_active']) == \
+        ('zato.pubsub.cleanup-service', 'interval_based', 300, True), job
+    env.admin.call('POST', f'/zato/admin/scheduler/jobs/{job["id"]}/execute')
+    env.wait_for(lambda: env.admin.call('GET', f'/zato/admin/scheduler/jobs/{job["id"]}')['last_result'] == 'ok',
+                 timeout=10)
+    assert publish(env, ps['e2e-pub'], '/e2e/expiring', {'data': 'room again'}).status_code == 200
+    assert [m['data'] for m in pull(env, ps['e2e-sub'], sub_key).json()] == ['room again']

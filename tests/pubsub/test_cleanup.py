@@ -1,4 +1,4 @@
-"""Expired messages deleted once per interval for the whole cluster (zato.pubsub.cleanup)."""
+"""Expired messages deleted (zato.pubsub.cleanup, run by the scheduler job of that name)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,7 @@ import time
 import pytest
 
 from tests.pubsub.fixtures import gd_depth, message_count, msg, one_sub, pubsub_store
-from zato.odb.lease import LeaseStore
-from zato.pubsub.cleanup import Cleanup
+from zato.pubsub.cleanup import delete_expired
 
 KINDS = ['sqlite', pytest.param('postgresql', marks=pytest.mark.postgresql)]
 
@@ -19,14 +18,12 @@ def store(request, tmp_path):
         yield s
 
 
-def test_one_worker_per_interval_deletes_the_expired_messages_and_frees_their_depth(store):
-    topic_id, sub_id = one_sub(store, max_depth_gd=3)
-    for i in range(3):
+def test_the_expired_messages_are_deleted_in_batches_and_free_their_depth(store):
+    topic_id, sub_id = one_sub(store, max_depth_gd=5)
+    for i in range(5):
         store.publish('/orders', msg(str(i), expiration=50 if i else 60_000))
     time.sleep(0.1)
-    leases = LeaseStore(store.engine, store.cluster_id)
-    first, second = (Cleanup(leases, store, holder, 30) for holder in ('server1:1', 'server2:2'))
-    assert first.run_once() == 2
-    assert second.run_once() is None  # the lease is first's for this interval
+    assert delete_expired(store, batch=3) == 4  # two batches: 3, then 1
+    assert delete_expired(store, batch=3) == 0
     assert (message_count(store), gd_depth(store, topic_id)) == (1, 1)
     assert [m['data'] for m in store.pull(sub_id, 10, 30)] == ['0']

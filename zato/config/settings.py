@@ -131,7 +131,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting('stats', 'flush_interval', '10', _pos_float, 'Seconds between two writes of the service statistics and heartbeat of each worker to the ODB; a worker is down after three intervals without a heartbeat.'),
     Setting('stats', 'retention', '24', _pos_int, 'Hours service statistics, and heartbeats of workers gone, are kept in the ODB (the flushers delete older rows).'),
     Setting('pubsub', 'max_data_size', '1048576', _pos_int, 'Largest `data` of one pub/sub message, in bytes of UTF-8 (or of JSON); a larger one is refused with 413 (docs/pubsub.md).'),
-    Setting('pubsub', 'cleanup_interval', '300', _pos_float, 'Seconds between two deletions of expired pub/sub messages, made by one worker of the cluster (3.1: every 5 minutes).'),
+    Setting('pubsub', 'cleanup_interval', '300', _pos_float, 'Seconds between two deletions of expired pub/sub messages: the interval the scheduler job `zato.pubsub.cleanup` is made with, when a server finds none (3.1: every 5 minutes); afterwards the job\'s own interval counts.'),
 )
 
 

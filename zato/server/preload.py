@@ -83,6 +83,7 @@ PRELOAD: tuple[str, ...] = (
     'zato.server.admin.wsx',
     'zato.server.admin.cache',
     'zato.server.admin.pubsub',
+    'zato.server.pubsub_cleanup',
     'zato.server.admin.scheduler',
     'zato.server.pattern_services',
     'zato.server.service',

@@ -18,20 +18,16 @@ too, the same as one that does not exist (3.1's answer).
 from __future__ import annotations
 
 import logging
-import os
-import random
 import secrets
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import gevent
 from sqlalchemy import delete, select
 
 from zato.config.security import SecurityConfig
 from zato.errors import BadRequest, NotFound, Unauthorized
 from zato.odb.models import PubSubEndpoint, PubSubSubscription, PubSubTopic
-from zato.pubsub.cleanup import Cleanup
 from zato.pubsub.errors import NotAllowed
 from zato.pubsub.keys import new_sub_key
 from zato.pubsub.matcher import MAX_TOPIC_DEPTH, Pattern, can_publish, can_subscribe, parse_patterns, topic_name_error
@@ -124,21 +120,6 @@ class PubSub:
 
     def start(self, cluster_id: int) -> None:
         self.store = PubSubStore(self.runtime.engine, cluster_id)
-
-    def run_cleanup(self) -> None:
-        """The worker's share of deleting expired messages (zato.pubsub.cleanup), until it stops."""
-        runtime = self.runtime
-        interval = float(runtime.config.get('pubsub', 'cleanup_interval'))
-        cleanup = Cleanup(runtime.leases, self.gd, f'{runtime.server_name}:{os.getpid()}', interval)
-        while True:
-            gevent.sleep(interval * random.uniform(0.5, 1.0))
-            try:
-                deleted = cleanup.run_once()
-            except Exception:
-                logger.exception('Pub/sub cleanup failed; trying again in %s s', interval)
-                continue
-            if deleted:
-                logger.info('Pub/sub cleanup: %d expired messages deleted', deleted)
 
     @property
     def gd(self) -> PubSubStore:

@@ -176,6 +176,7 @@ class Runtime:
         from zato.server.admin import scheduler as admin_scheduler
         from zato.server.admin import pubsub as admin_pubsub
         from zato.server import pubsub as server_pubsub
+        from zato.server import pubsub_cleanup
         with self.Session() as session:
             cluster = session.scalars(select(Cluster).where(Cluster.name == self.cluster_name)).one_or_none()
             if cluster is None:
@@ -195,8 +196,8 @@ class Runtime:
         self.store.add_internal(admin_scheduler)
         self.store.add_internal(admin_pubsub)
         self.store.add_internal(server_pubsub)
+        self.store.add_internal(pubsub_cleanup)
         self.pubsub.start(self.cluster_id)
-        self._greenlets.append(gevent.spawn(self.pubsub.run_cleanup))
         if self._sso_start is not None:
             from zato.server import sso as server_sso
             from zato.server import sso_attr as server_sso_attr
@@ -221,6 +222,7 @@ class Runtime:
         self.jwt.load()
         self.reload_all()
         self._greenlets.append(gevent.spawn(self._check_config_version))
+        pubsub_cleanup.ensure_job(self)
         self._greenlets.append(self.scheduler.start())
         self.stats_flusher = StatsFlusher(self.stats, self.engine, self.cluster_id, self.server_name,
                                           self.config.get('stats', 'flush_interval'),
