@@ -732,7 +732,7 @@ class PubSubQueue(Base):
     a subscription's delivery order (priority, highest first, then publication time)."""
     __tablename__ = 'pubsub_queue'
     __table_args__ = (UniqueConstraint('sub_id', 'message_id'),
-                      Index('ix_pubsub_queue_delivery', 'sub_id', 'priority', 'pub_time', 'id'), NEVER_REUSED_IDS)
+                      NEVER_REUSED_IDS)
 
     id: Mapped[int] = mapped_column(_BIG_ID, primary_key=True)
     cluster_id: Mapped[int] = mapped_column(ForeignKey('cluster.id', ondelete='CASCADE'))
@@ -745,3 +745,9 @@ class PubSubQueue(Base):
     delivery_count: Mapped[int] = mapped_column(Integer, default=0)
     visible_after: Mapped[float] = mapped_column(Float, default=0.0)
     last_delivery_time: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+# A subscription's delivery order, as pulls read it (zato.pubsub.store): priority highest first, then
+# publication time; descending on priority so that a pull walks the index instead of sorting the queue
+Index('ix_pubsub_queue_delivery', PubSubQueue.sub_id, PubSubQueue.priority.desc(), PubSubQueue.pub_time,
+      PubSubQueue.id)
