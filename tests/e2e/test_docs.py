@@ -8,6 +8,8 @@ import contextlib
 import json
 import os
 import re
+import subprocess
+import sys
 
 import pytest
 import requests
@@ -78,6 +80,8 @@ def test_a_docs_example_deploys_and_answers_as_documented(env, page, file_name, 
         env.wait_for(answered, timeout=3.0)
     for session in spec.get('wsx', []):
         run_wsx(env, session)
+    for script in spec.get('client_scripts', []):
+        run_client_script(env, page, script)
     if spec.get('invoke'):
         for inv in spec['invoke']:
             out = zato('service', 'invoke', env.path, inv['name'], '--payload', json.dumps(inv.get('payload')))
@@ -103,6 +107,33 @@ def admin_calls(env, page: str, calls: list) -> None:
         assert status == call['status'], (page, call, out)
         if 'json' in call:
             assert out == call['json'], (page, call)
+
+
+def run_client_script(env, page: str, script: dict) -> None:
+    """A client script of the page (a ```python block starting with `# docs-client: FILE`), run with the
+    URL of `path` in the environment variable `url_env`; its last line of output is `stdout_json`. Run
+    until it matches (every worker may not have heard yet of what the admin calls made)."""
+    with open(os.path.join(DOCS, page), encoding='utf-8') as f:
+        m = re.search(r'```python\n# docs-client: ' + re.escape(script['file']) + r'\n(.*?)```', f.read(), re.S)
+    assert m is not None, (page, script['file'])
+    path = os.path.join(env.path, 'work', script['file'])
+    with open(path, 'w', encoding='utf-8') as f:
+        f.write(m.group(1))
+    run_env = {**os.environ, script['url_env']: f'ws://127.0.0.1:{env.base_port}{script["path"]}'}
+    outcome: list[subprocess.CompletedProcess] = []
+
+    def ran() -> bool:
+        proc = subprocess.run([sys.executable, path], capture_output=True, text=True, env=run_env, timeout=60)
+        outcome[:] = [proc]
+        lines = proc.stdout.strip().splitlines()
+        try:
+            return proc.returncode == 0 and bool(lines) and json.loads(lines[-1]) == script['stdout_json']
+        except ValueError:
+            return False
+    try:
+        env.wait_for(ran, timeout=10, interval=0.5)
+    except AssertionError:
+        raise AssertionError(f'{script["file"]}: {outcome[0].stdout!r} {outcome[0].stderr[-2000:]!r}') from None
 
 
 def run_wsx(env, session: dict) -> None:

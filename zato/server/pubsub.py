@@ -22,6 +22,7 @@ import secrets
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
 
 from sqlalchemy import delete, select
 
@@ -37,6 +38,7 @@ from zato.security.authenticate import INVALID
 from zato.security.basic_auth import parse_basic_auth
 from zato.security.passwords import hash_password
 from zato.server.admin.base import AdminService
+from zato.server.pubsub_wsx import PubSubWSX
 
 if TYPE_CHECKING:
     from zato.config.channel import ChannelInfo
@@ -97,6 +99,7 @@ class Endpoint:
     patterns: tuple[Pattern, ...]
     security_id: int | None
     is_active: bool
+    ws_channel_id: int | None = None
 
     @classmethod
     def from_model(cls, row: PubSubEndpoint) -> Endpoint:
@@ -104,7 +107,8 @@ class Endpoint:
             patterns = parse_patterns(row.topic_patterns or '')
         except ValueError:
             patterns = ()  # checked on input; a row edited by hand into nonsense allows nothing
-        return cls(row.id, row.name, row.endpoint_type, row.role, patterns, row.security_id, row.is_active)
+        return cls(row.id, row.name, row.endpoint_type, row.role, patterns, row.security_id, row.is_active,
+                   row.ws_channel_id)
 
 
 class PubSub:
@@ -117,6 +121,8 @@ class PubSub:
         self.by_security: dict[int, Endpoint] = {}
         self.max_data_size: int = runtime.config.get('pubsub', 'max_data_size')
         self._dummy: SecurityConfig | None = None
+        self.on_published: Callable[[str], None] | None = None  # wakes WSX pushers (zato.server.pubsub_wsx)
+        self.wsx = PubSubWSX(self)
 
     def start(self, cluster_id: int) -> None:
         self.store = PubSubStore(self.runtime.engine, cluster_id)
@@ -226,6 +232,8 @@ class PubSub:
         published = self.gd.publish_list(topic_name, msgs, None if endpoint is None else endpoint.id, pattern)
         if published.dropped:
             logger.info('%d message(s) to `%s` dropped: the topic has no subscribers', len(msgs), topic_name)
+        elif self.on_published is not None:
+            self.on_published(topic_name)
         return published.msg_ids
 
     def subscribe(self, topic_name: str, endpoint: Endpoint, api: bool = True) -> dict[str, Any]:
@@ -295,10 +303,27 @@ class PubSubAPI:
             return self._pubsub.publish(topic_name, {'data_list': data_list}, endpoint)
         return self._pubsub.publish(topic_name, {**fields, 'data': data}, endpoint)[0]
 
-    def subscribe(self, topic_name: str, endpoint_name: str) -> str:
-        """Subscribes the endpoint (its role and `sub=` patterns must allow it) to the topic; the sub_key."""
+    def subscribe(self, topic_name: str, endpoint_name: str | None = None, *, use_current_wsx: bool = False,
+                  service: Any = None, unsub_on_wsx_close: bool = False) -> str:
+        """Subscribes the endpoint (its role and `sub=` patterns must allow it) to the topic; the sub_key.
+        With `use_current_wsx=True` and `service=self`, the endpoint of the WebSocket channel of the client
+        the service runs for, and the subscription's messages are pushed to that client."""
+        if use_current_wsx:
+            client = _wsx_client(service)
+            wsx = self._pubsub.wsx
+            out = wsx.subscribe(client, wsx.endpoint_of(client), topic_name, unsub_on_wsx_close, api=False)
+            return str(out['sub_key'])
+        if endpoint_name is None:
+            raise BadRequest('Missing input `endpoint_name`')
         endpoint = self._pubsub.endpoint_by_name(endpoint_name)
         return str(self._pubsub.subscribe(topic_name, endpoint, api=False)['sub_key'])
+
+    def resume_wsx_subscription(self, sub_key: str, service: Any) -> None:
+        """Attaches the subscription `sub_key` (of the channel's endpoint) to the WebSocket client the
+        service runs for: its queued messages are pushed to that client."""
+        client = _wsx_client(service)
+        wsx = self._pubsub.wsx
+        wsx.resume(client, wsx.endpoint_of(client), sub_key)
 
     def unsubscribe(self, sub_key: str) -> None:
         self._pubsub.unsubscribe(self._pubsub.subscription(sub_key))
@@ -320,6 +345,13 @@ class PubSubAPI:
     def ack(self, sub_key: str, msg_ids: list[str]) -> int:
         """Removes the messages from the subscription's queue; how many it held."""
         return self._pubsub.gd.ack(self._pubsub.subscription(sub_key), msg_ids)
+
+
+def _wsx_client(service: Any) -> Any:
+    client = (getattr(service, 'environ', None) or {}).get('web_socket')
+    if client is None:
+        raise BadRequest('Not invoked by a WebSocket client: no WSX connection to use')
+    return client
 
 
 # ################################################################################################ REST API

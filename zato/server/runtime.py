@@ -211,6 +211,7 @@ class Runtime:
             self._greenlets.append(gevent.spawn(server_sso.Purger(self, self.sso).run))
         self.kafka_channels.start()
         self.wsx.start()
+        self.pubsub.wsx.start()
         self.bus.subscribe(CONFIG_SUBJECT, self.on_config_changed)
         self.bus.subscribe(ASYNC_SUBJECT, self.async_queue.on_wake)
         self.bus.subscribe(SCHEDULER_RUN_SUBJECT, self.scheduler.on_run)

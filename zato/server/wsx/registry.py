@@ -11,6 +11,7 @@ import secrets
 import socket
 import time
 from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Callable
 
 import gevent
 import orjson
@@ -106,6 +107,10 @@ class WSXRegistry:
         self.accepting = True
         self.pools: list[Any] = []
         self.max_connections: int = runtime.config.get('wsx', 'max_connections')
+        # Pub/sub over WebSockets (zato.server.pubsub_wsx): its calls, and what a client's end tells it
+        self.pubsub_services: frozenset[str] = frozenset()
+        self.pubsub_handler: Callable[[WSXClient, Any, str, Any, str], None] | None = None
+        self.on_remove: list[Callable[[WSXClient], None]] = []
 
     def start(self) -> None:
         bus = self.runtime.bus
@@ -149,6 +154,8 @@ class WSXRegistry:
         self.by_channel.setdefault(client.channel.id, {})[client.id] = client
 
     def remove(self, client: WSXClient) -> None:
+        for callback in self.on_remove:
+            callback(client)
         self.clients.pop(client.id, None)
         group = self.by_channel.get(client.channel.id)
         if group is not None:
@@ -285,6 +292,9 @@ class WSXRegistry:
                 return
             chan = client.channel
             name = chan.service_name
+            if type(data) is dict and data.get('service') in self.pubsub_services and self.pubsub_handler is not None:
+                self.pubsub_handler(client, msg_id, data['service'], data.get('request'), cid)
+                return
             if type(data) is dict and isinstance(data.get('service'), str) and data['service'] != name:
                 if data['service'] not in chan.services_allowed:
                     client.reply(msg_id, 403, f'Service `{data["service"]}` is not allowed on this channel', cid)
