@@ -216,6 +216,10 @@ class PubSubWSX:
 
     def attach(self, sub_id: int, sub_key: str, topic_name: str, client: WSXClient, visibility: float) -> None:
         self.detach(sub_id)
+        if client.closed or client.closing or client.id not in self.pubsub.runtime.wsx.clients:
+            # The client went away while its call ran: client_gone has been and will not come again
+            gevent.spawn(self._maybe_unsubscribe, sub_id)
+            return
         pusher = _Pusher(sub_id, sub_key, topic_name, client, visibility)
         self.pushers[sub_id] = pusher
         pusher.greenlet = gevent.spawn(self._push, pusher)
@@ -260,6 +264,7 @@ class PubSubWSX:
                              'data': [public(m) for m in msgs]})
                 continue
             pusher.event.wait(wait)
+        # A pusher whose client went leaves its entry to client_gone, which applies unsub_on_wsx_close
 
 
 def _topic(data: dict[str, Any]) -> str:
