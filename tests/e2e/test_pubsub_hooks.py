@@ -172,6 +172,17 @@ def test_before_delivery_decides_per_message(ps_env, hk):
         # A subscription whose hook is not deployed: delivered (and logged), as 3.1
         r = requests.post(f'{env.url}/e2e/ps-hook-probe', json={**body, 'hook_service': 'e2e.no-such'}, timeout=10)
         assert [action for _, action in r.json()] == ['deliver'] * 3
+
+        def actions() -> list:
+            return [[a for _, a in requests.post(f'{env.url}/e2e/ps-hook-probe', json=body, timeout=10,
+                                                 headers={'Connection': 'close'}).json()] for _ in range(6)]
+        # Workers keep a topic's hook; taken off the topic, it is forgotten by every one
+        assert actions() == [['deliver', 'skip', 'delete']] * 6
+        env.admin.call('PUT', f'/zato/admin/pubsub/topics/{hk["hooked"]}', {'hook_service': None})
+        try:
+            env.wait_for(lambda: actions() == [['deliver'] * 3] * 6, timeout=5)
+        finally:
+            env.admin.call('PUT', f'/zato/admin/pubsub/topics/{hk["hooked"]}', {'hook_service': 'e2e.ps-hook'})
     finally:
         env.admin.call('DELETE', f'/zato/admin/pubsub/subscriptions/{sub_id}')
 

@@ -97,7 +97,7 @@ def before_delivery(runtime: Any, topic_name: str, sub: Any, msg: dict[str, Any]
     and `hook_service`, or a dict of them; the topic's hook when the subscription has none, looked up
     here): 'deliver', 'skip' or 'delete'. No hook, or one that raises or answers nonsense: 'deliver'."""
     get = sub.get if isinstance(sub, dict) else lambda name: getattr(sub, name, None)
-    service_name = get('hook_service') or topic_hook(runtime, topic_name)
+    service_name = get('hook_service') or _cached_topic_hook(runtime, topic_name)
     if not service_name:
         return DELIVER
     sub_key = str(get('sub_key') or '')
@@ -126,6 +126,15 @@ def on_subscription(runtime: Any, hook: str, service_name: str | None, topic_nam
         getattr(hook_instance(runtime, service_name, topic_name, sub_key, fields), hook)()
     except Exception:
         logger.exception('Exception in %s.%s (topic `%s`, sub_key `%s`)', service_name, hook, topic_name, sub_key)
+
+
+def _cached_topic_hook(runtime: Any, topic_name: str) -> str | None:
+    """The topic's hook_service as the worker's pub/sub keeps it (forgotten when the topic changes), or
+    read from the ODB when the runtime has no pub/sub."""
+    pubsub = getattr(runtime, 'pubsub', None)
+    if pubsub is not None:
+        return pubsub.topic_hook(topic_name)
+    return topic_hook(runtime, topic_name)
 
 
 def topic_hook(runtime: Any, topic_name: str) -> str | None:
