@@ -247,10 +247,13 @@ OTHER_INPUTS: dict[str, tuple[str, dict[str, Any], tuple[str, ...]]] = {
                                      {'secret': 'ai'}, ('secret',)),
     'zato.channel.web-socket.invoke-wsx': ('/zato/admin/wsx/clients/ai-nobody/send', {'data': 1}, ('client_id',)),
     'zato.stats.service.get-list': ('/zato/admin/stats/services', {}, ('minutes',)),
+    'zato.pubsub.topic.publish': ('/zato/admin/pubsub/topics/{id}/publish', {'data': 'ai'},
+                                  ('priority', 'expiration', 'correl_id', 'ext_pub_time', 'has_gd', 'data_list')),
 }
 
 # Routes whose input is a path alone, or `data` of any type
-NO_TYPED_INPUT = {'zato.channel.web-socket.broadcast', 'zato.outconn.ping', 'zato.scheduler.job.execute'}
+NO_TYPED_INPUT = {'zato.channel.web-socket.broadcast', 'zato.outconn.ping', 'zato.scheduler.job.execute',
+                  'zato.pubsub.subscription.clear'}
 
 
 def test_the_other_routes_that_take_input_refuse_a_field_of_the_wrong_json_type_with_a_400(admin_env, objects):
@@ -261,7 +264,8 @@ def test_the_other_routes_that_take_input_refuse_a_field_of_the_wrong_json_type_
                  and service not in OTHER_INPUTS and service not in NO_TYPED_INPUT]
     assert not uncovered, f'routes taking input that no test here fuzzes: {uncovered}'
     ids = {'/zato/admin/security': objects['/zato/admin/security']['id'],
-           '/zato/admin/outconns': objects[f'/zato/admin/outconns/{OUTCONN_KIND}']['id']}
+           '/zato/admin/outconns': objects[f'/zato/admin/outconns/{OUTCONN_KIND}']['id'],
+           '/zato/admin/pubsub/topics': objects['/zato/admin/pubsub/topics']['id']}
     failures: list = []
     for service, (path, base, fields) in OTHER_INPUTS.items():
         method = next(m for p, m, s in _ADMIN if s == service)

@@ -29,3 +29,9 @@ class MaxDepthReached(ServiceUnavailable):
 
 class DataTooLarge(ClientError):
     status, code = 413, 'pubsub_data_too_large'
+
+
+class HookFailed(ServiceUnavailable):
+    """A topic's hook service raised in `before_publish`: nothing of the publication is stored, and the
+    publisher may try again (the error is logged with the hook's cid)."""
+    code = 'pubsub_hook_failed'

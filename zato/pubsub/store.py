@@ -102,6 +102,26 @@ _LOWER_DEPTH = 'UPDATE pubsub_topic SET gd_depth = gd_depth - :count WHERE id = 
 _DEPTH = 'SELECT count(*) FROM pubsub_queue WHERE sub_id = :sub_id AND expiration_time > {now}'
 _EXPIRED = 'SELECT id FROM pubsub_message WHERE cluster_id = :cluster_id AND expiration_time <= {now} LIMIT :limit'
 _ALL_ENTRIES = 'SELECT id, message_id FROM pubsub_queue WHERE sub_id = :sub_id'
+_BROWSE_WHERE = """
+  FROM pubsub_queue q JOIN pubsub_message m ON m.id = q.message_id JOIN pubsub_topic t ON t.id = m.topic_id
+ WHERE q.sub_id = :sub_id AND q.expiration_time > {now} AND m.data LIKE :query ESCAPE '!'
+"""
+_BROWSE = """
+SELECT q.id, q.delivery_count, m.id, m.msg_id, m.data, m.data_format, m.mime_type, m.size, m.priority, m.expiration,
+       m.expiration_time, m.pub_time, m.ext_pub_time, m.correl_id, m.in_reply_to, m.ext_client_id, m.group_id,
+       m.has_gd, t.name
+""" + _BROWSE_WHERE + """
+ ORDER BY q.priority DESC, q.pub_time, q.id
+ LIMIT :limit OFFSET :offset
+"""
+_BROWSE_COUNT = "SELECT count(*)" + _BROWSE_WHERE
+_MESSAGE = """
+SELECT {entry}, m.id, m.msg_id, m.data, m.data_format, m.mime_type, m.size, m.priority, m.expiration,
+       m.expiration_time, m.pub_time, m.ext_pub_time, m.correl_id, m.in_reply_to, m.ext_client_id, m.group_id,
+       m.has_gd, t.name
+  FROM pubsub_message m JOIN pubsub_topic t ON t.id = m.topic_id {join}
+ WHERE m.cluster_id = :cluster_id AND m.msg_id = :msg_id
+"""
 _ENTRIES_OF_MESSAGES = 'SELECT id, message_id FROM pubsub_queue WHERE message_id IN :ids'
 
 
@@ -238,6 +258,41 @@ class PubSubStore:
         """Unexpired messages in the subscription's queue, visible or not."""
         with self.engine.connect() as conn:
             return int(conn.execute(self._depth, {'sub_id': sub_id}).scalar_one())
+
+    def browse(self, sub_id: int, offset: int, limit: int | None, query: str = '') -> tuple[list[dict[str, Any]], int]:
+        """The subscription's unexpired messages in delivery order, visible or not, without dequeuing or
+        marking any: `limit` of them (None: all) from `offset`, only those whose data contains `query`;
+        and how many there are in all."""
+        like = '%' + query.replace('!', '!!').replace('%', '!%').replace('_', '!_') + '%'
+        params = {'sub_id': sub_id, 'query': like, 'offset': max(0, offset), 'limit': -1 if limit is None else limit}
+        now = _NOW[self.engine.dialect.name]
+        sql = _BROWSE.format(now=now)
+        if limit is None and not self._sqlite:
+            sql = sql.replace('LIMIT :limit ', '')
+        with self.engine.connect() as conn:
+            total = int(conn.execute(text(_BROWSE_COUNT.format(now=now)), params).scalar_one())
+            rows = conn.execute(text(sql), params).all()
+        return [_to_dict(row) for row in rows], total
+
+    def message(self, msg_id: str, sub_id: int | None = None) -> dict[str, Any] | None:
+        """The message `msg_id`, or None: with `sub_id`, only while that subscription's queue holds it
+        (with its delivery_count there); without, `delivery_count` is None."""
+        if sub_id is None:
+            sql, params = _MESSAGE.format(entry='NULL, NULL', join=''), {}
+        else:
+            sql = _MESSAGE.format(entry='q.id, q.delivery_count',
+                                  join='JOIN pubsub_queue q ON q.message_id = m.id AND q.sub_id = :sub_id')
+            params = {'sub_id': sub_id}
+        with self.engine.connect() as conn:
+            row = conn.execute(text(sql), {'cluster_id': self.cluster_id, 'msg_id': msg_id, **params}).first()
+        return None if row is None else _to_dict(row)
+
+    def clear(self, sub_id: int) -> int:
+        """Empties the subscription's queue (the messages no other queue holds go too); how many entries."""
+        with self.transaction() as conn:
+            entries = [(int(r[0]), int(r[1])) for r in conn.execute(text(_ALL_ENTRIES), {'sub_id': sub_id})]
+            self._delete_entries(conn, entries)
+        return len(entries)
 
     # Removing entries
 

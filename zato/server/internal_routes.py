@@ -93,6 +93,11 @@ _ADMIN = (
     ('/zato/admin/pubsub/subscriptions/{id}', 'GET', 'zato.pubsub.subscription.get'),
     ('/zato/admin/pubsub/subscriptions/{id}', 'PUT', 'zato.pubsub.subscription.edit'),
     ('/zato/admin/pubsub/subscriptions/{id}', 'DELETE', 'zato.pubsub.subscription.delete'),
+    ('/zato/admin/pubsub/subscriptions/{id}/messages', 'GET', 'zato.pubsub.subscription.get-messages'),
+    ('/zato/admin/pubsub/subscriptions/{id}/messages/{msg_id}', 'DELETE', 'zato.pubsub.subscription.delete-message'),
+    ('/zato/admin/pubsub/subscriptions/{id}/clear', 'POST', 'zato.pubsub.subscription.clear'),
+    ('/zato/admin/pubsub/messages/{msg_id}', 'GET', 'zato.pubsub.message.get'),
+    ('/zato/admin/pubsub/topics/{id}/publish', 'POST', 'zato.pubsub.topic.publish'),
 )
 
 

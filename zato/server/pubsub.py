@@ -29,8 +29,9 @@ from sqlalchemy import delete, select
 from zato.config.security import SecurityConfig
 from zato.errors import BadRequest, NotFound, Unauthorized
 from zato.odb.models import PubSubEndpoint, PubSubSubscription, PubSubTopic
-from zato.pubsub.errors import NotAllowed
-from zato.pubsub.keys import new_sub_key
+from zato.pubsub import hook as ps_hook
+from zato.pubsub.errors import HookFailed, NotAllowed
+from zato.pubsub.keys import new_msg_id, new_sub_key
 from zato.pubsub.matcher import MAX_TOPIC_DEPTH, Pattern, can_publish, can_subscribe, parse_patterns, topic_name_error
 from zato.pubsub.message import new_message
 from zato.pubsub.store import MAX_BATCH, PubSubStore, public
@@ -64,6 +65,8 @@ REALM = 'Zato pub/sub'
 # How many messages a pull returns when the caller does not say (3.1's GET batch)
 DEFAULT_BATCH = 50
 DEFAULT_VISIBILITY = 30.0
+# Messages in a page of a browsed queue (read_messages, the admin API's subscriptions/{id}/messages)
+PAGE_SIZE = 50
 MAX_VISIBILITY = 12 * 3600.0
 
 
@@ -123,6 +126,13 @@ class PubSub:
         self._dummy: SecurityConfig | None = None
         self.on_published: Callable[[str], None] | None = None  # wakes WSX pushers (zato.server.pubsub_wsx)
         self.wsx = PubSubWSX(self)
+        # What the publish and pull paths would otherwise read from the ODB on every call: sub_key ->
+        # (sub id, endpoint id, topic name), and a topic's name -> its hook service ('' for none). Both
+        # forget through the bus whatever a subscription, topic or endpoint change may have made wrong;
+        # `_generation` goes up on each change, and a lookup that began before one is not kept.
+        self._subs: dict[str, tuple[int, int, str]] = {}
+        self._topic_hooks: dict[str, str] = {}
+        self._generation = 0
 
     def start(self, cluster_id: int) -> None:
         self.store = PubSubStore(self.runtime.engine, cluster_id)
@@ -136,10 +146,12 @@ class PubSub:
     # Endpoints
 
     def reload(self, session: Any) -> None:
+        self._forget()
         rows = session.scalars(select(PubSubEndpoint).where(PubSubEndpoint.cluster_id == self.runtime.cluster_id))
         self._set({row.id: Endpoint.from_model(row) for row in rows})
 
     def endpoint_changed(self, session: Any, obj_id: int, msg: dict[str, Any]) -> None:
+        self._forget(lambda sub: sub[1] == obj_id, topics=False)
         endpoints = dict(self.endpoints)
         row = session.get(PubSubEndpoint, obj_id)
         if row is None:
@@ -148,8 +160,32 @@ class PubSub:
             endpoints[obj_id] = Endpoint.from_model(row)
         self._set(endpoints)
 
-    def nothing_kept(self, session: Any, obj_id: int, msg: dict[str, Any]) -> None:
-        """Topics and subscriptions are read from the ODB where they are used: no worker keeps a copy."""
+    def sub_changed(self, session: Any, obj_id: int, msg: dict[str, Any]) -> None:
+        """A subscription created, edited or deleted: its sub_key is looked up again when next used."""
+        self._forget(lambda sub: sub[0] == obj_id, topics=False)
+
+    def topic_changed(self, session: Any, obj_id: int, msg: dict[str, Any]) -> None:
+        """A topic changed (its name, its hook) or went: every lookup is made again (a topic's change is rare)."""
+        self._forget()
+
+    def _forget(self, which: Any = None, topics: bool = True) -> None:
+        self._generation += 1
+        if which is None:
+            self._subs = {}
+        else:
+            self._subs = {key: sub for key, sub in self._subs.items() if not which(sub)}
+        if topics:
+            self._topic_hooks = {}
+
+    def topic_hook(self, topic_name: str) -> str | None:
+        """The topic's hook service (None: none, or no such topic), kept until the topic changes."""
+        hook = self._topic_hooks.get(topic_name)
+        if hook is None:
+            generation = self._generation
+            hook = ps_hook.topic_hook(self.runtime, topic_name) or ''
+            if generation == self._generation:
+                self._topic_hooks[topic_name] = hook
+        return hook or None
 
     def _set(self, endpoints: dict[int, Endpoint]) -> None:
         self.endpoints = endpoints
@@ -221,20 +257,42 @@ class PubSub:
                 raise NotAllowed()
         data_list = data.get('data_list')
         if data_list is None:
-            msgs = [new_message(data, self.max_data_size)]
+            items = [data]
         elif data.get('data') is not None:
             raise BadRequest('Invalid input `data_list`: expected either `data` or `data_list`')
         elif not isinstance(data_list, list) or not 1 <= len(data_list) <= MAX_BATCH or \
                 not all(isinstance(item, dict) for item in data_list):
             raise BadRequest(f'Invalid input `data_list`: expected 1 to {MAX_BATCH} objects, each with its `data`')
         else:
-            msgs = [new_message(item, self.max_data_size) for item in data_list]
-        published = self.gd.publish_list(topic_name, msgs, None if endpoint is None else endpoint.id, pattern)
-        if published.dropped:
-            logger.info('%d message(s) to `%s` dropped: the topic has no subscribers', len(msgs), topic_name)
-        elif self.on_published is not None:
-            self.on_published(topic_name)
-        return published.msg_ids
+            items = data_list
+        kept = self._before_publish(topic_name, items)
+        msgs = [new_message(item, self.max_data_size) for item in kept if item is not None]
+        msg_ids: list[str] = []
+        if msgs:
+            published = self.gd.publish_list(topic_name, msgs, None if endpoint is None else endpoint.id, pattern)
+            if published.dropped:
+                logger.info('%d message(s) to `%s` dropped: the topic has no subscribers', len(msgs), topic_name)
+            elif self.on_published is not None:
+                self.on_published(topic_name)
+            msg_ids = published.msg_ids
+        # A message the hook skipped still has its msg_id (3.1), in its place among the others
+        stored = iter(msg_ids)
+        return [new_msg_id() if item is None else next(stored) for item in kept]
+
+    def _before_publish(self, topic_name: str, items: list[dict[str, Any]]) -> list[dict[str, Any] | None]:
+        """The messages as the topic's hook (zato.pubsub.hook) left them, None for those it skipped."""
+        service_name = self.topic_hook(topic_name)
+        if not service_name:
+            return list(items)
+        kept: list[dict[str, Any] | None] = []
+        for item in items:
+            try:
+                kept.append(ps_hook.before_publish(self.runtime, service_name, topic_name, item))
+            except Exception:
+                logger.exception('Exception in %s.before_publish (topic `%s`); nothing is published',
+                                 service_name, topic_name)
+                raise HookFailed(f'Publication rejected: the hook service of topic `{topic_name}` failed') from None
+        return kept
 
     def subscribe(self, topic_name: str, endpoint: Endpoint, api: bool = True) -> dict[str, Any]:
         """A new pull subscription of the endpoint to the topic: {sub_key, queue_depth}. `api`: asked
@@ -254,19 +312,28 @@ class PubSub:
             session.add(row)
             AdminService.flush_or_conflict(session, f'Subscription to topic `{topic_name}`')
             self.runtime.commit_change(session, 'pubsub_sub', row.id, action='create')
-            return {'sub_key': row.sub_key, 'queue_depth': 0}
+            sub_key, hook_service = row.sub_key, topic.hook_service
+        ps_hook.on_subscription(self.runtime, ps_hook.ON_SUBSCRIBED, hook_service, topic_name, sub_key, endpoint.name)
+        return {'sub_key': sub_key, 'queue_depth': 0}
 
     def subscription(self, sub_key: Any, endpoint: Endpoint | None = None, topic_name: str | None = None) -> int:
         """The id of the subscription `sub_key` names, which must be `endpoint`'s (when given) and of
         `topic_name` (when given); a 403 that says no more for anything else."""
         if not isinstance(sub_key, str) or not sub_key or len(sub_key) > 80:
             raise NotAllowed()
-        with self.runtime.Session() as session:
-            query = select(PubSubSubscription.id, PubSubSubscription.endpoint_id, PubSubTopic.name) \
-                .join(PubSubTopic, PubSubTopic.id == PubSubSubscription.topic_id) \
-                .where(PubSubSubscription.cluster_id == self.runtime.cluster_id,
-                       PubSubSubscription.sub_key == sub_key)
-            row = session.execute(query).first()
+        row = self._subs.get(sub_key)
+        if row is None:
+            generation = self._generation
+            with self.runtime.Session() as session:
+                query = select(PubSubSubscription.id, PubSubSubscription.endpoint_id, PubSubTopic.name) \
+                    .join(PubSubTopic, PubSubTopic.id == PubSubSubscription.topic_id) \
+                    .where(PubSubSubscription.cluster_id == self.runtime.cluster_id,
+                           PubSubSubscription.sub_key == sub_key)
+                found = session.execute(query).first()
+            if found is not None:
+                row = (int(found[0]), int(found[1]), str(found[2]))
+                if generation == self._generation:  # no change was heard while it was read
+                    self._subs[sub_key] = row
         if row is None or (endpoint is not None and row[1] != endpoint.id) or \
                 (topic_name is not None and row[2] != topic_name):
             raise NotAllowed()
@@ -275,11 +342,56 @@ class PubSub:
     def unsubscribe(self, sub_id: int) -> None:
         """Deletes the subscription with its queue (messages no other queue holds go with it)."""
         store = self.gd
+        info = self.hook_info(sub_id)
         with store.transaction() as conn:
             store.delete_queue(conn, sub_id)
             conn.execute(delete(PubSubSubscription).where(PubSubSubscription.id == sub_id))
         with self.runtime.Session() as session:
             self.runtime.commit_change(session, 'pubsub_sub', sub_id, action='delete')
+        self._forget(lambda sub: sub[0] == sub_id, topics=False)  # at once here; the bus tells the others
+        if info is not None:
+            ps_hook.on_subscription(self.runtime, ps_hook.ON_UNSUBSCRIBED, *info)
+
+    def hook_info(self, sub_id: int) -> tuple[str | None, str, str, str] | None:
+        """What on_subscribed/on_unsubscribed of the subscription are given: (the hook service, the topic's
+        name, the sub_key, the endpoint's name); None: no such subscription."""
+        with self.runtime.Session() as session:
+            row = session.execute(
+                select(PubSubSubscription.hook_service, PubSubTopic.hook_service, PubSubTopic.name,
+                       PubSubSubscription.sub_key, PubSubEndpoint.name)
+                .join(PubSubTopic, PubSubTopic.id == PubSubSubscription.topic_id)
+                .join(PubSubEndpoint, PubSubEndpoint.id == PubSubSubscription.endpoint_id)
+                .where(PubSubSubscription.id == sub_id)).first()
+        if row is None:
+            return None
+        return row[0] or row[1] or None, str(row[2]), str(row[3]), str(row[4])
+
+    # Browsing queues (the Python API's read_messages and the admin API share these)
+
+    def read_messages(self, sub_id: int, paginate: bool = True, query: str = '', cur_page: int = 1) -> dict[str, Any]:
+        """A page of the subscription's queue in delivery order, nothing dequeued: {messages, total,
+        cur_page, num_pages, page_size}; without `paginate`, every message in one page."""
+        if not isinstance(query, str) or len(query) > 200:
+            raise BadRequest('Invalid input `query`: expected a string of at most 200 characters')
+        if not isinstance(cur_page, int) or isinstance(cur_page, bool) or cur_page < 1:
+            raise BadRequest('Invalid input `page`: expected an integer from 1')
+        if paginate:
+            messages, total = self.gd.browse(sub_id, (cur_page - 1) * PAGE_SIZE, PAGE_SIZE, query)
+            num_pages = max(1, -(-total // PAGE_SIZE))
+        else:
+            messages, total = self.gd.browse(sub_id, 0, None, query)
+            cur_page, num_pages = 1, 1
+        return {'messages': [public(m) for m in messages], 'total': total, 'cur_page': cur_page,
+                'num_pages': num_pages, 'page_size': PAGE_SIZE if paginate else total}
+
+    def read_message(self, msg_id: Any, sub_id: int | None = None, topic_name: str | None = None) -> dict[str, Any]:
+        """The message (of `topic_name`, in the queue of `sub_id`, when given); 404 otherwise."""
+        if not isinstance(msg_id, str) or not msg_id or len(msg_id) > 80:
+            raise BadRequest('Invalid input `msg_id`: expected a message id')
+        message = self.gd.message(msg_id, sub_id)
+        if message is None or (topic_name is not None and message['topic_name'] != topic_name):
+            raise NotFound(f'Message `{msg_id}` not found')
+        return public(message)
 
     def api(self) -> PubSubAPI:
         return PubSubAPI(self)
@@ -345,6 +457,27 @@ class PubSubAPI:
     def ack(self, sub_key: str, msg_ids: list[str]) -> int:
         """Removes the messages from the subscription's queue; how many it held."""
         return self._pubsub.gd.ack(self._pubsub.subscription(sub_key), msg_ids)
+
+
+    # Browsing queues
+
+    def read_messages(self, topic_name: str, sub_key: str, paginate: bool = True, query: str = '',
+                      cur_page: int = 1) -> dict[str, Any]:
+        """Browses the subscription's queue without taking anything off it: a page (`cur_page`, from 1) of
+        its messages in delivery order, only those whose data contains `query`, as {messages, total,
+        cur_page, num_pages, page_size}; without `paginate`, all of them."""
+        sub_id = self._pubsub.subscription(sub_key, topic_name=topic_name)
+        return self._pubsub.read_messages(sub_id, paginate, query, cur_page)
+
+    def read_message(self, topic_name: str, msg_id: str, sub_key: str | None = None) -> dict[str, Any]:
+        """One message of the topic (with `sub_key`: while that subscription's queue holds it, with its
+        delivery_count there); NotFound when there is none."""
+        sub_id = None if sub_key is None else self._pubsub.subscription(sub_key, topic_name=topic_name)
+        return self._pubsub.read_message(msg_id, sub_id, topic_name)
+
+    def delete_message(self, sub_key: str, msg_id: str) -> bool:
+        """Takes the message off the subscription's queue (as an ack does); whether the queue held it."""
+        return self._pubsub.gd.ack(self._pubsub.subscription(sub_key), [msg_id]) == 1
 
 
 def _wsx_client(service: Any) -> Any:

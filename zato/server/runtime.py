@@ -149,8 +149,8 @@ class Runtime:
         self.scheduler = Scheduler(self)  # registers its own kind of change
         self.pubsub = PubSub(self)
         self.on_change('pubsub_endpoint', self.pubsub.endpoint_changed, self.pubsub.reload)
-        for kind in ('pubsub_topic', 'pubsub_sub'):
-            self.on_change(kind, self.pubsub.nothing_kept)
+        self.on_change('pubsub_topic', self.pubsub.topic_changed)
+        self.on_change('pubsub_sub', self.pubsub.sub_changed)
 
     def _exact_backend(self) -> Any:
         """Exact (cluster-wide) rate limits count in the PostgreSQL ODB; with SQLite there is none."""

@@ -144,7 +144,8 @@ class Service:
     @property
     def pubsub(self) -> Any:
         """Publish/subscribe (docs/pubsub.md): ``self.pubsub.publish('/customer/new', data=...)`` -> msg_id,
-        ``subscribe``, ``unsubscribe``, ``get_messages``, ``pull`` and ``ack`` (zato.server.pubsub.PubSubAPI)."""
+        ``subscribe``, ``unsubscribe``, ``get_messages``, ``pull``, ``ack``, and browsing: ``read_messages``,
+        ``read_message``, ``delete_message`` (zato.server.pubsub.PubSubAPI)."""
         return self.server.pubsub.api()  # type: ignore[attr-defined]
 
     @property

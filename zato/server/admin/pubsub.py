@@ -14,9 +14,11 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from zato.errors import BadRequest, Conflict
+from zato.errors import BadRequest, Conflict, NotFound
 from zato.odb.models import ChannelWSX, PubSubEndpoint, PubSubSubscription, PubSubTopic
+from zato.pubsub import hook as ps_hook
 from zato.pubsub.keys import new_sub_key
+from zato.pubsub.message import INPUTS as MESSAGE_INPUTS
 from zato.pubsub.matcher import ROLES, can_subscribe, parse_patterns, topic_name_error
 from zato.server.admin.base import AdminService
 from zato.server.admin.crud import CRUD, Create, Delete, Edit, Get, GetList
@@ -301,7 +303,14 @@ class _SubscriptionBase(CRUD):
 
 
 class CreateSubscription(_SubscriptionBase, Create):
+    """A new subscription; then the on_subscribed hook of its topic (zato.pubsub.hook), if any."""
     name = 'zato.pubsub.subscription.create'
+
+    def handle(self) -> None:
+        super().handle()
+        info = self.server.pubsub.hook_info(self.response.payload['id'])
+        if info is not None:
+            ps_hook.on_subscription(self.server, ps_hook.ON_SUBSCRIBED, *info)
 
 
 class EditSubscription(_SubscriptionBase, Edit):
@@ -331,3 +340,75 @@ class GetSubscriptionList(_SubscriptionBase, GetList):
         out = super()._to_dict(session, row)
         del out['sub_key']
         return out
+
+
+# ################################################################################################ browsing queues
+
+class GetSubscriptionMessages(_SubscriptionBase):
+    """GET /zato/admin/pubsub/subscriptions/{id}/messages?page=&query= -> a page of the queue in delivery
+    order, nothing dequeued: {messages, total, cur_page, num_pages, page_size}."""
+    name = 'zato.pubsub.subscription.get-messages'
+
+    def handle(self) -> None:
+        data = self.input_dict()
+        with self.server.Session() as session:
+            sub_id = self._get_row(session).id
+        page = self.field(data, 'page', (int, str), False, 1)
+        if isinstance(page, str):
+            if not page.isascii() or not page.isdigit():
+                raise BadRequest('Invalid input `page`: expected an integer from 1')
+            page = int(page)
+        query = self.field(data, 'query', str, False, '')
+        self.response.payload = self.server.pubsub.read_messages(sub_id, True, query, page)
+
+
+class GetMessage(AdminService):
+    """GET /zato/admin/pubsub/messages/{msg_id} -> one message, wherever it is queued."""
+    name = 'zato.pubsub.message.get'
+
+    def handle(self) -> None:
+        self.response.payload = self.server.pubsub.read_message(self.input_dict().get('msg_id'))
+
+
+class DeleteSubscriptionMessage(_SubscriptionBase):
+    """DELETE /zato/admin/pubsub/subscriptions/{id}/messages/{msg_id} -> {deleted}: off this queue (a
+    message no other queue holds goes with it); 404 when the queue does not hold it."""
+    name = 'zato.pubsub.subscription.delete-message'
+
+    def handle(self) -> None:
+        data = self.input_dict()
+        with self.server.Session() as session:
+            sub_id = self._get_row(session).id
+        msg_id = data.get('msg_id')
+        if not isinstance(msg_id, str) or not msg_id or len(msg_id) > 80:
+            raise BadRequest('Invalid input `msg_id`: expected a message id')
+        if not self.server.pubsub.gd.ack(sub_id, [msg_id]):
+            raise NotFound(f'Message `{msg_id}` not found in subscription {sub_id}')
+        self.response.payload = {'id': sub_id, 'msg_id': msg_id, 'deleted': True}
+
+
+class ClearSubscription(_SubscriptionBase):
+    """POST /zato/admin/pubsub/subscriptions/{id}/clear -> {cleared: n}: empties the queue."""
+    name = 'zato.pubsub.subscription.clear'
+
+    def handle(self) -> None:
+        with self.server.Session() as session:
+            sub_id = self._get_row(session).id
+        self.response.payload = {'id': sub_id, 'cleared': self.server.pubsub.gd.clear(sub_id)}
+
+
+class PublishToTopic(_TopicBase):
+    """POST /zato/admin/pubsub/topics/{id}/publish {data, priority, ...} or {data_list: [...]} -> {msg_id}
+    or {msg_id_list}: publishes as the server (the topic's before_publish hook runs)."""
+    name = 'zato.pubsub.topic.publish'
+
+    def handle(self) -> None:
+        data = self.input_dict()
+        with self.server.Session() as session:
+            topic_name = self._get_row(session).name
+        fields = {key: value for key, value in data.items() if key != 'id'}
+        unknown = sorted(set(fields) - MESSAGE_INPUTS - {'data_list'})
+        if unknown:
+            raise BadRequest(f'Invalid input `{unknown[0]}`: a message has no such field')
+        msg_ids = self.server.pubsub.publish(topic_name, fields)
+        self.response.payload = {'msg_id_list': msg_ids} if 'data_list' in fields else {'msg_id': msg_ids[0]}
