@@ -11,10 +11,11 @@ depth right:
   "correl_id": str}` and `"expiration"` (ms) when given: answers `{"msg_id": "zpsm..."}`; a refusal
   (4xx, or 503 for an inactive topic or one at its max depth) `{"details": "..."}`, naming an input
   in backticks (shown next to that field).
-* `POST /zato/admin/pubsub/subscriptions/{id}/clear`: answers `{"deleted": n}`, the entries removed
-  (any other JSON is taken as done, without a count).
-* `DELETE /zato/admin/pubsub/subscriptions/{id}/messages/{msg_id}`: any 2xx is deleted, except
-  `{"deleted": 0}`, which (as a 404) says the message was no longer queued.
+* `POST /zato/admin/pubsub/subscriptions/{id}/clear`: answers `{"id": id, "cleared": n}`, the entries
+  removed (`deleted` is read as well; any other JSON is taken as done, without a count).
+* `DELETE /zato/admin/pubsub/subscriptions/{id}/messages/{msg_id}`: answers `{"id", "msg_id",
+  "deleted": true}`; any 2xx is deleted, except `"deleted"` false, which (as a 404 with its details)
+  says the message was no longer queued.
 
 "Clear topic" clears the queue of each of the topic's subscriptions, one call each; messages that no
 queue holds (published while the topic had no subscription, `on_no_subs_pub` accept) stay until they
@@ -135,8 +136,10 @@ def publish(app: WebAdmin, request: Request, obj_id: str) -> Response:
 def _clear_queue(app: WebAdmin, sub_id: int) -> int | None:
     """Clears the queue of `sub_id` through the admin API: how many entries went, None if not said."""
     out = app.config.admin.call('POST', f'{API}/subscriptions/{sub_id}/clear')
-    deleted = out.get('deleted') if isinstance(out, dict) else None
-    return deleted if isinstance(deleted, int) else None
+    if not isinstance(out, dict):
+        return None
+    count = out.get('cleared', out.get('deleted'))
+    return count if isinstance(count, int) and not isinstance(count, bool) else None
 
 
 def clear_topic(app: WebAdmin, request: Request, obj_id: str) -> Response:
@@ -198,7 +201,7 @@ def delete_message(app: WebAdmin, request: Request, obj_id: str, msg_id: str) ->
         if e.status >= 500:
             raise
         return app.done(request, back, f'Delete message {msg_id}: {_details(e)}', 'error')
-    if isinstance(out, dict) and out.get('deleted') == 0:
+    if isinstance(out, dict) and out.get('deleted') in (0, False):
         return app.done(request, back, f'Message {msg_id} was no longer queued.', 'error')
     audit(app, request, SUBSCRIPTIONS, f'{SUBSCRIPTIONS.slug}.message.delete', _sub_name(sub), {'msg_id': msg_id})
     return app.done(request, back, f'Deleted message {msg_id} from the queue of `{_sub_name(sub)}`.')
