@@ -179,7 +179,7 @@ def test_publish_delete_and_clear_go_through_the_admin_api(web_admin, ps):
     r = post(s, topic_page, topic_page + '/publish', {'data': XSS, 'priority': '8', 'expiration': '3600000',
                                                       'mime_type': 'text/html', 'correl_id': 'wa-form-1'})
     assert r.status_code == 303, r.text[:500]
-    shown = s.get(r.headers['Location'], timeout=TIMEOUT).text
+    shown = s.get(wa.url + r.headers['Location'], timeout=TIMEOUT).text
     m = re.search(r'Published message (\S+) to', shown)
     assert m, shown[:2000]
     msg_id = m.group(1)
@@ -192,7 +192,7 @@ def test_publish_delete_and_clear_go_through_the_admin_api(web_admin, ps):
     assert msg_id in before
     r = post(s, queue, f'{queue}/{msg_id}/delete', {})
     assert r.status_code == 303
-    assert 'Deleted message' in s.get(r.headers['Location'], timeout=TIMEOUT).text
+    assert 'Deleted message' in s.get(wa.url + r.headers['Location'], timeout=TIMEOUT).text
     after = rows(s.get(queue, timeout=TIMEOUT).text)
     assert msg_id not in after and len(after) == len(before) - 1
     assert s.get(f'{queue}/{msg_id}', timeout=TIMEOUT).status_code == 404
@@ -200,7 +200,7 @@ def test_publish_delete_and_clear_go_through_the_admin_api(web_admin, ps):
     # Clear the queue: empty, and the topic holds none of its messages any longer
     r = post(s, queue, wa.url + f'/pubsub/subscriptions/{ps["sub"]}/clear', {})
     assert r.status_code == 303
-    assert 'Cleared the queue' in s.get(r.headers['Location'], timeout=TIMEOUT).text
+    assert 'Cleared the queue' in s.get(wa.url + r.headers['Location'], timeout=TIMEOUT).text
     assert rows(s.get(queue, timeout=TIMEOUT).text) == []
     assert wa.env.admin.call('GET', f'{API}/topics/{ps["topic"]}')['gd_depth'] == 0
 
@@ -210,12 +210,12 @@ def test_publish_delete_and_clear_go_through_the_admin_api(web_admin, ps):
     assert len(rows(s.get(queue, timeout=TIMEOUT).text)) == 3
     r = post(s, topic_page, topic_page + '/clear', {})
     assert r.status_code == 303
-    assert 'Cleared topic' in s.get(r.headers['Location'], timeout=TIMEOUT).text
+    assert 'Cleared topic' in s.get(wa.url + r.headers['Location'], timeout=TIMEOUT).text
     assert rows(s.get(queue, timeout=TIMEOUT).text) == []
     # A topic without subscriptions has no queue to clear: said so
     other = f'{wa.url}/pubsub/topics/{ps["other"]}'
     r = post(s, other, other + '/clear', {})
-    assert 'has no subscription' in s.get(r.headers['Location'], timeout=TIMEOUT).text
+    assert 'has no subscription' in s.get(wa.url + r.headers['Location'], timeout=TIMEOUT).text
     # Every change is in the audit log, by whom
     audit = s.get(wa.url + '/audit', timeout=TIMEOUT).text
     assert all(action in audit for action in ('pubsub/topics.publish', 'pubsub/subscriptions.message.delete',
