@@ -122,6 +122,8 @@ class Resource:
     keep: Callable[[dict[str, Any]], bool] | None = None  # which API items belong to this page
     audit_kind: str = ''
     links: tuple[tuple[str, str], ...] = ()  # (label, suffix): a link on each row to /<slug>/<id><suffix>
+    # The API's items as the list shows them (times made readable, figures added from the ODB ...)
+    shape: Callable[[WebAdmin, list[dict[str, Any]]], list[dict[str, Any]]] | None = None
 
     @property
     def base(self) -> str:
@@ -165,7 +167,8 @@ def get_one(app: WebAdmin, res: Resource, obj_id: str) -> dict[str, Any]:
 
 def items(app: WebAdmin, res: Resource) -> list[dict[str, Any]]:
     found = app.config.admin.call('GET', res.api) or []
-    return [item for item in found if res.keep is None or res.keep(item)]
+    kept = [item for item in found if res.keep is None or res.keep(item)]
+    return kept if res.shape is None else res.shape(app, kept)
 
 
 def list_page(app: WebAdmin, request: Request, res: Resource) -> Response:

@@ -9,7 +9,7 @@ import importlib
 from zato_web_admin.http import Route
 
 MODULES = ('account', 'audit', 'resources', 'home', 'channels', 'rate_limits', 'services', 'sso', 'caches',
-           'scheduler', 'pubsub')
+           'scheduler', 'pubsub', 'pubsub_messages')
 
 
 def all_routes() -> list[Route]:

@@ -1,15 +1,18 @@
 """Pub/sub pages: topics, endpoints and subscriptions, each a declared resource over the admin API
 (/zato/admin/pubsub/...), which validates what the forms send. A subscription's sub_key is shown by
-its own page (the admin API's get), not in the list."""
+its own page (the admin API's get), not in the list. The lists show times as ISO 8601 (UTC), an
+endpoint's last publication and subscription read from the ODB; a topic's page and a subscription's
+queue are views.pubsub_messages'."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
 from zato.odb.models import ChannelWSX, PubSubEndpoint, PubSubTopic
 from zato_web_admin.http import Route
+from zato_web_admin.pubsub_browse import endpoint_times, iso
 from zato_web_admin.resources import Field, Resource, crud_routes
 from zato_web_admin.views.resources import ACTIVE, NAME, security_choices, service_choices
 
@@ -22,6 +25,29 @@ def _names(app: WebAdmin, model: type) -> list[tuple[str, str]]:
         names = db.scalars(select(model.name).where(model.cluster_id == app.config.cluster_id)  # type: ignore[attr-defined]
                            .order_by(model.name)).all()  # type: ignore[attr-defined]
     return [(name, name) for name in names]
+
+
+def _readable(item: dict[str, Any]) -> dict[str, Any]:
+    return {**item, **{k: iso(v) for k, v in item.items() if k.endswith('_time') and isinstance(v, (int, float))}}
+
+
+def with_times(app: WebAdmin, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """List rows with the API's times (seconds since the epoch) as ISO 8601, UTC."""
+    return [_readable(item) for item in items]
+
+
+def endpoints_with_times(app: WebAdmin, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Endpoint rows with when each last published and subscribed, read from the ODB (pubsub_browse.endpoint_times)."""
+    with app.db() as db:
+        times = endpoint_times(db, app.config.cluster_id)
+    out = []
+    for item in items:
+        last_pub, last_sub = times.get(item['id'], (None, None))
+        out.append(_readable({**item, 'last_pub_time': max(filter(None, (item.get('last_pub_time'), last_pub)),
+                                                              default=None),
+                              'last_sub_time': max(filter(None, (item.get('last_sub_time'), last_sub)),
+                                                   default=None)}))
+    return out
 
 
 def topic_choices(app: WebAdmin) -> list[tuple[str, str]]:
@@ -55,9 +81,10 @@ TOPICS = Resource(
         Field('is_api_sub_allowed', 'Endpoints may subscribe themselves', 'checkbox', default=True),
         Field('hook_service', 'Hook service', 'select', choices=optional_service_choices),
     ),
-    columns=(('name', 'Name'), ('gd_depth', 'Messages'), ('subscriptions', 'Subscriptions'),
-             ('max_depth_gd', 'Max depth'), ('on_no_subs_pub', 'Without subscribers')),
-    audit_kind='pubsub-topic')
+    columns=(('name', 'Name'), ('gd_depth', 'Messages'), ('last_pub_time', 'Last publication (UTC)'),
+             ('subscriptions', 'Subscriptions'), ('max_depth_gd', 'Max depth'),
+             ('on_no_subs_pub', 'Without subscribers')),
+    links=(('Messages', ''),), shape=with_times, audit_kind='pubsub-topic')
 
 PATTERNS_HELP = ('One a line: pub=/pattern (may publish) or sub=/pattern (may subscribe). * is any characters '
                  'within one segment, ** any characters across segments: pub=/orders/**, sub=/customer/*/changed')
@@ -78,8 +105,9 @@ ENDPOINTS = Resource(
               choices=ws_channel_choices),
     ),
     columns=(('name', 'Name'), ('endpoint_type', 'Type'), ('role', 'Role'), ('topic_patterns', 'Patterns'),
-             ('security', 'Security'), ('subscriptions', 'Subscriptions')),
-    search_keys=('name', 'topic_patterns', 'security'), audit_kind='pubsub-endpoint')
+             ('security', 'Security'), ('subscriptions', 'Subscriptions'), ('last_pub_time', 'Last publication (UTC)'),
+             ('last_sub_time', 'Last subscription (UTC)')),
+    search_keys=('name', 'topic_patterns', 'security'), shape=endpoints_with_times, audit_kind='pubsub-endpoint')
 
 SUBSCRIPTIONS = Resource(
     'pubsub/subscriptions', 'Pub/sub subscriptions', 'pub/sub subscription', '/zato/admin/pubsub/subscriptions',
@@ -98,8 +126,9 @@ SUBSCRIPTIONS = Resource(
         Field('wait_non_sock_err', 'Wait after another error (s)', 'number', default=30),
     ),
     columns=(('endpoint', 'Endpoint'), ('topic', 'Topic'), ('delivery_method', 'Delivery'),
-             ('queue_depth', 'Queue depth')),
-    search_keys=('endpoint', 'topic'), audit_kind='pubsub-subscription')
+             ('queue_depth', 'Queue depth'), ('last_delivery_time', 'Last delivery (UTC)')),
+    search_keys=('endpoint', 'topic'), links=(('Queue', '/messages'),), shape=with_times,
+    audit_kind='pubsub-subscription')
 
 RESOURCES = (TOPICS, ENDPOINTS, SUBSCRIPTIONS)
 
