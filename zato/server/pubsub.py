@@ -18,6 +18,7 @@ too, the same as one that does not exist (3.1's answer).
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 import time
 from dataclasses import dataclass
@@ -26,8 +27,9 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import delete, select
 
 from zato.config.security import SecurityConfig
-from zato.errors import BadRequest, NotFound, Unauthorized
+from zato.errors import BadRequest, ConnectorTimeout, ConnectorUnavailable, NotFound, Unauthorized
 from zato.odb.models import PubSubEndpoint, PubSubSubscription, PubSubTopic
+from zato.server.pubsub_delivery import WAKE_SUBJECT, Delivery, DeliveryError, SocketError, Sub
 from zato.pubsub.errors import NotAllowed
 from zato.pubsub.keys import new_sub_key
 from zato.pubsub.matcher import MAX_TOPIC_DEPTH, Pattern, can_publish, can_subscribe, parse_patterns, topic_name_error
@@ -117,9 +119,34 @@ class PubSub:
         self.by_security: dict[int, Endpoint] = {}
         self.max_data_size: int = runtime.config.get('pubsub', 'max_data_size')
         self._dummy: SecurityConfig | None = None
+        self.delivery: Delivery | None = None
 
     def start(self, cluster_id: int) -> None:
         self.store = PubSubStore(self.runtime.engine, cluster_id)
+        config = self.runtime.config
+        self.delivery = Delivery(self.store, self.runtime.leases, self._push,
+                                 ttl=config.get('pubsub', 'delivery_lease_ttl'),
+                                 holder=f'{self.runtime.server_name}:{os.getpid()}',
+                                 sync_interval=config.get('pubsub', 'task_sync_interval'),
+                                 delivery_timeout=config.get('pubsub', 'delivery_timeout'),
+                                 server_name=self.runtime.server_name)
+
+    def _push(self, sub: Sub, payload: Any) -> None:
+        """A push delivery's target: the endpoint's service, or the subscription's outgoing REST connection."""
+        if sub.endpoint_type == 'srv':
+            if not sub.service_name:
+                raise DeliveryError(f'Endpoint {sub.endpoint_id} has no service')
+            self.runtime.invoker.invoke(sub.service_name, payload)
+            return
+        handle = self.runtime.outconn_mgr.by_id.get(sub.out_rest_id or 0)
+        if handle is None:
+            raise DeliveryError(f'Subscription {sub.id} has no outgoing REST connection')
+        try:
+            response = handle.conn.request(sub.out_http_method, secrets.token_hex(12), data=payload)
+        except (ConnectorUnavailable, ConnectorTimeout) as e:
+            raise SocketError(str(e)) from e
+        if not response.ok:
+            raise DeliveryError(f'HTTP {response.status_code} from outgoing connection `{handle.name}`')
 
     @property
     def gd(self) -> PubSubStore:
@@ -224,6 +251,8 @@ class PubSub:
         else:
             msgs = [new_message(item, self.max_data_size) for item in data_list]
         published = self.gd.publish_list(topic_name, msgs, None if endpoint is None else endpoint.id, pattern)
+        if published.queued:
+            self.runtime.bus.publish(WAKE_SUBJECT, {'topic': topic_name})  # the delivery task pulls at once
         if published.dropped:
             logger.info('%d message(s) to `%s` dropped: the topic has no subscribers', len(msgs), topic_name)
         return published.msg_ids
