@@ -18,6 +18,7 @@ too, the same as one that does not exist (3.1's answer).
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 import time
 from dataclasses import dataclass
@@ -27,7 +28,7 @@ from collections.abc import Callable
 from sqlalchemy import delete, select
 
 from zato.config.security import SecurityConfig
-from zato.errors import BadRequest, NotFound, Unauthorized
+from zato.errors import BadRequest, ConnectorTimeout, ConnectorUnavailable, NotFound, Unauthorized
 from zato.odb.models import PubSubEndpoint, PubSubSubscription, PubSubTopic
 from zato.pubsub import hook as ps_hook
 from zato.pubsub.errors import HookFailed, NotAllowed
@@ -35,6 +36,7 @@ from zato.pubsub.keys import new_msg_id, new_sub_key
 from zato.pubsub.matcher import MAX_TOPIC_DEPTH, Pattern, can_publish, can_subscribe, parse_patterns, topic_name_error
 from zato.pubsub.message import new_message
 from zato.pubsub.store import MAX_BATCH, PubSubStore, public
+from zato.server.pubsub_delivery import Delivery, DeliveryError, SocketError, Sub
 from zato.security.authenticate import INVALID
 from zato.security.basic_auth import parse_basic_auth
 from zato.security.passwords import hash_password
@@ -133,9 +135,38 @@ class PubSub:
         self._subs: dict[str, tuple[int, int, str]] = {}
         self._topic_hooks: dict[str, str] = {}
         self._generation = 0
+        self.delivery: Delivery | None = None
 
     def start(self, cluster_id: int) -> None:
         self.store = PubSubStore(self.runtime.engine, cluster_id)
+        config = self.runtime.config
+        self.delivery = Delivery(self.store, self.runtime.leases, self._push,
+                                 ttl=config.get('pubsub', 'delivery_lease_ttl'),
+                                 holder=f'{self.runtime.server_name}:{os.getpid()}',
+                                 sync_interval=config.get('pubsub', 'task_sync_interval'),
+                                 delivery_timeout=config.get('pubsub', 'delivery_timeout'),
+                                 server_name=self.runtime.server_name, hook=self._before_delivery)
+
+    def _before_delivery(self, sub: Sub, message: dict[str, Any]) -> Any:
+        """The `before_delivery` of the subscription's PubSubHook, or of its topic's (zato.pubsub.hook)."""
+        return ps_hook.before_delivery(self.runtime, sub.topic_name, sub, message)
+
+    def _push(self, sub: Sub, payload: Any) -> None:
+        """A push delivery's target: the endpoint's service, or the subscription's outgoing REST connection."""
+        if sub.endpoint_type == 'srv':
+            if not sub.service_name:
+                raise DeliveryError(f'Endpoint {sub.endpoint_id} has no service')
+            self.runtime.invoker.invoke(sub.service_name, payload)
+            return
+        handle = self.runtime.outconn_mgr.by_id.get(sub.out_rest_id or 0)
+        if handle is None:
+            raise DeliveryError(f'Subscription {sub.id} has no outgoing REST connection')
+        try:
+            response = handle.conn.request(sub.out_http_method, secrets.token_hex(12), data=payload)
+        except (ConnectorUnavailable, ConnectorTimeout) as e:
+            raise SocketError(str(e)) from e
+        if not response.ok:
+            raise DeliveryError(f'HTTP {response.status_code} from outgoing connection `{handle.name}`')
 
     @property
     def gd(self) -> PubSubStore:

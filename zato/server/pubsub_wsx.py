@@ -37,6 +37,7 @@ from zato.errors import BadRequest, failure_of
 from zato.odb.models import PubSubSubscription, PubSubTopic
 from zato.pubsub.errors import NotAllowed
 from zato.pubsub.store import MAX_BATCH, public
+from zato.server.pubsub_delivery import WAKE_SUBJECT
 from zato.server.wsx.session import timestamp
 
 if TYPE_CHECKING:
@@ -56,7 +57,8 @@ RESUME = 'zato.pubsub.resume-wsx-subscription'
 SERVICES = frozenset((PUBLISH_MESSAGE, SUBSCRIBE, SUBSCRIBE_WSX, UNSUBSCRIBE, GET_MESSAGES, ACK, RESUME))
 
 PUSH_ACTION = 'zwsx.psrq'
-SUBJECT_WAKE = 'pubsub.wsx.wake'
+# The bus subject of a publication's wake-up, heard by WSX pushers and delivery tasks alike
+SUBJECT_WAKE = WAKE_SUBJECT
 POLL_INTERVAL = 5.0          # seconds between a pusher's pulls when nothing wakes it
 DEFAULT_VISIBILITY = 30.0
 PUSH_BATCH = 50

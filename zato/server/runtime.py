@@ -36,6 +36,7 @@ from zato.server.odb_settings import odb_settings
 from zato.server.limits import DefRow, RateLimits
 from zato.server.locks import Locks
 from zato.server.outconns import OutConns
+from zato.server.pubsub_delivery import WAKE_SUBJECT
 from zato.server.pubsub import SERVICES as PUBSUB_SERVICES, PubSub
 from zato.server.router import Router
 from zato.server.scheduler import RUN_SUBJECT as SCHEDULER_RUN_SUBJECT, Scheduler
@@ -215,6 +216,8 @@ class Runtime:
         self.bus.subscribe(CONFIG_SUBJECT, self.on_config_changed)
         self.bus.subscribe(ASYNC_SUBJECT, self.async_queue.on_wake)
         self.bus.subscribe(SCHEDULER_RUN_SUBJECT, self.scheduler.on_run)
+        if self.pubsub.delivery is not None:
+            self.bus.subscribe(WAKE_SUBJECT, self.pubsub.delivery.wake)
         self.bus.subscribe('bus.reconnected', self._on_reconnected)
         self.caches.start()
         # Subscribe before loading, so no change made meanwhile is missed
@@ -225,6 +228,8 @@ class Runtime:
         self._greenlets.append(gevent.spawn(self._check_config_version))
         pubsub_cleanup.ensure_job(self)
         self._greenlets.append(self.scheduler.start())
+        if self.pubsub.delivery is not None:
+            self.pubsub.delivery.start()
         self.stats_flusher = StatsFlusher(self.stats, self.engine, self.cluster_id, self.server_name,
                                           self.config.get('stats', 'flush_interval'),
                                           self.config.get('stats', 'retention'))
@@ -248,6 +253,8 @@ class Runtime:
         for g in self._greenlets:
             g.kill(block=False)
         self.scheduler.stop()  # the lease given back: another worker fires jobs at once
+        if self.pubsub.delivery is not None:
+            self.pubsub.delivery.stop()  # its leases given back: other workers deliver at once
         self.bus.stop()
         if self.stats_flusher is not None:
             self.stats_flusher.stop()  # the last statistics, and the word that this worker stopped
