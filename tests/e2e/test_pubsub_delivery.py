@@ -3,12 +3,13 @@ service endpoint gets every message published, in order, pushed to its service."
 
 from __future__ import annotations
 
-import os
 import sqlite3
 
+import pytest
 import requests
 
 from tests.e2e.harness import Env
+from zato.admin_client import AdminCallError
 
 PASSWORD = 'pubsub-push-secret-1'
 
@@ -80,8 +81,10 @@ class Receiver:
         self.failing = True
         self.failures = 0
         self.got: list[dict] = []
+        self.methods: set[str] = set()
 
         def app(environ, start_response):
+            self.methods.add(environ['REQUEST_METHOD'])
             body = environ['wsgi.input'].read(int(environ.get('CONTENT_LENGTH') or 0))
             if self.failing:
                 self.failures += 1
@@ -117,12 +120,15 @@ def test_a_failing_http_receiver_gets_everything_in_order_once_it_recovers(env: 
         out = env.admin.call('POST', '/zato/admin/outconns/rest', {'name': 'push-receiver',
                                                                    'address_host': f'http://127.0.0.1:{receiver.port}',
                                                                    'address_url_path': '/got'})
+        # A REST endpoint's push subscription needs the outgoing connection it pushes through
+        with pytest.raises(AdminCallError) as refused:
+            env.admin.call('POST', '/zato/admin/pubsub/subscriptions', {
+                'endpoint': 'push-rest', 'topic': '/push/http', 'delivery_method': 'notify'})
+        assert refused.value.status == 400 and '`out_rest`' in str(refused.value)
         sub = env.admin.call('POST', '/zato/admin/pubsub/subscriptions', {
             'endpoint': 'push-rest', 'topic': '/push/http', 'delivery_method': 'notify', 'wait_non_sock_err': 1,
-            'delivery_batch_size': 3})
-        # The admin API has no out_rest_id yet: set in the ODB, which the delivery tasks read at each sync
-        with sqlite3.connect(os.path.join(env.path, 'data', 'odb.sqlite3'), timeout=30) as conn:
-            conn.execute('UPDATE pubsub_sub SET out_rest_id = ? WHERE id = ?', (out['id'], sub['id']))
+            'delivery_batch_size': 3, 'out_rest': out['name'], 'out_http_method': 'put'})
+        assert (sub['out_rest'], sub['out_http_method']) == ('push-receiver', 'PUT')
         sent = []
         for n in range(10):
             def published(n=n):
@@ -138,5 +144,6 @@ def test_a_failing_http_receiver_gets_everything_in_order_once_it_recovers(env: 
         env.wait_for(lambda: len(receiver.got) >= 10, timeout=30)
         assert [m['msg_id'] for m in receiver.got] == sent  # nothing lost, none twice, in order
         assert [m['data'] for m in receiver.got] == list(range(10))
+        assert receiver.methods == {'PUT'}  # the subscription's out_http_method
     finally:
         receiver.server.shutdown()

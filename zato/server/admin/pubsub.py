@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from zato.errors import BadRequest, Conflict, NotFound
-from zato.odb.models import ChannelWSX, PubSubEndpoint, PubSubSubscription, PubSubTopic
+from zato.odb.models import ChannelWSX, OutConn, PubSubEndpoint, PubSubSubscription, PubSubTopic
 from zato.pubsub import hook as ps_hook
 from zato.pubsub.keys import new_sub_key
 from zato.pubsub.message import INPUTS as MESSAGE_INPUTS
@@ -39,7 +39,11 @@ TOPIC_INPUTS = frozenset(('id', 'name', 'is_active', 'has_gd', 'is_api_sub_allow
 ENDPOINT_INPUTS = frozenset(('id', 'name', 'endpoint_type', 'role', 'topic_patterns', 'security', 'service',
                              'ws_channel', 'is_active'))
 SUB_INPUTS = frozenset(('id', 'endpoint', 'topic', 'is_active', 'delivery_method', 'wrap_one_msg_in_list',
-                        'delivery_err_should_block', 'ext_client_id', *(name for name, *_ in _SUB_INTS)))
+                        'delivery_err_should_block', 'ext_client_id', 'out_rest', 'out_http_method', 'hook_service',
+                        *(name for name, *_ in _SUB_INTS)))
+
+# How a push subscription of a REST endpoint calls its outgoing REST connection
+OUT_HTTP_METHODS = ('POST', 'PUT', 'PATCH', 'GET', 'DELETE')
 
 
 def _known(data: dict[str, Any], inputs: frozenset[str], what: str) -> None:
@@ -284,11 +288,48 @@ class _SubscriptionBase(CRUD):
                                      True if creating else row.wrap_one_msg_in_list)
         row.delivery_err_should_block = f(data, 'delivery_err_should_block', bool, False,
                                           True if creating else row.delivery_err_should_block)
+        self._apply_push(session, row, data, creating)
         ext_client_id = f(data, 'ext_client_id', str, False, '' if creating else row.ext_client_id)
         if len(ext_client_id) > 200:
             raise BadRequest('Invalid input `ext_client_id`: expected at most 200 characters')
         row.ext_client_id = ext_client_id
         _ints(data, row, _SUB_INTS, creating)
+
+    def _apply_push(self, session: Any, row: PubSubSubscription, data: dict[str, Any], creating: bool) -> None:
+        """Where a push (`notify`) subscription delivers: a REST endpoint's through the outgoing REST
+        connection `out_rest` with `out_http_method`, a service endpoint's to its service; a WebSocket
+        endpoint's subscriptions are pushed by their client's connection, so they are `pull` here. And
+        the subscription's own PubSubHook (`hook_service`), which wins over its topic's."""
+        if 'out_rest' in data:
+            name = data['out_rest']
+            if name is None or name == '':
+                row.out_rest_id = None
+            else:
+                if not isinstance(name, str):
+                    raise BadRequest('Invalid input `out_rest`: expected the name of an outgoing REST connection')
+                conn = session.scalars(select(OutConn.id).where(OutConn.cluster_id == self.server.cluster_id,
+                                                                OutConn.kind == 'rest', OutConn.name == name)).first()
+                if conn is None:
+                    raise BadRequest(f'Invalid input `out_rest`: no outgoing REST connection named `{name}`')
+                row.out_rest_id = conn
+        method = self.field(data, 'out_http_method', str, False, 'POST' if creating else row.out_http_method)
+        if method.upper() not in OUT_HTTP_METHODS:
+            raise BadRequest(f'Invalid input `out_http_method`: expected one of {", ".join(OUT_HTTP_METHODS)}')
+        row.out_http_method = method.upper()
+        if 'hook_service' in data:
+            hook = self.ref_name(data, 'hook_service', 'a service')
+            if hook is not None and hook != row.hook_service and not self._service_exists(session, hook):
+                raise BadRequest(f'Invalid input `hook_service`: service `{hook}` is not deployed')
+            row.hook_service = hook
+        if row.delivery_method == 'notify':
+            endpoint = session.get(PubSubEndpoint, row.endpoint_id)
+            kind = endpoint.endpoint_type if endpoint is not None else ''
+            if kind == 'wsx':
+                raise BadRequest('Invalid input `delivery_method`: a WebSocket endpoint\'s subscriptions are pushed '
+                                 'over their client\'s connection; use `pull`')
+            if kind == 'rest' and row.out_rest_id is None:
+                raise BadRequest('Invalid input `out_rest`: a `notify` subscription of a REST endpoint needs the '
+                                 'outgoing REST connection to push to')
 
     def _to_dict(self, session: Any, row: PubSubSubscription) -> dict[str, Any]:
         endpoint = session.get(PubSubEndpoint, row.endpoint_id)
@@ -298,8 +339,15 @@ class _SubscriptionBase(CRUD):
                 'creation_time': row.creation_time, 'delivery_method': row.delivery_method,
                 'wrap_one_msg_in_list': row.wrap_one_msg_in_list,
                 'delivery_err_should_block': row.delivery_err_should_block, 'ext_client_id': row.ext_client_id,
+                'out_rest': _out_rest_name(session, row.out_rest_id), 'out_http_method': row.out_http_method,
+                'hook_service': row.hook_service,
                 **{name: getattr(row, name) for name, *_ in _SUB_INTS},
                 'queue_depth': self.server.pubsub.gd.depth(row.id), 'last_delivery_time': row.last_delivery_time}
+
+
+def _out_rest_name(session: Any, out_rest_id: int | None) -> str | None:
+    conn = session.get(OutConn, out_rest_id) if out_rest_id is not None else None
+    return conn.name if conn is not None else None
 
 
 class CreateSubscription(_SubscriptionBase, Create):
