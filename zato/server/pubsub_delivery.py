@@ -20,6 +20,9 @@ The rules, each with a test in tests/pubsub/test_delivery.py (in zato.server: za
   kept); false, the batch is set aside (invisible until its wait passes) and the next messages go.
   A message whose retries are all used up stays queued, set aside for PARKED_FOR seconds, logged at
   ERROR and counted (`Delivery.exhausted`); it is never dropped.
+* A worker that takes a subscription's lease first makes its invisible entries visible again (`reclaim`):
+  what a dead holder had in hand goes first, in order, and at once rather than after its visibility
+  timeout. A holder that was only paused and still delivers its batch makes duplicates, never a gap.
 * A publication wakes the tasks of its topic at once (after a stored publication PubSub.publish has
   zato.server.pubsub_wsx publish WAKE_SUBJECT on the cluster bus, in the background, one message a
   topic for the publications that came meanwhile; every worker hears it, the publisher's included);
@@ -95,6 +98,8 @@ SELECT s.id, s.sub_key, t.name, e.id, e.endpoint_type, e.service_name, s.out_res
  ORDER BY s.id
 """
 _DEFER = 'UPDATE pubsub_queue SET visible_after = {now} + :wait WHERE id IN :ids'
+# A new holder's first step: what the previous holder had in hand or had set aside is visible again
+_RECLAIM = 'UPDATE pubsub_queue SET visible_after = 0 WHERE sub_id = :sub_id AND visible_after > {now}'
 _LAST_DELIVERY = 'UPDATE pubsub_sub SET last_delivery_time = {now} WHERE id = :sub_id'
 
 
@@ -145,6 +150,7 @@ class Delivery:
         self._greenlet: gevent.Greenlet | None = None
         now = _NOW[store.engine.dialect.name]
         self._defer = text(_DEFER.format(now=now)).bindparams(bindparam('ids', expanding=True))
+        self._reclaim = text(_RECLAIM.format(now=now))
         self._last_delivery = text(_LAST_DELIVERY.format(now=now))
 
     def start(self) -> gevent.Greenlet:
@@ -193,6 +199,7 @@ class Delivery:
             token = self.leases.acquire(lease_name(sub_id), self.holder, self.ttl)
             if token is not None:
                 logger.info('This worker (%s) delivers subscription %s (token %s)', self.holder, sub_id, token)
+                self.reclaim(sub_id)
                 task = _Task(self, sub, token)
                 self.tasks[sub_id] = task
                 task.greenlet = gevent.spawn(task.run)
@@ -203,6 +210,14 @@ class Delivery:
         """Makes queue entries invisible for `wait` seconds from now (by the ODB's clock)."""
         with self.store.transaction() as conn:
             conn.execute(self._defer, {'ids': entries, 'wait': float(wait)})
+
+    def reclaim(self, sub_id: int) -> None:
+        """Makes every entry of the subscription visible at once, when this worker has just taken its lease:
+        only the lease's holder pulls a push subscription, so what is invisible now was in the hands of a
+        holder that is gone (or fenced off). It is delivered first, in delivery order, before anything the
+        previous holder never pulled, instead of after its visibility timeout and behind later messages."""
+        with self.store.transaction() as conn:
+            conn.execute(self._reclaim, {'sub_id': sub_id})
 
     def delivered_to(self, sub_id: int) -> None:
         with self.store.transaction() as conn:
