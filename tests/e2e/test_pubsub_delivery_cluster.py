@@ -1,6 +1,6 @@
 """Push delivery across a real cluster: two servers with two workers each on a PostgreSQL ODB, a delivery
 lease TTL of 2 s. 1,000 messages are published to a topic whose push subscription delivers to a service;
-the worker holding the subscription's lease is killed with SIGKILL while it delivers. Another worker
+the worker holding the subscription's lease is killed with SIGKILL while it delivers (after a fifth). Another worker
 takes the lease over and delivers the rest: every message is delivered (none lost), the first
 deliveries are in publication order, and the duplicates (what the killed worker had delivered but not
 yet acknowledged) are counted and printed."""
@@ -21,7 +21,8 @@ from tests.e2e.harness import postgresql_cluster
 pytestmark = pytest.mark.postgresql
 
 TTL = 2.0
-TOTAL = 1000
+# 1,000 in CI; ZATO_TEST_PUBSUB_TOTAL=10000 for the longer run reported in docs/pubsub.md
+TOTAL = int(os.environ.get('ZATO_TEST_PUBSUB_TOTAL', '1000'))
 PASSWORD = 'pubsub-cluster-secret-1'
 
 SERVICE = '''
@@ -111,13 +112,14 @@ def test_the_lease_holder_killed_mid_delivery_loses_nothing(cluster):
         cluster.wait_for(published, timeout=10)  # every worker learns of the endpoint over the bus
 
     # Mid-way: the holder of the subscription's lease killed while it delivers
-    cluster.wait_for(lambda: query(cluster, 'SELECT count(*) FROM got')[0][0] >= 200, timeout=60)
+    cluster.wait_for(lambda: query(cluster, 'SELECT count(*) FROM got')[0][0] >= TOTAL // 5, timeout=60 + TOTAL / 50)
     name, pid, token = holder(cluster, lease)
     os.kill(pid, signal.SIGKILL)
     killed_at = time.time()
     delivered_before = query(cluster, 'SELECT count(*) FROM got')[0][0]
 
-    cluster.wait_for(lambda: query(cluster, 'SELECT count(DISTINCT msg_id) FROM got')[0][0] >= TOTAL, timeout=90)
+    cluster.wait_for(lambda: query(cluster, 'SELECT count(DISTINCT msg_id) FROM got')[0][0] >= TOTAL,
+                     timeout=90 + TOTAL / 50)
     new_name, _, new_token = holder(cluster, lease)
     rows = query(cluster, 'SELECT msg_id, n, pid FROM got ORDER BY id')
     got = [r[0] for r in rows]
