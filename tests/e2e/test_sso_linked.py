@@ -279,14 +279,30 @@ def test_the_users_rate_limit_applies_to_a_linked_credential(sqlite_env):
 
 
 @pytest.mark.postgresql
+def pinned_to_both_workers(linked: Linked) -> list[requests.Session]:
+    """Two keep-alive connections, one to each worker (new connections in a row often reach one worker)."""
+    sessions: dict[int, requests.Session] = {}
+    for _ in range(50):
+        s = requests.Session()
+        pid = linked.get(session=s).json()['pid']
+        if pid in sessions:
+            s.close()
+        else:
+            sessions[pid] = s
+        if len(sessions) == 2:
+            return list(sessions.values())
+    raise AssertionError('50 new connections all reached one worker')
+
+
 def test_the_users_rate_limit_is_exact_across_both_workers(pg_env):
     linked = Linked(pg_env)
     linked.link()
+    first, second = pinned_to_both_workers(linked)  # before the limit: these requests are not counted
     resp = sso(pg_env, 'PATCH', '/zato/sso/user', {'ust': linked.ust, 'current_app': 'CRM',
                                                    'user_id': linked.user_id, 'is_rate_limit_active': True,
                                                    'rate_limit_def': '* = 10/m'})
     assert resp.status_code == 200, resp.text
-    served = [linked.get() for _ in range(10)]
+    served = [linked.get(session=first if n % 2 else second) for n in range(10)]
     assert [r.status_code for r in served] == [200] * 10
     assert len({r.json()['pid'] for r in served}) == 2  # both workers served, and counted in one place
     for _ in range(3):

@@ -75,8 +75,15 @@ class Frames:
 class Crowd:
     """N connected clients; `collect` reads until each has `count` text messages or time runs out."""
 
-    def __init__(self, port: int, path: str, n: int) -> None:
-        self.socks = [handshake(port, path) for _ in range(n)]
+    def __init__(self, port: int, path: str, n: int, parallel: int = 1) -> None:
+        # `parallel` handshakes at a time: one after the other, the worker that answered one is often the
+        # first to take the next connection too, so a small crowd may all land on one worker
+        if parallel > 1:
+            from concurrent.futures import ThreadPoolExecutor
+            with ThreadPoolExecutor(parallel) as pool:
+                self.socks = list(pool.map(lambda _: handshake(port, path), range(n)))
+        else:
+            self.socks = [handshake(port, path) for _ in range(n)]
         self.frames = {s.fileno(): Frames() for s in self.socks}
         self.messages: dict[int, list[tuple[float, bytes]]] = {s.fileno(): [] for s in self.socks}
         self.closed: set[int] = set()
