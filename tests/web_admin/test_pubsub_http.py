@@ -54,3 +54,31 @@ def test_topic_endpoint_and_subscription_made_in_the_forms_carry_a_publication(w
                                                                      'max_depth_non_gd': '1000',
                                                                      'on_no_subs_pub': 'accept'})
     assert r.status_code == 400 and 'max_depth_gd' in r.text
+
+
+def test_a_push_subscription_made_in_the_form_shows_the_worker_whose_task_delivers_it(web_admin):
+    wa = web_admin
+    s = wa.session()
+    admin = wa.env.admin
+    admin.call('POST', '/zato/admin/pubsub/topics', {'name': '/wa/pushed'})
+    admin.call('POST', '/zato/admin/pubsub/endpoints', {'name': 'wa-srv', 'endpoint_type': 'srv', 'role': 'sub-only',
+                                                        'topic_patterns': 'sub=/wa/**', 'service': 'zato.ping'})
+    admin.call('POST', '/zato/admin/security', {'name': 'wa-push', 'kind': 'basic_auth', 'username': 'wa-push',
+                                                'password': 'wa-push-secret-1'})
+    admin.call('POST', '/zato/admin/pubsub/endpoints', {'name': 'wa-push', 'endpoint_type': 'rest',
+                                                        'role': 'sub-only', 'topic_patterns': 'sub=/wa/**',
+                                                        'security': 'wa-push'})
+    form = {'is_active': 'on', 'delivery_method': 'notify', 'delivery_batch_size': '100', 'wrap_one_msg_in_list': 'on',
+            'delivery_max_retry': '10', 'delivery_err_should_block': 'on', 'wait_sock_err': '10',
+            'wait_non_sock_err': '30', 'out_rest': '', 'out_http_method': 'PUT', 'hook_service': ''}
+    # A REST endpoint's push subscription without the connection to push through is refused, naming it
+    r = post_form(s, wa.url + '/pubsub/subscriptions/new', {'endpoint': 'wa-push', 'topic': '/wa/pushed', **form})
+    assert r.status_code == 400 and 'out_rest' in r.text, r.text[:500]
+    r = post_form(s, wa.url + '/pubsub/subscriptions/new', {'endpoint': 'wa-srv', 'topic': '/wa/pushed', **form})
+    assert r.status_code == 303, r.text[:500]
+    [sub] = [x for x in admin.call('GET', '/zato/admin/pubsub/subscriptions') if x['topic'] == '/wa/pushed']
+    assert (sub['delivery_method'], sub['out_http_method'], sub['out_rest']) == ('notify', 'PUT', None)
+    # One worker takes its delivery lease; the list says which (server:pid)
+    holder = re.compile(r'<td class="col-delivery_task">server1:\d+</td>')
+    wa.env.wait_for(lambda: holder.search(s.get(wa.url + '/pubsub/subscriptions', timeout=TIMEOUT).text),
+                    timeout=10)

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 
-from zato.odb.models import ChannelWSX, PubSubEndpoint, PubSubTopic
+from zato.odb.lease import _NOW
+from zato.odb.models import ChannelWSX, Lease, OutConn, PubSubEndpoint, PubSubTopic
 from zato_web_admin.http import Route
 from zato_web_admin.pubsub_browse import endpoint_times, iso
 from zato_web_admin.resources import Field, Resource, crud_routes
@@ -48,6 +49,29 @@ def endpoints_with_times(app: WebAdmin, items: list[dict[str, Any]]) -> list[dic
                               'last_sub_time': max(filter(None, (item.get('last_sub_time'), last_sub)),
                                                    default=None)}))
     return out
+
+
+# The lease a push subscription's delivery task holds (zato.server.pubsub_delivery.lease_name)
+DELIVERY_LEASE = 'zato.pubsub.sub.'
+
+
+def subscriptions_with_tasks(app: WebAdmin, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Subscription rows with the worker whose delivery task pushes each one now (`server:pid`, the
+    holder of its lease while that lease lasts, by the ODB's clock), and times as ISO 8601."""
+    with app.db() as db:
+        now = db.execute(text(f'SELECT {_NOW[db.get_bind().dialect.name]}')).scalar_one()
+        rows = db.execute(select(Lease.name, Lease.holder).where(
+            Lease.cluster_id == app.config.cluster_id, Lease.name.like(f'{DELIVERY_LEASE}%'),
+            Lease.expires_at > now)).all()
+    holders = {name[len(DELIVERY_LEASE):]: holder for name, holder in rows}
+    return [_readable({**item, 'delivery_task': holders.get(str(item.get('id')), '')}) for item in items]
+
+
+def out_rest_choices(app: WebAdmin) -> list[tuple[str, str]]:
+    with app.db() as db:
+        names = db.scalars(select(OutConn.name).where(OutConn.cluster_id == app.config.cluster_id,
+                                                      OutConn.kind == 'rest').order_by(OutConn.name)).all()
+    return [('', '(none)'), *((name, name) for name in names)]
 
 
 def topic_choices(app: WebAdmin) -> list[tuple[str, str]]:
@@ -124,10 +148,17 @@ SUBSCRIPTIONS = Resource(
         Field('delivery_err_should_block', 'Stop the queue on errors', 'checkbox', default=True),
         Field('wait_sock_err', 'Wait after a socket error (s)', 'number', default=10),
         Field('wait_non_sock_err', 'Wait after another error (s)', 'number', default=30),
+        Field('out_rest', 'Outgoing REST connection', 'select', 'REST endpoints with notify: where messages are '
+              'pushed', choices=out_rest_choices),
+        Field('out_http_method', 'HTTP method', 'select', default='POST',
+              choices=tuple((m, m) for m in ('POST', 'PUT', 'PATCH', 'GET', 'DELETE'))),
+        Field('hook_service', 'Hook service', 'select', "This subscription's PubSubHook, instead of its topic's",
+              choices=optional_service_choices),
     ),
     columns=(('endpoint', 'Endpoint'), ('topic', 'Topic'), ('delivery_method', 'Delivery'),
-             ('queue_depth', 'Queue depth'), ('last_delivery_time', 'Last delivery (UTC)')),
-    search_keys=('endpoint', 'topic'), links=(('Queue', '/messages'),), shape=with_times,
+             ('queue_depth', 'Queue depth'), ('last_delivery_time', 'Last delivery (UTC)'),
+             ('delivery_task', 'Delivery task (server:pid)')),
+    search_keys=('endpoint', 'topic'), links=(('Queue', '/messages'),), shape=subscriptions_with_tasks,
     audit_kind='pubsub-subscription')
 
 RESOURCES = (TOPICS, ENDPOINTS, SUBSCRIPTIONS)

@@ -312,8 +312,8 @@ class _SubscriptionBase(CRUD):
                 if conn is None:
                     raise BadRequest(f'Invalid input `out_rest`: no outgoing REST connection named `{name}`')
                 row.out_rest_id = conn
-        method = self.field(data, 'out_http_method', str, False, 'POST' if creating else row.out_http_method)
-        if method.upper() not in OUT_HTTP_METHODS:
+        method = data.get('out_http_method') or ('POST' if creating else row.out_http_method)  # empty: as it was
+        if not isinstance(method, str) or method.upper() not in OUT_HTTP_METHODS:
             raise BadRequest(f'Invalid input `out_http_method`: expected one of {", ".join(OUT_HTTP_METHODS)}')
         row.out_http_method = method.upper()
         if 'hook_service' in data:
