@@ -68,20 +68,7 @@ def log(message: str) -> None:
 
 def cpu_of(names: tuple[str, ...]) -> float:
     """User + system CPU seconds of every process whose command name is one of `names`."""
-    total = 0.0
-    for pid in os.listdir('/proc'):
-        if not pid.isdigit():
-            continue
-        try:
-            with open(f'/proc/{pid}/stat', encoding='ascii', errors='replace') as f:
-                stat = f.read()
-        except OSError:
-            continue
-        comm = stat[stat.find('(') + 1:stat.rfind(')')]
-        if comm in names:
-            fields = stat.rsplit(')', 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')
-    return total
+    return sum(servers.cpu_of_fields(fields) for _, comm, fields in servers.processes() if comm in names)
 
 
 def busy_cpu() -> float:

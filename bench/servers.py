@@ -16,6 +16,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from typing import Any
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -32,8 +33,10 @@ class ServerError(RuntimeError):
 # ################################################################################################
 # /proc helpers
 
-def children_of(pid: int) -> list[int]:
-    out = []
+def processes() -> Iterator[tuple[int, str, list[str]]]:
+    """(pid, command name, the fields of /proc/PID/stat after the name) of every process still there; the
+    name is in parentheses and may hold spaces, so the fields are split after its closing one: state
+    first, then ppid, pgrp ... utime is the 12th, stime the 13th."""
     for name in os.listdir('/proc'):
         if not name.isdigit():
             continue
@@ -42,11 +45,16 @@ def children_of(pid: int) -> list[int]:
                 stat = f.read()
         except OSError:
             continue
-        # The command name is in parentheses and may hold spaces; ppid is the 2nd field after it
-        fields = stat[stat.rfind(')') + 2:].split()
-        if int(fields[1]) == pid:
-            out.append(int(name))
-    return sorted(out)
+        yield int(name), stat[stat.find('(') + 1:stat.rfind(')')], stat[stat.rfind(')') + 2:].split()
+
+
+def cpu_of_fields(fields: list[str]) -> float:
+    """User + system CPU seconds from the fields `processes` gives."""
+    return (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')
+
+
+def children_of(pid: int) -> list[int]:
+    return sorted(child for child, _, fields in processes() if int(fields[1]) == pid)
 
 
 def memory_kib(pid: int) -> dict[str, int]:
@@ -72,8 +80,8 @@ def memory_kib(pid: int) -> dict[str, int]:
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time a process has used so far."""
     with open(f'/proc/{pid}/stat', encoding='ascii', errors='replace') as f:
-        fields = f.read().rsplit(')', 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')
+        stat = f.read()
+    return cpu_of_fields(stat[stat.rfind(')') + 2:].split())
 
 
 def maps_contain(pid: int, fragment: str) -> bool:
@@ -105,17 +113,7 @@ def http_call(url: str, method: str = 'GET', body: bytes | None = None, timeout:
 
 def group_alive(pgid: int) -> bool:
     """Whether a process group has a live member (zombies waiting to be reaped do not count)."""
-    for name in os.listdir('/proc'):
-        if not name.isdigit():
-            continue
-        try:
-            with open(f'/proc/{name}/stat', encoding='ascii', errors='replace') as f:
-                fields = f.read().rsplit(')', 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[2]) == pgid and fields[0] != 'Z':
-            return True
-    return False
+    return any(int(fields[2]) == pgid and fields[0] != 'Z' for _, _, fields in processes())
 
 
 def kill_group(pgid: int, timeout: float = 10.0) -> None:
