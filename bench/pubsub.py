@@ -47,6 +47,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -69,6 +70,19 @@ def log(message: str) -> None:
 def cpu_of(names: tuple[str, ...]) -> float:
     """User + system CPU seconds of every process whose command name is one of `names`."""
     return sum(servers.cpu_of_fields(fields) for _, comm, fields in servers.processes() if comm in names)
+
+
+def paced(rate: float, duration: float) -> Iterator[float]:
+    """The send times of `rate` messages a second for `duration` seconds: sleeps until each is due (one
+    already due, because the sender fell behind, goes at once) and yields time.monotonic() then."""
+    started = time.monotonic()
+    n = 0
+    while time.monotonic() - started < duration:
+        pause = started + n / rate - time.monotonic()
+        if pause > 0:
+            time.sleep(pause)
+        yield time.monotonic()
+        n += 1
 
 
 def busy_cpu() -> float:
@@ -385,17 +399,9 @@ class ZatoSide:
         thread.start()
         client = ZatoClient(self.server.port)
         try:
-            started = time.monotonic()
-            n = 0
-            while time.monotonic() - started < duration:
-                due = started + n / rate
-                pause = due - time.monotonic()
-                if pause > 0:
-                    time.sleep(pause)
-                t = time.monotonic()
+            for t in paced(rate, duration):
                 msg_id = client.publish({'data': {'t': t, 'pad': data}})['msg_id']
                 sent[msg_id] = t
-                n += 1
         finally:
             client.close()
             done_at[0] = time.monotonic()
@@ -579,17 +585,9 @@ class RabbitSide:
         pub.confirm_delivery()
         props = pika.BasicProperties(delivery_mode=2, content_type='application/json')
         try:
-            started = time.monotonic()
-            n = 0
-            while time.monotonic() - started < duration:
-                due = started + n / rate
-                pause = due - time.monotonic()
-                if pause > 0:
-                    time.sleep(pause)
-                t = time.monotonic()
+            for t in paced(rate, duration):
                 pub.basic_publish(EXCHANGE, '', json.dumps({'data': {'t': t, 'pad': data}}).encode(), props)
                 sent[0] += 1
-                n += 1
         finally:
             conn.close()
             done_at[0] = time.monotonic()
