@@ -34,17 +34,21 @@ class Receive(Service):
 '''
 
 
+def rest_endpoint(env: Env, name: str, role: str, patterns: str) -> None:
+    """A REST pub/sub endpoint identified by a Basic Auth definition of the same name (password PASSWORD)."""
+    env.admin.call('POST', '/zato/admin/security', {'name': name, 'kind': 'basic_auth', 'username': name,
+                                                    'password': PASSWORD})
+    env.admin.call('POST', '/zato/admin/pubsub/endpoints', {'name': name, 'endpoint_type': 'rest', 'role': role,
+                                                             'topic_patterns': patterns, 'security': name})
+
+
 def test_messages_published_are_pushed_to_the_service_in_order(env: Env, tmp_path):
     db = str(tmp_path / 'got.sqlite3')
     with sqlite3.connect(db) as conn:
         conn.execute('CREATE TABLE got (msg_id TEXT, n INTEGER, sub_key TEXT)')
     env.admin.call('POST', '/zato/admin/deploy', {'file_name': 'ps_push.py', 'source': SERVICE})
     env.admin.call('POST', '/zato/admin/pubsub/topics', {'name': '/push/orders'})
-    env.admin.call('POST', '/zato/admin/security', {'name': 'push-pub', 'kind': 'basic_auth',
-                                                    'username': 'push-pub', 'password': PASSWORD})
-    env.admin.call('POST', '/zato/admin/pubsub/endpoints', {'name': 'push-pub', 'endpoint_type': 'rest',
-                                                             'role': 'pub-only', 'topic_patterns': 'pub=/push/**',
-                                                             'security': 'push-pub'})
+    rest_endpoint(env, 'push-pub', 'pub-only', 'pub=/push/**')
     env.admin.call('POST', '/zato/admin/pubsub/endpoints', {'name': 'push-srv', 'endpoint_type': 'srv',
                                                              'role': 'sub-only', 'topic_patterns': 'sub=/push/**',
                                                              'service': 'ps-push.receive'})
@@ -107,16 +111,8 @@ def test_a_failing_http_receiver_gets_everything_in_order_once_it_recovers(env: 
     receiver = Receiver()
     try:
         env.admin.call('POST', '/zato/admin/pubsub/topics', {'name': '/push/http'})
-        env.admin.call('POST', '/zato/admin/security', {'name': 'push-pub2', 'kind': 'basic_auth',
-                                                        'username': 'push-pub2', 'password': PASSWORD})
-        env.admin.call('POST', '/zato/admin/pubsub/endpoints', {'name': 'push-pub2', 'endpoint_type': 'rest',
-                                                                 'role': 'pub-only', 'topic_patterns': 'pub=/push/**',
-                                                                 'security': 'push-pub2'})
-        env.admin.call('POST', '/zato/admin/security', {'name': 'push-rest', 'kind': 'basic_auth',
-                                                        'username': 'push-rest', 'password': PASSWORD})
-        env.admin.call('POST', '/zato/admin/pubsub/endpoints', {'name': 'push-rest', 'endpoint_type': 'rest',
-                                                                 'role': 'sub-only', 'topic_patterns': 'sub=/push/**',
-                                                                 'security': 'push-rest'})
+        rest_endpoint(env, 'push-pub2', 'pub-only', 'pub=/push/**')
+        rest_endpoint(env, 'push-rest', 'sub-only', 'sub=/push/**')
         out = env.admin.call('POST', '/zato/admin/outconns/rest', {'name': 'push-receiver',
                                                                    'address_host': f'http://127.0.0.1:{receiver.port}',
                                                                    'address_url_path': '/got'})
