@@ -201,3 +201,18 @@ def test_a_task_whose_lease_is_gone_delivers_nothing(store, running):
     assert task.round() is True and task.done
     assert target.received == []
     d.stop()
+
+
+def test_only_topics_with_a_push_or_a_wsx_subscriber_wake_other_workers(store):
+    from tests.pubsub.fixtures import endpoint, subscribe, topic
+    push_sub(store, '/pushed')
+    one_sub(store, '/pulled')  # a REST endpoint's pull subscription: pulled, never pushed
+    wsx_endpoint = endpoint(store, 'wsx-client')
+    with store.engine.begin() as conn:
+        conn.execute(text("UPDATE pubsub_endpoint SET endpoint_type = 'wsx' WHERE id = :id"), {'id': wsx_endpoint})
+    subscribe(store, topic(store, '/to-wsx'), wsx_endpoint)
+    d = delivery(store, Target())
+    assert d.wakes_others('/pulled')  # nothing looked up yet: every publication is told
+    d.sync()
+    assert (d.wakes_others('/pushed'), d.wakes_others('/to-wsx'), d.wakes_others('/pulled')) == (True, True, False)
+    d.stop()

@@ -35,3 +35,12 @@ class HookFailed(ServiceUnavailable):
     """A topic's hook service raised in `before_publish`: nothing of the publication is stored, and the
     publisher may try again (the error is logged with the hook's cid)."""
     code = 'pubsub_hook_failed'
+
+
+class PublishInterrupted(ServiceUnavailable):
+    """The worker's batch holding the publication was interrupted before its answer (zato.server.pubsub_batch):
+    it may or may not have been stored."""
+    code = 'pubsub_publish_interrupted'
+
+    def default_details(self) -> str:
+        return 'The publication was interrupted; it may or may not have been stored'

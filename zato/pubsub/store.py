@@ -8,6 +8,14 @@ unsubscribe. Every operation is one transaction; the rules, each with a test in 
   only below `max_depth_gd`, so the limit holds cluster-wide however many servers publish (and the
   UPDATE's row lock orders publications of one topic). No subscription and `on_no_subs_pub` drop:
   nothing is written, the msg_id is still returned (3.1).
+* **Batches** (`publish_batch`): publications that arrive together (a worker gathers those made while
+  its previous batch was being committed, zato.server.pubsub_batch) are committed together, one
+  transaction per topic, each publication still all or none and answered on its own. On PostgreSQL
+  the whole batch of a topic is one statement in its own transaction (the depth UPDATE, the messages
+  and their queue entries in data-modifying CTEs): one round trip and one commit however many
+  messages it holds. When that statement writes nothing (no such topic, inactive, no subscriber with
+  `drop`, the depth would be exceeded), the batch's publications are made again one by one as below,
+  so each gets its own answer: the ones that fit are stored, the others refused.
 * **Delivery order** per subscription: priority (9 first), then publication time, then the order of
   insertion. Publication, visibility and expiration times are the ODB's clock (as leases are), so
   servers whose clocks disagree still agree on them.
@@ -30,7 +38,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -89,6 +97,44 @@ SELECT q.id, q.delivery_count, m.id, m.msg_id, m.data, m.data_format, m.mime_typ
  WHERE q.id IN :ids
  ORDER BY q.priority DESC, q.pub_time, q.id
 """
+# A whole batch of one topic in one statement (PostgreSQL): the depth is raised only if the topic is
+# there, active, has room and would keep the messages (a subscriber, or `accept`); the messages and their
+# queue entries are inserted in the order given (ids follow the ORDER BY), all sharing the topic's new
+# last_pub_time as their publication time. Returns (topics updated, queue entries made).
+_PUBLISH_BATCH = """
+WITH t AS (
+  UPDATE pubsub_topic SET gd_depth = gd_depth + %(count)s, last_pub_time = {now}
+   WHERE cluster_id = %(cluster_id)s AND name = %(name)s AND is_active AND gd_depth + %(count)s <= max_depth_gd
+     AND (on_no_subs_pub <> 'drop'
+          OR EXISTS (SELECT 1 FROM pubsub_sub s WHERE s.topic_id = pubsub_topic.id AND s.is_active))
+  RETURNING id, last_pub_time AS now
+), m AS (
+  INSERT INTO pubsub_message (cluster_id, msg_id, topic_id, published_by_id, pub_pattern_matched, data, data_format,
+      mime_type, size, priority, expiration, expiration_time, pub_time, ext_pub_time, correl_id, in_reply_to,
+      ext_client_id, group_id, position_in_group, has_gd)
+  SELECT %(cluster_id)s, v.msg_id, t.id, v.published_by_id, v.pattern, v.data, v.data_format, v.mime_type, v.size,
+         v.priority, v.expiration, t.now + v.expiration / 1000.0, t.now, v.ext_pub_time, v.correl_id, v.in_reply_to,
+         v.ext_client_id, v.group_id, 1, true
+    FROM t, unnest(%(msg_id)s::varchar[], %(published_by_id)s::int[], %(pattern)s::varchar[], %(data)s::text[],
+                   %(data_format)s::varchar[], %(mime_type)s::varchar[], %(size)s::int[], %(priority)s::int[],
+                   %(expiration)s::bigint[], %(ext_pub_time)s::float8[], %(correl_id)s::varchar[],
+                   %(in_reply_to)s::varchar[], %(ext_client_id)s::varchar[], %(group_id)s::varchar[])
+            WITH ORDINALITY AS v(msg_id, published_by_id, pattern, data, data_format, mime_type, size, priority,
+                                 expiration, ext_pub_time, correl_id, in_reply_to, ext_client_id, group_id, ord)
+   ORDER BY v.ord
+  RETURNING id, topic_id, priority, pub_time, expiration_time
+), q AS (
+  INSERT INTO pubsub_queue (cluster_id, sub_id, message_id, priority, pub_time, expiration_time, delivery_count,
+      visible_after)
+  SELECT %(cluster_id)s, s.id, m.id, m.priority, m.pub_time, m.expiration_time, 0, 0
+    FROM m JOIN pubsub_sub s ON s.topic_id = m.topic_id AND s.is_active
+   ORDER BY m.id, s.id
+  RETURNING 1
+)
+SELECT (SELECT count(*) FROM t), (SELECT count(*) FROM q)
+"""
+_BATCH_COLUMNS = ('msg_id', 'published_by_id', 'pattern', 'data', 'data_format', 'mime_type', 'size', 'priority',
+                  'expiration', 'ext_pub_time', 'correl_id', 'in_reply_to', 'ext_client_id', 'group_id')
 _ENTRIES_OF = 'SELECT id, message_id FROM pubsub_queue WHERE sub_id = :sub_id AND message_id IN ' \
               '(SELECT id FROM pubsub_message WHERE msg_id IN :msg_ids)'
 _LOCK_MESSAGES = 'SELECT id FROM pubsub_message WHERE id IN :ids ORDER BY id FOR UPDATE'
@@ -133,6 +179,23 @@ def iso(seconds: float | None) -> str | None:
     return None if seconds is None else datetime.fromtimestamp(seconds, UTC).isoformat()
 
 
+@dataclass(slots=True)
+class Publication:
+    """One publication to be committed: its messages all or none, with their msg_ids given now."""
+
+    topic_name: str
+    msgs: Sequence[NewMessage]
+    endpoint_id: int | None = None
+    pattern: str = ''
+    msg_ids: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.msgs:
+            raise ValueError('No messages to publish')
+        if not self.msg_ids:
+            self.msg_ids = [new_msg_id() for _ in self.msgs]
+
+
 @dataclass(frozen=True, slots=True)
 class Published:
     """What a publication did: its msg_ids, in the order of its messages, and how many queue entries it
@@ -157,12 +220,17 @@ class PubSubStore:
         if dialect not in _NOW:
             raise ValueError(f'Pub/sub needs PostgreSQL or SQLite, not {dialect}')
         self._sqlite = dialect == 'sqlite'
+        self.is_sqlite = self._sqlite
         now = _NOW[dialect]
         self._topic = text(_TOPIC.format(now=now))
         self._pick = text(_PICK.format(now=now) + ('' if self._sqlite else ' FOR UPDATE SKIP LOCKED'))
         self._mark = _expanding(_MARK_DELIVERED.format(now=now), 'ids')
         self._depth = text(_DEPTH.format(now=now))
         self._expired = text(_EXPIRED.format(now=now))
+        self._raise_depth = text(_RAISE_DEPTH)
+        self._insert_message = text(_INSERT_MESSAGE)
+        self._enqueue = text(_ENQUEUE)
+        self._publish_batch = _PUBLISH_BATCH.format(now=now)
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
@@ -191,35 +259,102 @@ class PubSubStore:
                      pattern: str = '') -> Published:
         """Commits the messages, all or none, in one transaction (3.1's `data_list`): they share their
         publication time and keep their order among themselves."""
-        if not msgs:
-            raise ValueError('No messages to publish')
-        msg_ids = [new_msg_id() for _ in msgs]
+        result = self.publish_batch([Publication(topic_name, msgs, endpoint_id, pattern)])[0]
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    def publish_batch(self, pubs: Sequence[Publication], conn: Connection | None = None) -> list[Published | Exception]:
+        """Commits publications made together (see the module's rules), one transaction per topic; for
+        each, in the order given, what it got: Published, or the exception that refused it (NotFound,
+        TopicInactive, MaxDepthReached, or the ODB's own error, which fails that topic's transaction).
+        `conn`: on PostgreSQL, an AUTOCOMMIT connection its caller keeps for its batches (else one is
+        taken from the pool for each)."""
+        results: list[Published | Exception | None] = [None] * len(pubs)
+        by_topic: dict[str, list[int]] = {}
+        for index, pub in enumerate(pubs):
+            by_topic.setdefault(pub.topic_name, []).append(index)
+        for topic_name, indexes in by_topic.items():
+            group = [pubs[index] for index in indexes]
+            try:
+                answers: list[Published | Exception] | None = None
+                if not self._sqlite:
+                    answers = self._publish_one_statement(topic_name, group, conn)
+                if answers is None:
+                    answers = self._publish_one_by_one(topic_name, group)
+            except Exception as e:  # noqa: BLE001 - not kept: each publication's caller raises it
+                answers = [e] * len(group)
+            for index, answer in zip(indexes, answers, strict=True):
+                results[index] = answer
+        return [r for r in results if r is not None]
+
+    def _publish_one_statement(self, topic_name: str, group: list[Publication],
+                               conn: Connection | None) -> list[Published | Exception] | None:
+        """PostgreSQL: the group in one statement, its own transaction; None when it wrote nothing."""
+        msgs = [(pub, msg_id, msg) for pub in group for msg_id, msg in zip(pub.msg_ids, pub.msgs, strict=True)]
+        params: dict[str, Any] = {'cluster_id': self.cluster_id, 'name': topic_name, 'count': len(msgs)}
+        for column in _BATCH_COLUMNS:
+            params[column] = []
+        for pub, msg_id, msg in msgs:
+            params['msg_id'].append(msg_id)
+            params['published_by_id'].append(pub.endpoint_id)
+            params['pattern'].append(pub.pattern)
+            params['data'].append(msg.data)
+            params['data_format'].append(msg.data_format)
+            params['mime_type'].append(msg.mime_type)
+            params['size'].append(msg.size)
+            params['priority'].append(msg.priority)
+            params['expiration'].append(msg.expiration)
+            params['ext_pub_time'].append(msg.ext_pub_time)
+            params['correl_id'].append(msg.correl_id)
+            params['in_reply_to'].append(msg.in_reply_to)
+            params['ext_client_id'].append(msg.ext_client_id)
+            params['group_id'].append(msg.group_id)
+        if conn is None:
+            with self.engine.connect().execution_options(isolation_level='AUTOCOMMIT') as own:
+                updated, queued = own.exec_driver_sql(self._publish_batch, params).one()
+        else:
+            updated, queued = conn.exec_driver_sql(self._publish_batch, params).one()
+        if not updated:
+            return None
+        per_msg = int(queued) // len(msgs)
+        return [Published(pub.msg_ids, per_msg * len(pub.msgs)) for pub in group]
+
+    def _publish_one_by_one(self, topic_name: str, group: list[Publication]) -> list[Published | Exception]:
+        """The group's publications in one transaction, each with its own depth check (each stored or
+        refused on its own); the topic's absence, inactivity or `drop` answers all of them."""
+        answers: list[Published | Exception] = []
         with self.transaction() as conn:
             row = conn.execute(self._topic, {'cluster_id': self.cluster_id, 'name': topic_name, 'true': True}).first()
             if row is None:
-                raise NotFound(f'Topic `{topic_name}` not found')
+                return [NotFound(f'Topic `{topic_name}` not found') for _ in group]
             topic_id, is_active, on_no_subs, now, subs = int(row[0]), bool(row[1]), row[2], float(row[3]), int(row[4])
             if not is_active:
-                raise TopicInactive()
+                return [TopicInactive() for _ in group]
             if not subs and on_no_subs == 'drop':
-                return Published(msg_ids, 0, dropped=True)
-            if conn.execute(text(_RAISE_DEPTH), {'now': now, 'topic_id': topic_id, 'count': len(msgs)}).rowcount != 1:
-                raise MaxDepthReached(f'Publication rejected - would exceed GD max depth for `{topic_name}`')
-            queued = 0
-            for msg_id, msg in zip(msg_ids, msgs, strict=True):
-                expiration_time = now + msg.expiration / 1000.0
-                message_id = conn.execute(text(_INSERT_MESSAGE), {
-                    'cluster_id': self.cluster_id, 'msg_id': msg_id, 'topic_id': topic_id,
-                    'published_by_id': endpoint_id, 'pattern': pattern, 'data': msg.data,
-                    'data_format': msg.data_format, 'mime_type': msg.mime_type, 'size': msg.size,
-                    'priority': msg.priority, 'expiration': msg.expiration, 'expiration_time': expiration_time,
-                    'now': now, 'ext_pub_time': msg.ext_pub_time, 'correl_id': msg.correl_id,
-                    'in_reply_to': msg.in_reply_to, 'ext_client_id': msg.ext_client_id, 'group_id': msg.group_id,
-                    'has_gd': True}).scalar_one()
-                queued += conn.execute(text(_ENQUEUE), {
-                    'cluster_id': self.cluster_id, 'message_id': message_id, 'priority': msg.priority, 'now': now,
-                    'expiration_time': expiration_time, 'topic_id': topic_id, 'true': True}).rowcount
-        return Published(msg_ids, queued)
+                return [Published(pub.msg_ids, 0, dropped=True) for pub in group]
+            for pub in group:
+                if conn.execute(self._raise_depth, {'now': now, 'topic_id': topic_id,
+                                                    'count': len(pub.msgs)}).rowcount != 1:
+                    answers.append(MaxDepthReached(
+                        f'Publication rejected - would exceed GD max depth for `{topic_name}`'))
+                    continue
+                queued = 0
+                for msg_id, msg in zip(pub.msg_ids, pub.msgs, strict=True):
+                    expiration_time = now + msg.expiration / 1000.0
+                    message_id = conn.execute(self._insert_message, {
+                        'cluster_id': self.cluster_id, 'msg_id': msg_id, 'topic_id': topic_id,
+                        'published_by_id': pub.endpoint_id, 'pattern': pub.pattern, 'data': msg.data,
+                        'data_format': msg.data_format, 'mime_type': msg.mime_type, 'size': msg.size,
+                        'priority': msg.priority, 'expiration': msg.expiration, 'expiration_time': expiration_time,
+                        'now': now, 'ext_pub_time': msg.ext_pub_time, 'correl_id': msg.correl_id,
+                        'in_reply_to': msg.in_reply_to, 'ext_client_id': msg.ext_client_id,
+                        'group_id': msg.group_id, 'has_gd': True}).scalar_one()
+                    queued += conn.execute(self._enqueue, {
+                        'cluster_id': self.cluster_id, 'message_id': message_id, 'priority': msg.priority,
+                        'now': now, 'expiration_time': expiration_time, 'topic_id': topic_id, 'true': True}).rowcount
+                answers.append(Published(pub.msg_ids, queued))
+        return answers
 
     # Reading a queue
 

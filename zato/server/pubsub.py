@@ -35,7 +35,8 @@ from zato.pubsub.errors import HookFailed, NotAllowed
 from zato.pubsub.keys import new_msg_id, new_sub_key
 from zato.pubsub.matcher import MAX_TOPIC_DEPTH, Pattern, can_publish, can_subscribe, parse_patterns, topic_name_error
 from zato.pubsub.message import new_message
-from zato.pubsub.store import MAX_BATCH, PubSubStore, public
+from zato.pubsub.store import MAX_BATCH, Publication, PubSubStore, public
+from zato.server.pubsub_batch import Batcher
 from zato.server.pubsub_delivery import Delivery, DeliveryError, SocketError, Sub
 from zato.security.authenticate import INVALID
 from zato.security.basic_auth import parse_basic_auth
@@ -136,9 +137,11 @@ class PubSub:
         self._topic_hooks: dict[str, str] = {}
         self._generation = 0
         self.delivery: Delivery | None = None
+        self.batcher: Batcher | None = None
 
     def start(self, cluster_id: int) -> None:
         self.store = PubSubStore(self.runtime.engine, cluster_id)
+        self.batcher = Batcher(self.store)
         config = self.runtime.config
         self.delivery = Delivery(self.store, self.runtime.leases, self._push,
                                  ttl=config.get('pubsub', 'delivery_lease_ttl'),
@@ -192,12 +195,17 @@ class PubSub:
         self._set(endpoints)
 
     def sub_changed(self, session: Any, obj_id: int, msg: dict[str, Any]) -> None:
-        """A subscription created, edited or deleted: its sub_key is looked up again when next used."""
+        """A subscription created, edited or deleted: its sub_key is looked up again when next used, and the
+        delivery looks for push subscriptions (and topics to wake others for) at once."""
         self._forget(lambda sub: sub[0] == obj_id, topics=False)
+        if self.delivery is not None:
+            self.delivery.wake()
 
     def topic_changed(self, session: Any, obj_id: int, msg: dict[str, Any]) -> None:
         """A topic changed (its name, its hook) or went: every lookup is made again (a topic's change is rare)."""
         self._forget()
+        if self.delivery is not None:
+            self.delivery.wake()
 
     def _forget(self, which: Any = None, topics: bool = True) -> None:
         self._generation += 1
@@ -300,7 +308,9 @@ class PubSub:
         msgs = [new_message(item, self.max_data_size) for item in kept if item is not None]
         msg_ids: list[str] = []
         if msgs:
-            published = self.gd.publish_list(topic_name, msgs, None if endpoint is None else endpoint.id, pattern)
+            pub = Publication(topic_name, msgs, None if endpoint is None else endpoint.id, pattern)
+            published = self.gd.publish_list(topic_name, msgs, pub.endpoint_id, pattern) if self.batcher is None \
+                else self.batcher.publish(pub)
             if published.dropped:
                 logger.info('%d message(s) to `%s` dropped: the topic has no subscribers', len(msgs), topic_name)
             elif self.on_published is not None:

@@ -97,16 +97,26 @@ SELECT s.id, s.sub_key, t.name, e.id, e.endpoint_type, e.service_name, s.out_res
  WHERE s.cluster_id = :cluster_id AND s.delivery_method = 'notify' AND s.is_active = :true
  ORDER BY s.id
 """
+# The topics a publication must wake other workers for: those with a push subscription (a delivery
+# task) or a WSX subscriber's (a pusher, zato.server.pubsub_wsx); a topic only pulled over REST needs no one woken
+_WOKEN_TOPICS = """
+SELECT DISTINCT t.name
+  FROM pubsub_sub s JOIN pubsub_topic t ON t.id = s.topic_id JOIN pubsub_endpoint e ON e.id = s.endpoint_id
+ WHERE s.cluster_id = :cluster_id AND s.is_active = :true AND (s.delivery_method = 'notify' OR e.endpoint_type = 'wsx')
+"""
 _DEFER = 'UPDATE pubsub_queue SET visible_after = {now} + :wait WHERE id IN :ids'
 # A new holder's first step: what the previous holder had in hand or had set aside is visible again
 _RECLAIM = 'UPDATE pubsub_queue SET visible_after = 0 WHERE sub_id = :sub_id AND visible_after > {now}'
 _LAST_DELIVERY = 'UPDATE pubsub_sub SET last_delivery_time = {now} WHERE id = :sub_id'
 
 
-def load_subs(store: PubSubStore) -> dict[int, Sub]:
-    """The cluster's active push (`notify`) subscriptions, by id."""
+def load_subs(store: PubSubStore, woken: set[str] | None = None) -> dict[int, Sub]:
+    """The cluster's active push (`notify`) subscriptions, by id; `woken`, when given, is filled with the
+    names of the topics whose publications wake other workers (_WOKEN_TOPICS)."""
     with store.engine.connect() as conn:
         rows = conn.execute(text(_SUBS), {'cluster_id': store.cluster_id, 'true': True}).all()
+        if woken is not None:
+            woken.update(conn.execute(text(_WOKEN_TOPICS), {'cluster_id': store.cluster_id, 'true': True}).scalars())
     return {int(r[0]): Sub(int(r[0]), r[1], r[2], int(r[3]), r[4], r[5], r[6], r[7] or 'POST', bool(r[8]),
                            max(1, int(r[9])), int(r[10]), bool(r[11]), float(r[12]), float(r[13]), r[14] or None)
             for r in rows}
@@ -143,6 +153,8 @@ class Delivery:
         self.server_pid = os.getpid()
         self.hook = hook
         self.tasks: dict[int, _Task] = {}
+        # Topics whose publications are told to the other workers (None: not looked up yet, all are)
+        self.woken_topics: frozenset[str] | None = None
         self.exhausted = 0  # messages whose retries were all used up (each time it happens)
         self.delivered = 0
         self._wake = Event()
@@ -167,12 +179,21 @@ class Delivery:
         self.tasks = {}
 
     def wake(self, msg: dict[str, Any] | None = None) -> None:
-        """A publication (a WAKE_SUBJECT message of the bus, {'topic': name}): its topic's tasks pull at once."""
+        """A publication (a WAKE_SUBJECT message of the bus, {'topic': name}): its topic's tasks pull at once.
+        Without a topic (a subscription changed): every task, and a look for subscriptions at once. A
+        publication does not make that look (it came for each publication on each worker): a new push
+        subscription is found within `task_sync_interval`."""
         topic = (msg or {}).get('topic')
         for task in list(self.tasks.values()):
             if topic is None or task.sub.topic_name == topic:
                 task.wake.set()
-        self._wake.set()
+        if topic is None:
+            self._wake.set()
+
+    def wakes_others(self, topic_name: str) -> bool:
+        """Whether a publication to the topic is told to the other workers: it has a push or a WSX subscriber,
+        as of the last look (or none was made yet)."""
+        return self.woken_topics is None or topic_name in self.woken_topics
 
     def run(self) -> None:
         while not self._stopped:
@@ -186,7 +207,9 @@ class Delivery:
     def sync(self) -> None:
         """Takes the leases of the subscriptions this worker does not run yet and that no one holds; ends
         the tasks of those no longer pushed."""
-        subs = load_subs(self.store)
+        woken: set[str] = set()
+        subs = load_subs(self.store, woken)
+        self.woken_topics = frozenset(woken)
         for sub_id, task in list(self.tasks.items()):
             if task.done or sub_id not in subs:
                 task.stop()

@@ -104,6 +104,9 @@ class PubSubWSX:
         """Wakes this worker's pushers of the topic now, and tells the other workers in the background:
         publications that come while the bus is busy share one bus message a topic."""
         self._wake(topic_name)
+        delivery = self.pubsub.delivery
+        if delivery is not None and not delivery.wakes_others(topic_name):
+            return  # no push or WSX subscriber anywhere, as of the delivery's last look
         self.to_tell.add(topic_name)
         if self.teller is None:
             self.teller = gevent.spawn(self._tell)

@@ -255,6 +255,8 @@ class Runtime:
         self.scheduler.stop()  # the lease given back: another worker fires jobs at once
         if self.pubsub.delivery is not None:
             self.pubsub.delivery.stop()  # its leases given back: other workers deliver at once
+        if self.pubsub.batcher is not None:
+            self.pubsub.batcher.close()
         self.bus.stop()
         if self.stats_flusher is not None:
             self.stats_flusher.stop()  # the last statistics, and the word that this worker stopped
