@@ -291,25 +291,10 @@ class PubSubStore:
     def _publish_one_statement(self, topic_name: str, group: list[Publication],
                                conn: Connection | None) -> list[Published | Exception] | None:
         """PostgreSQL: the group in one statement, its own transaction; None when it wrote nothing."""
-        msgs = [(pub, msg_id, msg) for pub in group for msg_id, msg in zip(pub.msg_ids, pub.msgs, strict=True)]
-        params: dict[str, Any] = {'cluster_id': self.cluster_id, 'name': topic_name, 'count': len(msgs)}
+        rows = [_fields(pub, msg_id, msg) for pub in group for msg_id, msg in zip(pub.msg_ids, pub.msgs, strict=True)]
+        params: dict[str, Any] = {'cluster_id': self.cluster_id, 'name': topic_name, 'count': len(rows)}
         for column in _BATCH_COLUMNS:
-            params[column] = []
-        for pub, msg_id, msg in msgs:
-            params['msg_id'].append(msg_id)
-            params['published_by_id'].append(pub.endpoint_id)
-            params['pattern'].append(pub.pattern)
-            params['data'].append(msg.data)
-            params['data_format'].append(msg.data_format)
-            params['mime_type'].append(msg.mime_type)
-            params['size'].append(msg.size)
-            params['priority'].append(msg.priority)
-            params['expiration'].append(msg.expiration)
-            params['ext_pub_time'].append(msg.ext_pub_time)
-            params['correl_id'].append(msg.correl_id)
-            params['in_reply_to'].append(msg.in_reply_to)
-            params['ext_client_id'].append(msg.ext_client_id)
-            params['group_id'].append(msg.group_id)
+            params[column] = [row[column] for row in rows]
         if conn is None:
             with self.engine.connect().execution_options(isolation_level='AUTOCOMMIT') as own:
                 updated, queued = own.exec_driver_sql(self._publish_batch, params).one()
@@ -317,7 +302,7 @@ class PubSubStore:
             updated, queued = conn.exec_driver_sql(self._publish_batch, params).one()
         if not updated:
             return None
-        per_msg = int(queued) // len(msgs)
+        per_msg = int(queued) // len(rows)
         return [Published(pub.msg_ids, per_msg * len(pub.msgs)) for pub in group]
 
     def _publish_one_by_one(self, topic_name: str, group: list[Publication]) -> list[Published | Exception]:
@@ -343,13 +328,8 @@ class PubSubStore:
                 for msg_id, msg in zip(pub.msg_ids, pub.msgs, strict=True):
                     expiration_time = now + msg.expiration / 1000.0
                     message_id = conn.execute(self._insert_message, {
-                        'cluster_id': self.cluster_id, 'msg_id': msg_id, 'topic_id': topic_id,
-                        'published_by_id': pub.endpoint_id, 'pattern': pub.pattern, 'data': msg.data,
-                        'data_format': msg.data_format, 'mime_type': msg.mime_type, 'size': msg.size,
-                        'priority': msg.priority, 'expiration': msg.expiration, 'expiration_time': expiration_time,
-                        'now': now, 'ext_pub_time': msg.ext_pub_time, 'correl_id': msg.correl_id,
-                        'in_reply_to': msg.in_reply_to, 'ext_client_id': msg.ext_client_id,
-                        'group_id': msg.group_id, 'has_gd': True}).scalar_one()
+                        **_fields(pub, msg_id, msg), 'cluster_id': self.cluster_id, 'topic_id': topic_id,
+                        'expiration_time': expiration_time, 'now': now, 'has_gd': True}).scalar_one()
                     queued += conn.execute(self._enqueue, {
                         'cluster_id': self.cluster_id, 'message_id': message_id, 'priority': msg.priority,
                         'now': now, 'expiration_time': expiration_time, 'topic_id': topic_id, 'true': True}).rowcount
@@ -464,6 +444,14 @@ class PubSubStore:
             gone[topic_id] = gone.get(topic_id, 0) + 1
         for topic_id, count in sorted(gone.items()):
             conn.execute(text(_LOWER_DEPTH), {'count': count, 'topic_id': topic_id})
+
+
+def _fields(pub: Publication, msg_id: str, msg: NewMessage) -> dict[str, Any]:
+    """What a message's row takes from its publication and from itself (_BATCH_COLUMNS)."""
+    return {'msg_id': msg_id, 'published_by_id': pub.endpoint_id, 'pattern': pub.pattern, 'data': msg.data,
+            'data_format': msg.data_format, 'mime_type': msg.mime_type, 'size': msg.size, 'priority': msg.priority,
+            'expiration': msg.expiration, 'ext_pub_time': msg.ext_pub_time, 'correl_id': msg.correl_id,
+            'in_reply_to': msg.in_reply_to, 'ext_client_id': msg.ext_client_id, 'group_id': msg.group_id}
 
 
 def _to_dict(row: Any) -> dict[str, Any]:
