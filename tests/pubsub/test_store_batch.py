@@ -79,4 +79,20 @@ def test_on_postgresql_a_topics_batch_is_one_statement(tmp_path):
         event.listen(store.engine, 'before_cursor_execute', lambda *args: statements.append(args[2]))
         store.publish_batch([Publication('/orders', [msg(f'm{i}')]) for i in range(100)])
         written = [s for s in statements if 'pubsub' in s]
-        assert len(written) == 1 and written[0].lstrip().startswith('WITH t AS'), statements
+        assert [s.split()[0] for s in written] == ['PREPARE', 'EXECUTE'], statements
+
+
+@pytest.mark.postgresql
+def test_on_postgresql_the_batch_statement_is_prepared_once_per_connection_and_again_if_it_is_gone(tmp_path):
+    with pubsub_store('postgresql', tmp_path) as store:
+        _, sub_id = one_sub(store)
+        statements: list[str] = []
+        event.listen(store.engine, 'before_cursor_execute', lambda *args: statements.append(args[2].lstrip()[:8]))
+        with store.engine.connect().execution_options(isolation_level='AUTOCOMMIT') as conn:
+            for i in range(3):
+                store.publish_batch([Publication('/orders', [msg(f'm{i}')])], conn)
+            conn.exec_driver_sql('DEALLOCATE ALL')  # what a pooler's DISCARD ALL does to it
+            store.publish_batch([Publication('/orders', [msg('m3')])], conn)
+        assert [s for s in statements if s in ('PREPARE ', 'EXECUTE ')] == \
+            ['PREPARE ', 'EXECUTE ', 'EXECUTE ', 'EXECUTE ', 'EXECUTE ', 'PREPARE ', 'EXECUTE ']
+        assert [m['data'] for m in store.pull(sub_id, 10, 30)] == ['m0', 'm1', 'm2', 'm3']

@@ -36,6 +36,7 @@ unsubscribe. Every operation is one transaction; the rules, each with a test in 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -45,6 +46,7 @@ from typing import Any
 import orjson
 from sqlalchemy import bindparam, text
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError
 
 from zato.errors import NotFound
 from zato.odb.lease import _NOW
@@ -133,6 +135,28 @@ WITH t AS (
 )
 SELECT (SELECT count(*) FROM t), (SELECT count(*) FROM q)
 """
+# The statement is prepared once per connection of the ODB's pool (PostgreSQL plans it once, not on every
+# batch): its parameters in the order of first use, and the types EXECUTE casts them to
+_PREPARED = 'zato_pubsub_publish_batch'
+_NO_SUCH_PREPARED = '26000'  # SQLSTATE invalid_sql_statement_name
+_ARRAY_TYPES = {'msg_id': 'varchar[]', 'published_by_id': 'int[]', 'pattern': 'varchar[]', 'data': 'text[]',
+                'data_format': 'varchar[]', 'mime_type': 'varchar[]', 'size': 'int[]', 'priority': 'int[]',
+                'expiration': 'bigint[]', 'ext_pub_time': 'float8[]', 'correl_id': 'varchar[]',
+                'in_reply_to': 'varchar[]', 'ext_client_id': 'varchar[]', 'group_id': 'varchar[]'}
+
+
+def _prepare(sql: str) -> tuple[str, str]:
+    """PREPARE and EXECUTE of a statement written with psycopg2's %(name)s parameters."""
+    names: list[str] = []
+    for name in re.findall(r'%\((\w+)\)s', sql):
+        if name not in names:
+            names.append(name)
+    body = re.sub(r'%\((\w+)\)s', lambda m: f'${names.index(m.group(1)) + 1}', sql)
+    args = ', '.join(f'%({name})s::{_ARRAY_TYPES.get(name, "int" if name != "name" else "varchar")}'
+                     for name in names)
+    return f'PREPARE {_PREPARED} AS {body}', f'EXECUTE {_PREPARED}({args})'
+
+
 _BATCH_COLUMNS = ('msg_id', 'published_by_id', 'pattern', 'data', 'data_format', 'mime_type', 'size', 'priority',
                   'expiration', 'ext_pub_time', 'correl_id', 'in_reply_to', 'ext_client_id', 'group_id')
 _ENTRIES_OF = 'SELECT id, message_id FROM pubsub_queue WHERE sub_id = :sub_id AND message_id IN ' \
@@ -230,7 +254,7 @@ class PubSubStore:
         self._raise_depth = text(_RAISE_DEPTH)
         self._insert_message = text(_INSERT_MESSAGE)
         self._enqueue = text(_ENQUEUE)
-        self._publish_batch = _PUBLISH_BATCH.format(now=now)
+        self._prepare_batch, self._execute_batch = _prepare(_PUBLISH_BATCH.format(now=now))
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
@@ -297,13 +321,27 @@ class PubSubStore:
             params[column] = [row[column] for row in rows]
         if conn is None:
             with self.engine.connect().execution_options(isolation_level='AUTOCOMMIT') as own:
-                updated, queued = own.exec_driver_sql(self._publish_batch, params).one()
+                updated, queued = self._execute_prepared(own, params)
         else:
-            updated, queued = conn.exec_driver_sql(self._publish_batch, params).one()
+            updated, queued = self._execute_prepared(conn, params)
         if not updated:
             return None
         per_msg = int(queued) // len(rows)
         return [Published(pub.msg_ids, per_msg * len(pub.msgs)) for pub in group]
+
+    def _execute_prepared(self, conn: Connection, params: dict[str, Any]) -> Any:
+        # conn.info lives as long as the pool's DBAPI connection, as does what was prepared on it
+        if not conn.info.get(_PREPARED):
+            conn.exec_driver_sql(self._prepare_batch)
+            conn.info[_PREPARED] = True
+        try:
+            return conn.exec_driver_sql(self._execute_batch, params).one()
+        except DBAPIError as e:
+            if getattr(e.orig, 'pgcode', None) != _NO_SUCH_PREPARED:
+                raise
+        # Gone from the session (a DISCARD ALL by a pooler, say): nothing ran, so it is prepared again
+        conn.exec_driver_sql(self._prepare_batch)
+        return conn.exec_driver_sql(self._execute_batch, params).one()
 
     def _publish_one_by_one(self, topic_name: str, group: list[Publication]) -> list[Published | Exception]:
         """The group's publications in one transaction, each with its own depth check (each stored or
