@@ -86,6 +86,53 @@ SELECT q.id FROM pubsub_queue q
  ORDER BY q.priority DESC, q.pub_time, q.id
  LIMIT :limit
 """
+# An acknowledged pull in one statement (PostgreSQL): the entries picked as _PICK does, marked, and read
+_PULL = """
+WITH picked AS (
+  SELECT q.id FROM pubsub_queue q
+   WHERE q.sub_id = %(sub_id)s AND q.visible_after <= {now} AND q.expiration_time > {now}
+   ORDER BY q.priority DESC, q.pub_time, q.id
+   LIMIT %(limit)s
+     FOR UPDATE SKIP LOCKED
+), marked AS (
+  UPDATE pubsub_queue q SET delivery_count = q.delivery_count + 1, visible_after = {now} + %(timeout)s,
+         last_delivery_time = {now}
+    FROM picked WHERE q.id = picked.id
+  RETURNING q.id, q.delivery_count, q.message_id, q.priority, q.pub_time
+)
+SELECT k.id, k.delivery_count, m.id, m.msg_id, m.data, m.data_format, m.mime_type, m.size, m.priority, m.expiration,
+       m.expiration_time, m.pub_time, m.ext_pub_time, m.correl_id, m.in_reply_to, m.ext_client_id, m.group_id,
+       m.has_gd, t.name
+  FROM marked k JOIN pubsub_message m ON m.id = k.message_id JOIN pubsub_topic t ON t.id = m.topic_id
+ ORDER BY k.priority DESC, k.pub_time, k.id
+"""
+# An acknowledgement in two statements of one transaction (PostgreSQL): the messages the subscription holds
+# among the msg_ids are locked (in id order, as _delete_entries does), then - in a statement whose snapshot
+# sees every acknowledgement committed before the locks were had - its entries are deleted, and so are the
+# messages no other queue holds, with their topics' depth lowered
+_ACK_LOCK = """
+SELECT m.id FROM pubsub_message m
+ WHERE m.id IN (SELECT q.message_id FROM pubsub_queue q JOIN pubsub_message mm ON mm.id = q.message_id
+                 WHERE q.sub_id = %(sub_id)s AND mm.msg_id = ANY(%(msg_ids)s))
+ ORDER BY m.id
+   FOR UPDATE OF m
+"""
+_ACK_DELETE = """
+WITH d AS (
+  DELETE FROM pubsub_queue q WHERE q.sub_id = %(sub_id)s AND q.message_id = ANY(%(ids)s) RETURNING q.message_id
+), o AS (
+  DELETE FROM pubsub_message m
+   WHERE m.id = ANY(%(ids)s)
+     AND NOT EXISTS (SELECT 1 FROM pubsub_queue q WHERE q.message_id = m.id AND q.sub_id <> %(sub_id)s)
+  RETURNING m.topic_id
+), lowered AS (
+  UPDATE pubsub_topic t SET gd_depth = t.gd_depth - c.n
+    FROM (SELECT topic_id, count(*) AS n FROM o GROUP BY topic_id) c
+   WHERE t.id = c.topic_id
+  RETURNING 1
+)
+SELECT (SELECT count(*) FROM d), (SELECT count(*) FROM lowered)
+"""
 _MARK_DELIVERED = """
 UPDATE pubsub_queue SET delivery_count = delivery_count + 1, visible_after = {now} + :timeout,
        last_delivery_time = {now}
@@ -135,26 +182,45 @@ WITH t AS (
 )
 SELECT (SELECT count(*) FROM t), (SELECT count(*) FROM q)
 """
-# The statement is prepared once per connection of the ODB's pool (PostgreSQL plans it once, not on every
-# batch): its parameters in the order of first use, and the types EXECUTE casts them to
-_PREPARED = 'zato_pubsub_publish_batch'
 _NO_SUCH_PREPARED = '26000'  # SQLSTATE invalid_sql_statement_name
-_ARRAY_TYPES = {'msg_id': 'varchar[]', 'published_by_id': 'int[]', 'pattern': 'varchar[]', 'data': 'text[]',
-                'data_format': 'varchar[]', 'mime_type': 'varchar[]', 'size': 'int[]', 'priority': 'int[]',
-                'expiration': 'bigint[]', 'ext_pub_time': 'float8[]', 'correl_id': 'varchar[]',
-                'in_reply_to': 'varchar[]', 'ext_client_id': 'varchar[]', 'group_id': 'varchar[]'}
+_BATCH_TYPES = {'count': 'int', 'cluster_id': 'int', 'name': 'varchar', 'msg_id': 'varchar[]',
+                'published_by_id': 'int[]', 'pattern': 'varchar[]', 'data': 'text[]', 'data_format': 'varchar[]',
+                'mime_type': 'varchar[]', 'size': 'int[]', 'priority': 'int[]', 'expiration': 'bigint[]',
+                'ext_pub_time': 'float8[]', 'correl_id': 'varchar[]', 'in_reply_to': 'varchar[]',
+                'ext_client_id': 'varchar[]', 'group_id': 'varchar[]'}
 
 
-def _prepare(sql: str) -> tuple[str, str]:
-    """PREPARE and EXECUTE of a statement written with psycopg2's %(name)s parameters."""
-    names: list[str] = []
-    for name in re.findall(r'%\((\w+)\)s', sql):
-        if name not in names:
-            names.append(name)
-    body = re.sub(r'%\((\w+)\)s', lambda m: f'${names.index(m.group(1)) + 1}', sql)
-    args = ', '.join(f'%({name})s::{_ARRAY_TYPES.get(name, "int" if name != "name" else "varchar")}'
-                     for name in names)
-    return f'PREPARE {_PREPARED} AS {body}', f'EXECUTE {_PREPARED}({args})'
+class Prepared:
+    """A statement of the hot path prepared once per connection of the ODB's pool (PostgreSQL then plans it
+    once, not on every call), written with psycopg2's %(name)s parameters, each cast to `types[name]`."""
+
+    def __init__(self, name: str, sql: str, types: dict[str, str]) -> None:
+        self.name = name
+        names: list[str] = []
+        for param in re.findall(r'%\((\w+)\)s', sql):
+            if param not in names:
+                names.append(param)
+        body = re.sub(r'%\((\w+)\)s', lambda m: f'${names.index(m.group(1)) + 1}', sql)
+        self.prepare = f'PREPARE {name} AS {body}'
+        self.execute = f'EXECUTE {name}(' + ', '.join(f'%({param})s::{types[param]}' for param in names) + ')'
+
+    def run(self, conn: Connection, params: dict[str, Any]) -> Any:
+        """The statement's result on `conn`, prepared first if `conn` has not seen it (conn.info lives as
+        long as the pool's DBAPI connection, as does what was prepared on it)."""
+        if not conn.info.get(self.name):
+            conn.exec_driver_sql(self.prepare)
+            conn.info[self.name] = True
+        try:
+            return conn.exec_driver_sql(self.execute, params)
+        except DBAPIError as e:
+            if getattr(e.orig, 'pgcode', None) != _NO_SUCH_PREPARED:
+                raise
+            conn.info.pop(self.name, None)
+            if conn.get_execution_options().get('isolation_level') != 'AUTOCOMMIT':
+                raise  # the transaction is aborted: its caller's next one prepares it again
+        # Gone from the session (a DISCARD ALL by a pooler, say): nothing ran, so it is prepared again
+        conn.exec_driver_sql(self.prepare)
+        return conn.exec_driver_sql(self.execute, params)
 
 
 _BATCH_COLUMNS = ('msg_id', 'published_by_id', 'pattern', 'data', 'data_format', 'mime_type', 'size', 'priority',
@@ -254,7 +320,11 @@ class PubSubStore:
         self._raise_depth = text(_RAISE_DEPTH)
         self._insert_message = text(_INSERT_MESSAGE)
         self._enqueue = text(_ENQUEUE)
-        self._prepare_batch, self._execute_batch = _prepare(_PUBLISH_BATCH.format(now=now))
+        self._publish_batch = Prepared('zato_pubsub_publish_batch', _PUBLISH_BATCH.format(now=now), _BATCH_TYPES)
+        self._ack_lock = Prepared('zato_pubsub_ack_lock', _ACK_LOCK, {'sub_id': 'int', 'msg_ids': 'varchar[]'})
+        self._ack_delete = Prepared('zato_pubsub_ack_delete', _ACK_DELETE, {'sub_id': 'int', 'ids': 'bigint[]'})
+        self._pull_one = Prepared('zato_pubsub_pull', _PULL.format(now=now), {'sub_id': 'int', 'limit': 'int',
+                                                                               'timeout': 'float8'})
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
@@ -321,27 +391,13 @@ class PubSubStore:
             params[column] = [row[column] for row in rows]
         if conn is None:
             with self.engine.connect().execution_options(isolation_level='AUTOCOMMIT') as own:
-                updated, queued = self._execute_prepared(own, params)
+                updated, queued = self._publish_batch.run(own, params).one()
         else:
-            updated, queued = self._execute_prepared(conn, params)
+            updated, queued = self._publish_batch.run(conn, params).one()
         if not updated:
             return None
         per_msg = int(queued) // len(rows)
         return [Published(pub.msg_ids, per_msg * len(pub.msgs)) for pub in group]
-
-    def _execute_prepared(self, conn: Connection, params: dict[str, Any]) -> Any:
-        # conn.info lives as long as the pool's DBAPI connection, as does what was prepared on it
-        if not conn.info.get(_PREPARED):
-            conn.exec_driver_sql(self._prepare_batch)
-            conn.info[_PREPARED] = True
-        try:
-            return conn.exec_driver_sql(self._execute_batch, params).one()
-        except DBAPIError as e:
-            if getattr(e.orig, 'pgcode', None) != _NO_SUCH_PREPARED:
-                raise
-        # Gone from the session (a DISCARD ALL by a pooler, say): nothing ran, so it is prepared again
-        conn.exec_driver_sql(self._prepare_batch)
-        return conn.exec_driver_sql(self._execute_batch, params).one()
 
     def _publish_one_by_one(self, topic_name: str, group: list[Publication]) -> list[Published | Exception]:
         """The group's publications in one transaction, each with its own depth check (each stored or
@@ -379,6 +435,10 @@ class PubSubStore:
     def pull(self, sub_id: int, limit: int, visibility_timeout: float) -> list[dict[str, Any]]:
         """Up to `limit` messages of the subscription in delivery order, invisible to other pulls for
         `visibility_timeout` seconds or until acknowledged."""
+        if not self._sqlite:
+            params = {'sub_id': sub_id, 'limit': max(1, min(limit, MAX_BATCH)), 'timeout': float(visibility_timeout)}
+            with self.engine.connect().execution_options(isolation_level='AUTOCOMMIT') as conn:
+                return [_to_dict(row) for row in self._pull_one.run(conn, params)]
         with self.transaction() as conn:
             return self._pull(conn, sub_id, limit, visibility_timeout)
 
@@ -401,6 +461,13 @@ class PubSubStore:
         """Deletes the subscription's entries of `msg_ids` (unknown ones are ignored); how many it had."""
         if not msg_ids:
             return 0
+        if not self._sqlite:
+            with self.transaction() as conn:
+                ids = [int(r[0]) for r in self._ack_lock.run(conn, {'sub_id': sub_id, 'msg_ids': list(msg_ids)})]
+                if not ids:
+                    return 0
+                deleted, _ = self._ack_delete.run(conn, {'sub_id': sub_id, 'ids': ids}).one()
+            return int(deleted)
         with self.transaction() as conn:
             entries = [(int(r[0]), int(r[1])) for r in conn.execute(
                 _expanding(_ENTRIES_OF, 'msg_ids'), {'sub_id': sub_id, 'msg_ids': list(msg_ids)})]
