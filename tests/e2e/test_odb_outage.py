@@ -5,10 +5,15 @@ machine's shared one at 5432 is never stopped) answers, while that PostgreSQL is
 as a crash, (a) a service querying the ODB through self.odb, (b) an admin API call and (c) a service
 taking self.lock() with 503, the code `odb_unavailable`, a Retry-After and the standard error body,
 logged as a remote failure without a traceback; once PostgreSQL is back, the same calls succeed on
-every worker.
+every worker. A worker started while PostgreSQL is down (gunicorn replacing one that died) waits for it
+instead of failing to boot, which would make gunicorn stop the whole server.
 """
 
 from __future__ import annotations
+
+import os
+import signal
+import time
 
 import psycopg2
 import pytest
@@ -31,6 +36,14 @@ class ODBQuery(Service):
     def handle(self):
         with self.odb.session() as session:
             self.response.payload = {'clusters': session.execute(text('SELECT count(*) FROM cluster')).scalar()}
+
+
+class Pid(Service):
+    name = 'outage.pid'
+
+    def handle(self):
+        import os
+        self.response.payload = {'pid': os.getpid()}
 
 
 class Locked(Service):
@@ -58,6 +71,7 @@ def env(tmp_path_factory):
             env.admin.call('POST', '/zato/admin/deploy', {'file_name': 'outage.py', 'source': SERVICES})
             env.channel('outage-odb', '/outage/odb', 'outage.odb-query')
             env.channel('outage-lock', '/outage/lock', 'outage.locked')
+            env.channel('outage-pid', '/outage/pid', 'outage.pid')
             env.wait_for(lambda: all(status == 200 for status, _ in calls(env)), timeout=10)
             yield env
         finally:
@@ -108,4 +122,33 @@ def test_odb_down_is_503_odb_unavailable_for_a_service_the_admin_api_and_self_lo
 
     # Back: the pools reconnect on first use, on every worker
     env.wait_for(lambda: all(status == 200 for status, _ in calls(env)), timeout=20)
+    assert [status for status, _ in calls(env)] == [200] * 6
+
+
+def worker_pids(env) -> set[int]:
+    pids = set()
+    for _ in range(20):
+        try:
+            r = requests.get(env.url + '/outage/pid', headers={'Connection': 'close'}, timeout=5)
+        except requests.RequestException:
+            continue
+        if r.status_code == 200:
+            pids.add(r.json()['pid'])
+    return pids
+
+
+def test_a_worker_started_while_the_odb_is_down_waits_for_it_and_the_server_stays_up(env):
+    env.wait_for(lambda: len(worker_pids(env)) == 2, timeout=20)
+    victim = min(worker_pids(env))
+    log_before = len(env.log())
+    env.pg.stop('immediate')
+    try:
+        os.kill(victim, signal.SIGKILL)  # gunicorn starts another worker, which finds no ODB
+        env.wait_for(lambda: 'cannot start: the ODB is unavailable' in env.log()[log_before:], timeout=20)
+        time.sleep(3)  # several attempts, each failing
+    finally:
+        env.pg.start()
+    env.wait_for(lambda: len(worker_pids(env) - {victim}) == 2, timeout=40)
+    log = env.log()[log_before:]
+    assert 'Worker failed to boot' not in log and 'Shutting down: Master' not in log
     assert [status for status, _ in calls(env)] == [200] * 6

@@ -86,6 +86,17 @@ def _marked(e: BaseException) -> bool:
     return getattr(e, _MARK, False) is True
 
 
+def odb_unavailable(e: BaseException) -> bool:
+    """Whether `e`, or an exception it was raised from, is an error of an ODB engine marked as the ODB being
+    unavailable (what a worker starting while the ODB is down waits out: zato.server.worker)."""
+    seen: BaseException | None = e
+    while seen is not None:
+        if _marked(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 def _reason(e: BaseException) -> str:
     # The driver's message only, on one line: str() of a SQLAlchemy error carries the statement and its
     # parameters

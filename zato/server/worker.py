@@ -21,6 +21,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger('zato.worker')
 
+# Seconds between two attempts of a worker to start while the ODB is unavailable: doubled each time, up to
+BOOT_RETRY_FIRST, BOOT_RETRY_MAX = 0.5, 5.0
+
 
 class ZatoWorker(GeventWorker):
     """Loads the runtime after the fork (each worker is a full, independent runtime)."""
@@ -42,13 +45,38 @@ class ZatoWorker(GeventWorker):
 
         env_dir = self.app.env_dir
         setup_logging(env_dir, self.app.server_name)
-        self.runtime = Runtime(env_dir, self.app.server_name)
-        self.runtime.start()
+        self.runtime = self._start_runtime(Runtime)
         from zato.server.preload import STARTED_MODULES
         STARTED_MODULES.update(sys.modules)  # what the master should have imported (tests/e2e/test_monkey_patching.py)
         self.handler = ConnectionHandler(Dispatcher(self.runtime), self.runtime.config)
         self.wsgi = None
         logger.info('Worker %s of %s ready', os.getpid(), self.app.server_name)
+
+    def _start_runtime(self, factory: type[Runtime]) -> Runtime:
+        """A started runtime. While the ODB cannot be reached (a worker started again, after another one
+        died, while PostgreSQL is down), it waits and tries again instead of failing: gunicorn stops the
+        whole server, every other worker with it, when a worker fails to boot."""
+        from zato.odb.outage import odb_unavailable
+        wait = BOOT_RETRY_FIRST
+        while True:
+            runtime = factory(self.app.env_dir, self.app.server_name)
+            try:
+                runtime.start()
+                return runtime
+            except Exception as e:
+                if not odb_unavailable(e):
+                    raise
+                logger.warning('Worker %s cannot start: the ODB is unavailable (%s); trying again in %.1f s',
+                               os.getpid(), str(getattr(e, 'orig', None) or e).strip().splitlines()[0][:200], wait)
+            try:
+                runtime.stop()
+            except Exception:  # noqa: BLE001 - half-started: whatever it had is dropped with it
+                logger.debug('Could not stop a runtime that failed to start', exc_info=True)
+            deadline = time.monotonic() + wait
+            while time.monotonic() < deadline:
+                self.notify()  # the arbiter would take a silent worker for a stuck one
+                gevent.sleep(min(0.5, wait))
+            wait = min(wait * 2, BOOT_RETRY_MAX)
 
     def handle(self, listener, client, addr) -> None:  # noqa: ANN001 - gunicorn's signature
         self.handler.handle(client, addr)
