@@ -164,3 +164,26 @@ def test_a_database_that_is_not_the_odb_being_down_is_not_called_the_odb(server)
     other = create_engine(f'postgresql+psycopg2://postgres@127.0.0.1:{server.port + 1}/postgres')
     _, f = failure_from(other, 'SELECT 1')
     assert f.code != 'odb_unavailable'
+
+
+@postgresql
+def test_a_pooled_postgresql_connection_is_checked_only_after_being_idle_and_a_dead_one_is_replaced(server,
+                                                                                                    monkeypatch):
+    import time
+    from zato.odb import engine as odb_engine
+    monkeypatch.setattr(odb_engine, 'PING_AFTER_IDLE', 0.3)
+    engine = make_engine(url(server))
+    try:
+        with engine.connect() as conn:
+            pid = conn.execute(text('SELECT pg_backend_pid()')).scalar()
+        for _ in range(5):  # used again at once: no check
+            with engine.connect() as conn:
+                assert conn.execute(text('SELECT pg_backend_pid()')).scalar() == pid
+        # Killed while idle past the threshold: the check finds it gone and the pool takes a new one
+        with make_engine(url(server)).connect() as admin:
+            admin.execute(text('SELECT pg_terminate_backend(:pid)'), {'pid': pid})
+        time.sleep(0.5)
+        with engine.connect() as conn:
+            assert conn.execute(text('SELECT pg_backend_pid()')).scalar() != pid
+    finally:
+        engine.dispose()

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import time
 from typing import Any
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine, URL
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import sessionmaker
 
 from zato.odb.outage import WatchedPool, watch
@@ -39,6 +41,38 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
+# A pooled PostgreSQL connection idle longer than this (seconds) is checked with a round trip before it is
+# used again; one in use moments ago is not (SQLAlchemy's pool_pre_ping checks every checkout, which cost a
+# round trip per transaction: a fifth of a pub/sub publication's). A connection that died within that time
+# fails its first statement instead: 503 odb_unavailable (zato.odb.outage), and SQLAlchemy invalidates the
+# pool's other connections with it.
+PING_AFTER_IDLE = 1.0
+_IDLE_SINCE = 'zato_idle_since'
+
+
+def _on_connect(_dbapi_conn: Any, record: Any) -> None:
+    record.info[_IDLE_SINCE] = time.monotonic()
+
+
+def _on_checkin(_dbapi_conn: Any, record: Any) -> None:
+    if record is not None:
+        record.info[_IDLE_SINCE] = time.monotonic()
+
+
+def _on_checkout(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+    if time.monotonic() - record.info.get(_IDLE_SINCE, 0.0) <= PING_AFTER_IDLE:
+        return
+    try:
+        cursor = dbapi_conn.cursor()
+        try:
+            cursor.execute('SELECT 1')
+        finally:
+            cursor.close()
+    except Exception as e:
+        # The pool drops this connection and takes another (a new one if need be)
+        raise DisconnectionError(f'A pooled ODB connection is gone: {e}') from e
+
+
 def make_engine(url: URL | str, pool_size: int = 5, pool_timeout: float = 10) -> Engine:
     """An engine of the ODB: its pool (WatchedPool) holds `pool_size` connections and as many more under
     load, and a request that finds them all in use past `pool_timeout` seconds is answered 503."""
@@ -49,7 +83,10 @@ def make_engine(url: URL | str, pool_size: int = 5, pool_timeout: float = 10) ->
         engine = create_engine(url_str, connect_args={'check_same_thread': False, 'timeout': 10}, **pooling)
         event.listen(engine, 'connect', _sqlite_pragmas)
     else:
-        engine = create_engine(url_str, pool_pre_ping=True, **pooling)
+        engine = create_engine(url_str, **pooling)
+        event.listen(engine.pool, 'connect', _on_connect)
+        event.listen(engine.pool, 'checkin', _on_checkin)
+        event.listen(engine.pool, 'checkout', _on_checkout)
     return watch(engine)  # an ODB out of reach is answered 503 odb_unavailable (zato.odb.outage)
 
 

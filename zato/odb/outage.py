@@ -45,7 +45,7 @@ if TYPE_CHECKING:
 _MARK = '_zato_odb_unavailable'
 
 # Seconds a caller is told to wait: PostgreSQL restarts in about that time, and the pool reconnects
-# (pool_pre_ping) on the first call after it is back
+# (zato.odb.engine's check of a connection idle past PING_AFTER_IDLE) on the first call after it is back
 RETRY_AFTER = 5
 
 _PG_STATES = ('57P01', '57P02', '57P03')
