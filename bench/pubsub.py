@@ -24,7 +24,9 @@ What is measured, the same way on both sides:
   waits for its msg_id / confirm), one subscriber reads and acknowledges them; a message's latency is
   from the moment its publication is sent to the moment its acknowledgement is answered (Zato) or
   sent (RabbitMQ, whose ack has no answer). Zato's subscriber pulls (batch 100) in a loop without
-  pausing, as a pull API allows; RabbitMQ pushes to its consumer.
+  pausing, as a pull API allows; RabbitMQ pushes to its consumer. **Push latency** (Zato only, the
+  counterpart of RabbitMQ's push): a notify subscription pushes through an outgoing REST connection to
+  a receiver in the bench's process; from the sending of a publication to its receipt.
 
 Publishing is measured on a second Zato, on SQLite, too (``--no-sqlite`` leaves it out). Nothing is
 pinned: PostgreSQL and RabbitMQ are the machine's shared services. Next to each rate the CPU time per
@@ -411,6 +413,60 @@ class ZatoSide:
                 'p50_ms': round(1000 * percentile(lat, 50), 2), 'p99_ms': round(1000 * percentile(lat, 99), 2),
                 'max_ms': round(1000 * max(lat, default=0.0), 2)}
 
+    def push_latency(self, rate: float, duration: float, size: int) -> dict[str, Any]:
+        """Publish -> push to a REST subscriber: a notify subscription pushes through an outgoing REST
+        connection to a receiver in this process (a threaded http.server); a message's latency is from
+        the moment its publication is sent to its receipt (the receiver answers 200 after noting it)."""
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        lat: list[float] = []
+        lock = threading.Lock()
+
+        class Receiver(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+                got = time.monotonic()
+                body = json.loads(self.rfile.read(int(self.headers['Content-Length'])))
+                with lock:
+                    lat.extend(got - m['data']['t'] for m in (body if isinstance(body, list) else [body]))
+                self.send_response(200)
+                self.send_header('Content-Length', '2')
+                self.end_headers()
+                self.wfile.write(b'{}')
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        receiver = ThreadingHTTPServer(('127.0.0.1', 0), Receiver)
+        threading.Thread(target=receiver.serve_forever, daemon=True).start()
+        admin = self.server.admin()
+        user = f'{USER}-push'
+        admin.call('POST', '/zato/admin/security', {'name': user, 'kind': 'basic_auth', 'username': user,
+                                                    'password': PASSWORD})
+        admin.call('POST', '/zato/admin/pubsub/endpoints', {'name': user, 'endpoint_type': 'rest', 'role': 'sub-only',
+                                                            'security': user, 'topic_patterns': 'sub=/bench/**'})
+        admin.call('POST', '/zato/admin/outconns/rest', {
+            'name': 'bench-receiver', 'address_host': f'http://127.0.0.1:{receiver.server_address[1]}',
+            'address_url_path': '/got'})
+        sub = admin.call('POST', '/zato/admin/pubsub/subscriptions', {
+            'endpoint': user, 'topic': TOPIC, 'delivery_method': 'notify', 'out_rest': 'bench-receiver',
+            'delivery_batch_size': 100})
+        data = payload(size)
+        sent = 0
+        client = ZatoClient(self.server.port)
+        try:
+            time.sleep(3)  # a delivery task takes the subscription (every worker looks every task_sync_interval)
+            for t in paced(rate, duration):
+                client.publish({'data': {'t': t, 'pad': data}})
+                sent += 1
+            deadline = time.monotonic() + 10
+            while len(lat) < sent and time.monotonic() < deadline:
+                time.sleep(0.05)
+        finally:
+            client.close()
+            admin.call('DELETE', f'/zato/admin/pubsub/subscriptions/{sub["id"]}')
+            receiver.shutdown()
+        return {'sent': sent, 'received': len(lat), 'p50_ms': round(1000 * percentile(lat, 50), 2),
+                'p99_ms': round(1000 * percentile(lat, 99), 2), 'max_ms': round(1000 * max(lat, default=0.0), 2)}
+
     def stop(self) -> None:
         if self._pg is not None:
             self._pg.close()
@@ -692,6 +748,12 @@ def run(args: argparse.Namespace, work_dir: str) -> dict[str, Any]:
             results['latency'].append(row)
             log(f'  latency {side.name:<8} {args.rate:.0f} msg/s: p50 {row["p50_ms"]} ms  p99 {row["p99_ms"]} ms  '
                 f'max {row["max_ms"]} ms  ({row["received"]} of {row["sent"]})')
+        load = os.getloadavg()[0]
+        row = zato.push_latency(args.rate, args.latency_duration, args.size)
+        row.update(side='zato-push', rate=args.rate, size=args.size, load_1m_before=round(load, 2))
+        results['latency'].append(row)
+        log(f'  latency zato-push {args.rate:.0f} msg/s: p50 {row["p50_ms"]} ms  p99 {row["p99_ms"]} ms  '
+            f'max {row["max_ms"]} ms  ({row["received"]} of {row["sent"]})')
     finally:
         for side in sides:
             try:
@@ -712,10 +774,11 @@ def ratios(results: dict[str, Any]) -> dict[str, Any]:
                               'rabbitmq_msg_per_s': r['msg_per_s'],
                               'ratio': round(z['msg_per_s'] / r['msg_per_s'], 3) if r['msg_per_s'] else None})
     lat = {r['side']: r for r in results['latency']}
-    if 'zato' in lat and 'rabbitmq' in lat:
-        for key in ('p50_ms', 'p99_ms'):
-            r = lat['rabbitmq'][key]
-            out['latency'][key] = round(lat['zato'][key] / r, 2) if r else None
+    for side in ('zato', 'zato-push'):
+        if side in lat and 'rabbitmq' in lat:
+            for key in ('p50_ms', 'p99_ms'):
+                r = lat['rabbitmq'][key]
+                out['latency'][f'{side} {key}'] = round(lat[side][key] / r, 2) if r else None
     return out
 
 
