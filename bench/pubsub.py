@@ -413,12 +413,15 @@ class ZatoSide:
                 'p50_ms': round(1000 * percentile(lat, 50), 2), 'p99_ms': round(1000 * percentile(lat, 99), 2),
                 'max_ms': round(1000 * max(lat, default=0.0), 2)}
 
-    def push_latency(self, rate: float, duration: float, size: int) -> dict[str, Any]:
+    def push_latency(self, rate: float, duration: float, size: int, load: int = 0) -> dict[str, Any]:
         """Publish -> push to a REST subscriber: a notify subscription pushes through an outgoing REST
         connection to a receiver in this process (a threaded http.server); a message's latency is from
-        the moment its publication is sent to its receipt (the receiver answers 200 after noting it)."""
+        the moment its publication is sent to its receipt (the receiver answers 200 after noting it).
+        With `load`, wrk publishes to the same topic over `load` connections meanwhile: the latency is
+        then that of a probe among them, all of whose messages are pushed too."""
         from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
         lat: list[float] = []
+        other = [0]
         lock = threading.Lock()
 
         class Receiver(BaseHTTPRequestHandler):
@@ -426,7 +429,11 @@ class ZatoSide:
                 got = time.monotonic()
                 body = json.loads(self.rfile.read(int(self.headers['Content-Length'])))
                 with lock:
-                    lat.extend(got - m['data']['t'] for m in (body if isinstance(body, list) else [body]))
+                    for m in body if isinstance(body, list) else [body]:
+                        if isinstance(m['data'], dict):
+                            lat.append(got - m['data']['t'])
+                        else:
+                            other[0] += 1  # wrk's
                 self.send_response(200)
                 self.send_header('Content-Length', '2')
                 self.end_headers()
@@ -439,32 +446,51 @@ class ZatoSide:
         threading.Thread(target=receiver.serve_forever, daemon=True).start()
         admin = self.server.admin()
         user = f'{USER}-push'
-        admin.call('POST', '/zato/admin/security', {'name': user, 'kind': 'basic_auth', 'username': user,
-                                                    'password': PASSWORD})
-        admin.call('POST', '/zato/admin/pubsub/endpoints', {'name': user, 'endpoint_type': 'rest', 'role': 'sub-only',
-                                                            'security': user, 'topic_patterns': 'sub=/bench/**'})
+        receiver_name = f'bench-receiver-{receiver.server_address[1]}'
+        if user not in self._extra_users:
+            admin.call('POST', '/zato/admin/security', {'name': user, 'kind': 'basic_auth', 'username': user,
+                                                        'password': PASSWORD})
+            admin.call('POST', '/zato/admin/pubsub/endpoints', {
+                'name': user, 'endpoint_type': 'rest', 'role': 'sub-only', 'security': user,
+                'topic_patterns': 'sub=/bench/**'})
+            self._extra_users.add(user)
         admin.call('POST', '/zato/admin/outconns/rest', {
-            'name': 'bench-receiver', 'address_host': f'http://127.0.0.1:{receiver.server_address[1]}',
+            'name': receiver_name, 'address_host': f'http://127.0.0.1:{receiver.server_address[1]}',
             'address_url_path': '/got'})
         sub = admin.call('POST', '/zato/admin/pubsub/subscriptions', {
-            'endpoint': user, 'topic': TOPIC, 'delivery_method': 'notify', 'out_rest': 'bench-receiver',
+            'endpoint': user, 'topic': TOPIC, 'delivery_method': 'notify', 'out_rest': receiver_name,
             'delivery_batch_size': 100})
         data = payload(size)
         sent = 0
+        loaded: dict[str, Any] = {}
         client = ZatoClient(self.server.port)
         try:
             time.sleep(3)  # a delivery task takes the subscription (every worker looks every task_sync_interval)
+            wrk_thread = None
+            if load:
+                wrk_thread = threading.Thread(target=lambda: loaded.update(
+                    self.publish_load(load, duration + 1, size)[1]))
+                wrk_thread.start()
+                time.sleep(0.5)
+            started = time.monotonic()
             for t in paced(rate, duration):
                 client.publish({'data': {'t': t, 'pad': data}})
                 sent += 1
-            deadline = time.monotonic() + 10
-            while len(lat) < sent and time.monotonic() < deadline:
+            if wrk_thread is not None:
+                wrk_thread.join()
+            deadline = time.monotonic() + 30
+            expected = sent + loaded.get('requests', 0) - loaded.get('errors', {}).get('status', 0)
+            while (len(lat) < sent or len(lat) + other[0] < expected) and time.monotonic() < deadline:
                 time.sleep(0.05)
+            elapsed = time.monotonic() - started
         finally:
             client.close()
             admin.call('DELETE', f'/zato/admin/pubsub/subscriptions/{sub["id"]}')
             receiver.shutdown()
-        return {'sent': sent, 'received': len(lat), 'p50_ms': round(1000 * percentile(lat, 50), 2),
+        return {'sent': sent, 'received': len(lat), 'load_connections': load,
+                'load_published_per_s': loaded.get('rps', 0), 'pushed_total': len(lat) + other[0],
+                'pushed_per_s': round((len(lat) + other[0]) / elapsed, 1),
+                'p50_ms': round(1000 * percentile(lat, 50), 2),
                 'p99_ms': round(1000 * percentile(lat, 99), 2), 'max_ms': round(1000 * max(lat, default=0.0), 2)}
 
     def stop(self) -> None:
@@ -748,12 +774,15 @@ def run(args: argparse.Namespace, work_dir: str) -> dict[str, Any]:
             results['latency'].append(row)
             log(f'  latency {side.name:<8} {args.rate:.0f} msg/s: p50 {row["p50_ms"]} ms  p99 {row["p99_ms"]} ms  '
                 f'max {row["max_ms"]} ms  ({row["received"]} of {row["sent"]})')
-        load = os.getloadavg()[0]
-        row = zato.push_latency(args.rate, args.latency_duration, args.size)
-        row.update(side='zato-push', rate=args.rate, size=args.size, load_1m_before=round(load, 2))
-        results['latency'].append(row)
-        log(f'  latency zato-push {args.rate:.0f} msg/s: p50 {row["p50_ms"]} ms  p99 {row["p99_ms"]} ms  '
-            f'max {row["max_ms"]} ms  ({row["received"]} of {row["sent"]})')
+        for load in args.push_load:
+            machine_load = os.getloadavg()[0]
+            row = zato.push_latency(args.rate, args.latency_duration, args.size, load)
+            name = 'zato-push' if not load else f'zato-push-c{load}'
+            row.update(side=name, rate=args.rate, size=args.size, load_1m_before=round(machine_load, 2))
+            results['latency'].append(row)
+            log(f'  latency {name} {args.rate:.0f} msg/s: p50 {row["p50_ms"]} ms  p99 {row["p99_ms"]} ms  '
+                f'max {row["max_ms"]} ms  ({row["received"]} of {row["sent"]}); wrk published '
+                f'{row["load_published_per_s"]:,.0f} msg/s, pushed {row["pushed_per_s"]:,.0f} msg/s')
     finally:
         for side in sides:
             try:
@@ -774,7 +803,9 @@ def ratios(results: dict[str, Any]) -> dict[str, Any]:
                               'rabbitmq_msg_per_s': r['msg_per_s'],
                               'ratio': round(z['msg_per_s'] / r['msg_per_s'], 3) if r['msg_per_s'] else None})
     lat = {r['side']: r for r in results['latency']}
-    for side in ('zato', 'zato-push'):
+    for side in sorted(lat):
+        if not side.startswith('zato'):
+            continue
         if side in lat and 'rabbitmq' in lat:
             for key in ('p50_ms', 'p99_ms'):
                 r = lat['rabbitmq'][key]
@@ -847,6 +878,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument('--size', type=int, default=256, help='bytes of data per message')
     p.add_argument('--rate', type=float, default=100, help='messages per second in the latency run')
     p.add_argument('--latency-duration', type=float, default=10)
+    p.add_argument('--push-load', default='0,10',
+                   help='push latency runs: wrk publishing over this many connections meanwhile (0: none)')
     p.add_argument('--workers', type=int, default=2, help="the Zato server's workers")
     p.add_argument('--sqlite', action=argparse.BooleanOptionalAction, default=True,
                    help='publish to a second Zato, on SQLite, too (port --port + 10)')
@@ -872,6 +905,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.subs = [int(x) for x in args.subs.split(',')]
     args.batches = [int(x) for x in args.batches.split(',')]
     args.consumers = [int(x) for x in args.consumers.split(',')]
+    args.push_load = [int(x) for x in args.push_load.split(',')]
     args.fill_per_batch = {1: args.fill_1}
     return args
 

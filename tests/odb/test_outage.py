@@ -187,3 +187,21 @@ def test_a_pooled_postgresql_connection_is_checked_only_after_being_idle_and_a_d
             assert conn.execute(text('SELECT pg_backend_pid()')).scalar() != pid
     finally:
         engine.dispose()
+
+
+def test_what_a_starting_worker_waits_out_is_the_odb_being_unavailable_only():
+    import psycopg2
+    from zato.odb.outage import odb_unavailable
+    port = free_port_block(1)
+    with pytest.raises(psycopg2.OperationalError) as refused:  # the cluster bus's own connection, say
+        psycopg2.connect(host='127.0.0.1', port=port, user='x', dbname='x', connect_timeout=2)
+    assert odb_unavailable(refused.value)
+    try:
+        try:
+            raise refused.value
+        except psycopg2.OperationalError as e:
+            raise RuntimeError('while starting') from e
+    except RuntimeError as wrapped:
+        assert odb_unavailable(wrapped)
+    assert not odb_unavailable(ValueError('a bug of ours'))
+    assert not odb_unavailable(psycopg2.ProgrammingError('syntax error'))

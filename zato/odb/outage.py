@@ -88,10 +88,14 @@ def _marked(e: BaseException) -> bool:
 
 def odb_unavailable(e: BaseException) -> bool:
     """Whether `e`, or an exception it was raised from, is an error of an ODB engine marked as the ODB being
-    unavailable (what a worker starting while the ODB is down waits out: zato.server.worker)."""
+    unavailable, or the driver's own OperationalError (the cluster bus talks to the ODB's PostgreSQL
+    through psycopg2 directly): what a worker starting while the ODB is down waits out (zato.server.worker)."""
+    import sqlite3
+
+    import psycopg2
     seen: BaseException | None = e
     while seen is not None:
-        if _marked(seen):
+        if _marked(seen) or isinstance(seen, (psycopg2.OperationalError, sqlite3.OperationalError)):
             return True
         seen = seen.__cause__ or seen.__context__
     return False

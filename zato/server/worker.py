@@ -59,8 +59,9 @@ class ZatoWorker(GeventWorker):
         from zato.odb.outage import odb_unavailable
         wait = BOOT_RETRY_FIRST
         while True:
-            runtime = factory(self.app.env_dir, self.app.server_name)
+            runtime = None
             try:
+                runtime = factory(self.app.env_dir, self.app.server_name)
                 runtime.start()
                 return runtime
             except Exception as e:
@@ -69,7 +70,8 @@ class ZatoWorker(GeventWorker):
                 logger.warning('Worker %s cannot start: the ODB is unavailable (%s); trying again in %.1f s',
                                os.getpid(), str(getattr(e, 'orig', None) or e).strip().splitlines()[0][:200], wait)
             try:
-                runtime.stop()
+                if runtime is not None:
+                    runtime.stop()
             except Exception:  # noqa: BLE001 - half-started: whatever it had is dropped with it
                 logger.debug('Could not stop a runtime that failed to start', exc_info=True)
             deadline = time.monotonic() + wait
