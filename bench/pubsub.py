@@ -283,9 +283,9 @@ class ZatoSide:
             client.close()
         return self.sub_keys
 
-    def _subscribe(self, client: ZatoClient, i: int) -> str:
-        user = USER if i == 0 else f'{USER}-{i}'
-        if i and user not in self._extra_users:
+    def _sub_only_endpoint(self, user: str) -> str:
+        """A sub-only REST endpoint of its own Basic Auth user (made once); the user's name."""
+        if user not in self._extra_users:
             admin = self.server.admin()
             admin.call('POST', '/zato/admin/security', {'name': user, 'kind': 'basic_auth', 'username': user,
                                                         'password': PASSWORD})
@@ -293,6 +293,12 @@ class ZatoSide:
                 'name': user, 'endpoint_type': 'rest', 'role': 'sub-only', 'security': user,
                 'topic_patterns': 'sub=/bench/**'})
             self._extra_users.add(user)
+        return user
+
+    def _subscribe(self, client: ZatoClient, i: int) -> str:
+        user = USER if i == 0 else f'{USER}-{i}'
+        if i:
+            self._sub_only_endpoint(user)
         auth = 'Basic ' + base64.b64encode(f'{user}:{PASSWORD}'.encode()).decode()
         deadline = time.monotonic() + 30
         while True:
@@ -445,15 +451,8 @@ class ZatoSide:
         receiver = ThreadingHTTPServer(('127.0.0.1', 0), Receiver)
         threading.Thread(target=receiver.serve_forever, daemon=True).start()
         admin = self.server.admin()
-        user = f'{USER}-push'
+        user = self._sub_only_endpoint(f'{USER}-push')
         receiver_name = f'bench-receiver-{receiver.server_address[1]}'
-        if user not in self._extra_users:
-            admin.call('POST', '/zato/admin/security', {'name': user, 'kind': 'basic_auth', 'username': user,
-                                                        'password': PASSWORD})
-            admin.call('POST', '/zato/admin/pubsub/endpoints', {
-                'name': user, 'endpoint_type': 'rest', 'role': 'sub-only', 'security': user,
-                'topic_patterns': 'sub=/bench/**'})
-            self._extra_users.add(user)
         admin.call('POST', '/zato/admin/outconns/rest', {
             'name': receiver_name, 'address_host': f'http://127.0.0.1:{receiver.server_address[1]}',
             'address_url_path': '/got'})
