@@ -69,3 +69,16 @@ def test_a_batch_killed_midway_answers_503_and_the_publications_after_it_are_com
     assert isinstance(first.exception, PublishInterrupted) and first.exception.status == 503
     assert all(job.successful() for job in later), [job.exception for job in later]
     assert [m['data'] for m in store.pull(sub_id, 10, 30)] == ['later0', 'later1', 'later2']
+
+
+def test_a_connection_that_cannot_be_had_is_each_publications_own_error_not_an_interruption(store, batcher):
+    one_sub(store)
+
+    def unavailable():
+        raise ConnectionRefusedError('the ODB is down')
+    batcher._connection = unavailable
+    jobs = [gevent.spawn(batcher.publish, Publication('/orders', [msg(f'm{i}')])) for i in range(3)]
+    gevent.joinall(jobs, timeout=10)
+    assert [type(job.exception) for job in jobs] == [ConnectionRefusedError] * 3
+    del batcher._connection
+    assert batcher.publish(Publication('/orders', [msg('after')])).queued == 1  # the next batch works

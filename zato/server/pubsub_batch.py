@@ -78,7 +78,12 @@ class Batcher:
         try:
             while self._pending:
                 batch = self._take()
-                answers = self.store.publish_batch([pub for pub, _ in batch], self._connection())
+                try:
+                    conn = self._connection()
+                except Exception as e:  # noqa: BLE001 - the ODB out of reach: each publication's answer
+                    answers: list[Published | Exception] = [e] * len(batch)
+                else:
+                    answers = self.store.publish_batch([pub for pub, _ in batch], conn)
                 if self._conn is not None and self._conn.invalidated:
                     self._drop()
                 for (_, result), answer in zip(batch, answers, strict=True):
