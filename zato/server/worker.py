@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 import time
 
 from typing import TYPE_CHECKING
@@ -44,8 +43,9 @@ class ZatoWorker(GeventWorker):
         setup_logging(env_dir, self.app.server_name)
         self.runtime = Runtime(env_dir, self.app.server_name)
         self.runtime.start()
-        from zato.server.preload import STARTED_MODULES
-        STARTED_MODULES.update(sys.modules)  # what the master should have imported (tests/e2e/test_monkey_patching.py)
+        from zato.server.preload import STARTED_MODULES, modules_since_master
+        # What the master should have imported (tests/e2e/test_monkey_patching.py)
+        STARTED_MODULES.update(modules_since_master())
         self.handler = ConnectionHandler(Dispatcher(self.runtime), self.runtime.config)
         self.wsgi = None
         logger.info('Worker %s of %s ready', os.getpid(), self.app.server_name)
