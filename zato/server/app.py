@@ -96,9 +96,10 @@ def main(argv: list[str]) -> int:
     # Large blocks freed go back to the system, in the workers too (zato/server/malloc.py)
     from zato.server.malloc import keep_mmap_threshold
     keep_mmap_threshold()
-    # What every worker imports, imported once here and shared copy-on-write (zato/server/preload.py)
+    # What every worker imports, imported once here and shared copy-on-write, and the ODB's engine,
+    # warmed by the statements a worker's start runs (zato/server/preload.py)
     from zato.server.preload import preload
-    preload()
+    preload(env_dir)
     ZatoApplication(env_dir, server_name).run()
     return 0
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from types import CodeType
 from typing import Any, Generic, TypeVar
 
 T = TypeVar('T')
@@ -97,6 +98,24 @@ class _Node(Generic[T]):
         return sorted(self.children.values(), key=rank)
 
 
+# Compiled sources, by (source, name): a worker that builds the routes its master built before forking
+# (zato/server/preload.py) finds their code here, shared copy-on-write, instead of compiling its own
+# copy (compiling allocates and writes ~2 MiB of memory per worker). The last few only.
+_CODE: dict[tuple[str, str], CodeType] = {}
+_CODE_MAX = 32
+
+
+def _compiled(source: str, name: str) -> CodeType:
+    key = (source, name)
+    code = _CODE.get(key)
+    if code is None:
+        code = compile(source, name, 'exec')
+        while len(_CODE) >= _CODE_MAX:
+            del _CODE[next(iter(_CODE))]
+        _CODE[key] = code
+    return code
+
+
 class _Compiler(Generic[T]):
     """Turns one method's trie into the source of one function: path -> (target, params) or None."""
 
@@ -111,7 +130,7 @@ class _Compiler(Generic[T]):
         self.lines.append('    return None')
         namespace: dict[str, Any] = {'T': self.targets, 'R': self.regexes}
         # A readable file name for tracebacks and profiles; the source is kept for them too
-        code = compile('\n'.join(self.lines) + '\n', f'<zato router {name}>', 'exec')
+        code = _compiled('\n'.join(self.lines) + '\n', f'<zato router {name}>')
         exec(code, namespace)  # noqa: S102 - our own generated source, from validated templates
         return namespace['match']
 

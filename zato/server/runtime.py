@@ -17,7 +17,7 @@ from sqlalchemy import select, update
 from zato.bounded_cache import BoundedCache
 from zato.bus.factory import make_bus
 from zato.errors import ServiceNotFound
-from zato.odb.engine import make_engine, make_session_factory, make_url
+from zato.odb.engine import make_session_factory, make_url
 from zato.odb.lease import LeaseStore
 from zato.odb.models import (ChannelREST, ChannelWSX, Cluster, DeployedCode, OutConn, RateLimitDef, SecurityDef,
                              Service as ServiceRow)
@@ -36,6 +36,7 @@ from zato.server.odb_settings import odb_settings
 from zato.server.limits import DefRow, RateLimits
 from zato.server.locks import Locks
 from zato.server.outconns import OutConns
+from zato.server.preload import odb_engine
 from zato.server.pubsub_delivery import WAKE_SUBJECT
 from zato.server.pubsub import SERVICES as PUBSUB_SERVICES, PubSub
 from zato.server.router import Router
@@ -91,8 +92,9 @@ class Runtime:
         if self.odb_config['engine'] == 'postgresql':
             from zato.odb.gevent_psycopg import install
             install()
-        self.engine = make_engine(make_url(self.odb_config, self.env_dir), self.config.get('odb', 'pool_size'),
-                                  self.config.get('odb', 'pool_timeout'))
+        # The engine the master made and warmed before forking, if it did (zato/server/preload.py)
+        self.engine = odb_engine(make_url(self.odb_config, self.env_dir), self.config.get('odb', 'pool_size'),
+                                 self.config.get('odb', 'pool_timeout'))
         self.Session = make_session_factory(self.engine)
         self.cluster_name = self.config.get('main', 'cluster_name')
         # SSO, when [component_enabled] sso is on: sso.conf is read now, so that a bad one stops the start

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 import time
 
 from typing import TYPE_CHECKING
@@ -46,8 +45,9 @@ class ZatoWorker(GeventWorker):
         env_dir = self.app.env_dir
         setup_logging(env_dir, self.app.server_name)
         self.runtime = self._start_runtime(Runtime)
-        from zato.server.preload import STARTED_MODULES
-        STARTED_MODULES.update(sys.modules)  # what the master should have imported (tests/e2e/test_monkey_patching.py)
+        from zato.server.preload import STARTED_MODULES, modules_since_master
+        # What the master should have imported (tests/e2e/test_monkey_patching.py)
+        STARTED_MODULES.update(modules_since_master())
         self.handler = ConnectionHandler(Dispatcher(self.runtime), self.runtime.config)
         self.wsgi = None
         logger.info('Worker %s of %s ready', os.getpid(), self.app.server_name)
