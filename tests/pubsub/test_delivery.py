@@ -216,3 +216,18 @@ def test_only_topics_with_a_push_or_a_wsx_subscriber_wake_other_workers(store):
     d.sync()
     assert (d.wakes_others('/pushed'), d.wakes_others('/to-wsx'), d.wakes_others('/pulled')) == (True, True, False)
     d.stop()
+
+
+def test_a_task_that_lost_its_lease_after_pulling_gives_the_batch_back_at_once(store):
+    from zato.server.pubsub_delivery import _Task, load_subs
+    _, sub_id = push_sub(store)
+    for i in range(3):
+        store.publish('/orders', msg(f'm{i}'))
+    target = Target()
+    d = delivery(store, target)
+    task = _Task(d, load_subs(store)[sub_id], d.leases.acquire(lease_name(sub_id), 'w1', 2.0))
+    task._holds = lambda: False  # another worker took the lease between this task's pull and its fence
+    assert task.round() is True and task.done
+    assert target.received == []
+    again = store.pull(sub_id, 10, 30)  # visible at once, in order, not after the visibility timeout
+    assert [(m['data'], m['delivery_count']) for m in again] == [('m0', 2), ('m1', 2), ('m2', 2)]
