@@ -11,8 +11,9 @@ verification, against a dummy hash, and gets the same 401).
 A topic's name is the rest of the URL path: `POST /zato/pubsub/topic/customer/new` publishes to
 `/customer/new`. What an endpoint may do is decided by its role and `pub=`/`sub=` patterns
 (zato.pubsub.matcher) before the topic is looked up, so a caller learns nothing of the topics it may
-not use (403, the same for a topic that does not exist); a sub_key that is not the caller's is a 403
-too, the same as one that does not exist (3.1's answer).
+not use (403, the same for a topic that does not exist). A sub_key that names no subscription the caller may
+use (none at all, malformed, another endpoint's or another topic's) is one 404 with one body for every
+case (SubKeyNotFound), so that an existing sub_key cannot be told from one that does not exist.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from zato.config.security import SecurityConfig
 from zato.errors import BadRequest, ConnectorTimeout, ConnectorUnavailable, NotFound, Unauthorized
 from zato.odb.models import PubSubEndpoint, PubSubSubscription, PubSubTopic
 from zato.pubsub import hook as ps_hook
-from zato.pubsub.errors import HookFailed, NotAllowed
+from zato.pubsub.errors import HookFailed, NotAllowed, SubKeyNotFound
 from zato.pubsub.keys import new_msg_id, new_sub_key
 from zato.pubsub.matcher import MAX_TOPIC_DEPTH, Pattern, can_publish, can_subscribe, parse_patterns, topic_name_error
 from zato.pubsub.message import new_message
@@ -359,9 +360,14 @@ class PubSub:
 
     def subscription(self, sub_key: Any, endpoint: Endpoint | None = None, topic_name: str | None = None) -> int:
         """The id of the subscription `sub_key` names, which must be `endpoint`'s (when given) and of
-        `topic_name` (when given); a 403 that says no more for anything else."""
+        `topic_name` (when given); SubKeyNotFound (one 404 that says no more) for anything else."""
+        return self.subscription_of(sub_key, endpoint, topic_name)[0]
+
+    def subscription_of(self, sub_key: Any, endpoint: Endpoint | None = None,
+                        topic_name: str | None = None) -> tuple[int, int, str]:
+        """(sub id, endpoint id, topic name) of the subscription `sub_key` names, as `subscription` checks it."""
         if not isinstance(sub_key, str) or not sub_key or len(sub_key) > 80:
-            raise NotAllowed()
+            raise SubKeyNotFound()
         row = self._subs.get(sub_key)
         if row is None:
             generation = self._generation
@@ -377,8 +383,8 @@ class PubSub:
                     self._subs[sub_key] = row
         if row is None or (endpoint is not None and row[1] != endpoint.id) or \
                 (topic_name is not None and row[2] != topic_name):
-            raise NotAllowed()
-        return int(row[0])
+            raise SubKeyNotFound()
+        return row
 
     def unsubscribe(self, sub_id: int) -> None:
         """Deletes the subscription with its queue (messages no other queue holds go with it)."""

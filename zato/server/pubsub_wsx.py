@@ -206,7 +206,8 @@ class PubSubWSX:
         return out
 
     def resume(self, client: WSXClient, endpoint: Endpoint, sub_key: Any) -> dict[str, Any]:
-        """Attaches the subscription `sub_key` names (the endpoint's own, else the same 403) to `client`."""
+        """Attaches the subscription `sub_key` names (the endpoint's own, else the one 404 of every wrong
+        sub_key) to `client`."""
         sub_id = self.pubsub.subscription(sub_key, endpoint)
         runtime = self.pubsub.runtime
         with runtime.Session() as session:
