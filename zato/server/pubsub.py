@@ -39,6 +39,7 @@ from zato.pubsub.message import new_message
 from zato.pubsub.store import MAX_BATCH, Publication, PubSubStore, public
 from zato.server.pubsub_batch import Batcher
 from zato.server.pubsub_delivery import Delivery, DeliveryError, SocketError, Sub
+from zato.server.pubsub_meta import EndpointMeta
 from zato.security.authenticate import INVALID
 from zato.security.basic_auth import parse_basic_auth
 from zato.security.passwords import hash_password
@@ -139,6 +140,8 @@ class PubSub:
         self._generation = 0
         self.delivery: Delivery | None = None
         self.batcher: Batcher | None = None
+        # When each endpoint last published and last had a message delivered, written every few seconds
+        self.meta = EndpointMeta()
 
     def start(self, cluster_id: int) -> None:
         self.store = PubSubStore(self.runtime.engine, cluster_id)
@@ -149,7 +152,9 @@ class PubSub:
                                  holder=f'{self.runtime.server_name}:{os.getpid()}',
                                  sync_interval=config.get('pubsub', 'task_sync_interval'),
                                  delivery_timeout=config.get('pubsub', 'delivery_timeout'),
-                                 server_name=self.runtime.server_name, hook=self._before_delivery)
+                                 server_name=self.runtime.server_name, hook=self._before_delivery,
+                                 on_delivered=self.meta.delivered)
+        self.meta.start(self.runtime.engine, config.get('pubsub', 'meta_flush_interval'))
 
     def _before_delivery(self, sub: Sub, message: dict[str, Any]) -> Any:
         """The `before_delivery` of the subscription's PubSubHook, or of its topic's (zato.pubsub.hook)."""
@@ -312,6 +317,7 @@ class PubSub:
             pub = Publication(topic_name, msgs, None if endpoint is None else endpoint.id, pattern)
             published = self.gd.publish_list(topic_name, msgs, pub.endpoint_id, pattern) if self.batcher is None \
                 else self.batcher.publish(pub)
+            self.meta.published(pub.endpoint_id, time.time())
             if published.dropped:
                 logger.info('%d message(s) to `%s` dropped: the topic has no subscribers', len(msgs), topic_name)
             elif self.on_published is not None:
@@ -385,6 +391,20 @@ class PubSub:
                 (topic_name is not None and row[2] != topic_name):
             raise SubKeyNotFound()
         return row
+
+    def ack(self, sub_id: int, endpoint_id: int, msg_ids: list[str]) -> int:
+        """Takes the messages off the subscription's queue; how many it held. Any: a delivery to the endpoint."""
+        acked = self.gd.ack(sub_id, msg_ids)
+        if acked:
+            self.meta.delivered(endpoint_id, time.time())
+        return acked
+
+    def get_and_delete(self, sub_id: int, endpoint_id: int, max_messages: int) -> list[dict[str, Any]]:
+        """3.1's get-messages: up to `max_messages`, deleted as they are returned (a delivery, when any)."""
+        msgs = self.gd.get_and_delete(sub_id, max_messages)
+        if msgs:
+            self.meta.delivered(endpoint_id, time.time())
+        return [public(m) for m in msgs]
 
     def unsubscribe(self, sub_id: int) -> None:
         """Deletes the subscription with its queue (messages no other queue holds go with it)."""
@@ -490,8 +510,8 @@ class PubSubAPI:
     def get_messages(self, topic_name: str, sub_key: str, max_messages: int = DEFAULT_BATCH) -> list[dict[str, Any]]:
         """3.1's get-messages: up to `max_messages` in delivery order, deleted from the queue as they are
         returned (prefer `pull` and `ack`, with which a message is lost by no failure)."""
-        sub_id = self._pubsub.subscription(sub_key, topic_name=topic_name)
-        return [public(m) for m in self._pubsub.gd.get_and_delete(sub_id, max_messages)]
+        sub_id, endpoint_id, _ = self._pubsub.subscription_of(sub_key, topic_name=topic_name)
+        return self._pubsub.get_and_delete(sub_id, endpoint_id, max_messages)
 
     def pull(self, sub_key: str, max_messages: int = DEFAULT_BATCH,
              visibility_timeout: float = DEFAULT_VISIBILITY) -> list[dict[str, Any]]:
@@ -503,7 +523,8 @@ class PubSubAPI:
 
     def ack(self, sub_key: str, msg_ids: list[str]) -> int:
         """Removes the messages from the subscription's queue; how many it held."""
-        return self._pubsub.gd.ack(self._pubsub.subscription(sub_key), msg_ids)
+        sub_id, endpoint_id, _ = self._pubsub.subscription_of(sub_key)
+        return self._pubsub.ack(sub_id, endpoint_id, msg_ids)
 
 
     # Browsing queues
@@ -524,7 +545,8 @@ class PubSubAPI:
 
     def delete_message(self, sub_key: str, msg_id: str) -> bool:
         """Takes the message off the subscription's queue (as an ack does); whether the queue held it."""
-        return self._pubsub.gd.ack(self._pubsub.subscription(sub_key), [msg_id]) == 1
+        sub_id, endpoint_id, _ = self._pubsub.subscription_of(sub_key)
+        return self._pubsub.ack(sub_id, endpoint_id, [msg_id]) == 1
 
 
 def _wsx_client(service: Any) -> Any:
@@ -585,7 +607,7 @@ class Publish(_PubAPIService):
 
 def _get_messages(svc: _PubAPIService, endpoint: Endpoint, topic_name: str, data: dict[str, Any]) -> list[Any]:
     sub_id = svc.ps.subscription(svc.sub_key(data), endpoint, topic_name)
-    return [public(m) for m in svc.ps.gd.get_and_delete(sub_id, svc.batch(data))]
+    return svc.ps.get_and_delete(sub_id, endpoint.id, svc.batch(data))
 
 
 class GetMessages(_PubAPIService):
@@ -654,7 +676,7 @@ class Ack(_PubAPIService):
         msg_ids = self.field(data, 'msg_ids', list)
         if not msg_ids or len(msg_ids) > MAX_BATCH or not all(isinstance(m, str) and len(m) <= 80 for m in msg_ids):
             raise BadRequest(f'Invalid input `msg_ids`: expected 1 to {MAX_BATCH} message ids')
-        self.response.payload = {'acked': self.ps.gd.ack(sub_id, msg_ids)}
+        self.response.payload = {'acked': self.ps.ack(sub_id, endpoint.id, msg_ids)}
 
 
 class DeleteMessage(_PubAPIService):
@@ -667,5 +689,5 @@ class DeleteMessage(_PubAPIService):
         sub_id = self.ps.subscription(self.sub_key(data), endpoint)
         http = self.request.http
         msg_id = str(http.params.get('msg_id', '')) if http is not None else ''
-        self.response.payload = {'acked': self.ps.gd.ack(sub_id, [msg_id])}
+        self.response.payload = {'acked': self.ps.ack(sub_id, endpoint.id, [msg_id])}
 
