@@ -189,6 +189,7 @@ class PubSub:
         self._forget()
         rows = session.scalars(select(PubSubEndpoint).where(PubSubEndpoint.cluster_id == self.runtime.cluster_id))
         self._set({row.id: Endpoint.from_model(row) for row in rows})
+        self._stop_deleted_pushers(session, list(self.wsx.pushers))  # a deletion whose bus message was missed
 
     def endpoint_changed(self, session: Any, obj_id: int, msg: dict[str, Any]) -> None:
         self._forget(lambda sub: sub[1] == obj_id, topics=False)
@@ -201,11 +202,25 @@ class PubSub:
         self._set(endpoints)
 
     def sub_changed(self, session: Any, obj_id: int, msg: dict[str, Any]) -> None:
-        """A subscription created, edited or deleted: its sub_key is looked up again when next used, and the
-        delivery looks for push subscriptions (and topics to wake others for) at once."""
+        """A subscription created, edited or deleted: its sub_key is looked up again when next used, the
+        delivery looks for push subscriptions (and topics to wake others for) at once, and its WSX pusher
+        on this worker, if any, stops once it is deleted."""
         self._forget(lambda sub: sub[0] == obj_id, topics=False)
         if self.delivery is not None:
             self.delivery.wake()
+        self._stop_deleted_pushers(session, [obj_id])
+
+    def _stop_deleted_pushers(self, session: Any, sub_ids: list[int]) -> None:
+        """The WSX pushers of these subscriptions that no longer exist stop now, instead of pulling an empty
+        queue until their client's socket closes."""
+        held = [sub_id for sub_id in sub_ids if sub_id in self.wsx.pushers]
+        if not held:
+            return
+        existing = set(session.scalars(select(PubSubSubscription.id).where(PubSubSubscription.id.in_(held))))
+        for sub_id in held:
+            if sub_id not in existing:
+                logger.info('Subscription %s was deleted; its WSX pusher stops', sub_id)
+                self.wsx.detach(sub_id)
 
     def topic_changed(self, session: Any, obj_id: int, msg: dict[str, Any]) -> None:
         """A topic changed (its name, its hook) or went: every lookup is made again (a topic's change is rare)."""
