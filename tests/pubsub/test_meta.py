@@ -111,3 +111,24 @@ def test_stop_writes_what_is_left(store):
     meta.delivered(a, 123.0)
     meta.stop()
     assert times(store, a) == (None, 123.0)
+
+
+def test_on_sqlite_another_writers_lock_costs_a_flush_a_short_wait_and_nothing_is_lost(tmp_path):
+    import sqlite3
+    import time
+    with pubsub_store('sqlite', tmp_path) as store:
+        a = endpoint(store, 'meta-a')
+        meta = EndpointMeta()
+        meta.start(store.engine, 3600.0)
+        meta.published(a, 100.0)
+        locker = sqlite3.connect(store.engine.url.database, isolation_level=None)
+        locker.execute('BEGIN IMMEDIATE')  # another writer holds the write lock
+        try:
+            started = time.monotonic()
+            assert not meta.flush_logged()
+            assert time.monotonic() - started < 2  # not the ODB engine's 10 s busy timeout
+        finally:
+            locker.execute('ROLLBACK')
+            locker.close()
+        meta.stop()  # the last flush writes what the locked one could not
+        assert times(store, a) == (100.0, None)

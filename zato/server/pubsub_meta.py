@@ -6,7 +6,10 @@ The rules, each with a test in tests/pubsub/test_meta.py:
 * Recording is a dict update and nothing else: a publication or a delivery never waits for a write
   of its own, so the publish path costs no more with it than without it.
 * Every [pubsub] meta_flush_interval seconds a worker writes what it recorded since its last write,
-  one UPDATE per endpoint and column, in one transaction, and once more when the worker stops.
+  one UPDATE per endpoint and column, a transaction per column with the endpoints in id order (so
+  that two workers' writes never wait for each other in a cycle), and once more when the worker stops.
+  On SQLite the writes have a connection of their own with a short busy timeout, as the statistics'
+  (zato.server.stats_flush): another writer's lock costs this worker at most that long.
 * A write only ever raises a stored time (GREATEST on PostgreSQL, MAX on SQLite): workers that flush
   in any order, or an older time written after a newer one, never move a time back.
 * A write that fails (the ODB away, SQLite's write lock held too long) keeps its times in memory, the
@@ -17,11 +20,12 @@ The rules, each with a test in tests/pubsub/test_meta.py:
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import gevent
-from sqlalchemy import bindparam, func, update
+from sqlalchemy import bindparam, event, func, update
 
+from zato.odb.engine import make_engine
 from zato.odb.models import PubSubEndpoint
 
 if TYPE_CHECKING:
@@ -44,6 +48,14 @@ def _update(dialect: str, column: str) -> Update:
         .values({column: greatest(func.coalesce(stored, 0.0), bindparam('when'))})
 
 
+# SQLite: how long one write may wait for another connection's write lock
+SQLITE_BUSY_MS = 200
+
+
+def _short_busy_timeout(dbapi_conn: Any, _record: Any) -> None:
+    dbapi_conn.execute(f'PRAGMA busy_timeout={SQLITE_BUSY_MS}')
+
+
 def _merge(into: dict[int, float], other: dict[int, float]) -> None:
     for endpoint_id, when in other.items():
         if when > into.get(endpoint_id, 0.0):
@@ -57,6 +69,7 @@ class EndpointMeta:
     def __init__(self) -> None:
         self.times: dict[str, dict[int, float]] = {PUBLISHED: {}, DELIVERED: {}}
         self.engine: Engine | None = None
+        self._owns_engine = False
         self.interval = 5.0
         self._failing = False
         self._greenlet: gevent.Greenlet | None = None
@@ -76,6 +89,10 @@ class EndpointMeta:
     # Writing
 
     def start(self, engine: Engine, interval: float) -> None:
+        self._owns_engine = engine.dialect.name == 'sqlite'
+        if self._owns_engine:
+            engine = make_engine(engine.url, pool_size=1)
+            event.listen(engine, 'connect', _short_busy_timeout)  # after make_engine's own pragmas
         self.engine = engine
         self.interval = interval
         self._greenlet = gevent.spawn(self._run)
@@ -87,6 +104,8 @@ class EndpointMeta:
             self._greenlet = None
         if self.engine is not None:
             self.flush_logged()
+            if self._owns_engine:
+                self.engine.dispose()
 
     def _run(self) -> None:
         while True:
@@ -118,12 +137,13 @@ class EndpointMeta:
             self.times[column] = {}
         try:
             dialect = self.engine.dialect.name
-            with self.engine.begin() as conn:
-                for column, times in taken.items():
+            for column, times in taken.items():
+                with self.engine.begin() as conn:
                     conn.execute(_update(dialect, column), [{'endpoint_id': endpoint_id, 'when': when}
                                                             for endpoint_id, when in sorted(times.items())])
         except BaseException:
-            # Nothing was written: back into memory, with whatever came meanwhile
+            # Back into memory, with whatever came meanwhile (a column written already is written again,
+            # which changes nothing)
             for column, times in taken.items():
                 _merge(self.times[column], times)
             raise
