@@ -161,6 +161,9 @@ def test_a_message_published_over_rest_is_pushed_and_acked(env, ps):
         assert msg['msg_id'] == r.json()['msg_id'] and msg['data'] == {'order': 1} and msg['delivery_count'] == 1
         assert c.requests[0]['meta']['sub_key'] == sub_key
         assert c.ok('zato.pubsub.pubapi.ack', {'sub_key': sub_key, 'msg_ids': [msg['msg_id']]}) == {'acked': 1}
+        # The acknowledgement is the endpoint's last delivery, written within [pubsub] meta_flush_interval (5 s)
+        env.wait_for(lambda: [e['last_delivery_time'] for e in env.admin.call('GET', '/zato/admin/pubsub/endpoints')
+                              if e['name'] == 'pswsx-wsx'] != [None], timeout=8)
         # A WSX client publishes too, under its endpoint's patterns
         c.ok('zato.pubsub.pubapi.publish-message', {'topic_name': '/wsx/orders', 'data': 'from the client'})
         assert c.wait_pushed(2)[1]['data'] == 'from the client'
