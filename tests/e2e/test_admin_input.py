@@ -249,6 +249,7 @@ OTHER_INPUTS: dict[str, tuple[str, dict[str, Any], tuple[str, ...]]] = {
     'zato.stats.service.get-list': ('/zato/admin/stats/services', {}, ('minutes',)),
     'zato.pubsub.topic.publish': ('/zato/admin/pubsub/topics/{id}/publish', {'data': 'ai'},
                                   ('priority', 'expiration', 'correl_id', 'ext_pub_time', 'has_gd', 'data_list')),
+    'zato.pubsub.delivery-task.get-list': ('/zato/admin/pubsub/delivery-tasks', {}, ('server',)),
 }
 
 # Routes whose input is a path alone, or `data` of any type

@@ -92,7 +92,7 @@ def test_a_message_published_is_pulled_in_priority_order_and_acked_once(env, ps)
     r = requests.delete(f'{env.url}/zato/pubsub/subscribe/topic/e2e/orders', params={'sub_key': sub_key},
                         auth=ps['e2e-sub'], timeout=10)
     assert (r.status_code, r.json()) == (200, {})
-    assert pull(env, ps['e2e-sub'], sub_key).status_code == 403
+    assert pull(env, ps['e2e-sub'], sub_key).status_code == 404
 
 
 def test_a_topic_the_endpoint_may_not_use_is_a_403_whether_it_exists_or_not(env, ps):
@@ -152,13 +152,40 @@ def test_max_depth_gd_is_a_503_with_a_stable_code(env, ps):
     assert publish(env, ps['e2e-pub'], '/e2e/limited', {'data': 'room again'}).status_code == 200
 
 
-def test_a_sub_key_of_another_endpoint_is_a_403(env, ps):
+NOT_FOUND = (404, 'pubsub_sub_key_not_found', 'Subscription not found')
+
+
+def _answer(r: requests.Response) -> tuple[int, str, str]:
+    return r.status_code, r.json()['code'], r.json()['details']
+
+
+def test_a_wrong_sub_key_is_one_404_that_does_not_tell_an_existing_one_from_a_missing_one(env, ps):
     sub_key = subscribe(env, ps['e2e-stranger'], '/other/x').json().get('sub_key')  # no such topic: 404
     assert sub_key is None
     env.admin.call('POST', '/zato/admin/pubsub/topics', {'name': '/other/x'})
     sub_key = subscribe(env, ps['e2e-stranger'], '/other/x').json()['sub_key']
-    assert pull(env, ps['e2e-sub'], sub_key).status_code == 403
-    assert pull(env, ps['e2e-sub'], 'zpsk.rest.' + '0' * 32).status_code == 403
+    own = subscribe(env, ps['e2e-sub'], '/e2e/orders').json()['sub_key']
+    auth = ps['e2e-sub']
+    # Another endpoint's, one that does not exist, malformed ones: the same answer, on every call that takes one
+    for wrong in (sub_key, 'zpsk.rest.' + '0' * 32, 'x' * 81, '', 7, ['a']):
+        assert _answer(pull(env, auth, wrong)) == NOT_FOUND, wrong
+        r = requests.post(f'{env.url}/zato/pubsub/msg/ack', json={'sub_key': wrong, 'msg_ids': ['x']}, auth=auth,
+                          timeout=10)
+        assert _answer(r) == NOT_FOUND, wrong
+        if isinstance(wrong, str) and wrong:
+            for method, url in (('GET', '/zato/pubsub/topic/e2e/orders'), ('DELETE', '/zato/pubsub/msg/x'),
+                                ('DELETE', '/zato/pubsub/subscribe/topic/e2e/orders')):
+                r = requests.request(method, env.url + url, params={'sub_key': wrong}, auth=auth, timeout=10)
+                assert _answer(r) == NOT_FOUND, (method, url, wrong)
+    # The caller's own sub_key with another topic than its own is the same 404
+    r = requests.get(f'{env.url}/zato/pubsub/topic/e2e/limited', params={'sub_key': own}, auth=auth, timeout=10)
+    assert _answer(r) == NOT_FOUND
+    r = requests.delete(f'{env.url}/zato/pubsub/subscribe/topic/e2e/limited', params={'sub_key': own}, auth=auth,
+                        timeout=10)
+    assert _answer(r) == NOT_FOUND
+    assert pull(env, auth, own).status_code == 200  # still there
+    requests.delete(f'{env.url}/zato/pubsub/subscribe/topic/e2e/orders', params={'sub_key': own}, auth=auth,
+                    timeout=10)
     r = subscribe(env, ps['e2e-stranger'], '/other/x')
     assert (r.status_code, r.json()['details']) == (409, 'Subscription to topic `/other/x` already exists')
 
@@ -217,6 +244,15 @@ class PythonAPI(Service):
                 ps.subscribe('/e2e/python', endpoint_name='e2e-sub')
             except Exception as e:
                 out['twice'] = getattr(e, 'status', None)
+            for wrong in ('zpsk.rest.' + '0' * 32, None):
+                try:
+                    ps.pull(wrong)
+                except Exception as e:
+                    out.setdefault('wrong_sub_key', []).append([e.status, e.code, e.details])
+            try:
+                ps.read_messages('/e2e/other', sub_key)
+            except Exception as e:
+                out['other_topic'] = [e.status, e.code, e.details]
         finally:
             ps.unsubscribe(sub_key)
         self.response.payload = out
@@ -238,7 +274,9 @@ def test_the_python_api_publishes_subscribes_and_reads_in_delivery_order(env, ps
 
     env.wait_for(invoked, timeout=10)
     out = answers[-1]
-    assert out == {'listed': 2, 'legacy': [[{'n': 2}, True], ['one', True]], 'after': [], 'as_subscriber': 403, 'twice': 409}
+    wrong = [404, 'pubsub_sub_key_not_found', 'Subscription not found']
+    assert out == {'listed': 2, 'legacy': [[{'n': 2}, True], ['one', True]], 'after': [], 'as_subscriber': 403,
+                   'twice': 409, 'wrong_sub_key': [wrong, wrong], 'other_topic': wrong}
 
 
 def test_the_rate_limit_of_an_endpoints_security_definition_applies_to_its_calls(env, ps):

@@ -18,7 +18,7 @@ HOOKS = '''
 import os
 
 from zato.pubsub.hook import before_delivery
-from zato.server.service import Forbidden, PubSubHook, Service
+from zato.server.service import NotFound, PubSubHook, Service
 
 class E2EHook(PubSubHook):
     name = 'e2e.ps-hook'
@@ -62,7 +62,7 @@ class PullPid(Service):
         try:
             self.pubsub.pull(self.request.payload['sub_key'], visibility_timeout=0.1)
             known = True
-        except Forbidden:
+        except NotFound:  # a wrong sub_key, a deleted one included
             known = False
         self.response.payload = {'pid': os.getpid(), 'known': known}
 '''

@@ -134,7 +134,8 @@ def ps(env: Env):
     def known() -> bool:
         c = Client(env)
         try:
-            return c.call('zato.pubsub.pubapi.get-messages', {'sub_key': 'x'})['meta']['status'] == 403 and \
+            # 404: the channel's endpoint is known (a channel without one is 403 for everything)
+            return c.call('zato.pubsub.pubapi.get-messages', {'sub_key': 'x'})['meta']['status'] == 404 and \
                 c.call('zato.pubsub.pubapi.publish-message', {'topic_name': '/wsx/nothing', 'data': 'x'}
                        )['meta']['status'] == 404
         finally:
@@ -160,12 +161,15 @@ def test_a_message_published_over_rest_is_pushed_and_acked(env, ps):
         assert msg['msg_id'] == r.json()['msg_id'] and msg['data'] == {'order': 1} and msg['delivery_count'] == 1
         assert c.requests[0]['meta']['sub_key'] == sub_key
         assert c.ok('zato.pubsub.pubapi.ack', {'sub_key': sub_key, 'msg_ids': [msg['msg_id']]}) == {'acked': 1}
+        # The acknowledgement is the endpoint's last delivery, written within [pubsub] meta_flush_interval (5 s)
+        env.wait_for(lambda: [e['last_delivery_time'] for e in env.admin.call('GET', '/zato/admin/pubsub/endpoints')
+                              if e['name'] == 'pswsx-wsx'] != [None], timeout=8)
         # A WSX client publishes too, under its endpoint's patterns
         c.ok('zato.pubsub.pubapi.publish-message', {'topic_name': '/wsx/orders', 'data': 'from the client'})
         assert c.wait_pushed(2)[1]['data'] == 'from the client'
         c.ok('zato.pubsub.pubapi.ack', {'sub_key': sub_key, 'msg_ids': [c.pushed[1]['msg_id']]})
         c.ok('zato.pubsub.pubapi.unsubscribe', {'sub_key': sub_key})
-        assert c.call('zato.pubsub.pubapi.ack', {'sub_key': sub_key, 'msg_ids': ['x']})['meta']['status'] == 403
+        assert c.call('zato.pubsub.pubapi.ack', {'sub_key': sub_key, 'msg_ids': ['x']})['meta']['status'] == 404
     finally:
         c.close()
 
@@ -205,14 +209,19 @@ def test_a_subscription_keeps_queuing_while_disconnected_and_resumes_with_nothin
         c.close()
 
 
-def test_a_wrong_or_foreign_sub_key_and_a_topic_the_patterns_refuse_are_403(env, ps):
+def test_a_wrong_or_foreign_sub_key_is_one_404_and_a_topic_the_patterns_refuse_is_403(env, ps):
     rest_sub = requests.post(f'{env.url}/zato/pubsub/subscribe/topic/other/secret', auth=ps, timeout=10).json()
     c = Client(env)
     try:
-        for sub_key in ('zpsk.wsx.' + '0' * 32, rest_sub['sub_key']):
-            reply = c.call('zato.pubsub.resume-wsx-subscription', {'sub_key': sub_key})
-            assert reply['meta']['status'] == 403 and reply['meta']['code'] == 'pubsub_not_allowed', reply
-            assert reply['data'] == 'You are not allowed to access this resource'
+        # Unknown, malformed, another endpoint's: the same status, code and details for each, on every call
+        for sub_key in ('zpsk.wsx.' + '0' * 32, rest_sub['sub_key'], 'x' * 81, 7):
+            for service, request in (('zato.pubsub.resume-wsx-subscription', {}),
+                                     ('zato.pubsub.pubapi.ack', {'msg_ids': ['x']}),
+                                     ('zato.pubsub.pubapi.get-messages', {}),
+                                     ('zato.pubsub.pubapi.unsubscribe', {})):
+                reply = c.call(service, {**request, 'sub_key': sub_key})
+                assert (reply['meta']['status'], reply['meta']['code'], reply['data']) == \
+                       (404, 'pubsub_sub_key_not_found', 'Subscription not found'), (service, sub_key, reply)
         for service, request in (('zato.pubsub.pubapi.subscribe', {'topic_name': '/other/secret'}),
                                  ('zato.pubsub.pubapi.publish-message', {'topic_name': '/other/secret', 'data': 1})):
             reply = c.call(service, request)
@@ -296,7 +305,7 @@ def test_unsub_on_wsx_close_deletes_the_subscription_when_the_client_goes(env, p
     def gone() -> bool:
         probe = Client(env)
         try:
-            return probe.call('zato.pubsub.resume-wsx-subscription', {'sub_key': sub_key})['meta']['status'] == 403
+            return probe.call('zato.pubsub.resume-wsx-subscription', {'sub_key': sub_key})['meta']['status'] == 404
         finally:
             probe.close()
     env.wait_for(gone, timeout=5)

@@ -83,9 +83,9 @@ def subscriptions_of_topic(db: Any, cluster_id: int, topic_id: int) -> list[dict
 
 def endpoint_times(db: Any, cluster_id: int) -> dict[int, tuple[float | None, float | None]]:
     """{endpoint id: (when it last published, when it last subscribed)}: the newest of its messages the ODB
-    still holds and its newest subscription. The servers do not record either on the endpoint's row yet,
-    so a publication whose every message was acknowledged since, or a subscription deleted since, is not
-    counted."""
+    still holds and its newest subscription. The servers write the last publication to the endpoint's row
+    every [pubsub] meta_flush_interval seconds (zato.server.pubsub_meta), and the page shows the newer of
+    the two, so a publication of the last few seconds shows before its time is written."""
     times: dict[int, tuple[float | None, float | None]] = {}
     for endpoint_id, last in db.execute(
             select(PubSubMessage.published_by_id, func.max(PubSubMessage.pub_time))

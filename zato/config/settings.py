@@ -134,6 +134,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting('pubsub', 'cleanup_interval', '300', _pos_float, 'Seconds between two deletions of expired pub/sub messages: the interval the scheduler job `zato.pubsub.cleanup` is made with, when a server finds none (3.1: every 5 minutes); afterwards the job\'s own interval counts.'),
     Setting('pubsub', 'delivery_lease_ttl', '5', _pos_float, 'Seconds of the lease `zato.pubsub.sub.<sub_id>` a worker holds to run the push delivery task of one subscription; a worker that dies loses its tasks to others after this long (docs/pubsub.md, Push delivery).'),
     Setting('pubsub', 'task_sync_interval', '2', _pos_float, 'Seconds between two looks of a worker for push subscriptions without a delivery task, and the longest a task waits for a publication\'s wake-up before it pulls anyway.'),
+    Setting('pubsub', 'meta_flush_interval', '5', _pos_float, 'Seconds between two writes, by each worker, of when each pub/sub endpoint last published and last had a message delivered (the endpoint\'s last_pub_time and last_delivery_time); publishing and delivering only note the time in memory (docs/pubsub.md).'),
     Setting('pubsub', 'delivery_timeout', '30', _pos_float, 'Seconds a push delivery may take; messages being delivered stay invisible to other pulls for twice this long plus delivery_lease_ttl.'),
 )
 

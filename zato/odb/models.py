@@ -661,6 +661,9 @@ class PubSubEndpoint(Base):
     last_sub_time: Mapped[float | None] = mapped_column(Float, nullable=True)
     version: Mapped[int] = mapped_column(Integer, default=1)
     opaque: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # Written every [pubsub] meta_flush_interval seconds from each worker's memory, as last_pub_time is
+    # (zato.server.pubsub_meta; migration 0019)
+    last_delivery_time: Mapped[float | None] = mapped_column(Float, nullable=True)
 
 
 class PubSubSubscription(Base):

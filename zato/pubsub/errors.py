@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from zato.errors import ClientError, Forbidden, ServiceUnavailable
+from zato.errors import ClientError, Forbidden, NotFound, ServiceUnavailable
 
-# 3.1's words for a topic or sub_key the caller may not use: the same whether it exists or not
+# 3.1's words for a topic the caller may not use: the same whether it exists or not
 NOT_ALLOWED = 'You are not allowed to access this resource'
+# The one answer to every sub_key that names no subscription the caller may use
+SUB_KEY_NOT_FOUND = 'Subscription not found'
 
 
 class NotAllowed(Forbidden):
@@ -13,6 +15,15 @@ class NotAllowed(Forbidden):
 
     def default_details(self) -> str:
         return NOT_ALLOWED
+
+
+class SubKeyNotFound(NotFound):
+    """A sub_key that does not exist, is malformed, or is another endpoint's or another topic's: one 404
+    with one body for all, so that a caller cannot tell a sub_key that exists from one that does not."""
+    code = 'pubsub_sub_key_not_found'
+
+    def default_details(self) -> str:
+        return SUB_KEY_NOT_FOUND
 
 
 class TopicInactive(ServiceUnavailable):

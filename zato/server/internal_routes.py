@@ -98,6 +98,7 @@ _ADMIN = (
     ('/zato/admin/pubsub/subscriptions/{id}/clear', 'POST', 'zato.pubsub.subscription.clear'),
     ('/zato/admin/pubsub/messages/{msg_id}', 'GET', 'zato.pubsub.message.get'),
     ('/zato/admin/pubsub/topics/{id}/publish', 'POST', 'zato.pubsub.topic.publish'),
+    ('/zato/admin/pubsub/delivery-tasks', 'GET', 'zato.pubsub.delivery-task.get-list'),
 )
 
 

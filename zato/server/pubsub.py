@@ -11,8 +11,9 @@ verification, against a dummy hash, and gets the same 401).
 A topic's name is the rest of the URL path: `POST /zato/pubsub/topic/customer/new` publishes to
 `/customer/new`. What an endpoint may do is decided by its role and `pub=`/`sub=` patterns
 (zato.pubsub.matcher) before the topic is looked up, so a caller learns nothing of the topics it may
-not use (403, the same for a topic that does not exist); a sub_key that is not the caller's is a 403
-too, the same as one that does not exist (3.1's answer).
+not use (403, the same for a topic that does not exist). A sub_key that names no subscription the caller may
+use (none at all, malformed, another endpoint's or another topic's) is one 404 with one body for every
+case (SubKeyNotFound), so that an existing sub_key cannot be told from one that does not exist.
 """
 
 from __future__ import annotations
@@ -31,13 +32,14 @@ from zato.config.security import SecurityConfig
 from zato.errors import BadRequest, ConnectorTimeout, ConnectorUnavailable, NotFound, Unauthorized
 from zato.odb.models import PubSubEndpoint, PubSubSubscription, PubSubTopic
 from zato.pubsub import hook as ps_hook
-from zato.pubsub.errors import HookFailed, NotAllowed
+from zato.pubsub.errors import HookFailed, NotAllowed, SubKeyNotFound
 from zato.pubsub.keys import new_msg_id, new_sub_key
 from zato.pubsub.matcher import MAX_TOPIC_DEPTH, Pattern, can_publish, can_subscribe, parse_patterns, topic_name_error
 from zato.pubsub.message import new_message
 from zato.pubsub.store import MAX_BATCH, Publication, PubSubStore, public
 from zato.server.pubsub_batch import Batcher
 from zato.server.pubsub_delivery import Delivery, DeliveryError, SocketError, Sub
+from zato.server.pubsub_meta import EndpointMeta
 from zato.security.authenticate import INVALID
 from zato.security.basic_auth import parse_basic_auth
 from zato.security.passwords import hash_password
@@ -138,6 +140,8 @@ class PubSub:
         self._generation = 0
         self.delivery: Delivery | None = None
         self.batcher: Batcher | None = None
+        # When each endpoint last published and last had a message delivered, written every few seconds
+        self.meta = EndpointMeta()
 
     def start(self, cluster_id: int) -> None:
         self.store = PubSubStore(self.runtime.engine, cluster_id)
@@ -148,7 +152,9 @@ class PubSub:
                                  holder=f'{self.runtime.server_name}:{os.getpid()}',
                                  sync_interval=config.get('pubsub', 'task_sync_interval'),
                                  delivery_timeout=config.get('pubsub', 'delivery_timeout'),
-                                 server_name=self.runtime.server_name, hook=self._before_delivery)
+                                 server_name=self.runtime.server_name, hook=self._before_delivery,
+                                 on_delivered=self.meta.delivered)
+        self.meta.start(self.runtime.engine, config.get('pubsub', 'meta_flush_interval'))
 
     def _before_delivery(self, sub: Sub, message: dict[str, Any]) -> Any:
         """The `before_delivery` of the subscription's PubSubHook, or of its topic's (zato.pubsub.hook)."""
@@ -183,6 +189,7 @@ class PubSub:
         self._forget()
         rows = session.scalars(select(PubSubEndpoint).where(PubSubEndpoint.cluster_id == self.runtime.cluster_id))
         self._set({row.id: Endpoint.from_model(row) for row in rows})
+        self._stop_deleted_pushers(session, list(self.wsx.pushers))  # a deletion whose bus message was missed
 
     def endpoint_changed(self, session: Any, obj_id: int, msg: dict[str, Any]) -> None:
         self._forget(lambda sub: sub[1] == obj_id, topics=False)
@@ -195,11 +202,25 @@ class PubSub:
         self._set(endpoints)
 
     def sub_changed(self, session: Any, obj_id: int, msg: dict[str, Any]) -> None:
-        """A subscription created, edited or deleted: its sub_key is looked up again when next used, and the
-        delivery looks for push subscriptions (and topics to wake others for) at once."""
+        """A subscription created, edited or deleted: its sub_key is looked up again when next used, the
+        delivery looks for push subscriptions (and topics to wake others for) at once, and its WSX pusher
+        on this worker, if any, stops once it is deleted."""
         self._forget(lambda sub: sub[0] == obj_id, topics=False)
         if self.delivery is not None:
             self.delivery.wake()
+        self._stop_deleted_pushers(session, [obj_id])
+
+    def _stop_deleted_pushers(self, session: Any, sub_ids: list[int]) -> None:
+        """The WSX pushers of these subscriptions that no longer exist stop now, instead of pulling an empty
+        queue until their client's socket closes."""
+        held = [sub_id for sub_id in sub_ids if sub_id in self.wsx.pushers]
+        if not held:
+            return
+        existing = set(session.scalars(select(PubSubSubscription.id).where(PubSubSubscription.id.in_(held))))
+        for sub_id in held:
+            if sub_id not in existing:
+                logger.info('Subscription %s was deleted; its WSX pusher stops', sub_id)
+                self.wsx.detach(sub_id)
 
     def topic_changed(self, session: Any, obj_id: int, msg: dict[str, Any]) -> None:
         """A topic changed (its name, its hook) or went: every lookup is made again (a topic's change is rare)."""
@@ -311,6 +332,7 @@ class PubSub:
             pub = Publication(topic_name, msgs, None if endpoint is None else endpoint.id, pattern)
             published = self.gd.publish_list(topic_name, msgs, pub.endpoint_id, pattern) if self.batcher is None \
                 else self.batcher.publish(pub)
+            self.meta.published(pub.endpoint_id, time.time())
             if published.dropped:
                 logger.info('%d message(s) to `%s` dropped: the topic has no subscribers', len(msgs), topic_name)
             elif self.on_published is not None:
@@ -359,9 +381,14 @@ class PubSub:
 
     def subscription(self, sub_key: Any, endpoint: Endpoint | None = None, topic_name: str | None = None) -> int:
         """The id of the subscription `sub_key` names, which must be `endpoint`'s (when given) and of
-        `topic_name` (when given); a 403 that says no more for anything else."""
+        `topic_name` (when given); SubKeyNotFound (one 404 that says no more) for anything else."""
+        return self.subscription_of(sub_key, endpoint, topic_name)[0]
+
+    def subscription_of(self, sub_key: Any, endpoint: Endpoint | None = None,
+                        topic_name: str | None = None) -> tuple[int, int, str]:
+        """(sub id, endpoint id, topic name) of the subscription `sub_key` names, as `subscription` checks it."""
         if not isinstance(sub_key, str) or not sub_key or len(sub_key) > 80:
-            raise NotAllowed()
+            raise SubKeyNotFound()
         row = self._subs.get(sub_key)
         if row is None:
             generation = self._generation
@@ -377,8 +404,22 @@ class PubSub:
                     self._subs[sub_key] = row
         if row is None or (endpoint is not None and row[1] != endpoint.id) or \
                 (topic_name is not None and row[2] != topic_name):
-            raise NotAllowed()
-        return int(row[0])
+            raise SubKeyNotFound()
+        return row
+
+    def ack(self, sub_id: int, endpoint_id: int, msg_ids: list[str]) -> int:
+        """Takes the messages off the subscription's queue; how many it held. Any: a delivery to the endpoint."""
+        acked = self.gd.ack(sub_id, msg_ids)
+        if acked:
+            self.meta.delivered(endpoint_id, time.time())
+        return acked
+
+    def get_and_delete(self, sub_id: int, endpoint_id: int, max_messages: int) -> list[dict[str, Any]]:
+        """3.1's get-messages: up to `max_messages`, deleted as they are returned (a delivery, when any)."""
+        msgs = self.gd.get_and_delete(sub_id, max_messages)
+        if msgs:
+            self.meta.delivered(endpoint_id, time.time())
+        return [public(m) for m in msgs]
 
     def unsubscribe(self, sub_id: int) -> None:
         """Deletes the subscription with its queue (messages no other queue holds go with it)."""
@@ -484,8 +525,8 @@ class PubSubAPI:
     def get_messages(self, topic_name: str, sub_key: str, max_messages: int = DEFAULT_BATCH) -> list[dict[str, Any]]:
         """3.1's get-messages: up to `max_messages` in delivery order, deleted from the queue as they are
         returned (prefer `pull` and `ack`, with which a message is lost by no failure)."""
-        sub_id = self._pubsub.subscription(sub_key, topic_name=topic_name)
-        return [public(m) for m in self._pubsub.gd.get_and_delete(sub_id, max_messages)]
+        sub_id, endpoint_id, _ = self._pubsub.subscription_of(sub_key, topic_name=topic_name)
+        return self._pubsub.get_and_delete(sub_id, endpoint_id, max_messages)
 
     def pull(self, sub_key: str, max_messages: int = DEFAULT_BATCH,
              visibility_timeout: float = DEFAULT_VISIBILITY) -> list[dict[str, Any]]:
@@ -497,7 +538,8 @@ class PubSubAPI:
 
     def ack(self, sub_key: str, msg_ids: list[str]) -> int:
         """Removes the messages from the subscription's queue; how many it held."""
-        return self._pubsub.gd.ack(self._pubsub.subscription(sub_key), msg_ids)
+        sub_id, endpoint_id, _ = self._pubsub.subscription_of(sub_key)
+        return self._pubsub.ack(sub_id, endpoint_id, msg_ids)
 
 
     # Browsing queues
@@ -518,7 +560,8 @@ class PubSubAPI:
 
     def delete_message(self, sub_key: str, msg_id: str) -> bool:
         """Takes the message off the subscription's queue (as an ack does); whether the queue held it."""
-        return self._pubsub.gd.ack(self._pubsub.subscription(sub_key), [msg_id]) == 1
+        sub_id, endpoint_id, _ = self._pubsub.subscription_of(sub_key)
+        return self._pubsub.ack(sub_id, endpoint_id, [msg_id]) == 1
 
 
 def _wsx_client(service: Any) -> Any:
@@ -579,7 +622,7 @@ class Publish(_PubAPIService):
 
 def _get_messages(svc: _PubAPIService, endpoint: Endpoint, topic_name: str, data: dict[str, Any]) -> list[Any]:
     sub_id = svc.ps.subscription(svc.sub_key(data), endpoint, topic_name)
-    return [public(m) for m in svc.ps.gd.get_and_delete(sub_id, svc.batch(data))]
+    return svc.ps.get_and_delete(sub_id, endpoint.id, svc.batch(data))
 
 
 class GetMessages(_PubAPIService):
@@ -648,7 +691,7 @@ class Ack(_PubAPIService):
         msg_ids = self.field(data, 'msg_ids', list)
         if not msg_ids or len(msg_ids) > MAX_BATCH or not all(isinstance(m, str) and len(m) <= 80 for m in msg_ids):
             raise BadRequest(f'Invalid input `msg_ids`: expected 1 to {MAX_BATCH} message ids')
-        self.response.payload = {'acked': self.ps.gd.ack(sub_id, msg_ids)}
+        self.response.payload = {'acked': self.ps.ack(sub_id, endpoint.id, msg_ids)}
 
 
 class DeleteMessage(_PubAPIService):
@@ -661,5 +704,5 @@ class DeleteMessage(_PubAPIService):
         sub_id = self.ps.subscription(self.sub_key(data), endpoint)
         http = self.request.http
         msg_id = str(http.params.get('msg_id', '')) if http is not None else ''
-        self.response.payload = {'acked': self.ps.gd.ack(sub_id, [msg_id])}
+        self.response.payload = {'acked': self.ps.ack(sub_id, endpoint.id, [msg_id])}
 

@@ -140,7 +140,8 @@ class Delivery:
 
     def __init__(self, store: PubSubStore, leases: LeaseStore, sender: Sender, *, holder: str, ttl: float,
                  sync_interval: float, delivery_timeout: float, server_name: str = '',
-                 hook: Callable[[Sub, dict[str, Any]], Decision] = before_delivery) -> None:
+                 hook: Callable[[Sub, dict[str, Any]], Decision] = before_delivery,
+                 on_delivered: Callable[[int, float], None] | None = None) -> None:
         self.store = store
         self.leases = leases
         self.sender = sender
@@ -152,6 +153,7 @@ class Delivery:
         self.server_name = server_name
         self.server_pid = os.getpid()
         self.hook = hook
+        self.on_delivered = on_delivered  # (endpoint id, when): zato.server.pubsub_meta.EndpointMeta.delivered
         self.tasks: dict[int, _Task] = {}
         # Topics whose publications are told to the other workers (None: not looked up yet, all are)
         self.woken_topics: frozenset[str] | None = None
@@ -351,6 +353,8 @@ class _Task:
         d.store.ack(sub.id, [m['msg_id'] for m in deliver])
         d.delivered += len(deliver)
         d.delivered_to(sub.id)
+        if d.on_delivered is not None:
+            d.on_delivered(sub.endpoint_id, time.time())
         return True
 
     def _failed(self, batch: list[dict[str, Any]], error: Exception) -> None:

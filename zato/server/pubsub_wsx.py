@@ -183,12 +183,12 @@ class PubSubWSX:
             if not isinstance(acked, list) or not 1 <= len(acked) <= MAX_BATCH or \
                     not all(isinstance(m, str) and len(m) <= 80 for m in acked):
                 raise BadRequest(f'Invalid input `msg_ids`: expected 1 to {MAX_BATCH} message ids')
-            return {'acked': ps.gd.ack(sub_id, acked)}
+            return {'acked': ps.ack(sub_id, endpoint.id, acked)}
         # GET_MESSAGES: 3.1's, deleting what it returns
         batch = data.get('max_messages', PUSH_BATCH)
         if type(batch) is not int or not 1 <= batch <= MAX_BATCH:
             raise BadRequest(f'Invalid input `max_messages`: expected 1 to {MAX_BATCH}')
-        return [public(m) for m in ps.gd.get_and_delete(sub_id, batch)]
+        return ps.get_and_delete(sub_id, endpoint.id, batch)
 
     def subscribe(self, client: WSXClient, endpoint: Endpoint, topic_name: str, unsub_on_close: bool = False,
                   visibility: float = DEFAULT_VISIBILITY, api: bool = True) -> dict[str, Any]:
@@ -206,7 +206,8 @@ class PubSubWSX:
         return out
 
     def resume(self, client: WSXClient, endpoint: Endpoint, sub_key: Any) -> dict[str, Any]:
-        """Attaches the subscription `sub_key` names (the endpoint's own, else the same 403) to `client`."""
+        """Attaches the subscription `sub_key` names (the endpoint's own, else the one 404 of every wrong
+        sub_key) to `client`."""
         sub_id = self.pubsub.subscription(sub_key, endpoint)
         runtime = self.pubsub.runtime
         with runtime.Session() as session:

@@ -259,6 +259,7 @@ class Runtime:
             self.pubsub.delivery.stop()  # its leases given back: other workers deliver at once
         if self.pubsub.batcher is not None:
             self.pubsub.batcher.close()
+        self.pubsub.meta.stop()  # the last publication and delivery times of endpoints written
         self.bus.stop()
         if self.stats_flusher is not None:
             self.stats_flusher.stop()  # the last statistics, and the word that this worker stopped

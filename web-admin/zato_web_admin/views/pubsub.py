@@ -2,7 +2,9 @@
 (/zato/admin/pubsub/...), which validates what the forms send. A subscription's sub_key is shown by
 its own page (the admin API's get), not in the list. The lists show times as ISO 8601 (UTC), an
 endpoint's last publication and subscription read from the ODB; a topic's page and a subscription's
-queue are views.pubsub_messages'."""
+queue are views.pubsub_messages'. The delivery tasks page shows, by server, the task that pushes each
+push subscription (the admin API's GET /zato/admin/pubsub/delivery-tasks); it reads and changes nothing
+else, so it records nothing in the audit log."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from sqlalchemy import select, text
 
 from zato.odb.lease import _NOW
 from zato.odb.models import ChannelWSX, Lease, OutConn, PubSubEndpoint, PubSubTopic
-from zato_web_admin.http import Route
+from zato_web_admin.http import Request, Response, Route
 from zato_web_admin.pubsub_browse import endpoint_times, iso
 from zato_web_admin.resources import Field, Resource, crud_routes
 from zato_web_admin.views.resources import ACTIVE, NAME, security_choices, service_choices
@@ -130,7 +132,7 @@ ENDPOINTS = Resource(
     ),
     columns=(('name', 'Name'), ('endpoint_type', 'Type'), ('role', 'Role'), ('topic_patterns', 'Patterns'),
              ('security', 'Security'), ('subscriptions', 'Subscriptions'), ('last_pub_time', 'Last publication (UTC)'),
-             ('last_sub_time', 'Last subscription (UTC)')),
+             ('last_sub_time', 'Last subscription (UTC)'), ('last_delivery_time', 'Last delivery (UTC)')),
     search_keys=('name', 'topic_patterns', 'security'), shape=endpoints_with_times, audit_kind='pubsub-endpoint')
 
 SUBSCRIPTIONS = Resource(
@@ -163,4 +165,15 @@ SUBSCRIPTIONS = Resource(
 
 RESOURCES = (TOPICS, ENDPOINTS, SUBSCRIPTIONS)
 
-ROUTES: list[Route] = [route for res in RESOURCES for route in crud_routes(res)]
+
+def delivery_tasks(app: WebAdmin, request: Request) -> Response:
+    """GET /pubsub/delivery-tasks: the admin API's delivery tasks by server, times as ISO 8601 (UTC)."""
+    out = app.config.admin.call('GET', '/zato/admin/pubsub/delivery-tasks')
+    servers = [{'server_name': server['server_name'], 'tasks': [_readable(t) for t in server['tasks']]}
+               for server in out['servers']]
+    return app.render(request, 'pubsub_tasks.html', servers=servers,
+                      without_task=[_readable(t) for t in out['without_task']])
+
+
+ROUTES: list[Route] = [('GET', '/pubsub/delivery-tasks', delivery_tasks, False),
+                       *(route for res in RESOURCES for route in crud_routes(res))]

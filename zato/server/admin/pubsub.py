@@ -1,5 +1,6 @@
 """Admin services of pub/sub (/zato/admin/pubsub/...), with 3.1's names: topics, endpoints and
-subscriptions (zato.pubsub.topic.*, zato.pubsub.endpoint.*, zato.pubsub.subscription.*).
+subscriptions (zato.pubsub.topic.*, zato.pubsub.endpoint.*, zato.pubsub.subscription.*), and the
+delivery tasks of the cluster's push subscriptions by server (zato.pubsub.delivery-task.get-list).
 
 Deleting a topic or an endpoint that still has subscriptions is refused (409): their queues may hold
 messages that were promised to subscribers, so they go only by deleting each subscription, which
@@ -12,16 +13,18 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from zato.errors import BadRequest, Conflict, NotFound
-from zato.odb.models import ChannelWSX, OutConn, PubSubEndpoint, PubSubSubscription, PubSubTopic
+from zato.odb.lease import _NOW
+from zato.odb.models import ChannelWSX, Lease, OutConn, PubSubEndpoint, PubSubSubscription, PubSubTopic
 from zato.pubsub import hook as ps_hook
 from zato.pubsub.keys import new_sub_key
 from zato.pubsub.message import INPUTS as MESSAGE_INPUTS
 from zato.pubsub.matcher import ROLES, can_subscribe, parse_patterns, topic_name_error
 from zato.server.admin.base import AdminService
 from zato.server.admin.crud import CRUD, Create, Delete, Edit, Get, GetList
+from zato.server.pubsub_delivery import lease_name
 
 ENDPOINT_TYPES = ('rest', 'wsx', 'srv')
 ON_NO_SUBS = ('accept', 'drop')
@@ -203,6 +206,7 @@ class _EndpointBase(CRUD):
                 'security_id': row.security_id, 'service': row.service_name,
                 'ws_channel': None if ws_channel is None else ws_channel.name, 'is_active': row.is_active,
                 'last_seen': row.last_seen, 'last_pub_time': row.last_pub_time, 'last_sub_time': row.last_sub_time,
+                'last_delivery_time': row.last_delivery_time,
                 'subscriptions': _subscription_count(session, PubSubSubscription.endpoint_id, row.id)}
 
     def _check_unused(self, session: Any, row: PubSubEndpoint) -> None:
@@ -460,3 +464,59 @@ class PublishToTopic(_TopicBase):
             raise BadRequest(f'Invalid input `{unknown[0]}`: a message has no such field')
         msg_ids = self.server.pubsub.publish(topic_name, fields)
         self.response.payload = {'msg_id_list': msg_ids} if 'data_list' in fields else {'msg_id': msg_ids[0]}
+
+
+# ################################################################################################ delivery tasks
+
+class GetDeliveryTaskList(AdminService):
+    """GET /zato/admin/pubsub/delivery-tasks?server= -> the delivery tasks of the cluster's active push
+    (`notify`) subscriptions, grouped by the server whose worker runs each now: {servers: [{server_name,
+    tasks: [{holder (server:pid), server_pid, sub_id, topic, endpoint, queue_depth, last_delivery_time,
+    lease_expires_in}]}], without_task: [the same without holder, pid and lease]}. A task runs where the
+    lease `zato.pubsub.sub.<sub_id>` is held (zato.server.pubsub_delivery), by the ODB's clock; a
+    subscription without a live holder is `without_task` until a worker takes its lease. `server`: only
+    that server's tasks (and no `without_task`)."""
+    name = 'zato.pubsub.delivery-task.get-list'
+
+    def handle(self) -> None:
+        data = self.input_dict()
+        unknown = sorted(set(data) - {'server'})
+        if unknown:
+            raise BadRequest(f'Invalid input `{unknown[0]}`: expected only `server`')
+        only = self.field(data, 'server', str, False, None)
+        if only is not None and not 1 <= len(only) <= 200:
+            raise BadRequest('Invalid input `server`: expected a server name of 1 to 200 characters')
+        cluster_id = self.server.cluster_id
+        with self.server.Session() as session:
+            subs = session.execute(
+                select(PubSubSubscription.id, PubSubTopic.name, PubSubEndpoint.name,
+                       PubSubSubscription.last_delivery_time)
+                .join(PubSubTopic, PubSubTopic.id == PubSubSubscription.topic_id)
+                .join(PubSubEndpoint, PubSubEndpoint.id == PubSubSubscription.endpoint_id)
+                .where(PubSubSubscription.cluster_id == cluster_id, PubSubSubscription.delivery_method == 'notify',
+                       PubSubSubscription.is_active.is_(True))
+                .order_by(PubSubSubscription.id)).all()
+            now = float(session.execute(text(f'SELECT {_NOW[session.get_bind().dialect.name]}')).scalar_one())
+            leases = {name: (holder, expires_at) for name, holder, expires_at in session.execute(
+                select(Lease.name, Lease.holder, Lease.expires_at).where(
+                    Lease.cluster_id == cluster_id, Lease.name.in_([lease_name(row[0]) for row in subs]),
+                    Lease.expires_at > now))} if subs else {}
+        by_server: dict[str, list[dict[str, Any]]] = {}
+        without_task: list[dict[str, Any]] = []
+        gd = self.server.pubsub.gd
+        for sub_id, topic, endpoint, last_delivery in subs:
+            holder, expires_at = leases.get(lease_name(sub_id), (None, 0.0))
+            server_name, _, pid = (holder or '').rpartition(':')
+            if only is not None and server_name != only:
+                continue
+            task = {'sub_id': sub_id, 'topic': topic, 'endpoint': endpoint, 'queue_depth': gd.depth(sub_id),
+                    'last_delivery_time': last_delivery}
+            if holder is None:
+                without_task.append(task)
+                continue
+            by_server.setdefault(server_name, []).append(
+                {'holder': holder, 'server_pid': int(pid) if pid.isdigit() else None, **task,
+                 'lease_expires_in': round(max(0.0, expires_at - now), 3)})
+        self.response.payload = {
+            'servers': [{'server_name': name, 'tasks': tasks} for name, tasks in sorted(by_server.items())],
+            'without_task': without_task}
