@@ -197,25 +197,31 @@ def test_a_task_whose_lease_is_gone_delivers_nothing(store, running):
     assert leases.acquire(lease_name(sub_id), 'other', 60.0) is not None
     store.publish('/orders', msg(1))
     task.done = False
-    task._renew_at = time.monotonic() + 60  # the fence, not the renewal, must find it out
+    # As after a pause of the worker: a third of the TTL went by since the last renewal, which the fence
+    # makes before acting, and which fails (within that third no one could have taken the lease over)
+    task._renew_at = time.monotonic() - 1
     assert task.round() is True and task.done
     assert target.received == []
     d.stop()
 
 
-def test_only_topics_with_a_push_or_a_wsx_subscriber_wake_other_workers(store):
+def test_only_topics_with_a_wsx_subscriber_or_a_push_task_of_another_worker_wake_other_workers(store):
     from tests.pubsub.fixtures import endpoint, subscribe, topic
-    push_sub(store, '/pushed')
+    _, pushed_here = push_sub(store, '/pushed-here')
+    _, pushed_there = push_sub(store, '/pushed-there')
     one_sub(store, '/pulled')  # a REST endpoint's pull subscription: pulled, never pushed
     wsx_endpoint = endpoint(store, 'wsx-client')
     with store.engine.begin() as conn:
         conn.execute(text("UPDATE pubsub_endpoint SET endpoint_type = 'wsx' WHERE id = :id"), {'id': wsx_endpoint})
     subscribe(store, topic(store, '/to-wsx'), wsx_endpoint)
-    d = delivery(store, Target())
-    assert d.wakes_others('/pulled')  # nothing looked up yet: every publication is told
-    d.sync()
-    assert (d.wakes_others('/pushed'), d.wakes_others('/to-wsx'), d.wakes_others('/pulled')) == (True, True, False)
-    d.stop()
+    here = delivery(store, Target())
+    assert here.leases.acquire(lease_name(pushed_there), 'w2', 60) is not None  # another worker's task
+    assert here.wakes_others('/pulled')  # nothing looked up yet: every publication is told
+    here.sync()  # takes /pushed-here
+    assert set(here.tasks) == {pushed_here}
+    assert [here.wakes_others(name) for name in ('/pushed-here', '/pushed-there', '/to-wsx', '/pulled')] == \
+        [False, True, True, False]
+    here.stop()
 
 
 def test_a_task_that_lost_its_lease_after_pulling_gives_the_batch_back_at_once(store):

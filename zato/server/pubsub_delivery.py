@@ -51,6 +51,9 @@ WAKE_SUBJECT = 'zato.pubsub.wake'
 
 # How long a message whose retries are used up is kept out of the way before it is tried again
 PARKED_FOR = 3600.0
+# Seconds between two writes of a subscription's last_delivery_time by its delivery task (a transaction of
+# its own, which a task pushing batch after batch would otherwise make after each)
+LAST_DELIVERY_INTERVAL = 1.0
 
 # What a before_delivery hook decides of one message
 Decision = Literal['deliver', 'skip', 'delete']
@@ -97,12 +100,12 @@ SELECT s.id, s.sub_key, t.name, e.id, e.endpoint_type, e.service_name, s.out_res
  WHERE s.cluster_id = :cluster_id AND s.delivery_method = 'notify' AND s.is_active = :true
  ORDER BY s.id
 """
-# The topics a publication must wake other workers for: those with a push subscription (a delivery
-# task) or a WSX subscriber's (a pusher, zato.server.pubsub_wsx); a topic only pulled over REST needs no one woken
-_WOKEN_TOPICS = """
+# The topics with a WSX subscriber (a pusher on whichever worker its client is on, zato.server.pubsub_wsx): with
+# the push subscriptions, what a publication must wake other workers for (Delivery.wakes_others)
+_WSX_TOPICS = """
 SELECT DISTINCT t.name
   FROM pubsub_sub s JOIN pubsub_topic t ON t.id = s.topic_id JOIN pubsub_endpoint e ON e.id = s.endpoint_id
- WHERE s.cluster_id = :cluster_id AND s.is_active = :true AND (s.delivery_method = 'notify' OR e.endpoint_type = 'wsx')
+ WHERE s.cluster_id = :cluster_id AND s.is_active = :true AND e.endpoint_type = 'wsx'
 """
 _DEFER = 'UPDATE pubsub_queue SET visible_after = {now} + :wait WHERE id IN :ids'
 # A new holder's first step: what the previous holder had in hand or had set aside is visible again
@@ -110,13 +113,14 @@ _RECLAIM = 'UPDATE pubsub_queue SET visible_after = 0 WHERE sub_id = :sub_id AND
 _LAST_DELIVERY = 'UPDATE pubsub_sub SET last_delivery_time = {now} WHERE id = :sub_id'
 
 
-def load_subs(store: PubSubStore, woken: set[str] | None = None) -> dict[int, Sub]:
-    """The cluster's active push (`notify`) subscriptions, by id; `woken`, when given, is filled with the
-    names of the topics whose publications wake other workers (_WOKEN_TOPICS)."""
+def load_subs(store: PubSubStore, wsx_topics: set[str] | None = None) -> dict[int, Sub]:
+    """The cluster's active push (`notify`) subscriptions, by id; `wsx_topics`, when given, is filled with the
+    names of the topics that have a WSX subscriber (_WSX_TOPICS)."""
     with store.engine.connect() as conn:
         rows = conn.execute(text(_SUBS), {'cluster_id': store.cluster_id, 'true': True}).all()
-        if woken is not None:
-            woken.update(conn.execute(text(_WOKEN_TOPICS), {'cluster_id': store.cluster_id, 'true': True}).scalars())
+        if wsx_topics is not None:
+            wsx_topics.update(conn.execute(text(_WSX_TOPICS), {'cluster_id': store.cluster_id,
+                                                                'true': True}).scalars())
     return {int(r[0]): Sub(int(r[0]), r[1], r[2], int(r[3]), r[4], r[5], r[6], r[7] or 'POST', bool(r[8]),
                            max(1, int(r[9])), int(r[10]), bool(r[11]), float(r[12]), float(r[13]), r[14] or None)
             for r in rows}
@@ -155,8 +159,10 @@ class Delivery:
         self.hook = hook
         self.on_delivered = on_delivered  # (endpoint id, when): zato.server.pubsub_meta.EndpointMeta.delivered
         self.tasks: dict[int, _Task] = {}
-        # Topics whose publications are told to the other workers (None: not looked up yet, all are)
-        self.woken_topics: frozenset[str] | None = None
+        # As of the last look (None: none made yet, every publication is told to the other workers): the
+        # cluster's push subscriptions and the topics with a WSX subscriber
+        self.subs: dict[int, Sub] | None = None
+        self.wsx_topics: frozenset[str] = frozenset()
         self.exhausted = 0  # messages whose retries were all used up (each time it happens)
         self.delivered = 0
         self._wake = Event()
@@ -193,9 +199,17 @@ class Delivery:
             self._wake.set()
 
     def wakes_others(self, topic_name: str) -> bool:
-        """Whether a publication to the topic is told to the other workers: it has a push or a WSX subscriber,
-        as of the last look (or none was made yet)."""
-        return self.woken_topics is None or topic_name in self.woken_topics
+        """Whether a publication to the topic is told to the other workers, as of the last look (or none was
+        made yet): it has a WSX subscriber, or a push subscription whose task is not this worker's (those
+        of this worker are woken at once, zato.server.pubsub_wsx)."""
+        if self.subs is None or topic_name in self.wsx_topics:
+            return True
+        for sub_id, sub in self.subs.items():
+            if sub.topic_name == topic_name:
+                task = self.tasks.get(sub_id)
+                if task is None or task.done:
+                    return True
+        return False
 
     def run(self) -> None:
         while not self._stopped:
@@ -209,9 +223,9 @@ class Delivery:
     def sync(self) -> None:
         """Takes the leases of the subscriptions this worker does not run yet and that no one holds; ends
         the tasks of those no longer pushed."""
-        woken: set[str] = set()
-        subs = load_subs(self.store, woken)
-        self.woken_topics = frozenset(woken)
+        wsx_topics: set[str] = set()
+        subs = load_subs(self.store, wsx_topics)
+        self.subs, self.wsx_topics = subs, frozenset(wsx_topics)
         for sub_id, task in list(self.tasks.items()):
             if task.done or sub_id not in subs:
                 task.stop()
@@ -267,6 +281,7 @@ class _Task:
         self.done = False
         self.greenlet: gevent.Greenlet | None = None
         self._renew_at = time.monotonic() + delivery.ttl / 3
+        self._delivery_time_at = 0.0
 
     def stop(self) -> None:
         self.done = True
@@ -278,14 +293,16 @@ class _Task:
             logger.warning('Could not release lease `%s`; it ends with its TTL', self.name, exc_info=True)
 
     def _holds(self) -> bool:
-        """Renews the lease when a third of its TTL has passed, else checks it (the fence)."""
-        leases = self.delivery.leases
-        if time.monotonic() >= self._renew_at:
-            if not leases.renew(self.name, self.token, self.delivery.ttl):
-                return False
-            self._renew_at = time.monotonic() + self.delivery.ttl / 3
+        """The fence: whether the lease is still this task's. It is renewed when a third of its TTL has
+        passed; until then it is this task's without asking the ODB (a round trip each round): no one can
+        take a lease over before its TTL runs out, and two thirds of it are left (the ODB's clock and
+        this worker's advance at the same rate; a worker paused past that is stopped by the renewal)."""
+        if time.monotonic() < self._renew_at:
             return True
-        return leases.holds(self.name, self.token)
+        if not self.delivery.leases.renew(self.name, self.token, self.delivery.ttl):
+            return False
+        self._renew_at = time.monotonic() + self.delivery.ttl / 3
+        return True
 
     def _sleep(self, seconds: float) -> None:
         """Waits `seconds`, renewing the lease meanwhile (a long wait_non_sock_err outlives the TTL)."""
@@ -352,7 +369,9 @@ class _Task:
             return True
         d.store.ack(sub.id, [m['msg_id'] for m in deliver])
         d.delivered += len(deliver)
-        d.delivered_to(sub.id)
+        if time.monotonic() >= self._delivery_time_at:  # the subscription's last_delivery_time, once a second at most
+            d.delivered_to(sub.id)
+            self._delivery_time_at = time.monotonic() + LAST_DELIVERY_INTERVAL
         if d.on_delivered is not None:
             d.on_delivered(sub.endpoint_id, time.time())
         return True

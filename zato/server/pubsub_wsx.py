@@ -101,12 +101,15 @@ class PubSubWSX:
     # Waking pushers
 
     def published(self, topic_name: str) -> None:
-        """Wakes this worker's pushers of the topic now, and tells the other workers in the background:
-        publications that come while the bus is busy share one bus message a topic."""
+        """Wakes this worker's pushers and delivery tasks of the topic now, and tells the other workers in
+        the background (when any has something to wake): publications that come while the bus is busy share
+        one bus message a topic."""
         self._wake(topic_name)
         delivery = self.pubsub.delivery
-        if delivery is not None and not delivery.wakes_others(topic_name):
-            return  # no push or WSX subscriber anywhere, as of the delivery's last look
+        if delivery is not None:
+            delivery.wake({'topic': topic_name})  # this worker's delivery tasks of the topic
+            if not delivery.wakes_others(topic_name):
+                return  # no WSX subscriber, no push subscription pushed by another worker
         self.to_tell.add(topic_name)
         if self.teller is None:
             self.teller = gevent.spawn(self._tell)
