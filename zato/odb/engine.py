@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import create_engine, event
-from sqlalchemy.engine import Engine, URL
+from sqlalchemy.engine import Connection, Engine, URL
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import sessionmaker
 
@@ -63,14 +65,32 @@ def _on_checkout(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
     if time.monotonic() - record.info.get(_IDLE_SINCE, 0.0) <= PING_AFTER_IDLE:
         return
     try:
+        dbapi_conn.autocommit = True  # the check opens no transaction the connection would then be in
         cursor = dbapi_conn.cursor()
         try:
             cursor.execute('SELECT 1')
         finally:
             cursor.close()
+            dbapi_conn.autocommit = False
     except Exception as e:
         # The pool drops this connection and takes another (a new one if need be)
         raise DisconnectionError(f'A pooled ODB connection is gone: {e}') from e
+
+
+@contextmanager
+def autocommit(engine: Engine) -> Iterator[Connection]:
+    """A pooled connection whose statements each commit on their own (PostgreSQL). Set on the driver's
+    connection and put back before the pool takes it again: SQLAlchemy's isolation_level='AUTOCOMMIT' is
+    undone on check-in with a `SET default_transaction_isolation` sent to the server, a round trip per
+    use."""
+    with engine.connect() as conn:
+        dbapi_conn: Any = conn.connection.dbapi_connection
+        dbapi_conn.autocommit = True
+        try:
+            yield conn
+        finally:
+            if not conn.invalidated and not dbapi_conn.closed:
+                dbapi_conn.autocommit = False
 
 
 def make_engine(url: URL | str, pool_size: int = 5, pool_timeout: float = 10) -> Engine:

@@ -43,6 +43,7 @@ from sqlalchemy import TextClause, text
 from sqlalchemy.engine import Connection, Engine
 
 from zato.errors import LeaseLost
+from zato.odb.engine import autocommit
 
 __all__ = ['LeaseState', 'LeaseStore', 'MAX_NAME', 'MAX_HOLDER']
 
@@ -135,7 +136,7 @@ class LeaseStore:
                 yield conn
                 conn.commit()
         else:
-            with self.engine.connect().execution_options(isolation_level='AUTOCOMMIT') as conn:
+            with autocommit(self.engine) as conn:
                 yield conn
 
     def acquire(self, name: str, holder: str, ttl: float) -> int | None:

@@ -25,7 +25,10 @@ unsubscribe. Every operation is one transaction; the rules, each with a test in 
   while it is invisible: PostgreSQL picks entries with `SELECT ... FOR UPDATE SKIP LOCKED` (a
   concurrent puller skips those being picked), SQLite pulls in a `BEGIN IMMEDIATE` transaction (one
   writer at a time).
-* **Acknowledgement** deletes the subscription's entries of the given msg_ids. A message no queue
+* **Acknowledgement** deletes the subscription's entries of the given msg_ids. On PostgreSQL neither an
+  acknowledgement's commit nor a pull's waits for the WAL to reach the disk (synchronous_commit off for
+  those transactions only; a publication's always waits): one lost in a crash of PostgreSQL gives its
+  messages again, which at-least-once delivery allows, and never loses one. A message no queue
   holds any longer is deleted with them and the topic's `gd_depth` lowered; its row is locked first
   (PostgreSQL, `FOR UPDATE`, in id order), so two subscriptions acknowledging one message at once
   cannot each leave it to the other.
@@ -49,6 +52,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
 from zato.errors import NotFound
+from zato.odb.engine import autocommit
 from zato.odb.lease import _NOW
 from zato.pubsub.errors import MaxDepthReached, TopicInactive
 from zato.pubsub.keys import new_msg_id
@@ -86,7 +90,9 @@ SELECT q.id FROM pubsub_queue q
  ORDER BY q.priority DESC, q.pub_time, q.id
  LIMIT :limit
 """
-# An acknowledged pull in one statement (PostgreSQL): the entries picked as _PICK does, marked, and read
+# An acknowledged pull in one statement (PostgreSQL): the entries picked as _PICK does, marked, and read. Its
+# commit does not wait for the WAL to reach the disk: a mark lost in a crash of PostgreSQL only makes the
+# messages visible again sooner, with a lower delivery_count (at least once still holds)
 _PULL = """
 WITH picked AS (
   SELECT q.id FROM pubsub_queue q
@@ -99,40 +105,19 @@ WITH picked AS (
          last_delivery_time = {now}
     FROM picked WHERE q.id = picked.id
   RETURNING q.id, q.delivery_count, q.message_id, q.priority, q.pub_time
+), lazy AS (
+  SELECT set_config('synchronous_commit', 'off', true)
 )
 SELECT k.id, k.delivery_count, m.id, m.msg_id, m.data, m.data_format, m.mime_type, m.size, m.priority, m.expiration,
        m.expiration_time, m.pub_time, m.ext_pub_time, m.correl_id, m.in_reply_to, m.ext_client_id, m.group_id,
        m.has_gd, t.name
-  FROM marked k JOIN pubsub_message m ON m.id = k.message_id JOIN pubsub_topic t ON t.id = m.topic_id
+  FROM marked k JOIN pubsub_message m ON m.id = k.message_id JOIN pubsub_topic t ON t.id = m.topic_id CROSS JOIN lazy
  ORDER BY k.priority DESC, k.pub_time, k.id
 """
-# An acknowledgement in two statements of one transaction (PostgreSQL): the messages the subscription holds
-# among the msg_ids are locked (in id order, as _delete_entries does), then - in a statement whose snapshot
-# sees every acknowledgement committed before the locks were had - its entries are deleted, and so are the
-# messages no other queue holds, with their topics' depth lowered
-_ACK_LOCK = """
-SELECT m.id FROM pubsub_message m
- WHERE m.id IN (SELECT q.message_id FROM pubsub_queue q JOIN pubsub_message mm ON mm.id = q.message_id
-                 WHERE q.sub_id = %(sub_id)s AND mm.msg_id = ANY(%(msg_ids)s))
- ORDER BY m.id
-   FOR UPDATE OF m
-"""
-_ACK_DELETE = """
-WITH d AS (
-  DELETE FROM pubsub_queue q WHERE q.sub_id = %(sub_id)s AND q.message_id = ANY(%(ids)s) RETURNING q.message_id
-), o AS (
-  DELETE FROM pubsub_message m
-   WHERE m.id = ANY(%(ids)s)
-     AND NOT EXISTS (SELECT 1 FROM pubsub_queue q WHERE q.message_id = m.id AND q.sub_id <> %(sub_id)s)
-  RETURNING m.topic_id
-), lowered AS (
-  UPDATE pubsub_topic t SET gd_depth = t.gd_depth - c.n
-    FROM (SELECT topic_id, count(*) AS n FROM o GROUP BY topic_id) c
-   WHERE t.id = c.topic_id
-  RETURNING 1
-)
-SELECT (SELECT count(*) FROM d), (SELECT count(*) FROM lowered)
-"""
+# An acknowledgement on PostgreSQL is one call of the function zato_pubsub_ack (migration 0020): it locks the
+# messages the subscription holds among the msg_ids (in id order, as _delete_entries does), then - in a
+# statement whose snapshot sees every acknowledgement committed before the locks were had - deletes its
+# entries, the messages no other queue holds, and lowers their topics' depth
 _MARK_DELIVERED = """
 UPDATE pubsub_queue SET delivery_count = delivery_count + 1, visible_after = {now} + :timeout,
        last_delivery_time = {now}
@@ -321,8 +306,8 @@ class PubSubStore:
         self._insert_message = text(_INSERT_MESSAGE)
         self._enqueue = text(_ENQUEUE)
         self._publish_batch = Prepared('zato_pubsub_publish_batch', _PUBLISH_BATCH.format(now=now), _BATCH_TYPES)
-        self._ack_lock = Prepared('zato_pubsub_ack_lock', _ACK_LOCK, {'sub_id': 'int', 'msg_ids': 'varchar[]'})
-        self._ack_delete = Prepared('zato_pubsub_ack_delete', _ACK_DELETE, {'sub_id': 'int', 'ids': 'bigint[]'})
+        self._ack_one = Prepared('zato_pubsub_ack_call', 'SELECT zato_pubsub_ack(%(sub_id)s, %(msg_ids)s)',
+                                 {'sub_id': 'int', 'msg_ids': 'varchar[]'})
         self._pull_one = Prepared('zato_pubsub_pull', _PULL.format(now=now), {'sub_id': 'int', 'limit': 'int',
                                                                                'timeout': 'float8'})
 
@@ -390,7 +375,7 @@ class PubSubStore:
         for column in _BATCH_COLUMNS:
             params[column] = [row[column] for row in rows]
         if conn is None:
-            with self.engine.connect().execution_options(isolation_level='AUTOCOMMIT') as own:
+            with autocommit(self.engine) as own:
                 updated, queued = self._publish_batch.run(own, params).one()
         else:
             updated, queued = self._publish_batch.run(conn, params).one()
@@ -437,7 +422,7 @@ class PubSubStore:
         `visibility_timeout` seconds or until acknowledged."""
         if not self._sqlite:
             params = {'sub_id': sub_id, 'limit': max(1, min(limit, MAX_BATCH)), 'timeout': float(visibility_timeout)}
-            with self.engine.connect().execution_options(isolation_level='AUTOCOMMIT') as conn:
+            with autocommit(self.engine) as conn:
                 return [_to_dict(row) for row in self._pull_one.run(conn, params)]
         with self.transaction() as conn:
             return self._pull(conn, sub_id, limit, visibility_timeout)
@@ -462,12 +447,8 @@ class PubSubStore:
         if not msg_ids:
             return 0
         if not self._sqlite:
-            with self.transaction() as conn:
-                ids = [int(r[0]) for r in self._ack_lock.run(conn, {'sub_id': sub_id, 'msg_ids': list(msg_ids)})]
-                if not ids:
-                    return 0
-                deleted, _ = self._ack_delete.run(conn, {'sub_id': sub_id, 'ids': ids}).one()
-            return int(deleted)
+            with autocommit(self.engine) as conn:
+                return int(self._ack_one.run(conn, {'sub_id': sub_id, 'msg_ids': list(msg_ids)}).scalar_one())
         with self.transaction() as conn:
             entries = [(int(r[0]), int(r[1])) for r in conn.execute(
                 _expanding(_ENTRIES_OF, 'msg_ids'), {'sub_id': sub_id, 'msg_ids': list(msg_ids)})]
