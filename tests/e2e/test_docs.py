@@ -8,6 +8,7 @@ import contextlib
 import json
 import os
 import re
+import time
 import subprocess
 import sys
 
@@ -65,7 +66,7 @@ def test_a_docs_example_deploys_and_answers_as_documented(env, page, file_name, 
             env.channel(**chan)
         except AdminCallError as e:
             assert e.status == 409  # created by an earlier run in this session
-    admin_calls(env, page, spec.get('admin_after', []))
+    admin_calls(env, page, spec.get('admin_after', []), settle=5.0)
     for call in spec.get('calls', []):
         def answered(call=call) -> bool:
             r = requests.request(call['method'], env.url + call['path'], json=call.get('body'), timeout=10,
@@ -89,19 +90,26 @@ def test_a_docs_example_deploys_and_answers_as_documented(env, page, file_name, 
     assert isinstance(services, list)
 
 
-def admin_calls(env, page: str, calls: list) -> None:
+def admin_calls(env, page: str, calls: list, settle: float = 0.0) -> None:
+    """Makes each call; with `settle`, a GET answered otherwise than documented is made again for up to
+    that many seconds (a service deployed just before reaches the other worker over the bus)."""
     for call in calls:
         # ${PORT}: the server's port, for examples that connect the environment to itself
         body = json.loads(json.dumps(call.get('body')).replace('${PORT}', str(env.base_port)))
-        try:
-            out = env.admin.call(call['method'], call['path'], body)
-            creates = call['method'] == 'POST' and (
-                call['path'].endswith(('/channels/rest', '/channels/wsx', '/channels/jsonrpc', '/channels/kafka',
-                                        '/security', '/rate-limits', '/scheduler/jobs'))
-                or re.fullmatch(r'/zato/admin/outconns/[a-z]+', call['path']) is not None)
-            status = 201 if creates else 200
-        except AdminCallError as e:
-            out, status = e.details, e.status
+        deadline = time.monotonic() + (settle if call['method'] == 'GET' else 0.0)
+        while True:
+            try:
+                out = env.admin.call(call['method'], call['path'], body)
+                creates = call['method'] == 'POST' and (
+                    call['path'].endswith(('/channels/rest', '/channels/wsx', '/channels/jsonrpc', '/channels/kafka',
+                                            '/security', '/rate-limits', '/scheduler/jobs'))
+                    or re.fullmatch(r'/zato/admin/outconns/[a-z]+', call['path']) is not None)
+                status = 201 if creates else 200
+            except AdminCallError as e:
+                out, status = e.details, e.status
+            if status == call['status'] or time.monotonic() >= deadline:
+                break
+            time.sleep(0.1)
         if status == 409:
             continue
         assert status == call['status'], (page, call, out)
