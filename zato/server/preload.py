@@ -103,6 +103,7 @@ PRELOAD: tuple[str, ...] = (
     'zato.server.admin.pubsub',
     'zato.server.pubsub_cleanup',
     'zato.server.pubsub_batch',
+    'zato.server.flushing',
     'zato.server.admin.scheduler',
     'zato.server.pattern_services',
     'zato.server.service',

@@ -20,13 +20,12 @@ The rules, each with a test in tests/pubsub/test_meta.py:
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-import gevent
-from sqlalchemy import bindparam, event, func, update
+from sqlalchemy import bindparam, func, update
 
-from zato.odb.engine import make_engine
 from zato.odb.models import PubSubEndpoint
+from zato.server.flushing import PeriodicWriter, writer_engine
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -48,31 +47,24 @@ def _update(dialect: str, column: str) -> Update:
         .values({column: greatest(func.coalesce(stored, 0.0), bindparam('when'))})
 
 
-# SQLite: how long one write may wait for another connection's write lock
-SQLITE_BUSY_MS = 200
-
-
-def _short_busy_timeout(dbapi_conn: Any, _record: Any) -> None:
-    dbapi_conn.execute(f'PRAGMA busy_timeout={SQLITE_BUSY_MS}')
-
-
 def _merge(into: dict[int, float], other: dict[int, float]) -> None:
     for endpoint_id, when in other.items():
         if when > into.get(endpoint_id, 0.0):
             into[endpoint_id] = when
 
 
-class EndpointMeta:
+class EndpointMeta(PeriodicWriter):
     """One per worker. `published` and `delivered` only record; `flush` writes; `start` flushes every
     `interval` seconds in a greenlet and `stop` flushes once more."""
 
+    failed = 'Could not write the last publication and delivery times of endpoints: %s'
+    recovered = 'The last publication and delivery times of endpoints are written again'
+
     def __init__(self) -> None:
+        super().__init__(logger, 5.0)
         self.times: dict[str, dict[int, float]] = {PUBLISHED: {}, DELIVERED: {}}
         self.engine: Engine | None = None
         self._owns_engine = False
-        self.interval = 5.0
-        self._failing = False
-        self._greenlet: gevent.Greenlet | None = None
 
     def published(self, endpoint_id: int | None, when: float) -> None:
         """The endpoint published at `when` (seconds since the epoch); None: a service did, as no endpoint."""
@@ -89,42 +81,17 @@ class EndpointMeta:
     # Writing
 
     def start(self, engine: Engine, interval: float) -> None:
-        self._owns_engine = engine.dialect.name == 'sqlite'
-        if self._owns_engine:
-            engine = make_engine(engine.url, pool_size=1)
-            event.listen(engine, 'connect', _short_busy_timeout)  # after make_engine's own pragmas
-        self.engine = engine
+        self.engine, self._owns_engine = writer_engine(engine, pool_size=1)
         self.interval = interval
-        self._greenlet = gevent.spawn(self._run)
+        self.start_writing()
 
     def stop(self) -> None:
         """The last write of this worker's times (called when it stops)."""
-        if self._greenlet is not None:
-            self._greenlet.kill(timeout=5)
-            self._greenlet = None
+        self.stop_writing()
         if self.engine is not None:
             self.flush_logged()
             if self._owns_engine:
                 self.engine.dispose()
-
-    def _run(self) -> None:
-        while True:
-            gevent.sleep(self.interval)
-            self.flush_logged()
-
-    def flush_logged(self) -> bool:
-        """`flush`, with a failure logged once until a flush succeeds again."""
-        try:
-            self.flush()
-        except Exception as e:  # noqa: BLE001 - the times stay in memory for the next flush
-            if not self._failing:
-                logger.warning('Could not write the last publication and delivery times of endpoints: %s', e)
-            self._failing = True
-            return False
-        if self._failing:
-            logger.info('The last publication and delivery times of endpoints are written again')
-        self._failing = False
-        return True
 
     def flush(self) -> int:
         """Writes the times recorded since the last flush; how many (endpoint, column) pairs it wrote."""

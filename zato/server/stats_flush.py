@@ -17,14 +17,14 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import gevent
-from sqlalchemy import delete, event
+from sqlalchemy import delete
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import OperationalError
 
-from zato.odb.engine import make_engine
 from zato.odb.histogram import to_sparse
 from zato.odb.models import ServiceStat, WorkerHeartbeat
+from zato.server.flushing import PeriodicWriter, writer_engine
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
@@ -33,8 +33,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger('zato.stats')
 
-# SQLite: how long one attempt may wait for another worker's write lock, and how often to try
-SQLITE_BUSY_MS = 200
+# SQLite: how often to try a write another worker's lock kept waiting past the busy timeout
+# (zato.server.flushing.SQLITE_BUSY_MS)
 ATTEMPTS = 6
 BACKOFF = 0.05
 
@@ -47,10 +47,6 @@ def is_locked(e: OperationalError) -> bool:
     return 'locked' in str(e.orig).lower()
 
 
-def _short_busy_timeout(dbapi_conn: Any, _record: Any) -> None:
-    dbapi_conn.execute(f'PRAGMA busy_timeout={SQLITE_BUSY_MS}')
-
-
 def upsert(conn: Connection, table: Any, keys: tuple[str, ...], rows: list[dict[str, Any]]) -> None:
     """INSERT ... ON CONFLICT (keys) DO UPDATE every other column, on SQLite or PostgreSQL."""
     insert = sqlite_insert if conn.dialect.name == 'sqlite' else pg_insert
@@ -60,57 +56,33 @@ def upsert(conn: Connection, table: Any, keys: tuple[str, ...], rows: list[dict[
     conn.execute(stmt, rows)
 
 
-class StatsFlusher:
+class StatsFlusher(PeriodicWriter):
     """Started by the runtime after the fork; `stop` writes what is left and says the worker stopped."""
+
+    failed = 'Could not write service statistics to the ODB, will retry: %s'
+    recovered = 'Service statistics are written to the ODB again'
 
     def __init__(self, stats: ServiceStats, engine: Engine, cluster_id: int, server_name: str,
                  interval: float, retention_hours: int) -> None:
+        super().__init__(logger, interval)
         self.stats = stats
         self.cluster_id = cluster_id
         self.server_name = server_name
-        self.interval = interval
         self.retention = timedelta(hours=retention_hours)
         self.pid = os.getpid()
         self.started_at = datetime.now(UTC)
-        self._owns_engine = engine.dialect.name == 'sqlite'
-        if self._owns_engine:
-            engine = make_engine(engine.url)
-            event.listen(engine, 'connect', _short_busy_timeout)  # after make_engine's own pragmas
-        self.engine = engine
+        self.engine, self._owns_engine = writer_engine(engine)
         self.attempts = ATTEMPTS
         self._purged_minute = -1
-        self._failing = False
-        self._greenlet: gevent.Greenlet | None = None
 
     def start(self) -> None:
-        self._greenlet = gevent.spawn(self._run)
+        self.start_writing()
 
     def stop(self) -> None:
-        if self._greenlet is not None:
-            self._greenlet.kill(timeout=5)
-            self._greenlet = None
-        self.flush_logged(stopping=True)
+        self.stop_writing()
+        self.flush_logged(True)
         if self._owns_engine:
             self.engine.dispose()
-
-    def _run(self) -> None:
-        while True:
-            gevent.sleep(self.interval)
-            self.flush_logged()
-
-    def flush_logged(self, stopping: bool = False) -> bool:
-        """`flush`, with a failure logged once until a flush succeeds again; the rows stay in memory."""
-        try:
-            self.flush(stopping)
-        except Exception as e:  # noqa: BLE001 - the ODB may be down; what is not written is kept for later
-            if not self._failing:
-                logger.warning('Could not write service statistics to the ODB, will retry: %s', e)
-            self._failing = True
-            return False
-        if self._failing:
-            logger.info('Service statistics are written to the ODB again')
-        self._failing = False
-        return True
 
     def flush(self, stopping: bool = False) -> None:
         """Writes every row changed since the last flush and the heartbeat; once a minute, purges."""
