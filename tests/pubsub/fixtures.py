@@ -7,6 +7,7 @@ import contextlib
 import time
 from collections.abc import Iterator
 
+import pytest
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
@@ -17,10 +18,20 @@ from zato.pubsub.message import NewMessage, new_message
 from zato.pubsub.store import PubSubStore
 
 
+KINDS = ['sqlite', pytest.param('postgresql', marks=pytest.mark.postgresql)]
+
+
 @contextlib.contextmanager
 def pubsub_store(kind: str, tmp_path) -> Iterator[PubSubStore]:
     with migrated_odb(kind, tmp_path, 'zato_pubsub_') as (engine, cluster_id):
         yield PubSubStore(engine, cluster_id)
+
+
+@pytest.fixture(params=KINDS)
+def store(request, tmp_path):
+    """A store on SQLite, then on PostgreSQL (tests/pubsub/conftest.py makes it every test's there)."""
+    with pubsub_store(request.param, tmp_path) as s:
+        yield s
 
 
 def topic(store: PubSubStore, name: str, **fields) -> int:

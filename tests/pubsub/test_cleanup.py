@@ -4,18 +4,10 @@ from __future__ import annotations
 
 import time
 
-import pytest
 
-from tests.pubsub.fixtures import gd_depth, message_count, msg, one_sub, pubsub_store
+from tests.pubsub.fixtures import gd_depth, message_count, msg, one_sub
 from zato.pubsub.cleanup import delete_expired
 
-KINDS = ['sqlite', pytest.param('postgresql', marks=pytest.mark.postgresql)]
-
-
-@pytest.fixture(params=KINDS)
-def store(request, tmp_path):
-    with pubsub_store(request.param, tmp_path) as s:
-        yield s
 
 
 def test_the_expired_messages_are_deleted_in_batches_and_free_their_depth(store):

@@ -9,17 +9,10 @@ import gevent
 import pytest
 from sqlalchemy import text
 
-from tests.pubsub.fixtures import msg, one_sub, pubsub_store
+from tests.pubsub.fixtures import msg, one_sub
 from zato.odb.lease import LeaseStore
 from zato.server.pubsub_delivery import Delivery, DeliveryError, SocketError, lease_name
 
-KINDS = ['sqlite', pytest.param('postgresql', marks=pytest.mark.postgresql)]
-
-
-@pytest.fixture(params=KINDS)
-def store(request, tmp_path):
-    with pubsub_store(request.param, tmp_path) as s:
-        yield s
 
 
 def wait_for(check, timeout=15.0):

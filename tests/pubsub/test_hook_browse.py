@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
-from tests.pubsub.fixtures import message_count, msg, one_sub, pubsub_store
+from tests.pubsub.fixtures import message_count, msg, one_sub
 from zato.odb.models import PubSubTopic
 from zato.pubsub import hook
 from zato.pubsub.hook import PubSubHook
@@ -15,13 +15,6 @@ from zato.pubsub.store import PubSubStore
 from zato.server.store import ServiceStore
 from zato.service.base import Service
 
-KINDS = ['sqlite', pytest.param('postgresql', marks=pytest.mark.postgresql)]
-
-
-@pytest.fixture(params=KINDS)
-def store(request, tmp_path):
-    with pubsub_store(request.param, tmp_path) as s:
-        yield s
 
 
 class Host:

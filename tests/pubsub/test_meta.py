@@ -11,13 +11,6 @@ from tests.pubsub.fixtures import endpoint, pubsub_store
 from zato.odb.models import PubSubEndpoint
 from zato.server.pubsub_meta import EndpointMeta
 
-KINDS = ['sqlite', pytest.param('postgresql', marks=pytest.mark.postgresql)]
-
-
-@pytest.fixture(params=KINDS)
-def store(request, tmp_path):
-    with pubsub_store(request.param, tmp_path) as s:
-        yield s
 
 
 def times(store, endpoint_id: int) -> tuple[float | None, float | None]:

@@ -7,17 +7,10 @@ import time
 
 import pytest
 
-from tests.pubsub.fixtures import endpoint, gd_depth, message_count, msg, one_sub, pubsub_store, subscribe, topic
+from tests.pubsub.fixtures import endpoint, gd_depth, message_count, msg, one_sub, subscribe, topic
 from zato.errors import NotFound
 from zato.pubsub.errors import MaxDepthReached, TopicInactive
 
-KINDS = ['sqlite', pytest.param('postgresql', marks=pytest.mark.postgresql)]
-
-
-@pytest.fixture(params=KINDS)
-def store(request, tmp_path):
-    with pubsub_store(request.param, tmp_path) as s:
-        yield s
 
 
 def test_a_publication_is_queued_for_every_active_subscription_of_the_topic(store):

@@ -12,13 +12,6 @@ from zato.errors import NotFound
 from zato.pubsub.errors import MaxDepthReached, TopicInactive
 from zato.pubsub.store import Publication, Published
 
-KINDS = ['sqlite', pytest.param('postgresql', marks=pytest.mark.postgresql)]
-
-
-@pytest.fixture(params=KINDS)
-def store(request, tmp_path):
-    with pubsub_store(request.param, tmp_path) as s:
-        yield s
 
 
 def test_a_batch_is_queued_in_the_order_given_with_each_publication_answered(store):
