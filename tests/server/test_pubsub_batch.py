@@ -82,3 +82,21 @@ def test_a_connection_that_cannot_be_had_is_each_publications_own_error_not_an_i
     assert [type(job.exception) for job in jobs] == [ConnectionRefusedError] * 3
     del batcher._connection
     assert batcher.publish(Publication('/orders', [msg('after')])).queued == 1  # the next batch works
+
+
+@pytest.mark.postgresql
+def test_the_kept_connection_found_gone_after_being_idle_is_replaced_before_a_batch(tmp_path):
+    from sqlalchemy import text
+    with pubsub_store('postgresql', tmp_path) as store:
+        _, sub_id = one_sub(store)
+        batcher = Batcher(store)
+        batcher.publish(Publication('/orders', [msg('before')]))
+        pid = batcher._conn.exec_driver_sql('SELECT pg_backend_pid()').scalar()
+        with store.engine.connect() as admin:
+            admin.execute(text('SELECT pg_terminate_backend(:pid)'), {'pid': pid})
+            admin.commit()
+        batcher._last_used -= 5  # idle past PING_AFTER_IDLE
+        assert batcher.publish(Publication('/orders', [msg('after')])).queued == 1
+        assert batcher._conn.exec_driver_sql('SELECT pg_backend_pid()').scalar() != pid
+        assert [m['data'] for m in store.pull(sub_id, 10, 30)] == ['before', 'after']
+        batcher.close()

@@ -61,17 +61,24 @@ def _on_checkin(_dbapi_conn: Any, record: Any) -> None:
         record.info[_IDLE_SINCE] = time.monotonic()
 
 
+def ping(dbapi_conn: Any) -> None:
+    """One round trip on a PostgreSQL driver connection, which raises the driver's error if it is gone. It
+    opens no transaction the connection would then be in, and leaves its autocommit as it was."""
+    was = dbapi_conn.autocommit
+    dbapi_conn.autocommit = True
+    cursor = dbapi_conn.cursor()
+    try:
+        cursor.execute('SELECT 1')
+    finally:
+        cursor.close()
+        dbapi_conn.autocommit = was
+
+
 def _on_checkout(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
     if time.monotonic() - record.info.get(_IDLE_SINCE, 0.0) <= PING_AFTER_IDLE:
         return
     try:
-        dbapi_conn.autocommit = True  # the check opens no transaction the connection would then be in
-        cursor = dbapi_conn.cursor()
-        try:
-            cursor.execute('SELECT 1')
-        finally:
-            cursor.close()
-            dbapi_conn.autocommit = False
+        ping(dbapi_conn)
     except Exception as e:
         # The pool drops this connection and takes another (a new one if need be)
         raise DisconnectionError(f'A pooled ODB connection is gone: {e}') from e
