@@ -295,7 +295,6 @@ class PubSubStore:
         if dialect not in _NOW:
             raise ValueError(f'Pub/sub needs PostgreSQL or SQLite, not {dialect}')
         self._sqlite = dialect == 'sqlite'
-        self.is_sqlite = self._sqlite
         now = _NOW[dialect]
         self._topic = text(_TOPIC.format(now=now))
         self._pick = text(_PICK.format(now=now) + ('' if self._sqlite else ' FOR UPDATE SKIP LOCKED'))
@@ -310,6 +309,10 @@ class PubSubStore:
                                  {'sub_id': 'int', 'msg_ids': 'varchar[]'})
         self._pull_one = Prepared('zato_pubsub_pull', _PULL.format(now=now), {'sub_id': 'int', 'limit': 'int',
                                                                                'timeout': 'float8'})
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self._sqlite
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
